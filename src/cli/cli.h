@@ -1,0 +1,15 @@
+/* The ramc command-line front end: one function per subcommand.
+ * Each returns the process exit status: 0 success, 1 failure of the work
+ * (bad file, mismatch), 2 bad usage. They print errors to stderr as
+ * "ramc <command>: <message>". */
+#ifndef RAMC_CLI_H
+#define RAMC_CLI_H
+
+int cmd_tokenize(int argc, char **argv);
+int cmd_preprocess(int argc, char **argv);
+int cmd_golden(int argc, char **argv);
+
+/* Prints "ramc <command>: <library's last error>" to stderr and returns 1. */
+int cli_fail(const char *command);
+
+#endif

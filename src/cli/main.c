@@ -1,0 +1,47 @@
+/* ramc: the command-line tool. A thin layer over the library: parse the
+ * arguments, call the library, print results. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "ramc.h"
+
+typedef struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"tokenize", cmd_tokenize, "print CLIP token ids for each line of stdin"},
+    {"preprocess", cmd_preprocess, "decode, resize and normalise an image as the official pipeline"},
+    {"golden", cmd_golden, "compare ramc with reference tensors of the official implementation"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ramc <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'ramc <command> --help' for the options of a command.\n");
+}
+
+int cli_fail(const char *command_name) {
+    fprintf(stderr, "ramc %s: %s\n", command_name, ramc_last_error());
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "ramc: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,134 @@
+/* Numerical kernels: one forward and one backward per layer, in float32.
+ *
+ * Conventions (as llm.c):
+ *  - every tensor is a plain row-major float array; its shape is written in
+ *    the comment beside the argument;
+ *  - forward functions overwrite their outputs;
+ *  - backward functions ACCUMULATE (+=) into every gradient buffer they are
+ *    given, so shared inputs (SAA uses v as q, k and v) just pass the same
+ *    buffer several times; a NULL gradient pointer means "not needed";
+ *  - nothing allocates except where noted, nothing fails: shapes are the
+ *    caller's responsibility (checked when the model is loaded).
+ *
+ * kernels_ref.h holds a plain double-precision reference of each kernel; the
+ * tests check every backward against finite differences of the reference
+ * and every fast kernel against the reference.
+ */
+#ifndef RAMC_KERNELS_H
+#define RAMC_KERNELS_H
+
+#include <stdint.h>
+
+/* ------------------------------------------------------------------ GEMM */
+
+/* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, through BLAS.
+ * op(A) is [M,K]: A is [M,K] (lda >= K) or, with trans_a, [K,M] (lda >= M).
+ * op(B) is [K,N]: B is [K,N] (ldb >= N) or, with trans_b, [N,K] (ldb >= K). */
+void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
+          const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Linear layer as PyTorch: out = inp @ weight^T + bias.
+ * out [rows, out_dim], inp [rows, in_dim], weight [out_dim, in_dim], bias [out_dim] or NULL. */
+void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int rows, int in_dim, int out_dim);
+/* dinp [rows,in_dim], dweight [out_dim,in_dim], dbias [out_dim]; each may be NULL. */
+void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int rows, int in_dim, int out_dim);
+
+/* ------------------------------------------------------------- LayerNorm */
+
+/* out, inp [rows, dim]; weight, bias [dim]; mean, rstd [rows] saved for backward (may be NULL).
+ * Biased variance, as PyTorch. */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                       const float *weight, const float *bias, int rows, int dim, float eps);
+void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int rows, int dim);
+
+/* ------------------------------------------------------------- Attention */
+
+/* Multi-head scaled dot-product attention over strided q, k, v.
+ * Row t of batch item b of q starts at q + b*batch_stride + t*row_stride (same for k, v),
+ * so q, k, v can point into one fused [.., 3C] projection (q = qkv, k = qkv + C,
+ * v = qkv + 2C, row_stride = 3C) and SAA's value-value form passes q = k = v.
+ * Head h uses columns [h*dh, (h+1)*dh) with dh = C / n_heads; scale = dh^-1/2.
+ * causal: query t sees keys 0..t only (requires Tq == Tk).
+ * out   [B, Tq, C] contiguous (heads concatenated)
+ * probs [B, n_heads, Tq, Tk] softmax weights, saved for backward (may be NULL). */
+void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
+                       long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
+                       int n_heads, int causal);
+/* dq, dk, dv use the same strides as q, k, v (accumulated; may alias each other).
+ * probs is what attention_forward saved. */
+void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
+                        const float *q, const float *k, const float *v, long batch_stride,
+                        long row_stride, int B, int Tq, int Tk, int C, int n_heads, int causal);
+
+/* ------------------------------------------------------------ Activations */
+
+/* QuickGELU x*sigmoid(1.702x), as CLIP's MLP. out, inp [n]. */
+void quickgelu_forward(float *out, const float *inp, long n);
+void quickgelu_backward(float *dinp, const float *dout, const float *inp, long n);
+
+/* Exact GELU 0.5*x*(1+erf(x/sqrt 2)), as nn.GELU(). out, inp [n]. */
+void gelu_forward(float *out, const float *inp, long n);
+void gelu_backward(float *dinp, const float *dout, const float *inp, long n);
+
+/* Sigmoid. out, inp [n]; backward uses the saved output. */
+void sigmoid_forward(float *out, const float *inp, long n);
+void sigmoid_backward(float *dinp, const float *dout, const float *out, long n);
+
+/* ---------------------------------------------------------------- Softmax */
+
+/* Softmax along the last axis. out, inp [rows, dim]; scale multiplies the input first. */
+void softmax_forward(float *out, const float *inp, int rows, int dim, float scale);
+/* dinp [rows, dim] += scale * out * (dout - sum(dout*out)). */
+void softmax_backward(float *dinp, const float *dout, const float *out, int rows, int dim,
+                      float scale);
+
+/* ---------------------------------------------------------------- Conv2d */
+
+/* 2-D convolution, NCHW, square kernel, zero padding, no dilation, groups 1.
+ * out [B, Co, Ho, Wo] with Ho = (H + 2*pad - k)/stride + 1 (same for Wo);
+ * inp [B, Ci, H, W]; weight [Co, Ci, k, k]; bias [Co] or NULL.
+ * Covers the patch embedding (k = stride = P), 1x1, 3x3 and kxk with padding k/2. */
+void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int B, int Ci, int H, int W, int Co, int k, int stride, int pad);
+void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int B, int Ci, int H, int W,
+                     int Co, int k, int stride, int pad);
+
+/* ------------------------------------------------------------- BatchNorm */
+
+/* BatchNorm2d over [B, C, HW] (statistics per channel over B*HW).
+ * Training: normalises with the batch mean and biased variance, saves mean/rstd [C]
+ * for backward, and updates running_mean/var with momentum using the UNBIASED
+ * variance (as PyTorch). running_* may be NULL to skip the update. */
+void batchnorm_forward_train(float *out, float *mean, float *rstd, float *running_mean,
+                             float *running_var, const float *inp, const float *weight,
+                             const float *bias, int B, int C, int HW, float eps, float momentum);
+/* Evaluation: running statistics. */
+void batchnorm_forward_eval(float *out, const float *inp, const float *running_mean,
+                            const float *running_var, const float *weight, const float *bias,
+                            int B, int C, int HW, float eps);
+/* Backward of the training form (batch statistics). */
+void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                        const float *inp, const float *weight, const float *mean,
+                        const float *rstd, int B, int C, int HW);
+
+/* -------------------------------------------------------------- L2 norm */
+
+/* out = x / max(||x||_2, eps) per row, as F.normalize. out, inp [rows, dim];
+ * norms [rows] saved for backward (may be NULL). */
+void l2norm_forward(float *out, float *norms, const float *inp, int rows, int dim, float eps);
+void l2norm_backward(float *dinp, const float *dout, const float *inp, const float *norms,
+                     int rows, int dim, float eps);
+
+/* ------------------------------------------------------------- Embedding */
+
+/* out [n, dim] = table[ids[i]]; table [vocab, dim]. ids must be in range. */
+void embedding_forward(float *out, const int32_t *ids, const float *table, int n, int dim);
+/* dtable [vocab, dim] += dout rows at ids. */
+void embedding_backward(float *dtable, const float *dout, const int32_t *ids, int n, int dim);
+
+#endif
