@@ -1,4 +1,79 @@
-/* placeholder until the golden command lands */
+/* ramc golden DIR...: compare ramc with a golden set of the official code. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli/cli.h"
-int cmd_golden(int argc, char **argv) { (void)argc; (void)argv; fprintf(stderr, "ramc golden: not built yet\n"); return 1; }
+#include "golden/golden.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ramc golden [--tolerance REL] [--failures-only] DIR...\n\n"
+            "Runs ramc on the inputs of each golden set DIR (weights, adapter, inputs,\n"
+            "outputs .safetensors, config.json, classes.json) and compares every tensor\n"
+            "it produces with the reference. One row per tensor: name, shape, max abs\n"
+            "error, relative error (max|diff| / max|ref|). Exit 0 only if every tensor\n"
+            "is within the tolerance (default %g relative; ids and counts exactly).\n",
+            GOLDEN_DEFAULT_TOLERANCE);
+}
+
+int cmd_golden(int argc, char **argv) {
+    double tolerance = GOLDEN_DEFAULT_TOLERANCE;
+    int failures_only = 0, n_dirs = 0, status = 0;
+    const char **dirs = calloc((size_t)argc, sizeof *dirs);
+    if (!dirs) return 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            free(dirs);
+            return 0;
+        } else if (!strcmp(argv[i], "--tolerance") && i + 1 < argc) {
+            char *end;
+            tolerance = strtod(argv[++i], &end);
+            if (*end || !(tolerance > 0)) {
+                fprintf(stderr, "ramc golden: --tolerance needs a positive number\n");
+                free(dirs);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--failures-only")) {
+            failures_only = 1;
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "ramc golden: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            free(dirs);
+            return 2;
+        } else {
+            dirs[n_dirs++] = argv[i];
+        }
+    }
+    if (n_dirs == 0) {
+        usage(stderr);
+        free(dirs);
+        return 2;
+    }
+    for (int d = 0; d < n_dirs; d++) {
+        golden_report report = {.tolerance = tolerance};
+        printf("== %s\n", dirs[d]);
+        if (golden_run(dirs[d], &report) != RAMC_OK) {
+            cli_fail("golden");
+            status = 1;
+        }
+        printf("%-58s %-16s %12s %12s  %s\n", "tensor", "shape", "max_abs", "rel", "result");
+        for (int r = 0; r < report.n_rows; r++) {
+            const golden_row *row = &report.rows[r];
+            if (failures_only && row->pass) continue;
+            if (row->exact)
+                printf("%-58s %-16s %12.0f %12s  %s\n", row->name, row->shape, row->max_abs,
+                       "exact", row->pass ? "ok" : "FAIL (entries differ)");
+            else
+                printf("%-58s %-16s %12.3e %12.3e  %s\n", row->name, row->shape, row->max_abs,
+                       row->rel, row->pass ? "ok" : "FAIL");
+        }
+        printf("%s: %d tensors compared, %d failed\n", dirs[d], report.n_rows, report.n_failed);
+        if (report.n_failed || report.n_rows == 0) status = 1;
+        golden_report_free(&report);
+    }
+    free(dirs);
+    return status;
+}

@@ -47,3 +47,62 @@ struct ramc_clip {
 };
 
 #endif
+
+/* ---------------------------------------------------------------- taps */
+
+/* Called with named intermediate tensors during a forward pass (for the
+ * golden comparison and debugging). Names follow the golden sets:
+ * "vis.ln_pre_in", "vis.ln_pre_out", "vis.blk{i}.x", "vis.blk{i}.x_loc",
+ * "txt.blk{j}". data is batch-first and contiguous. */
+typedef void (*clip_tap_fn)(void *user, const char *name, const float *data, int ndim,
+                            const int64_t *shape);
+
+/* ------------------------------------------------------------- forward */
+
+/* Patch embedding + class token + positional embedding, then ln_pre.
+ * images [B, 3, S, S]  ->  x [B, N1, W] (after ln_pre).  ln_pre_in [B, N1, W] or NULL. */
+ramc_status clip_vision_embed(const ramc_clip *m, const float *images, int B, float *x,
+                              float *ln_pre_in);
+
+/* Scratch for vit_block_forward, sized for B items of T rows. */
+typedef struct {
+    float *h;    /* [B*T, W]   layer-norm output */
+    float *qkv;  /* [B*T, 3W] */
+    float *attn; /* [B*T, W]   attention output, heads concatenated */
+    float *proj; /* [B*T, W]   out_proj output */
+    float *mlp;  /* [B*T, M] */
+} clip_block_scratch;
+
+ramc_status clip_block_scratch_alloc(clip_block_scratch *s, int B, int T, int W, int M);
+void clip_block_scratch_free(clip_block_scratch *s);
+
+/* One CLIP residual block on the main stream x [B, T, W] (in place), with
+ * optional SAA side stream:  if x_loc [B, n_loc, W] is given, the value-value
+ * attention of the first n_loc rows (prompt rows excluded) goes through the
+ * block's out_proj into side_out [B, n_loc, W] (not yet added: RAM adds the
+ * adapter before accumulating, x_loc + (al + adapter)).
+ * causal: text blocks. mlp_rows: rows of each item that need the MLP (the
+ * rest, e.g. prompt rows about to be dropped, skip it); pass T for all. */
+void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x, int B, int T,
+                        int causal, float *side_out, int n_loc, int mlp_rows,
+                        clip_block_scratch *s);
+
+/* The whole vision tower without adapters (frozen CLIP, or RAM's teacher):
+ * images [B,3,S,S] -> x [B, N1, W] main stream after the last block (before
+ * ln_post); with saa != 0 also x_loc [B, N1, W], the side stream that sums the
+ * value-value attention of every block. tap may be NULL. */
+ramc_status clip_vision_forward(const ramc_clip *m, const float *images, int B, int saa,
+                                float *x, float *x_loc, clip_tap_fn tap, void *tap_user);
+
+/* ln_post then @ proj: x [rows, W] -> out [rows, D]. */
+ramc_status clip_vision_project(const ramc_clip *m, const float *x, int rows, float *out);
+
+/* Text tower without prompts: tokens [n, L] -> x [n, L, Wt] after the last
+ * block (before ln_final). tap may be NULL. */
+ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, float *x,
+                              clip_tap_fn tap, void *tap_user);
+
+/* ln_final at each sequence's EOT (argmax of its tokens) then @ text_projection:
+ * x [n, L, Wt] -> features [n, D]. */
+ramc_status clip_text_project(const ramc_clip *m, const int32_t *tokens, const float *x, int n,
+                              float *features);

@@ -1,0 +1,325 @@
+/* Golden-set comparison (see golden.h). Each stage runs one part of ramc on
+ * the set's inputs and compares what it produced, tensor by tensor. */
+#include "golden/golden.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/file.h"
+#include "io/safetensors.h"
+#include "model/clip.h"
+
+#define CONFIG_MAX_BYTES (1u << 20)
+
+typedef struct {
+    const char *dir;
+    st_file *outputs;
+    golden_report *report;
+    /* The first vision / text block that RAM adapts: blocks before it are plain
+     * (SAA-)CLIP and comparable with the CLIP core alone. */
+    int first_adapted_vision, first_adapted_text;
+} golden_ctx;
+
+static golden_row *add_row(golden_report *r) {
+    if (r->n_rows == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 64;
+        golden_row *rows = realloc(r->rows, (size_t)cap * sizeof *rows);
+        if (!rows) return NULL;
+        r->rows = rows;
+        r->cap = cap;
+    }
+    golden_row *row = &r->rows[r->n_rows++];
+    memset(row, 0, sizeof *row);
+    return row;
+}
+
+static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (int d = 0; d < ndim && used < size; d++)
+        used += (size_t)snprintf(buf + used, size - used, d ? ",%lld" : "%lld", (long long)shape[d]);
+    if (used < size) snprintf(buf + used, size - used, "]");
+}
+
+/* A row that failed before any numbers could be compared. */
+static void fail_row(golden_ctx *g, const char *name, const char *why) {
+    golden_row *row = add_row(g->report);
+    if (!row) return;
+    snprintf(row->name, sizeof row->name, "%s", name);
+    snprintf(row->shape, sizeof row->shape, "%s", why);
+    row->max_abs = row->rel = INFINITY;
+    g->report->n_failed++;
+}
+
+/* Compares float data [shape] with the reference tensor `name` of outputs. */
+static void compare_f32(golden_ctx *g, const char *name, const float *ours, int ndim,
+                        const int64_t *shape) {
+    const st_tensor *t = st_find(g->outputs, name);
+    if (!t) return; /* this set does not store it: nothing to compare */
+    int64_t numel = 1;
+    for (int d = 0; d < ndim; d++) numel *= shape[d];
+    if (t->numel != numel) {
+        fail_row(g, name, "shape differs");
+        return;
+    }
+    float *ref = ramc_malloc((size_t)numel * sizeof(float), name);
+    if (!ref || st_read_f32(g->outputs, t, ref) != RAMC_OK) {
+        free(ref);
+        fail_row(g, name, "unreadable");
+        return;
+    }
+    double max_abs = 0, max_ref = 0;
+    int nonfinite = 0;
+    for (int64_t i = 0; i < numel; i++) {
+        if (!isfinite(ours[i])) nonfinite = 1;
+        double d = fabs((double)ours[i] - (double)ref[i]);
+        if (d > max_abs) max_abs = d;
+        if (fabs(ref[i]) > max_ref) max_ref = fabs(ref[i]);
+    }
+    free(ref);
+    golden_row *row = add_row(g->report);
+    if (!row) return;
+    snprintf(row->name, sizeof row->name, "%s", name);
+    format_shape(row->shape, sizeof row->shape, t->ndim, t->shape);
+    row->max_abs = nonfinite ? INFINITY : max_abs;
+    row->rel = nonfinite ? INFINITY : (max_ref > 0 ? max_abs / max_ref : max_abs);
+    row->pass = !nonfinite && row->rel <= g->report->tolerance;
+    if (!row->pass) g->report->n_failed++;
+}
+
+/* Exact comparison of integer data (token ids, iteration counts). */
+static void compare_i64(golden_ctx *g, st_file *file, const char *name, const int64_t *ours,
+                        int64_t numel) {
+    const st_tensor *t = st_find(file, name);
+    if (!t) return;
+    if (t->numel != numel) {
+        fail_row(g, name, "shape differs");
+        return;
+    }
+    int64_t *ref = ramc_malloc((size_t)numel * sizeof(int64_t), name);
+    if (!ref || st_read_i64(file, t, ref) != RAMC_OK) {
+        free(ref);
+        fail_row(g, name, "unreadable");
+        return;
+    }
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < numel; i++) wrong += ours[i] != ref[i];
+    free(ref);
+    golden_row *row = add_row(g->report);
+    if (!row) return;
+    snprintf(row->name, sizeof row->name, "%s", name);
+    format_shape(row->shape, sizeof row->shape, t->ndim, t->shape);
+    row->exact = 1;
+    row->max_abs = (double)wrong; /* number of differing entries */
+    row->rel = numel ? (double)wrong / (double)numel : 0;
+    row->pass = wrong == 0;
+    if (!row->pass) g->report->n_failed++;
+}
+
+/* Taps from the CLIP forward: compare the blocks that RAM leaves unadapted. */
+typedef struct {
+    golden_ctx *g;
+    const char *prefix; /* "eval." */
+} tap_ctx;
+
+static void on_tap(void *user, const char *name, const float *data, int ndim,
+                   const int64_t *shape) {
+    tap_ctx *tc = user;
+    int block;
+    if ((sscanf(name, "vis.blk%d", &block) == 1 && block >= tc->g->first_adapted_vision) ||
+        (sscanf(name, "txt.blk%d", &block) == 1 && block >= tc->g->first_adapted_text))
+        return;
+    char full[160];
+    snprintf(full, sizeof full, "%s%s", tc->prefix, name);
+    compare_f32(tc->g, full, data, ndim, shape);
+}
+
+/* ------------------------------------------------------------- the stages */
+
+/* Token ids of classes.json's prompts, by ramc's tokenizer, against inputs. */
+static ramc_status stage_tokens(golden_ctx *g, st_file *inputs, const cJSON *classes) {
+    const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(classes, "prompts");
+    int n = cJSON_GetArraySize(prompts);
+    if (!cJSON_IsArray(prompts) || n == 0) return RAMC_OK;
+    char vocab[4096];
+    const char *data_dir = getenv("RAMC_DATA_DIR");
+    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", data_dir ? data_dir : RAMC_DATA_DIR);
+    ramc_tokenizer *tok;
+    ramc_status st = ramc_tokenizer_load(vocab, &tok);
+    if (st != RAMC_OK) return st;
+    int32_t ids[RAMC_CONTEXT_LENGTH];
+    int64_t *all = ramc_malloc((size_t)n * RAMC_CONTEXT_LENGTH * sizeof(int64_t), "token ids");
+    if (!all) {
+        ramc_tokenizer_free(tok);
+        return RAMC_ERR_NOMEM;
+    }
+    for (int i = 0; i < n && st == RAMC_OK; i++) {
+        const cJSON *p = cJSON_GetArrayItem(prompts, i);
+        if (!cJSON_IsString(p)) {
+            st = ramc_error(RAMC_ERR_FORMAT, "%s/classes.json: prompts[%d] is not a string", g->dir, i);
+            break;
+        }
+        st = ramc_tokenize(tok, p->valuestring, ids, RAMC_CONTEXT_LENGTH);
+        for (int t = 0; t < RAMC_CONTEXT_LENGTH; t++) all[(size_t)i * RAMC_CONTEXT_LENGTH + t] = ids[t];
+    }
+    if (st == RAMC_OK) compare_i64(g, inputs, "text_tokens", all, (int64_t)n * RAMC_CONTEXT_LENGTH);
+    free(all);
+    ramc_tokenizer_free(tok);
+    return st;
+}
+
+/* The frozen text tower: blocks before the first prompted one, and the
+ * teacher's features of all prompts (no deep prompts). */
+static ramc_status stage_text(golden_ctx *g, const ramc_clip *m, const int32_t *tokens, int C) {
+    const ramc_clip_info *in = &m->info;
+    float *x = ramc_malloc((size_t)C * in->context_length * in->text_width * sizeof(float), "text");
+    float *feat = ramc_malloc((size_t)C * in->embed_dim * sizeof(float), "text features");
+    ramc_status st = (x && feat) ? RAMC_OK : RAMC_ERR_NOMEM;
+    tap_ctx tc = {g, "eval."};
+    if (st == RAMC_OK) st = clip_text_forward(m, tokens, C, x, on_tap, &tc);
+    if (st == RAMC_OK) st = clip_text_project(m, tokens, x, C, feat);
+    if (st == RAMC_OK) {
+        int64_t shape[2] = {C, in->embed_dim};
+        compare_f32(g, "train.teacher.text_features", feat, 2, shape);
+    }
+    free(x);
+    free(feat);
+    return st;
+}
+
+/* The frozen SAA vision tower: unadapted blocks of both streams, and the
+ * teacher's local features (all blocks, no adapters). */
+static ramc_status stage_vision(golden_ctx *g, const ramc_clip *m, const float *images, int B) {
+    const ramc_clip_info *in = &m->info;
+    const int N1 = in->n_patches + 1, W = in->vision_width, D = in->embed_dim;
+    float *x = ramc_malloc((size_t)B * N1 * W * sizeof(float), "vision stream");
+    float *x_loc = ramc_malloc((size_t)B * N1 * W * sizeof(float), "side stream");
+    float *loc = ramc_malloc((size_t)B * N1 * D * sizeof(float), "local features");
+    float *patches = ramc_malloc((size_t)B * in->n_patches * D * sizeof(float), "local features");
+    ramc_status st = (x && x_loc && loc && patches) ? RAMC_OK : RAMC_ERR_NOMEM;
+    tap_ctx tc = {g, "eval."};
+    if (st == RAMC_OK) st = clip_vision_forward(m, images, B, 1, x, x_loc, on_tap, &tc);
+    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, loc);
+    if (st == RAMC_OK) {
+        for (int b = 0; b < B; b++)
+            memcpy(patches + (size_t)b * in->n_patches * D, loc + ((size_t)b * N1 + 1) * D,
+                   (size_t)in->n_patches * D * sizeof(float));
+        int64_t shape[3] = {B, in->n_patches, D};
+        compare_f32(g, "train.teacher.img_loc", patches, 3, shape);
+    }
+    free(x);
+    free(x_loc);
+    free(loc);
+    free(patches);
+    return st;
+}
+
+/* ---------------------------------------------------------------- driver */
+
+static int json_int(const cJSON *obj, const char *key, int fallback) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) ? v->valueint : fallback;
+}
+
+/* First entry of an int list such as cfg.depth_vision; `fallback` if absent or [-1]. */
+static int json_first(const cJSON *obj, const char *key, int fallback) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    const cJSON *first = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 0) : NULL;
+    return cJSON_IsNumber(first) && first->valueint >= 0 ? first->valueint : fallback;
+}
+
+static ramc_status input_shape(st_file *inputs, const char *name, int want_ndim, int64_t *shape,
+                               const char *path) {
+    const st_tensor *t = st_find(inputs, name);
+    if (!t) return ramc_error(RAMC_ERR_MISMATCH, "%s: missing tensor '%s'", path, name);
+    if (t->ndim != want_ndim)
+        return ramc_error(RAMC_ERR_MISMATCH, "%s: tensor '%s' has %d dimensions, expected %d", path,
+                          name, t->ndim, want_ndim);
+    for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
+    return RAMC_OK;
+}
+
+ramc_status golden_run(const char *dir, golden_report *report) {
+    char path[4096];
+    cJSON *config = NULL, *classes = NULL;
+    st_file *inputs = NULL, *outputs = NULL;
+    ramc_clip *clip = NULL;
+    float *images = NULL;
+    int32_t *tokens = NULL;
+    int64_t *tokens64 = NULL;
+    ramc_status st;
+    if (report->tolerance <= 0) report->tolerance = GOLDEN_DEFAULT_TOLERANCE;
+
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if ((st = json_load_file(path, CONFIG_MAX_BYTES, &config)) != RAMC_OK) goto done;
+    snprintf(path, sizeof path, "%s/classes.json", dir);
+    if ((st = json_load_file(path, CONFIG_MAX_BYTES, &classes)) != RAMC_OK) goto done;
+    const cJSON *model = cJSON_GetObjectItemCaseSensitive(config, "model");
+    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(config, "cfg");
+
+    ramc_clip_params params = ramc_clip_default_params();
+    params.vision_heads = json_int(model, "vision_heads", 0);
+    params.text_heads = json_int(model, "text_heads", 0);
+    snprintf(path, sizeof path, "%s/weights.safetensors", dir);
+    if ((st = ramc_clip_load(path, &params, &clip)) != RAMC_OK) goto done;
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    if ((st = st_open(path, &inputs)) != RAMC_OK) goto done;
+    snprintf(path, sizeof path, "%s/outputs.safetensors", dir);
+    if ((st = st_open(path, &outputs)) != RAMC_OK) goto done;
+
+    golden_ctx g = {dir, outputs, report,
+                    json_first(cfg, "depth_vision", clip->info.vision_layers),
+                    json_first(cfg, "depth_text", clip->info.text_layers)};
+
+    /* inputs: images [B,3,S,S], text_tokens [C,L] */
+    int64_t ishape[4], tshape[2];
+    snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
+    if ((st = input_shape(inputs, "images", 4, ishape, path)) != RAMC_OK) goto done;
+    if ((st = input_shape(inputs, "text_tokens", 2, tshape, path)) != RAMC_OK) goto done;
+    const ramc_clip_info *in = &clip->info;
+    if (ishape[1] != 3 || ishape[2] != in->image_size || ishape[3] != in->image_size) {
+        st = ramc_error(RAMC_ERR_MISMATCH, "%s: images are [%lld,%lld,%lld,%lld], the model takes "
+                        "[B,3,%d,%d]", path, (long long)ishape[0], (long long)ishape[1],
+                        (long long)ishape[2], (long long)ishape[3], in->image_size, in->image_size);
+        goto done;
+    }
+    if (tshape[1] != in->context_length) {
+        st = ramc_error(RAMC_ERR_MISMATCH, "%s: text_tokens have %lld positions, the model %d", path,
+                        (long long)tshape[1], in->context_length);
+        goto done;
+    }
+    const int B = (int)ishape[0], C = (int)tshape[0];
+    images = ramc_malloc((size_t)B * 3 * in->image_size * in->image_size * sizeof(float), "images");
+    tokens = ramc_malloc((size_t)C * in->context_length * sizeof(int32_t), "tokens");
+    tokens64 = ramc_malloc((size_t)C * in->context_length * sizeof(int64_t), "tokens");
+    if (!images || !tokens || !tokens64) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = st_read_f32(inputs, st_find(inputs, "images"), images)) != RAMC_OK) goto done;
+    if ((st = st_read_i64(inputs, st_find(inputs, "text_tokens"), tokens64)) != RAMC_OK) goto done;
+    for (int64_t i = 0; i < (int64_t)C * in->context_length; i++) tokens[i] = (int32_t)tokens64[i];
+
+    if ((st = stage_tokens(&g, inputs, classes)) != RAMC_OK) goto done;
+    if ((st = stage_text(&g, clip, tokens, C)) != RAMC_OK) goto done;
+    if ((st = stage_vision(&g, clip, images, B)) != RAMC_OK) goto done;
+
+done:
+    if (st != RAMC_OK && !strstr(ramc_last_error(), dir))
+        ramc_error_prefix(st, "golden set %s", dir);
+    free(images);
+    free(tokens);
+    free(tokens64);
+    ramc_clip_free(clip);
+    st_close(inputs);
+    st_close(outputs);
+    cJSON_Delete(config);
+    cJSON_Delete(classes);
+    return st;
+}
+
+void golden_report_free(golden_report *report) {
+    free(report->rows);
+    memset(report, 0, sizeof *report);
+}

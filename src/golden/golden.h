@@ -1,0 +1,41 @@
+/* Golden-set comparison: run ramc on the inputs of a set made by the official
+ * implementation (see ../shared/golden/README.md for the format) and compare
+ * every tensor ramc can produce with outputs.safetensors.
+ *
+ * A golden set folder holds weights.safetensors (CLIP, OpenAI names),
+ * adapter.safetensors, inputs.safetensors, outputs.safetensors, config.json
+ * and classes.json. */
+#ifndef RAMC_GOLDEN_H
+#define RAMC_GOLDEN_H
+
+#include "core/status.h"
+
+/* Relative error = max|ours - ref| / max|ref|. Float32 re-implementations land
+ * around 1e-6..1e-5 on these sets (thread count alone moves the reference by
+ * up to 1.2e-5); 1e-4 leaves room for summation order without hiding a wrong
+ * formula, which shows up as errors of 1e-2 or more. */
+#define GOLDEN_DEFAULT_TOLERANCE 1e-4
+
+typedef struct {
+    char name[160];
+    char shape[64];
+    double max_abs;   /* max |ours - ref| */
+    double rel;       /* max_abs / max |ref| */
+    int exact;        /* compared for exact equality (ids, counts) */
+    int pass;
+} golden_row;
+
+typedef struct {
+    golden_row *rows;
+    int n_rows, cap;
+    int n_failed;
+    double tolerance;
+} golden_report;
+
+/* Runs the set in `dir`, appending one row per compared tensor. Returns a
+ * non-OK status only when the set cannot be run at all (missing or
+ * malformed files); mismatches are reported as failed rows. */
+ramc_status golden_run(const char *dir, golden_report *report);
+void golden_report_free(golden_report *report);
+
+#endif
