@@ -10,6 +10,8 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "model/clip.h"
+#include "ram/ram.h"
+#include "ram/ram_forward.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 
@@ -117,19 +119,24 @@ static void compare_i64(golden_ctx *g, st_file *file, const char *name, const in
     if (!row->pass) g->report->n_failed++;
 }
 
-/* Taps from the CLIP forward: compare the blocks that RAM leaves unadapted. */
+/* Taps from a forward pass. The CLIP stages compare the blocks that RAM
+ * leaves unadapted (and the embedding); the RAM stages the adapted ones, so
+ * each reference tensor is compared once. */
 typedef struct {
     golden_ctx *g;
     const char *prefix; /* "eval." */
+    int adapted;        /* 0: only unadapted blocks and the embedding; 1: only adapted blocks */
 } tap_ctx;
 
 static void on_tap(void *user, const char *name, const float *data, int ndim,
                    const int64_t *shape) {
     tap_ctx *tc = user;
-    int block;
-    if ((sscanf(name, "vis.blk%d", &block) == 1 && block >= tc->g->first_adapted_vision) ||
-        (sscanf(name, "txt.blk%d", &block) == 1 && block >= tc->g->first_adapted_text))
-        return;
+    int block, is_adapted = 0;
+    if (sscanf(name, "vis.blk%d", &block) == 1)
+        is_adapted = block >= tc->g->first_adapted_vision;
+    else if (sscanf(name, "txt.blk%d", &block) == 1)
+        is_adapted = block >= tc->g->first_adapted_text;
+    if (is_adapted != tc->adapted) return;
     char full[160];
     snprintf(full, sizeof full, "%s%s", tc->prefix, name);
     compare_f32(tc->g, full, data, ndim, shape);
@@ -176,7 +183,7 @@ static ramc_status stage_text(golden_ctx *g, const ramc_clip *m, const int32_t *
     float *x = ramc_malloc((size_t)C * in->context_length * in->text_width * sizeof(float), "text");
     float *feat = ramc_malloc((size_t)C * in->embed_dim * sizeof(float), "text features");
     ramc_status st = (x && feat) ? RAMC_OK : RAMC_ERR_NOMEM;
-    tap_ctx tc = {g, "eval."};
+    tap_ctx tc = {g, "eval.", 0};
     if (st == RAMC_OK) st = clip_text_forward(m, tokens, C, x, on_tap, &tc);
     if (st == RAMC_OK) st = clip_text_project(m, tokens, x, C, feat);
     if (st == RAMC_OK) {
@@ -198,7 +205,7 @@ static ramc_status stage_vision(golden_ctx *g, const ramc_clip *m, const float *
     float *loc = ramc_malloc((size_t)B * N1 * D * sizeof(float), "local features");
     float *patches = ramc_malloc((size_t)B * in->n_patches * D * sizeof(float), "local features");
     ramc_status st = (x && x_loc && loc && patches) ? RAMC_OK : RAMC_ERR_NOMEM;
-    tap_ctx tc = {g, "eval."};
+    tap_ctx tc = {g, "eval.", 0};
     if (st == RAMC_OK) st = clip_vision_forward(m, images, B, 1, x, x_loc, on_tap, &tc);
     if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, loc);
     if (st == RAMC_OK) {
@@ -212,6 +219,83 @@ static ramc_status stage_vision(golden_ctx *g, const ramc_clip *m, const float *
     free(x_loc);
     free(loc);
     free(patches);
+    return st;
+}
+
+
+/* The matching head's tensors, named as the golden sets store them. */
+static void compare_head(golden_ctx *g, const ram_head *h, const char *prefix) {
+    const int B = h->B, N = h->N, C = h->C;
+    int64_t bc[2] = {B, C}, bnc[3] = {B, N, C}, bn[2] = {B, N};
+    char name[160];
+    const struct {
+        const char *suffix;
+        const float *data;
+        int ndim;
+        const int64_t *shape;
+    } items[] = {
+        {"logits_glb", h->logits_glb, 2, bc}, {"score_glb", h->score_glb, 2, bc},
+        {"sim", h->sim, 3, bnc},              {"cost", h->cost, 3, bnc},
+        {"u", h->u, 2, bn},                   {"v", h->v, 2, bc},
+        {"T", h->T, 3, bnc},                  {"sinkhorn_r", h->r, 2, bn},
+        {"sinkhorn_c", h->c, 2, bc},          {"logits_loc", h->logits_loc, 2, bc},
+        {"score_loc", h->score_loc, 2, bc},   {"score", h->score, 2, bc},
+    };
+    for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
+        snprintf(name, sizeof name, "%s%s", prefix, items[i].suffix);
+        compare_f32(g, name, items[i].data, items[i].ndim, items[i].shape);
+    }
+    int64_t iters = h->batch_iters;
+    snprintf(name, sizeof name, "%ssinkhorn_iters", prefix);
+    compare_i64(g, g->outputs, name, &iters, 1);
+    /* the per-iteration errors: only as many rows as the reference ran */
+    int64_t err_shape[2] = {h->batch_iters, B};
+    snprintf(name, sizeof name, "%ssinkhorn_err", prefix);
+    compare_f32(g, name, h->err_hist, 2, err_shape);
+}
+
+/* RAM in evaluation mode on labels [first, first + C) of the set: label
+ * features with deep prompts, the adapted vision tower, the KCOT head. */
+static ramc_status stage_ram_eval(golden_ctx *g, const ramc_clip *m, const ram_adapter *a,
+                                  const float *images, int B, const int32_t *tokens, int first,
+                                  int C, const char *prefix) {
+    const ramc_clip_info *in = &m->info;
+    const int N = in->n_patches, N1 = N + 1, W = in->vision_width, D = in->embed_dim;
+    const int L = in->context_length;
+    char name[160];
+    ram_head h = {0};
+    float *text = ramc_malloc((size_t)C * D * sizeof(float), "text features");
+    float *x = ramc_malloc((size_t)B * N1 * W * sizeof(float), "vision stream");
+    float *x_loc = ramc_malloc((size_t)B * N1 * W * sizeof(float), "side stream");
+    float *img_glb = ramc_malloc((size_t)B * D * sizeof(float), "global features");
+    float *img_loc = ramc_malloc((size_t)B * N * D * sizeof(float), "local features");
+    ramc_status st = (text && x && x_loc && img_glb && img_loc) ? RAMC_OK : RAMC_ERR_NOMEM;
+    if (st == RAMC_OK) st = ram_head_alloc(&h, B, N, C, D, 100);
+    /* the sets store the debug intermediates for the GZSL run ("eval.") only */
+    clip_tap_fn tap = strcmp(prefix, "eval.") ? NULL : on_tap;
+    tap_ctx tc = {g, prefix, 1};
+    if (st == RAMC_OK) st = ram_encode_text(m, a, tokens + (size_t)first * L, C, text, tap, &tc);
+    if (st == RAMC_OK) st = ram_vision_forward(m, a, images, B, text, C, 0, x, x_loc, tap, &tc);
+    if (st == RAMC_OK) st = ram_image_features(m, x, x_loc, B, img_glb, img_loc);
+    if (st == RAMC_OK) {
+        int64_t bd[2] = {B, D}, bnd[3] = {B, N, D}, cd[2] = {C, D};
+        snprintf(name, sizeof name, "%stext_features", prefix);
+        compare_f32(g, name, text, 2, cd);
+        snprintf(name, sizeof name, "%simg_glb", prefix);
+        compare_f32(g, name, img_glb, 2, bd);
+        snprintf(name, sizeof name, "%simg_loc", prefix);
+        compare_f32(g, name, img_loc, 3, bnd);
+        sinkhorn_options opt = sinkhorn_default_options();
+        st = ram_head_forward(&h, img_glb, img_loc, text, expf(in->logit_scale),
+                              a->temperature->data[0], a->temperature_loc->data[0], NULL, &opt);
+    }
+    if (st == RAMC_OK) compare_head(g, &h, prefix);
+    ram_head_free(&h);
+    free(text);
+    free(x);
+    free(x_loc);
+    free(img_glb);
+    free(img_loc);
     return st;
 }
 
@@ -245,6 +329,7 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     cJSON *config = NULL, *classes = NULL;
     st_file *inputs = NULL, *outputs = NULL;
     ramc_clip *clip = NULL;
+    ram_adapter *adapter = NULL;
     float *images = NULL;
     int32_t *tokens = NULL;
     int64_t *tokens64 = NULL;
@@ -305,12 +390,27 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     if ((st = stage_text(&g, clip, tokens, C)) != RAMC_OK) goto done;
     if ((st = stage_vision(&g, clip, images, B)) != RAMC_OK) goto done;
 
+    snprintf(path, sizeof path, "%s/adapter.safetensors", dir);
+    if ((st = ram_adapter_load(path, clip, 0, &adapter)) != RAMC_OK) goto done;
+    const int n_seen = json_int(config, "n_seen", C);
+    if (n_seen < 0 || n_seen > C) {
+        st = ramc_error(RAMC_ERR_FORMAT, "%s/config.json: n_seen %d outside 0..%d", dir, n_seen, C);
+        goto done;
+    }
+    if ((st = stage_ram_eval(&g, clip, adapter, images, B, tokens, 0, C, "eval.")) != RAMC_OK)
+        goto done;
+    if (n_seen < C &&
+        (st = stage_ram_eval(&g, clip, adapter, images, B, tokens, n_seen, C - n_seen,
+                             "eval_zsl.")) != RAMC_OK)
+        goto done;
+
 done:
     if (st != RAMC_OK && !strstr(ramc_last_error(), dir))
         ramc_error_prefix(st, "golden set %s", dir);
     free(images);
     free(tokens);
     free(tokens64);
+    ram_adapter_free(adapter);
     ramc_clip_free(clip);
     st_close(inputs);
     st_close(outputs);

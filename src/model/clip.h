@@ -46,7 +46,6 @@ struct ramc_clip {
     float *storage;              /* owns every float array above */
 };
 
-#endif
 
 /* ---------------------------------------------------------------- taps */
 
@@ -106,3 +105,5 @@ ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, 
  * x [n, L, Wt] -> features [n, D]. */
 ramc_status clip_text_project(const ramc_clip *m, const int32_t *tokens, const float *x, int n,
                               float *features);
+
+#endif

@@ -1,0 +1,79 @@
+/* RAM on top of CLIP: the Ladder Local Adapter (SAA + TSS + visual prompts),
+ * deep text prompts, and the trainable tensors that hold them.
+ *
+ * The adapter's tensors live in one table of named parameters (ram_param),
+ * named exactly as the official code's named_parameters() / state_dict(), so
+ * adapter files, optimisers and gradient checks all walk the same list.
+ */
+#ifndef RAMC_RAM_RAM_H
+#define RAMC_RAM_RAM_H
+
+#include <stdint.h>
+
+#include "model/clip.h"
+
+#define RAM_MAX_LAYERS 64
+#define RAM_PARAM_NAME 128
+
+/* One named tensor of the adapter: a trainable parameter or a BN buffer. */
+typedef struct {
+    char name[RAM_PARAM_NAME];
+    int ndim;
+    int64_t shape[4];
+    int64_t numel;
+    float *data;
+    float *grad;   /* same size as data for trainable tensors, else NULL */
+    int trainable; /* 0 for BatchNorm running statistics */
+} ram_param;
+
+/* TSS (LocalAdapter) of one adapted vision block. W vision width, H hidden
+ * width (= the CLIP embed dim), k gate kernel. Pointers into the param table. */
+typedef struct {
+    ram_param *conv1_w;                  /* [H, W, 1, 1] stream-1 1x1 conv */
+    ram_param *bn1_w, *bn1_b;            /* [H] */
+    ram_param *bn1_mean, *bn1_var;       /* [H] running statistics */
+    int64_t bn1_count;                   /* num_batches_tracked */
+    ram_param *conv2_w;                  /* [H, W, 3, 3] stream-2 3x3 conv, pad 1 */
+    ram_param *bn2_w, *bn2_b, *bn2_mean, *bn2_var;
+    int64_t bn2_count;
+    ram_param *gate_w;                   /* [2, 2, k, k] gate conv, pad k/2 */
+    ram_param *final_w;                  /* [W, H, 1, 1] output 1x1 conv */
+    ram_param *norm_q1_w, *norm_q1_b;    /* [H] */
+    ram_param *norm_q2_w, *norm_q2_b;    /* [H] */
+    ram_param *norm_kv_w, *norm_kv_b;    /* [H] */
+    ram_param *prompts;                  /* [na, W] adapt_embeds (visual prompt tokens) */
+} ram_tss;
+
+typedef struct {
+    /* shape of the adaptation, derived from the tensors */
+    int n_vision_adapted;                /* blocks with visual prompts + TSS */
+    int vision_layers[RAM_MAX_LAYERS];   /* their indices, increasing */
+    int n_text_prompted;                 /* text blocks with deep prompts */
+    int text_layers[RAM_MAX_LAYERS];
+    int n_vis_prompts, n_txt_prompts, hidden, gate_kernel;
+
+    ram_tss tss[RAM_MAX_LAYERS];         /* per adapted vision block */
+    ram_param *deep_prompts[RAM_MAX_LAYERS]; /* [nc, Wt] per prompted text block */
+    ram_param *temperature;              /* [] global-branch temperature */
+    ram_param *temperature_loc;          /* [] local-branch temperature */
+
+    ram_param *params;                   /* the table */
+    int n_params;
+    float *storage;                      /* owns all data (and grads) */
+} ram_adapter;
+
+/* Loads an adapter file (official names, see golden/README.md) for `clip`.
+ * Blocks, prompt counts, hidden width and kernel size come from the tensors;
+ * every shape is checked against the CLIP model. with_grads allocates a
+ * zeroed gradient beside every trainable tensor. */
+ramc_status ram_adapter_load(const char *path, const ramc_clip *clip, int with_grads,
+                             ram_adapter **out);
+/* Writes the table (parameters and BN buffers) atomically. */
+ramc_status ram_adapter_save(const ram_adapter *a, const char *path);
+void ram_adapter_free(ram_adapter *a);
+ram_param *ram_adapter_find(const ram_adapter *a, const char *name);
+/* Index into a->tss / a->deep_prompts of block `layer`, or -1. */
+int ram_vision_adapted_index(const ram_adapter *a, int layer);
+int ram_text_prompted_index(const ram_adapter *a, int layer);
+
+#endif

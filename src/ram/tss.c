@@ -1,0 +1,277 @@
+/* TSS forward and backward (see tss.h and SPEC §3.4). */
+#include "ram/tss.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+#define TSS_LN_EPS 1e-5f
+#define TSS_BN_EPS 1e-5f
+#define TSS_BN_MOMENTUM 0.1f
+
+/* out[b, c, r] = in[b, r, c]: in [B, R, Cc] -> out [B, Cc, R]. */
+static void transpose_batched(float *out, const float *in, int B, int R, int Cc) {
+    for (int b = 0; b < B; b++) {
+        const float *ib = in + (size_t)b * R * Cc;
+        float *ob = out + (size_t)b * R * Cc;
+        for (int r = 0; r < R; r++)
+            for (int c = 0; c < Cc; c++) ob[(size_t)c * R + r] = ib[(size_t)r * Cc + c];
+    }
+}
+
+ramc_status tss_acts_alloc(tss_acts *a, int B, int g, int W, int H, int C, int k) {
+    memset(a, 0, sizeof *a);
+    const size_t N = (size_t)g * g, BHN = (size_t)B * H * N, BNC = (size_t)B * N * C;
+    a->B = B, a->N = (int)N, a->g = g, a->W = W, a->H = H, a->C = C, a->k = k;
+    size_t total = (size_t)B * W * N              /* X */
+                   + 2 * (4 * BHN + 2 * (size_t)H) /* conv, bn_out, s, G; bn stats */
+                   + 2 * (3 * BHN + 2 * (size_t)B * N + BNC) /* f, q, cattn; q stats; attn */
+                   + (size_t)C * H + 2 * (size_t)C        /* kv and its stats */
+                   + 3 * (size_t)B * 2 * N + BHN          /* pool, gate_logits, gate; fused */
+                   + (size_t)B * (N + 1) * W;             /* out */
+    a->storage = ramc_calloc(total, sizeof(float), "TSS activations");
+    a->int_storage = ramc_calloc((size_t)B * N, sizeof(int), "TSS activations");
+    if (!a->storage || !a->int_storage) {
+        tss_acts_free(a);
+        return RAMC_ERR_NOMEM;
+    }
+    float *p = a->storage;
+#define TAKE(field, count) (a->field = p, p += (count))
+    TAKE(X, (size_t)B * W * N);
+    for (int s = 0; s < 2; s++) {
+        TAKE(conv[s], BHN);
+        TAKE(bn_out[s], BHN);
+        TAKE(s[s], BHN);
+        TAKE(G[s], BHN);
+        TAKE(bn_mean[s], (size_t)H);
+        TAKE(bn_rstd[s], (size_t)H);
+        TAKE(f[s], BHN);
+        TAKE(q[s], BHN);
+        TAKE(cattn[s], BHN);
+        TAKE(q_mean[s], (size_t)B * N);
+        TAKE(q_rstd[s], (size_t)B * N);
+        TAKE(attn[s], BNC);
+    }
+    TAKE(kv, (size_t)C * H);
+    TAKE(kv_mean, (size_t)C);
+    TAKE(kv_rstd, (size_t)C);
+    TAKE(pool, (size_t)B * 2 * N);
+    TAKE(gate_logits, (size_t)B * 2 * N);
+    TAKE(gate, (size_t)B * 2 * N);
+    TAKE(fused, BHN);
+    TAKE(out, (size_t)B * (N + 1) * W);
+#undef TAKE
+    a->pool_arg = a->int_storage;
+    return RAMC_OK;
+}
+
+void tss_acts_free(tss_acts *a) {
+    free(a->storage);
+    free(a->int_storage);
+    memset(a, 0, sizeof *a);
+}
+
+void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *text, int train) {
+    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, C = a->C, k = a->k;
+    const int N1 = N + 1;
+    const float attn_scale = 1.0f / sqrtf((float)H);
+
+    /* patch rows -> image [B, W, g, g] (token 1 + r*g + c is pixel (r, c)) */
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < N; t++)
+            for (int c = 0; c < W; c++)
+                a->X[((size_t)b * W + c) * N + t] = x[((size_t)b * N1 + 1 + t) * W + c];
+
+    a->text = text;
+    layernorm_forward(a->kv, a->kv_mean, a->kv_rstd, text, w->norm_kv_w->data, w->norm_kv_b->data,
+                      C, H, TSS_LN_EPS);
+
+    const ram_param *conv_w[2] = {w->conv1_w, w->conv2_w};
+    const ram_param *bn_w[2] = {w->bn1_w, w->bn2_w}, *bn_b[2] = {w->bn1_b, w->bn2_b};
+    ram_param *bn_mean[2] = {w->bn1_mean, w->bn2_mean}, *bn_var[2] = {w->bn1_var, w->bn2_var};
+    const ram_param *nq_w[2] = {w->norm_q1_w, w->norm_q2_w}, *nq_b[2] = {w->norm_q1_b, w->norm_q2_b};
+    for (int s = 0; s < 2; s++) {
+        int ks = s == 0 ? 1 : 3;
+        conv2d_forward(a->conv[s], a->X, conv_w[s]->data, NULL, B, W, g, g, H, ks, 1, ks / 2);
+        if (train)
+            batchnorm_forward_train(a->bn_out[s], a->bn_mean[s], a->bn_rstd[s], bn_mean[s]->data,
+                                    bn_var[s]->data, a->conv[s], bn_w[s]->data, bn_b[s]->data, B,
+                                    H, N, TSS_BN_EPS, TSS_BN_MOMENTUM);
+        else
+            batchnorm_forward_eval(a->bn_out[s], a->conv[s], bn_mean[s]->data, bn_var[s]->data,
+                                   bn_w[s]->data, bn_b[s]->data, B, H, N, TSS_BN_EPS);
+        gelu_forward(a->s[s], a->bn_out[s], (long)B * H * N);
+
+        /* parameter-free cross-attention to the labels: keys = values = kv */
+        transpose_batched(a->f[s], a->s[s], B, H, N);
+        layernorm_forward(a->q[s], a->q_mean[s], a->q_rstd[s], a->f[s], nq_w[s]->data,
+                          nq_b[s]->data, B * N, H, TSS_LN_EPS);
+        gemm(0, 1, B * N, C, H, 1.0f, a->q[s], H, a->kv, H, 0.0f, a->attn[s], C);
+        softmax_forward(a->attn[s], a->attn[s], B * N, C, attn_scale);
+        gemm(0, 0, B * N, H, C, 1.0f, a->attn[s], C, a->kv, H, 0.0f, a->cattn[s], H);
+        /* residual on the un-normalised stream, back to channel-first */
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < N; t++)
+                for (int h = 0; h < H; h++) {
+                    size_t tf = ((size_t)b * N + t) * H + h;
+                    a->G[s][((size_t)b * H + h) * N + t] = a->f[s][tf] + a->cattn[s][tf];
+                }
+    }
+
+    /* channel mean and max over the 2H channels of cat(G0, G1) */
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < N; t++) {
+            float sum = 0.0f, best = -INFINITY;
+            int arg = 0;
+            for (int s = 0; s < 2; s++)
+                for (int h = 0; h < H; h++) {
+                    float v = a->G[s][((size_t)b * H + h) * N + t];
+                    sum += v;
+                    if (v > best) best = v, arg = s * H + h;
+                }
+            a->pool[((size_t)b * 2 + 0) * N + t] = sum / (float)(2 * H);
+            a->pool[((size_t)b * 2 + 1) * N + t] = best;
+            a->pool_arg[(size_t)b * N + t] = arg;
+        }
+    conv2d_forward(a->gate_logits, a->pool, w->gate_w->data, NULL, B, 2, g, g, 2, k, 1, k / 2);
+    sigmoid_forward(a->gate, a->gate_logits, (long)B * 2 * N);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < N; t++) {
+                size_t i = ((size_t)b * H + h) * N + t;
+                a->fused[i] = a->G[0][i] * a->gate[((size_t)b * 2 + 0) * N + t] +
+                              a->G[1][i] * a->gate[((size_t)b * 2 + 1) * N + t];
+            }
+
+    /* final 1x1 conv into the patch rows; row 0 carries the class token */
+    for (int b = 0; b < B; b++) {
+        float *ob = a->out + (size_t)b * N1 * W;
+        memcpy(ob, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
+        /* out_rows[t, c] = sum_h final[c, h] * fused[h, t]  ==  fusedᵀ @ finalᵀ */
+        gemm(1, 1, N, W, H, 1.0f, a->fused + (size_t)b * H * N, N, w->final_w->data, H, 0.0f,
+             ob + W, W);
+    }
+}
+
+/* BatchNorm in evaluation form is an affine map per channel. */
+static void bn_eval_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *mean, const float *var,
+                             const float *weight, int B, int H, int N) {
+    for (int h = 0; h < H; h++) {
+        float rstd = 1.0f / sqrtf(var[h] + TSS_BN_EPS);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < N; t++) {
+                size_t i = ((size_t)b * H + h) * N + t;
+                if (dinp) dinp[i] += dout[i] * weight[h] * rstd;
+                if (dweight) dweight[h] += dout[i] * (inp[i] - mean[h]) * rstd;
+                if (dbias) dbias[h] += dout[i];
+            }
+    }
+}
+
+ramc_status tss_backward(const ram_tss *w, const tss_acts *a, const float *dout, float *dx,
+                         float *dtext, int train) {
+    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, C = a->C, k = a->k;
+    const int N1 = N + 1;
+    const size_t BHN = (size_t)B * H * N;
+    const float attn_scale = 1.0f / sqrtf((float)H);
+    float *buf = ramc_calloc(5 * BHN + (size_t)B * W * N + (size_t)C * H + 6 * (size_t)B * N +
+                                 2 * (size_t)B * N * C,
+                             sizeof(float), "TSS gradients");
+    if (!buf) return RAMC_ERR_NOMEM;
+    float *dG[2] = {buf, buf + BHN};
+    float *dfused = buf + 2 * BHN;
+    float *dtok = buf + 3 * BHN;  /* [B, N, H] token-first scratch */
+    float *dchan = buf + 4 * BHN; /* [B, H, N] channel-first scratch */
+    float *dX = buf + 5 * BHN;    /* [B, W, N] */
+    float *dkv = dX + (size_t)B * W * N;
+    float *dpool = dkv + (size_t)C * H; /* [B, 2, N] */
+    float *dgate = dpool + 2 * (size_t)B * N;
+    float *dgl = dgate + 2 * (size_t)B * N;
+    float *dattn = dgl + 2 * (size_t)B * N; /* [B, N, C] */
+    float *dlogits = dattn + (size_t)B * N * C; /* [B, N, C] */
+
+    /* final 1x1 conv: out_rows = fusedᵀ @ finalᵀ per image */
+    for (int b = 0; b < B; b++) {
+        const float *db = dout + ((size_t)b * N1 + 1) * W;  /* [N, W] */
+        const float *fb = a->fused + (size_t)b * H * N;      /* [H, N] */
+        /* dfused[h, t] = sum_c final[c, h] * db[t, c] */
+        gemm(1, 1, H, N, W, 1.0f, w->final_w->data, H, db, W, 1.0f, dfused + (size_t)b * H * N, N);
+        /* dfinal[c, h] += sum_t db[t, c] * fused[h, t] */
+        if (w->final_w->grad)
+            gemm(1, 1, W, H, N, 1.0f, db, W, fb, N, 1.0f, w->final_w->grad, H);
+    }
+
+    /* fusion with the gate */
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < N; t++) {
+                size_t i = ((size_t)b * H + h) * N + t;
+                size_t g0 = ((size_t)b * 2 + 0) * N + t, g1 = g0 + N;
+                dG[0][i] += dfused[i] * a->gate[g0];
+                dG[1][i] += dfused[i] * a->gate[g1];
+                dgate[g0] += dfused[i] * a->G[0][i];
+                dgate[g1] += dfused[i] * a->G[1][i];
+            }
+    sigmoid_backward(dgl, dgate, a->gate, (long)B * 2 * N);
+    conv2d_backward(dpool, w->gate_w->grad, NULL, dgl, a->pool, w->gate_w->data, B, 2, g, g, 2, k,
+                    1, k / 2);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < N; t++) {
+            float dmean = dpool[((size_t)b * 2 + 0) * N + t] / (float)(2 * H);
+            for (int s = 0; s < 2; s++)
+                for (int h = 0; h < H; h++) dG[s][((size_t)b * H + h) * N + t] += dmean;
+            int arg = a->pool_arg[(size_t)b * N + t];
+            dG[arg / H][((size_t)b * H + arg % H) * N + t] += dpool[((size_t)b * 2 + 1) * N + t];
+        }
+
+    const ram_param *conv_w[2] = {w->conv1_w, w->conv2_w};
+    const ram_param *bn_w[2] = {w->bn1_w, w->bn2_w}, *bn_b[2] = {w->bn1_b, w->bn2_b};
+    const ram_param *bn_mean[2] = {w->bn1_mean, w->bn2_mean}, *bn_var[2] = {w->bn1_var, w->bn2_var};
+    const ram_param *nq_w[2] = {w->norm_q1_w, w->norm_q2_w}, *nq_b[2] = {w->norm_q1_b, w->norm_q2_b};
+    for (int s = 0; s < 2; s++) {
+        /* G = f + cattn (token-first view of dG) */
+        transpose_batched(dtok, dG[s], B, H, N); /* [B, N, H] */
+        /* cattn = attn @ kv */
+        gemm(0, 1, B * N, C, H, 1.0f, dtok, H, a->kv, H, 0.0f, dattn, C);
+        gemm(1, 0, C, H, B * N, 1.0f, a->attn[s], C, dtok, H, 1.0f, dkv, H);
+        /* attn = softmax(scale * q kvᵀ) */
+        memset(dlogits, 0, (size_t)B * N * C * sizeof(float));
+        softmax_backward(dlogits, dattn, a->attn[s], B * N, C, attn_scale);
+        float *dq = dchan; /* [B, N, H] scratch */
+        gemm(0, 0, B * N, H, C, 1.0f, dlogits, C, a->kv, H, 0.0f, dq, H);
+        gemm(1, 0, C, H, B * N, 1.0f, dlogits, C, a->q[s], H, 1.0f, dkv, H);
+        /* q = LN_q(f); the residual path adds dtok to df directly */
+        layernorm_backward(dtok, nq_w[s]->grad, nq_b[s]->grad, dq, a->f[s], nq_w[s]->data,
+                           a->q_mean[s], a->q_rstd[s], B * N, H);
+        /* f = sᵀ */
+        transpose_batched(dchan, dtok, B, N, H); /* ds [B, H, N] */
+        float *dbn = dtok;                         /* reuse as [B, H, N] */
+        memset(dbn, 0, BHN * sizeof(float));
+        gelu_backward(dbn, dchan, a->bn_out[s], (long)BHN);
+        float *dconv = dchan;
+        memset(dconv, 0, BHN * sizeof(float));
+        if (train)
+            batchnorm_backward(dconv, bn_w[s]->grad, bn_b[s]->grad, dbn, a->conv[s], bn_w[s]->data,
+                               a->bn_mean[s], a->bn_rstd[s], B, H, N);
+        else
+            bn_eval_backward(dconv, bn_w[s]->grad, bn_b[s]->grad, dbn, a->conv[s],
+                             bn_mean[s]->data, bn_var[s]->data, bn_w[s]->data, B, H, N);
+        int ks = s == 0 ? 1 : 3;
+        conv2d_backward(dx ? dX : NULL, conv_w[s]->grad, NULL, dconv, a->X, conv_w[s]->data, B, W,
+                        g, g, H, ks, 1, ks / 2);
+    }
+    if (dx)
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < N; t++)
+                for (int c = 0; c < W; c++)
+                    dx[((size_t)b * N1 + 1 + t) * W + c] += dX[((size_t)b * W + c) * N + t];
+    if (dtext || w->norm_kv_w->grad)
+        layernorm_backward(dtext, w->norm_kv_w->grad, w->norm_kv_b->grad, dkv, a->text,
+                           w->norm_kv_w->data,
+                           a->kv_mean, a->kv_rstd, C, H);
+    free(buf);
+    return RAMC_OK;
+}
