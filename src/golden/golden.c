@@ -12,6 +12,7 @@
 #include "model/clip.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
+#include "ram/ram_train.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 
@@ -125,7 +126,8 @@ static void compare_i64(golden_ctx *g, st_file *file, const char *name, const in
 typedef struct {
     golden_ctx *g;
     const char *prefix; /* "eval." */
-    int adapted;        /* 0: only unadapted blocks and the embedding; 1: only adapted blocks */
+    int adapted;        /* 0: only unadapted blocks and the embedding; 1: only adapted blocks;
+                           -1: every tap */
 } tap_ctx;
 
 static void on_tap(void *user, const char *name, const float *data, int ndim,
@@ -136,7 +138,7 @@ static void on_tap(void *user, const char *name, const float *data, int ndim,
         is_adapted = block >= tc->g->first_adapted_vision;
     else if (sscanf(name, "txt.blk%d", &block) == 1)
         is_adapted = block >= tc->g->first_adapted_text;
-    if (is_adapted != tc->adapted) return;
+    if (tc->adapted >= 0 && is_adapted != tc->adapted) return;
     char full[160];
     snprintf(full, sizeof full, "%s%s", tc->prefix, name);
     compare_f32(tc->g, full, data, ndim, shape);
@@ -299,6 +301,58 @@ static ramc_status stage_ram_eval(golden_ctx *g, const ramc_clip *m, const ram_a
     return st;
 }
 
+
+/* One training step on the seen labels: the training-mode forward with the
+ * teacher, the losses, every gradient and the BatchNorm buffers after it. */
+static ramc_status stage_train(golden_ctx *g, const ramc_clip *m, ram_adapter *a,
+                               const float *images, int B, const int32_t *tokens, int Cs,
+                               const float *targets) {
+    const ramc_clip_info *in = &m->info;
+    const int N = in->n_patches, D = in->embed_dim;
+    char name[RAM_PARAM_NAME + 32];
+    ram_train_result r = {0};
+    float *teacher_text = ramc_malloc((size_t)Cs * D * sizeof(float), "teacher text features");
+    if (!teacher_text) return RAMC_ERR_NOMEM;
+    for (int i = 0; i < a->n_params; i++)
+        if (a->params[i].grad) memset(a->params[i].grad, 0, (size_t)a->params[i].numel * sizeof(float));
+    ram_train_options opt = ram_train_default_options();
+    tap_ctx tc = {g, "train.", -1};
+    ramc_status st = ram_encode_text(m, NULL, tokens, Cs, teacher_text, NULL, NULL);
+    if (st == RAMC_OK)
+        st = ram_train_step(m, a, images, B, tokens, Cs, teacher_text, targets, &opt, &r, on_tap, &tc);
+    if (st == RAMC_OK) {
+        int64_t bnc[3] = {B, N, Cs}, bd[2] = {B, D}, bnd[3] = {B, N, D}, cd[2] = {Cs, D}, one[1] = {1};
+        compare_f32(g, "train.text_features", r.text, 2, cd);
+        compare_f32(g, "train.img_glb", r.img_glb, 2, bd);
+        compare_f32(g, "train.img_loc", r.img_loc, 3, bnd);
+        compare_f32(g, "train.teacher.prob", r.teacher_prob, 3, bnc);
+        compare_f32(g, "train.teacher.prob_masked", r.teacher_prob_masked, 3, bnc);
+        compare_f32(g, "train.cost_student", r.cost_student, 3, bnc);
+        compare_f32(g, "train.cost_teacher", r.cost_teacher, 3, bnc);
+        compare_head(g, &r.head, "train.");
+        compare_f32(g, "train.loss_glb", &r.loss_glb, 1, one);
+        compare_f32(g, "train.loss_loc", &r.loss_loc, 1, one);
+        compare_f32(g, "train.loss", &r.loss, 1, one);
+        for (int i = 0; i < a->n_params; i++) {
+            const ram_param *p = &a->params[i];
+            snprintf(name, sizeof name, "train.%s.%s", p->grad ? "grad" : "bn_after", p->name);
+            compare_f32(g, name, p->grad ? p->grad : p->data, p->ndim, p->shape);
+        }
+        for (int v = 0; v < a->n_vision_adapted; v++)
+            for (int s = 1; s <= 2; s++) {
+                snprintf(name, sizeof name,
+                         "train.bn_after.clip_model.visual.transformer.resblocks.%d.conv_adapter."
+                         "conv_adapter_layers%d.1.num_batches_tracked",
+                         a->vision_layers[v], s);
+                int64_t count = s == 1 ? a->tss[v].bn1_count : a->tss[v].bn2_count;
+                compare_i64(g, g->outputs, name, &count, 1);
+            }
+    }
+    ram_train_result_free(&r);
+    free(teacher_text);
+    return st;
+}
+
 /* ---------------------------------------------------------------- driver */
 
 static int json_int(const cJSON *obj, const char *key, int fallback) {
@@ -333,6 +387,7 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     float *images = NULL;
     int32_t *tokens = NULL;
     int64_t *tokens64 = NULL;
+    float *targets = NULL;
     ramc_status st;
     if (report->tolerance <= 0) report->tolerance = GOLDEN_DEFAULT_TOLERANCE;
 
@@ -358,7 +413,7 @@ ramc_status golden_run(const char *dir, golden_report *report) {
                     json_first(cfg, "depth_text", clip->info.text_layers)};
 
     /* inputs: images [B,3,S,S], text_tokens [C,L] */
-    int64_t ishape[4], tshape[2];
+    int64_t ishape[4], tshape[2], tgshape[2];
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
     if ((st = input_shape(inputs, "images", 4, ishape, path)) != RAMC_OK) goto done;
     if ((st = input_shape(inputs, "text_tokens", 2, tshape, path)) != RAMC_OK) goto done;
@@ -391,7 +446,7 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     if ((st = stage_vision(&g, clip, images, B)) != RAMC_OK) goto done;
 
     snprintf(path, sizeof path, "%s/adapter.safetensors", dir);
-    if ((st = ram_adapter_load(path, clip, 0, &adapter)) != RAMC_OK) goto done;
+    if ((st = ram_adapter_load(path, clip, 1, &adapter)) != RAMC_OK) goto done;
     const int n_seen = json_int(config, "n_seen", C);
     if (n_seen < 0 || n_seen > C) {
         st = ramc_error(RAMC_ERR_FORMAT, "%s/config.json: n_seen %d outside 0..%d", dir, n_seen, C);
@@ -403,6 +458,21 @@ ramc_status golden_run(const char *dir, golden_report *report) {
         (st = stage_ram_eval(&g, clip, adapter, images, B, tokens, n_seen, C - n_seen,
                              "eval_zsl.")) != RAMC_OK)
         goto done;
+    /* training runs last: it updates the BatchNorm running statistics */
+    if ((st = input_shape(inputs, "targets_seen", 2, tgshape, path)) != RAMC_OK) goto done;
+    if (tgshape[0] != B || tgshape[1] != n_seen) {
+        st = ramc_error(RAMC_ERR_MISMATCH, "%s: targets_seen is [%lld,%lld], expected [%d,%d]",
+                        path, (long long)tgshape[0], (long long)tgshape[1], B, n_seen);
+        goto done;
+    }
+    targets = ramc_malloc((size_t)B * n_seen * sizeof(float), "targets");
+    if (!targets) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = st_read_f32(inputs, st_find(inputs, "targets_seen"), targets)) != RAMC_OK) goto done;
+    if ((st = stage_train(&g, clip, adapter, images, B, tokens, n_seen, targets)) != RAMC_OK)
+        goto done;
 
 done:
     if (st != RAMC_OK && !strstr(ramc_last_error(), dir))
@@ -410,6 +480,7 @@ done:
     free(images);
     free(tokens);
     free(tokens64);
+    free(targets);
     ram_adapter_free(adapter);
     ramc_clip_free(clip);
     st_close(inputs);

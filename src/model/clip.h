@@ -106,4 +106,39 @@ ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, 
 ramc_status clip_text_project(const ramc_clip *m, const int32_t *tokens, const float *x, int n,
                               float *features);
 
+/* ------------------------------------------------------------- training */
+
+/* What one block's forward keeps for its backward (B items of T rows; the
+ * side stream, if any, over the first n_loc rows). */
+typedef struct {
+    int B, T, W, M, n_heads, causal, n_loc;
+    float *x_in;                 /* [B, T, W]  block input */
+    float *ln1_mean, *ln1_rstd;  /* [B*T] */
+    float *h;                    /* [B*T, W]   ln_1 output */
+    float *qkv;                  /* [B*T, 3W] */
+    float *probs;                /* [B, heads, T, T] */
+    float *attn;                 /* [B*T, W]   before out_proj */
+    float *x_mid;                /* [B, T, W]  after the attention residual */
+    float *ln2_mean, *ln2_rstd;  /* [B*T] */
+    float *h2;                   /* [B*T, W]   ln_2 output */
+    float *fc;                   /* [B*T, M]   c_fc output (QuickGELU input) */
+    float *act;                  /* [B*T, M]   QuickGELU output */
+    float *side_probs;           /* [B, heads, n_loc, n_loc] value-value attention */
+    float *side_attn;            /* [B*n_loc, W] before out_proj */
+    float *storage;
+} clip_block_acts;
+
+ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M, int n_heads,
+                                  int causal, int n_loc);
+void clip_block_acts_free(clip_block_acts *a);
+
+/* As clip_block_forward (MLP on every row), keeping activations in `a`.
+ * x [B, T, W] in place; side_out [B, n_loc, W] or NULL when a->n_loc == 0. */
+void clip_block_forward_train(const clip_block *w, clip_block_acts *a, float *x, float *side_out);
+
+/* Gradient through a frozen block: dx [B, T, W] holds d(output) on entry and
+ * d(input) on return; dside [B, n_loc, W] is d(side_out) or NULL. */
+ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, float *dx,
+                                const float *dside);
+
 #endif

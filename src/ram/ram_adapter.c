@@ -186,7 +186,7 @@ static ramc_status read_bn_count(const st_file *f, int layer, int s, int64_t *co
 /* Reads the adaptation's shape (layers, prompt counts, widths) from the file. */
 static ramc_status read_layout(const st_file *f, const ramc_clip_info *in, ram_adapter *a) {
     ramc_status st;
-    int64_t d[4];
+    int64_t d[4] = {0};
     if ((st = find_layers(f, VIS_PREFIX, "adapt_embeds", a->vision_layers, &a->n_vision_adapted)))
         return st;
     if ((st = find_layers(f, TXT_PREFIX, "deep_embeds", a->text_layers, &a->n_text_prompted)))

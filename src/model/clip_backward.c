@@ -1,0 +1,113 @@
+/* Training form of a CLIP block: the forward that keeps activations and the
+ * backward through the frozen weights (gradients flow to the inputs only:
+ * nothing in CLIP is trained, but prompts and adapters sit upstream). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "model/clip.h"
+
+#define LN_EPS 1e-5f
+
+ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M, int n_heads,
+                                  int causal, int n_loc) {
+    memset(a, 0, sizeof *a);
+    a->B = B, a->T = T, a->W = W, a->M = M, a->n_heads = n_heads, a->causal = causal;
+    a->n_loc = n_loc;
+    const size_t rows = (size_t)B * T;
+    size_t total = rows * W * 5 + rows * 3 * W + rows * 4 + rows * M * 2 +
+                   (size_t)B * n_heads * T * T + (size_t)B * n_heads * n_loc * n_loc +
+                   (size_t)B * n_loc * W;
+    a->storage = ramc_malloc(total * sizeof(float), "block activations");
+    if (!a->storage) return RAMC_ERR_NOMEM;
+    float *p = a->storage;
+#define TAKE(field, count) (a->field = p, p += (count))
+    TAKE(x_in, rows * W);
+    TAKE(h, rows * W);
+    TAKE(attn, rows * W);
+    TAKE(x_mid, rows * W);
+    TAKE(h2, rows * W);
+    TAKE(qkv, rows * 3 * W);
+    TAKE(ln1_mean, rows);
+    TAKE(ln1_rstd, rows);
+    TAKE(ln2_mean, rows);
+    TAKE(ln2_rstd, rows);
+    TAKE(fc, rows * M);
+    TAKE(act, rows * M);
+    TAKE(probs, (size_t)B * n_heads * T * T);
+    TAKE(side_probs, (size_t)B * n_heads * n_loc * n_loc);
+    TAKE(side_attn, (size_t)B * n_loc * W);
+#undef TAKE
+    return RAMC_OK;
+}
+
+void clip_block_acts_free(clip_block_acts *a) {
+    free(a->storage);
+    memset(a, 0, sizeof *a);
+}
+
+void clip_block_forward_train(const clip_block *w, clip_block_acts *a, float *x, float *side_out) {
+    const int B = a->B, T = a->T, W = a->W, M = a->M, rows = B * T;
+    const long bstride = (long)T * 3 * W, rstride = 3 * W;
+    memcpy(a->x_in, x, (size_t)rows * W * sizeof(float));
+    layernorm_forward(a->h, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, rows, W, LN_EPS);
+    matmul_forward(a->qkv, a->h, w->qkv_w, w->qkv_b, rows, W, 3 * W);
+    if (a->n_loc) {
+        const float *v = a->qkv + 2 * W;
+        attention_forward(a->side_attn, a->side_probs, v, v, v, bstride, rstride, B, a->n_loc,
+                          a->n_loc, W, a->n_heads, 0);
+        matmul_forward(side_out, a->side_attn, w->out_w, w->out_b, B * a->n_loc, W, W);
+    }
+    attention_forward(a->attn, a->probs, a->qkv, a->qkv + W, a->qkv + 2 * W, bstride, rstride, B,
+                      T, T, W, a->n_heads, a->causal);
+    /* x_mid = x + out_proj(attn); x_mid is kept, x becomes the block output */
+    matmul_forward(a->x_mid, a->attn, w->out_w, w->out_b, rows, W, W);
+    for (long i = 0; i < (long)rows * W; i++) a->x_mid[i] += x[i];
+    layernorm_forward(a->h2, a->ln2_mean, a->ln2_rstd, a->x_mid, w->ln_2_w, w->ln_2_b, rows, W,
+                      LN_EPS);
+    matmul_forward(a->fc, a->h2, w->fc_w, w->fc_b, rows, W, M);
+    quickgelu_forward(a->act, a->fc, (long)rows * M);
+    matmul_forward(x, a->act, w->proj_w, w->proj_b, rows, M, W);
+    for (long i = 0; i < (long)rows * W; i++) x[i] += a->x_mid[i];
+}
+
+ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, float *dx,
+                                const float *dside) {
+    const int B = a->B, T = a->T, W = a->W, M = a->M, rows = B * T;
+    const long bstride = (long)T * 3 * W, rstride = 3 * W;
+    const size_t rw = (size_t)rows * W;
+    float *buf = ramc_calloc(rw * 3 + (size_t)rows * 3 * W + (size_t)rows * M * 2, sizeof(float),
+                             "block gradients");
+    if (!buf) return RAMC_ERR_NOMEM;
+    float *dmid = buf, *dh = buf + rw, *dattn = buf + 2 * rw, *dqkv = buf + 3 * rw;
+    float *dact = dqkv + (size_t)rows * 3 * W, *dfc = dact + (size_t)rows * M;
+
+    /* MLP: out = x_mid + c_proj(QuickGELU(c_fc(ln_2(x_mid)))) */
+    memcpy(dmid, dx, rw * sizeof(float));
+    matmul_backward(dact, NULL, NULL, dx, a->act, w->proj_w, rows, M, W);
+    quickgelu_backward(dfc, dact, a->fc, (long)rows * M);
+    matmul_backward(dh, NULL, NULL, dfc, a->h2, w->fc_w, rows, W, M);
+    layernorm_backward(dmid, NULL, NULL, dh, a->x_mid, w->ln_2_w, a->ln2_mean, a->ln2_rstd, rows,
+                       W);
+
+    /* attention: x_mid = x_in + out_proj(attn(ln_1(x_in))) */
+    matmul_backward(dattn, NULL, NULL, dmid, a->attn, w->out_w, rows, W, W);
+    attention_backward(dqkv, dqkv + W, dqkv + 2 * W, dattn, a->probs, a->qkv, a->qkv + W,
+                       a->qkv + 2 * W, bstride, rstride, B, T, T, W, a->n_heads, a->causal);
+    if (dside && a->n_loc) {
+        /* the side stream reads v only: q = k = v, all gradients into dv */
+        memset(dattn, 0, rw * sizeof(float));
+        matmul_backward(dattn, NULL, NULL, dside, a->side_attn, w->out_w, B * a->n_loc, W, W);
+        float *dv = dqkv + 2 * W;
+        const float *v = a->qkv + 2 * W;
+        attention_backward(dv, dv, dv, dattn, a->side_probs, v, v, v, bstride, rstride, B, a->n_loc,
+                           a->n_loc, W, a->n_heads, 0);
+    }
+    memset(dh, 0, rw * sizeof(float));
+    matmul_backward(dh, NULL, NULL, dqkv, a->h, w->qkv_w, rows, W, 3 * W);
+    /* d(input) = residual + through ln_1 */
+    memcpy(dx, dmid, rw * sizeof(float));
+    layernorm_backward(dx, NULL, NULL, dh, a->x_in, w->ln_1_w, a->ln1_mean, a->ln1_rstd, rows, W);
+    free(buf);
+    return RAMC_OK;
+}

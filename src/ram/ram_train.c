@@ -1,0 +1,501 @@
+/* One RAM training step (see ram_train.h). The forward mirrors
+ * ram_forward.c but keeps activations from the first trainable block on;
+ * the backward walks the same blocks in reverse. */
+#include "ram/ram_train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/safetensors.h"
+#include "kernels/kernels.h"
+#include "ram/loss.h"
+#include "ram/tss.h"
+
+#define LN_EPS 1e-5f
+#define L2_EPS 1e-12f
+
+ram_train_options ram_train_default_options(void) {
+    ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED};
+    return o;
+}
+
+void ram_train_result_free(ram_train_result *r) {
+    ram_head_free(&r->head);
+    free(r->storage);
+    memset(r, 0, sizeof *r);
+}
+
+static ramc_status result_alloc(ram_train_result *r, int B, int N, int C, int D) {
+    memset(r, 0, sizeof *r);
+    r->B = B, r->N = N, r->C = C, r->D = D;
+    const size_t BNC = (size_t)B * N * C;
+    r->storage = ramc_calloc((size_t)C * D + (size_t)B * D + 2 * (size_t)B * N * D + 4 * BNC,
+                             sizeof(float), "training step");
+    if (!r->storage) return RAMC_ERR_NOMEM;
+    float *p = r->storage;
+    r->text = p, p += (size_t)C * D;
+    r->img_glb = p, p += (size_t)B * D;
+    r->img_loc = p, p += (size_t)B * N * D;
+    r->teacher_img_loc = p, p += (size_t)B * N * D;
+    r->teacher_prob = p, p += BNC;
+    r->teacher_prob_masked = p, p += BNC;
+    r->cost_student = p, p += BNC;
+    r->cost_teacher = p;
+    return ram_head_alloc(&r->head, B, N, C, D, 100);
+}
+
+static void tap3(clip_tap_fn tap, void *user, const char *name, const float *data, int64_t d0,
+                 int64_t d1, int64_t d2) {
+    if (!tap) return;
+    int64_t shape[3] = {d0, d1, d2};
+    tap(user, name, data, 3, shape);
+}
+
+/* ------------------------------------------------------------------ text */
+
+/* Text tower state for the backward: activations of blocks first..last. */
+typedef struct {
+    int n, first;                  /* sequences; first block that keeps activations */
+    clip_block_acts *acts;         /* [text_layers - first] */
+    float *eot_in;                 /* [n, Wt] ln_final input rows */
+    float *eot_mean, *eot_rstd;    /* [n] */
+    float *eot_h;                  /* [n, Wt] ln_final output */
+    int *eot_pos;                  /* [n] */
+} text_state;
+
+static void text_state_free(text_state *t, int layers) {
+    if (t->acts)
+        for (int l = 0; l < layers - t->first; l++) clip_block_acts_free(&t->acts[l]);
+    free(t->acts);
+    free(t->eot_in);
+    free(t->eot_pos);
+    memset(t, 0, sizeof *t);
+}
+
+/* x [n, L, Wt] <-> xp [n, L, Wt]: prompts after SOT (SPEC §4.3). */
+static void text_insert_prompts(float *xp, const float *x, const float *prompts, int n, int L,
+                                int Wt, int nc) {
+    for (int q = 0; q < n; q++) {
+        const float *xq = x + (size_t)q * L * Wt;
+        float *pq = xp + (size_t)q * L * Wt;
+        memcpy(pq, xq, (size_t)Wt * sizeof(float));
+        for (int i = 0; i < nc * Wt; i++) pq[Wt + i] = round_to_f16(prompts[i]);
+        memcpy(pq + (size_t)(1 + nc) * Wt, xq + Wt, (size_t)(L - 1 - nc) * Wt * sizeof(float));
+    }
+}
+
+static void text_remove_prompts(float *x, const float *xp, int n, int L, int Wt, int nc) {
+    for (int q = 0; q < n; q++) {
+        float *xq = x + (size_t)q * L * Wt;
+        const float *pq = xp + (size_t)q * L * Wt;
+        memcpy(xq, pq, (size_t)Wt * sizeof(float));
+        memcpy(xq + Wt, pq + (size_t)(1 + nc) * Wt, (size_t)(L - 1 - nc) * Wt * sizeof(float));
+    }
+}
+
+static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
+                                      const int32_t *tokens, int n, text_state *ts, float *text,
+                                      float *x, float *xp) {
+    const ramc_clip_info *in = &m->info;
+    const int Wt = in->text_width, L = in->context_length, D = in->embed_dim;
+    const int first = a->n_text_prompted ? a->text_layers[0] : in->text_layers;
+    ramc_status st;
+    memset(ts, 0, sizeof *ts);
+    ts->n = n, ts->first = first;
+    ts->acts = ramc_calloc((size_t)(in->text_layers - first) + 1, sizeof *ts->acts, "text");
+    ts->eot_in = ramc_malloc(((size_t)n * Wt * 2 + 2 * (size_t)n) * sizeof(float), "text");
+    ts->eot_pos = ramc_malloc((size_t)n * sizeof(int), "text");
+    if (!ts->acts || !ts->eot_in || !ts->eot_pos) return RAMC_ERR_NOMEM;
+    ts->eot_h = ts->eot_in + (size_t)n * Wt;
+    ts->eot_mean = ts->eot_h + (size_t)n * Wt;
+    ts->eot_rstd = ts->eot_mean + n;
+
+    embedding_forward(x, tokens, m->tok_emb, n * L, Wt);
+    for (int q = 0; q < n; q++)
+        for (long i = 0; i < (long)L * Wt; i++) x[(size_t)q * L * Wt + i] += m->txt_pos[i];
+    clip_block_scratch s;
+    if ((st = clip_block_scratch_alloc(&s, n, L, Wt, in->text_mlp)) != RAMC_OK) return st;
+    for (int l = 0; l < first; l++)
+        clip_block_forward(&m->txt_blocks[l], Wt, in->text_mlp, in->text_heads, x, n, L, 1, NULL,
+                           0, L, &s);
+    clip_block_scratch_free(&s);
+    for (int l = first; l < in->text_layers; l++) {
+        clip_block_acts *ac = &ts->acts[l - first];
+        if ((st = clip_block_acts_alloc(ac, n, L, Wt, in->text_mlp, in->text_heads, 1, 0)))
+            return st;
+        int j = ram_text_prompted_index(a, l);
+        if (j >= 0) {
+            text_insert_prompts(xp, x, a->deep_prompts[j]->data, n, L, Wt, a->n_txt_prompts);
+            clip_block_forward_train(&m->txt_blocks[l], ac, xp, NULL);
+            text_remove_prompts(x, xp, n, L, Wt, a->n_txt_prompts);
+        } else {
+            clip_block_forward_train(&m->txt_blocks[l], ac, x, NULL);
+        }
+    }
+    for (int q = 0; q < n; q++) {
+        const int32_t *ids = tokens + (size_t)q * L;
+        int e = 0;
+        for (int t = 1; t < L; t++)
+            if (ids[t] > ids[e]) e = t;
+        ts->eot_pos[q] = e;
+        memcpy(ts->eot_in + (size_t)q * Wt, x + ((size_t)q * L + e) * Wt, (size_t)Wt * sizeof(float));
+    }
+    layernorm_forward(ts->eot_h, ts->eot_mean, ts->eot_rstd, ts->eot_in, m->ln_final_w,
+                      m->ln_final_b, n, Wt, LN_EPS);
+    gemm(0, 0, n, D, Wt, 1.0f, ts->eot_h, Wt, m->txt_proj, D, 0.0f, text, D);
+    return RAMC_OK;
+}
+
+/* dtext [n, D] -> gradients of the deep prompts. dx, dxp [n, L, Wt] scratch. */
+static ramc_status text_backward(const ramc_clip *m, ram_adapter *a, const text_state *ts,
+                                 const float *dtext, float *dx, float *dxp) {
+    const ramc_clip_info *in = &m->info;
+    const int Wt = in->text_width, L = in->context_length, D = in->embed_dim, n = ts->n;
+    const int nc = a->n_txt_prompts;
+    ramc_status st;
+    float *dh = ramc_calloc((size_t)n * Wt * 2, sizeof(float), "text gradients");
+    if (!dh) return RAMC_ERR_NOMEM;
+    float *de = dh + (size_t)n * Wt;
+    gemm(0, 1, n, Wt, D, 1.0f, dtext, D, m->txt_proj, D, 0.0f, dh, Wt);
+    layernorm_backward(de, NULL, NULL, dh, ts->eot_in, m->ln_final_w, ts->eot_mean, ts->eot_rstd,
+                       n, Wt);
+    memset(dx, 0, (size_t)n * L * Wt * sizeof(float));
+    for (int q = 0; q < n; q++)
+        memcpy(dx + ((size_t)q * L + ts->eot_pos[q]) * Wt, de + (size_t)q * Wt,
+               (size_t)Wt * sizeof(float));
+    free(dh);
+    for (int l = in->text_layers - 1; l >= ts->first; l--) {
+        const clip_block_acts *ac = &ts->acts[l - ts->first];
+        int j = ram_text_prompted_index(a, l);
+        if (j < 0) {
+            if ((st = clip_block_backward(&m->txt_blocks[l], ac, dx, NULL))) return st;
+            continue;
+        }
+        /* outputs of the prompt rows were dropped: zero gradient there; the
+         * last nc rows skipped the block and keep their gradient in dx */
+        for (int q = 0; q < n; q++) {
+            float *dq = dx + (size_t)q * L * Wt, *pq = dxp + (size_t)q * L * Wt;
+            memcpy(pq, dq, (size_t)Wt * sizeof(float));
+            memset(pq + Wt, 0, (size_t)nc * Wt * sizeof(float));
+            memcpy(pq + (size_t)(1 + nc) * Wt, dq + Wt, (size_t)(L - 1 - nc) * Wt * sizeof(float));
+        }
+        if ((st = clip_block_backward(&m->txt_blocks[l], ac, dxp, NULL))) return st;
+        float *dprompt = a->deep_prompts[j]->grad;
+        for (int q = 0; q < n; q++) {
+            const float *pq = dxp + (size_t)q * L * Wt;
+            for (int i = 0; i < nc * Wt; i++) dprompt[i] += pq[Wt + i];
+        }
+        text_remove_prompts(dx, dxp, n, L, Wt, nc);
+    }
+    return RAMC_OK;
+}
+
+/* ---------------------------------------------------------------- vision */
+
+typedef struct {
+    int first;               /* first block that keeps activations */
+    int n_blocks;            /* vision_layers - first */
+    clip_block_acts *acts;   /* [n_blocks], over N1 + na rows at adapted blocks */
+    tss_acts *tss;           /* [n_blocks] (allocated at adapted blocks only) */
+    float *cls_in;           /* [B, W] ln_post input of the class rows */
+    float *cls_mean, *cls_rstd; /* [B] */
+    float *loc_mean, *loc_rstd; /* [B*N1] */
+    float *x_loc;            /* [B, N1, W] final side stream (ln_post input) */
+} vision_state;
+
+static void vision_state_free(vision_state *v) {
+    for (int i = 0; i < v->n_blocks; i++) {
+        if (v->acts) clip_block_acts_free(&v->acts[i]);
+        if (v->tss) tss_acts_free(&v->tss[i]);
+    }
+    free(v->acts);
+    free(v->tss);
+    free(v->cls_in);
+    memset(v, 0, sizeof *v);
+}
+
+static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, const float *images,
+                                        int B, const float *text, int C, vision_state *vs,
+                                        float *img_glb, float *img_loc, clip_tap_fn tap,
+                                        void *tap_user) {
+    const ramc_clip_info *in = &m->info;
+    const int W = in->vision_width, M = in->vision_mlp, N = in->n_patches, N1 = N + 1;
+    const int D = in->embed_dim, na = a->n_vis_prompts, T = N1 + na;
+    const size_t stream = (size_t)B * N1 * W;
+    char name[96];
+    ramc_status st;
+    memset(vs, 0, sizeof *vs);
+    vs->first = a->n_vision_adapted ? a->vision_layers[0] : in->vision_layers;
+    vs->n_blocks = in->vision_layers - vs->first;
+    vs->acts = ramc_calloc((size_t)vs->n_blocks + 1, sizeof *vs->acts, "vision");
+    vs->tss = ramc_calloc((size_t)vs->n_blocks + 1, sizeof *vs->tss, "vision");
+    vs->cls_in = ramc_malloc((stream + (size_t)B * W + 2 * (size_t)B + 2 * (size_t)B * N1) *
+                                 sizeof(float), "vision");
+    float *x = ramc_malloc(stream * sizeof(float), "vision");
+    float *xp = ramc_malloc((size_t)B * T * W * sizeof(float), "vision");
+    float *side = ramc_malloc(stream * sizeof(float), "vision");
+    float *proj = ramc_malloc((size_t)B * N1 * (W + D) * sizeof(float), "vision");
+    clip_block_scratch s = {0};
+    if (!vs->acts || !vs->tss || !vs->cls_in || !x || !xp || !side || !proj) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
+    }
+    vs->x_loc = vs->cls_in + (size_t)B * W;
+    vs->cls_mean = vs->x_loc + stream;
+    vs->cls_rstd = vs->cls_mean + B;
+    vs->loc_mean = vs->cls_rstd + B;
+    vs->loc_rstd = vs->loc_mean + (size_t)B * N1;
+    float *x_loc = vs->x_loc;
+
+    if ((st = clip_vision_embed(m, images, B, x, NULL))) goto done;
+    if ((st = clip_block_scratch_alloc(&s, B, N1, W, M))) goto done;
+    memcpy(x_loc, x, stream * sizeof(float));
+    for (int l = 0; l < in->vision_layers; l++) {
+        if (l < vs->first) {
+            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0, side, N1,
+                               N1, &s);
+            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
+        } else {
+            int v = ram_vision_adapted_index(a, l);
+            int rows = v >= 0 ? T : N1;
+            clip_block_acts *ac = &vs->acts[l - vs->first];
+            if ((st = clip_block_acts_alloc(ac, B, rows, W, M, in->vision_heads, 0, N1))) goto done;
+            for (int b = 0; b < B; b++) {
+                float *pb = xp + (size_t)b * rows * W;
+                memcpy(pb, x + (size_t)b * N1 * W, (size_t)N1 * W * sizeof(float));
+                if (v >= 0)
+                    for (int i = 0; i < na * W; i++)
+                        pb[(size_t)N1 * W + i] = round_to_f16(a->tss[v].prompts->data[i]);
+            }
+            clip_block_forward_train(&m->vis_blocks[l], ac, xp, side);
+            for (int b = 0; b < B; b++)
+                memcpy(x + (size_t)b * N1 * W, xp + (size_t)b * rows * W,
+                       (size_t)N1 * W * sizeof(float));
+            if (v >= 0) {
+                tss_acts *ta = &vs->tss[l - vs->first];
+                if ((st = tss_acts_alloc(ta, B, in->grid, W, a->hidden, C, a->gate_kernel)))
+                    goto done;
+                tss_forward(&a->tss[v], ta, x, text, 1);
+                a->tss[v].bn1_count++;
+                a->tss[v].bn2_count++;
+                for (size_t i = 0; i < stream; i++) x_loc[i] += side[i] + ta->out[i];
+                if (tap) {
+                    int64_t chw[4] = {B, a->hidden, in->grid, in->grid};
+                    snprintf(name, sizeof name, "vis.blk%d.adapter.s1", l);
+                    tap(tap_user, name, ta->s[0], 4, chw);
+                    snprintf(name, sizeof name, "vis.blk%d.adapter.s2", l);
+                    tap(tap_user, name, ta->s[1], 4, chw);
+                    snprintf(name, sizeof name, "vis.blk%d.adapter.out", l);
+                    tap3(tap, tap_user, name, ta->out, B, N1, W);
+                }
+            } else {
+                for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
+            }
+        }
+        snprintf(name, sizeof name, "vis.blk%d.x_loc", l);
+        tap3(tap, tap_user, name, x_loc, B, N1, W);
+    }
+    /* heads: ln_post + proj of the class rows and of the side stream */
+    for (int b = 0; b < B; b++)
+        memcpy(vs->cls_in + (size_t)b * W, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
+    layernorm_forward(proj, vs->cls_mean, vs->cls_rstd, vs->cls_in, m->ln_post_w, m->ln_post_b, B,
+                      W, LN_EPS);
+    gemm(0, 0, B, D, W, 1.0f, proj, W, m->vis_proj, D, 0.0f, img_glb, D);
+    float *loc_all = proj + (size_t)B * N1 * W;
+    layernorm_forward(proj, vs->loc_mean, vs->loc_rstd, x_loc, m->ln_post_w, m->ln_post_b, B * N1,
+                      W, LN_EPS);
+    gemm(0, 0, B * N1, D, W, 1.0f, proj, W, m->vis_proj, D, 0.0f, loc_all, D);
+    for (int b = 0; b < B; b++)
+        memcpy(img_loc + (size_t)b * N * D, loc_all + ((size_t)b * N1 + 1) * D,
+               (size_t)N * D * sizeof(float));
+done:
+    clip_block_scratch_free(&s);
+    free(x);
+    free(xp);
+    free(side);
+    free(proj);
+    return st;
+}
+
+static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vision_state *vs,
+                                   int B, const float *dimg_glb, const float *dimg_loc,
+                                   float *dtext) {
+    const ramc_clip_info *in = &m->info;
+    const int W = in->vision_width, N = in->n_patches, N1 = N + 1, D = in->embed_dim;
+    const int na = a->n_vis_prompts, T = N1 + na;
+    const size_t stream = (size_t)B * N1 * W;
+    ramc_status st = RAMC_OK;
+    float *buf = ramc_calloc(3 * stream + (size_t)B * T * W + (size_t)B * N1 * W, sizeof(float),
+                             "vision gradients");
+    if (!buf) return RAMC_ERR_NOMEM;
+    float *dx = buf, *dx_loc = buf + stream, *dh = buf + 2 * stream;
+    float *dxp = buf + 3 * stream;
+
+    /* img_loc = (ln_post(x_loc) @ proj)[:, 1:]: row 0 gets no gradient */
+    for (int b = 0; b < B; b++)
+        gemm(0, 1, N, W, D, 1.0f, dimg_loc + (size_t)b * N * D, D, m->vis_proj, D, 0.0f,
+             dh + ((size_t)b * N1 + 1) * W, W);
+    layernorm_backward(dx_loc, NULL, NULL, dh, vs->x_loc, m->ln_post_w, vs->loc_mean, vs->loc_rstd,
+                       B * N1, W);
+    /* img_glb = ln_post(x[:, 0]) @ proj */
+    memset(dh, 0, (size_t)B * W * sizeof(float));
+    gemm(0, 1, B, W, D, 1.0f, dimg_glb, D, m->vis_proj, D, 0.0f, dh, W);
+    float *dcls = dh + (size_t)B * W;
+    memset(dcls, 0, (size_t)B * W * sizeof(float));
+    layernorm_backward(dcls, NULL, NULL, dh, vs->cls_in, m->ln_post_w, vs->cls_mean, vs->cls_rstd,
+                       B, W);
+    for (int b = 0; b < B; b++)
+        memcpy(dx + (size_t)b * N1 * W, dcls + (size_t)b * W, (size_t)W * sizeof(float));
+
+    for (int l = in->vision_layers - 1; l >= vs->first; l--) {
+        const clip_block_acts *ac = &vs->acts[l - vs->first];
+        int v = ram_vision_adapted_index(a, l);
+        int rows = v >= 0 ? T : N1;
+        if (v >= 0) {
+            /* x_loc += al + TSS(x): TSS reads the block's output x */
+            if ((st = tss_backward(&a->tss[v], &vs->tss[l - vs->first], dx_loc, dx, dtext, 1)))
+                break;
+            for (int b = 0; b < B; b++) /* TSS row 0 is a copy of x[:, 0] */
+                for (int c = 0; c < W; c++) dx[(size_t)b * N1 * W + c] += dx_loc[(size_t)b * N1 * W + c];
+        }
+        for (int b = 0; b < B; b++) {
+            float *pb = dxp + (size_t)b * rows * W;
+            memcpy(pb, dx + (size_t)b * N1 * W, (size_t)N1 * W * sizeof(float));
+            memset(pb + (size_t)N1 * W, 0, (size_t)(rows - N1) * W * sizeof(float));
+        }
+        if ((st = clip_block_backward(&m->vis_blocks[l], ac, dxp, dx_loc))) break;
+        for (int b = 0; b < B; b++) {
+            const float *pb = dxp + (size_t)b * rows * W;
+            memcpy(dx + (size_t)b * N1 * W, pb, (size_t)N1 * W * sizeof(float));
+            if (v >= 0)
+                for (int i = 0; i < na * W; i++) a->tss[v].prompts->grad[i] += pb[(size_t)N1 * W + i];
+        }
+    }
+    free(buf);
+    return st;
+}
+
+/* --------------------------------------------------------------- teacher */
+
+/* The frozen SAA-CLIP teacher's plan (SPEC §5.7): P, its masked form and the
+ * cost term, from its local features and the teacher label features. */
+static ramc_status teacher_cost(const ramc_clip *m, const float *images, int B,
+                                const float *teacher_text, const float *targets,
+                                const ram_train_options *opt, ram_train_result *r) {
+    const ramc_clip_info *in = &m->info;
+    const int W = in->vision_width, N = in->n_patches, N1 = N + 1, D = in->embed_dim, C = r->C;
+    const float scale = expf(in->logit_scale);
+    float *x = ramc_malloc((size_t)B * N1 * W * 2 * sizeof(float), "teacher");
+    float *feat = ramc_malloc(((size_t)B * N1 * D + (size_t)C * D + (size_t)B * N * C) *
+                                  sizeof(float), "teacher");
+    ramc_status st = (x && feat) ? RAMC_OK : RAMC_ERR_NOMEM;
+    float *x_loc = x ? x + (size_t)B * N1 * W : NULL;
+    if (st == RAMC_OK) st = clip_vision_forward(m, images, B, 1, x, x_loc, NULL, NULL);
+    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, feat);
+    if (st == RAMC_OK) {
+        float *t_norm = feat + (size_t)B * N1 * D, *simT = t_norm + (size_t)C * D;
+        float *f_norm = x; /* reuse: [B, N, D] */
+        for (int b = 0; b < B; b++)
+            memcpy(r->teacher_img_loc + (size_t)b * N * D, feat + ((size_t)b * N1 + 1) * D,
+                   (size_t)N * D * sizeof(float));
+        l2norm_forward(f_norm, NULL, r->teacher_img_loc, B * N, D, L2_EPS);
+        l2norm_forward(t_norm, NULL, teacher_text, C, D, L2_EPS);
+        /* the official grouping: (scale · f̂) @ t̂ᵀ */
+        for (long i = 0; i < (long)B * N * D; i++) f_norm[i] *= scale;
+        gemm(0, 1, B * N, C, D, 1.0f, f_norm, D, t_norm, D, 0.0f, simT, C);
+        kcot_teacher_prob(r->teacher_prob, simT, 1.0f, opt->teacher_sharpen, B, N, C);
+        memcpy(r->teacher_prob_masked, r->teacher_prob, (size_t)B * N * C * sizeof(float));
+        kcot_teacher_mask(r->teacher_prob_masked, targets, B, N, C);
+        kcot_teacher_cost(r->cost_teacher, r->teacher_prob_masked, opt->teacher_weight,
+                          (long)B * N * C);
+    }
+    free(x);
+    free(feat);
+    return st;
+}
+
+/* ------------------------------------------------------------------ step */
+
+ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *images, int B,
+                           const int32_t *tokens, int C, const float *teacher_text,
+                           const float *targets, const ram_train_options *opt,
+                           ram_train_result *r, clip_tap_fn tap, void *tap_user) {
+    const ramc_clip_info *in = &m->info;
+    const int N = in->n_patches, D = in->embed_dim, Wt = in->text_width, L = in->context_length;
+    const float scale = expf(in->logit_scale);
+    text_state ts = {0};
+    vision_state vs = {0};
+    float *tx = NULL, *dbuf = NULL;
+    ramc_status st = result_alloc(r, B, N, C, D);
+    if (st != RAMC_OK) goto done;
+    tx = ramc_malloc((size_t)C * L * Wt * 2 * sizeof(float), "text streams");
+    if (!tx) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
+    }
+    float *txp = tx + (size_t)C * L * Wt;
+
+    /* forward */
+    if ((st = text_forward_train(m, a, tokens, C, &ts, r->text, tx, txp))) goto done;
+    if ((st = vision_forward_train(m, a, images, B, r->text, C, &vs, r->img_glb, r->img_loc, tap,
+                                   tap_user)))
+        goto done;
+    sinkhorn_options so = sinkhorn_default_options();
+    so.mode = opt->sinkhorn;
+    so.reg = opt->reg;
+    const float *extra = NULL;
+    if (opt->use_teacher) {
+        if ((st = teacher_cost(m, images, B, teacher_text, targets, opt, r))) goto done;
+        extra = r->cost_teacher;
+        so.reg = opt->reg + opt->teacher_weight;
+    }
+    ram_head *h = &r->head;
+    if ((st = ram_head_forward(h, r->img_glb, r->img_loc, r->text, scale,
+                               a->temperature->data[0], a->temperature_loc->data[0], extra, &so)))
+        goto done;
+    kcot_cost_forward(r->cost_student, h->sim, scale, B, N, C);
+    r->loss_glb = loss_mmc_forward(h->logits_glb, targets, (long)B * C);
+    r->loss_loc = loss_mmc_forward(h->logits_loc, targets, (long)B * C);
+    r->loss = r->loss_glb + r->loss_loc;
+    if (!isfinite(r->loss)) {
+        st = ramc_error(RAMC_ERR_NUMERIC, "training loss is not finite (global %g, local %g)",
+                        (double)r->loss_glb, (double)r->loss_loc);
+        goto done;
+    }
+
+    /* backward: heads */
+    const size_t BC = (size_t)B * C, BNC = BC * N;
+    dbuf = ramc_calloc(2 * BC + BNC + (size_t)B * D * 2 + (size_t)B * N * D * 2 + (size_t)C * D * 2,
+                       sizeof(float), "head gradients");
+    if (!dbuf) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
+    }
+    float *dz_glb = dbuf, *dz_loc = dz_glb + BC, *dsim = dz_loc + BC;
+    float *dg = dsim + BNC, *dimg_glb = dg + (size_t)B * D;
+    float *df = dimg_glb + (size_t)B * D, *dimg_loc = df + (size_t)B * N * D;
+    float *dt = dimg_loc + (size_t)B * N * D, *dtext = dt + (size_t)C * D;
+    loss_mmc_backward(dz_glb, 1.0f, h->logits_glb, targets, (long)BC);
+    loss_mmc_backward(dz_loc, 1.0f, h->logits_loc, targets, (long)BC);
+    kcot_global_logits_backward(dg, dt, a->temperature->grad, dz_glb, h->logits_glb, h->g_norm,
+                                h->t_norm, a->temperature->data[0], B, C, D);
+    kcot_local_logits_backward(dsim, a->temperature_loc->grad, dz_loc, h->logits_loc, h->T,
+                               a->temperature_loc->data[0], B, N, C);
+    /* sim = f̂ t̂ᵀ */
+    gemm(0, 0, B * N, D, C, 1.0f, dsim, C, h->t_norm, D, 1.0f, df, D);
+    gemm(1, 0, C, D, B * N, 1.0f, dsim, C, h->f_norm, D, 1.0f, dt, D);
+    l2norm_backward(dimg_glb, dg, r->img_glb, h->g_norms, B, D, L2_EPS);
+    l2norm_backward(dimg_loc, df, r->img_loc, h->f_norms, B * N, D, L2_EPS);
+    l2norm_backward(dtext, dt, r->text, NULL, C, D, L2_EPS);
+
+    if ((st = vision_backward(m, a, &vs, B, dimg_glb, dimg_loc, dtext))) goto done;
+    if (a->n_text_prompted && (st = text_backward(m, a, &ts, dtext, tx, txp))) goto done;
+done:
+    text_state_free(&ts, in->text_layers);
+    vision_state_free(&vs);
+    free(tx);
+    free(dbuf);
+    return st;
+}
