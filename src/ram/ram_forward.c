@@ -262,9 +262,13 @@ ramc_status ram_head_forward(ram_head *h, const float *img_glb, const float *img
         for (long i = 0; i < (long)B * N * C; i++) h->cost[i] += extra_cost[i];
     kcot_lpd_marginal(h->u, h->sim, 0.1f, B, N, C);
     kcot_uniform(h->v, B, C);
-    ramc_status st = sinkhorn(h->T, h->r, h->c, h->iters, &h->batch_iters, h->err_hist, h->u, h->v,
-                              h->cost, B, N, C, opt);
-    if (st != RAMC_OK) return st;
+    if (h->fixed_plan) {
+        memcpy(h->T, h->fixed_plan, (size_t)B * N * C * sizeof(float));
+    } else {
+        ramc_status st = sinkhorn(h->T, h->r, h->c, h->iters, &h->batch_iters, h->err_hist, h->u,
+                                  h->v, h->cost, B, N, C, opt);
+        if (st != RAMC_OK) return st;
+    }
     kcot_local_logits_forward(h->logits_loc, h->T, h->sim, tau_l, B, N, C);
     kcot_score(h->score, h->score_glb, h->score_loc, h->logits_glb, h->logits_loc, B, C);
     return RAMC_OK;

@@ -49,6 +49,10 @@ typedef struct {
     int *iters;                  /* [B] */
     int batch_iters;
     float *logits_loc, *score_loc, *score; /* [B, C] */
+    /* If set, ram_head_forward uses this plan [B, N, C] instead of running
+     * Sinkhorn. The plan carries no gradient in RAM, so a finite-difference
+     * check of the backward must hold it fixed while perturbing parameters. */
+    const float *fixed_plan;
     float *storage;
 } ram_head;
 

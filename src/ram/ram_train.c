@@ -17,7 +17,7 @@
 #define L2_EPS 1e-12f
 
 ram_train_options ram_train_default_options(void) {
-    ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED};
+    ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED, NULL};
     return o;
 }
 
@@ -452,6 +452,7 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
         so.reg = opt->reg + opt->teacher_weight;
     }
     ram_head *h = &r->head;
+    h->fixed_plan = opt->fixed_plan;
     if ((st = ram_head_forward(h, r->img_glb, r->img_loc, r->text, scale,
                                a->temperature->data[0], a->temperature_loc->data[0], extra, &so)))
         goto done;

@@ -17,6 +17,7 @@ typedef struct {
     float reg;            /* ε at evaluation, 0.1; training uses reg + λ with the teacher */
     float teacher_sharpen; /* 20 */
     sinkhorn_mode sinkhorn; /* SINKHORN_BATCH_COUPLED for parity */
+    const float *fixed_plan; /* [B, N, C] use this plan instead of Sinkhorn (gradient checks) */
 } ram_train_options;
 
 ram_train_options ram_train_default_options(void);
