@@ -1,0 +1,829 @@
+/* Kernel tests, two layers deep:
+ *  (a) each double reference backward against central finite differences of
+ *      the double reference forward, with loss = sum(dout * out);
+ *  (b) each float kernel, forward and backward, against the reference on the
+ *      same inputs. Backwards always start from a random pre-filled gradient
+ *      buffer, so accumulation (+=) and the absence of stray writes are
+ *      checked at the same time as the values.
+ * Shapes stay small: the references are naive and the whole run must take
+ * well under the test timeout. */
+#include "kernels/kernels.h"
+#include "kernels/kernels_ref.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FD_TOL 1e-6
+#define F32_TOL 1e-5
+
+/* ------------------------------------------------------------ utilities */
+
+static uint64_t rng = 0x243F6A8885A308D3ull;
+
+/* uniform in [-1, 1) */
+static double urand(void) {
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (double)((rng * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0 * 2.0 - 1.0;
+}
+
+static double *dnew(long n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
+static float *fnew(long n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(float)); }
+
+/* A random float array and its exact double copy, so both sides see the same input. */
+static float *frand(long n, double lo, double hi, double **as_double) {
+    float *f = fnew(n);
+    double *d = dnew(n);
+    for (long i = 0; i < n; i++) {
+        f[i] = (float)(lo + (hi - lo) * 0.5 * (urand() + 1.0));
+        d[i] = f[i];
+    }
+    *as_double = d;
+    return f;
+}
+
+static double maxabs(const double *a, long n) {
+    double m = 0.0;
+    for (long i = 0; i < n; i++)
+        if (fabs(a[i]) > m) m = fabs(a[i]);
+    return m;
+}
+
+/* max |got - want| relative to max |want|. */
+static double cmp(const char *what, const float *got, const double *want, long n) {
+    double scale = maxabs(want, n), err = 0.0;
+    for (long i = 0; i < n; i++) {
+        double e = fabs(got[i] - want[i]);
+        if (!(e <= err)) err = e; /* NaN sticks */
+    }
+    double rel = err / (scale > 0 ? scale : 1.0);
+    CHECK(rel <= F32_TOL, "%s: rel err %.3g (max|ref| %.3g)", what, rel, scale);
+    return rel;
+}
+
+/* A gradient buffer pre-filled with noise of the size of the expected gradient. */
+static float *prefill(long n, const double *ref_grad) {
+    double mag = maxabs(ref_grad, n);
+    float *g = fnew(n);
+    for (long i = 0; i < n; i++) g[i] = (float)(urand() * (mag > 0 ? mag : 1.0));
+    return g;
+}
+
+/* got was pre-filled with g0; it must now hold g0 + ref (to F32_TOL of max|ref|). */
+static double cmp_acc(const char *what, const float *got, const float *g0, const double *ref,
+                      long n) {
+    double scale = maxabs(ref, n), err = 0.0;
+    for (long i = 0; i < n; i++) {
+        double e = fabs(got[i] - ((double)g0[i] + ref[i]));
+        if (!(e <= err)) err = e;
+    }
+    double rel = err / (scale > 0 ? scale : 1.0);
+    CHECK(rel <= F32_TOL, "%s: rel err %.3g (max|ref| %.3g)", what, rel, scale);
+    return rel;
+}
+
+static float *fcopy(const float *a, long n) {
+    float *c = fnew(n);
+    memcpy(c, a, sizeof(float) * (size_t)n);
+    return c;
+}
+
+static void report(const char *what, double rel) { printf("  %-58s %.2e\n", what, rel); }
+
+/* ---------------------------------------------------- finite differences */
+
+/* A forward pass over the double reference, closed over its arguments. */
+typedef struct FdCase FdCase;
+struct FdCase {
+    void (*fwd)(FdCase *self);
+    double *out, *dout;
+    long nout;
+};
+
+static double fd_loss(FdCase *c) {
+    c->fwd(c);
+    double s = 0.0;
+    for (long i = 0; i < c->nout; i++) s += c->dout[i] * c->out[i];
+    return s;
+}
+
+/* Central differences of the loss in each element of p against grad. */
+static void fd_check(const char *what, FdCase *c, double *p, long n, const double *grad) {
+    const double h = 1e-5;
+    double err = 0.0, scale = maxabs(grad, n);
+    for (long i = 0; i < n; i++) {
+        double o = p[i];
+        p[i] = o + h;
+        double lp = fd_loss(c);
+        p[i] = o - h;
+        double lm = fd_loss(c);
+        p[i] = o;
+        double e = fabs((lp - lm) / (2 * h) - grad[i]);
+        if (!(e <= err)) err = e;
+    }
+    fd_loss(c); /* leave out as at the unperturbed point */
+    double rel = err / (scale > 1e-3 ? scale : 1e-3);
+    CHECK(rel < FD_TOL, "fd %s: rel err %.3g (max|grad| %.3g)", what, rel, scale);
+    char buf[128];
+    snprintf(buf, sizeof buf, "fd %s", what);
+    report(buf, rel);
+}
+
+/* ------------------------------------------------------------------ GEMM */
+
+static void test_gemm(void) {
+    int M = 13, N = 17, K = 29;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldc = N + 5;
+            long na = (long)(ta ? K : M) * lda, nb = (long)(tb ? N : K) * ldb, nc = (long)M * ldc;
+            double *Ad, *Bd, *Cd;
+            float *A = frand(na, -1, 1, &Ad), *B = frand(nb, -1, 1, &Bd), *Cf = frand(nc, -1, 1, &Cd);
+            gemm(ta, tb, M, N, K, 0.7f, A, lda, B, ldb, 0.3f, Cf, ldc);
+            ref_gemm(ta, tb, M, N, K, 0.7, Ad, lda, Bd, ldb, 0.3, Cd, ldc);
+            char what[64];
+            snprintf(what, sizeof what, "gemm trans_a=%d trans_b=%d (padded ld)", ta, tb);
+            report(what, cmp(what, Cf, Cd, nc));
+            free(A), free(B), free(Cf), free(Ad), free(Bd), free(Cd);
+        }
+    /* K = 0 leaves beta * C, without BLAS complaining about lda = 0. */
+    float C0[6] = {1, 2, 3, 4, 5, 6};
+    gemm(0, 0, 2, 3, 0, 1.0f, NULL, 0, NULL, 3, 0.5f, C0, 3);
+    CHECK(C0[0] == 0.5f && C0[5] == 3.0f, "gemm K=0 must scale C by beta");
+    printf("  %-58s ok\n", "gemm K=0");
+}
+
+/* ---------------------------------------------------------------- Linear */
+
+typedef struct {
+    FdCase base;
+    double *inp, *w, *b;
+    int rows, in, out;
+} MatmulCase;
+
+static void matmul_fwd(FdCase *c) {
+    MatmulCase *m = (MatmulCase *)c;
+    ref_matmul_forward(c->out, m->inp, m->w, m->b, m->rows, m->in, m->out);
+}
+
+static void test_matmul(int rows, int in, int out, int with_bias, int do_fd) {
+    char what[96];
+    const char *tag = with_bias ? "bias" : "no bias";
+    double *inp_d, *w_d, *b_d = NULL, *g_d;
+    float *inp = frand((long)rows * in, -1, 1, &inp_d), *w = frand((long)out * in, -1, 1, &w_d);
+    float *b = with_bias ? frand(out, -1, 1, &b_d) : NULL;
+    float *g = frand((long)rows * out, -1, 1, &g_d);
+    double *out_d = dnew((long)rows * out), *di = dnew((long)rows * in),
+           *dw = dnew((long)out * in), *db = dnew(out);
+    ref_matmul_forward(out_d, inp_d, w_d, b_d, rows, in, out);
+    ref_matmul_backward(di, dw, with_bias ? db : NULL, g_d, inp_d, w_d, rows, in, out);
+    if (do_fd) {
+        MatmulCase c = {{matmul_fwd, dnew((long)rows * out), g_d, (long)rows * out},
+                        inp_d, w_d, b_d, rows, in, out};
+        snprintf(what, sizeof what, "matmul %s dinp", tag);
+        fd_check(what, &c.base, inp_d, (long)rows * in, di);
+        snprintf(what, sizeof what, "matmul %s dweight", tag);
+        fd_check(what, &c.base, w_d, (long)out * in, dw);
+        if (with_bias) fd_check("matmul dbias", &c.base, b_d, out, db);
+        free(c.base.out);
+    }
+    float *o = fnew((long)rows * out);
+    matmul_forward(o, inp, w, b, rows, in, out);
+    snprintf(what, sizeof what, "matmul %s forward %dx%d->%d", tag, rows, in, out);
+    report(what, cmp(what, o, out_d, (long)rows * out));
+    float *fi = prefill((long)rows * in, di), *fw = prefill((long)out * in, dw),
+          *fb = prefill(out, db);
+    float *fi0 = fcopy(fi, (long)rows * in), *fw0 = fcopy(fw, (long)out * in), *fb0 = fcopy(fb, out);
+    matmul_backward(fi, fw, with_bias ? fb : NULL, g, inp, w, rows, in, out);
+    snprintf(what, sizeof what, "matmul %s backward dinp (accumulated)", tag);
+    report(what, cmp_acc(what, fi, fi0, di, (long)rows * in));
+    snprintf(what, sizeof what, "matmul %s backward dweight (accumulated)", tag);
+    report(what, cmp_acc(what, fw, fw0, dw, (long)out * in));
+    if (with_bias) {
+        snprintf(what, sizeof what, "matmul backward dbias (accumulated)");
+        report(what, cmp_acc(what, fb, fb0, db, out));
+    }
+    /* NULL gradients are skipped. */
+    matmul_backward(NULL, NULL, NULL, g, inp, w, rows, in, out);
+    free(inp), free(w), free(b), free(g), free(inp_d), free(w_d), free(b_d), free(g_d);
+    free(out_d), free(di), free(dw), free(db), free(o), free(fi), free(fw), free(fb);
+    free(fi0), free(fw0), free(fb0);
+}
+
+/* ------------------------------------------------------------- LayerNorm */
+
+typedef struct {
+    FdCase base;
+    double *inp, *w, *b;
+    int rows, dim;
+    double eps;
+} LnCase;
+
+static void ln_fwd(FdCase *c) {
+    LnCase *l = (LnCase *)c;
+    ref_layernorm_forward(c->out, NULL, NULL, l->inp, l->w, l->b, l->rows, l->dim, l->eps);
+}
+
+static void test_layernorm(int rows, int dim, double offset, int do_fd) {
+    char what[96];
+    long n = (long)rows * dim;
+    float eps = 1e-5f;
+    double *x_d, *w_d, *b_d, *g_d;
+    float *x = frand(n, offset - 1, offset + 1, &x_d), *w = frand(dim, 0.5, 1.5, &w_d),
+          *b = frand(dim, -1, 1, &b_d), *g = frand(n, -1, 1, &g_d);
+    double *out_d = dnew(n), *mean_d = dnew(rows), *rstd_d = dnew(rows);
+    double *dx = dnew(n), *dw = dnew(dim), *db = dnew(dim);
+    ref_layernorm_forward(out_d, mean_d, rstd_d, x_d, w_d, b_d, rows, dim, eps);
+    ref_layernorm_backward(dx, dw, db, g_d, x_d, w_d, mean_d, rstd_d, rows, dim);
+    if (do_fd) {
+        LnCase c = {{ln_fwd, dnew(n), g_d, n}, x_d, w_d, b_d, rows, dim, eps};
+        fd_check("layernorm dinp", &c.base, x_d, n, dx);
+        fd_check("layernorm dweight", &c.base, w_d, dim, dw);
+        fd_check("layernorm dbias", &c.base, b_d, dim, db);
+        free(c.base.out);
+    }
+    float *o = fnew(n), *mean = fnew(rows), *rstd = fnew(rows);
+    layernorm_forward(o, mean, rstd, x, w, b, rows, dim, eps);
+    snprintf(what, sizeof what, "layernorm forward %dx%d (mean %+g)", rows, dim, offset);
+    report(what, cmp(what, o, out_d, n));
+    cmp("layernorm saved rstd", rstd, rstd_d, rows);
+    float *o2 = fnew(n);
+    layernorm_forward(o2, NULL, NULL, x, w, b, rows, dim, eps);
+    CHECK(memcmp(o, o2, sizeof(float) * (size_t)n) == 0, "layernorm NULL mean/rstd changes out");
+    float *fx = prefill(n, dx), *fw = prefill(dim, dw), *fb = prefill(dim, db);
+    float *fx0 = fcopy(fx, n), *fw0 = fcopy(fw, dim), *fb0 = fcopy(fb, dim);
+    layernorm_backward(fx, fw, fb, g, x, w, mean, rstd, rows, dim);
+    snprintf(what, sizeof what, "layernorm backward dinp %dx%d (accumulated)", rows, dim);
+    report(what, cmp_acc(what, fx, fx0, dx, n));
+    report("layernorm backward dweight (accumulated)",
+           cmp_acc("layernorm dweight", fw, fw0, dw, dim));
+    report("layernorm backward dbias (accumulated)", cmp_acc("layernorm dbias", fb, fb0, db, dim));
+    free(x), free(w), free(b), free(g), free(x_d), free(w_d), free(b_d), free(g_d);
+    free(out_d), free(mean_d), free(rstd_d), free(dx), free(dw), free(db);
+    free(o), free(o2), free(mean), free(rstd), free(fx), free(fw), free(fb);
+    free(fx0), free(fw0), free(fb0);
+}
+
+/* ------------------------------------------------------------- Attention */
+
+enum { ATT_SEPARATE, ATT_FUSED, ATT_VALUE_VALUE };
+
+/* Up to three buffers; q, k, v are (buffer, offset) pairs inside them. */
+typedef struct {
+    FdCase base;
+    double *buf[3];
+    int qi, ki, vi;
+    long qo, ko, vo, bs, rs;
+    int B, Tq, Tk, C, H, causal;
+} AttCase;
+
+static void att_fwd(FdCase *c) {
+    AttCase *a = (AttCase *)c;
+    ref_attention_forward(c->out, NULL, a->buf[a->qi] + a->qo, a->buf[a->ki] + a->ko,
+                          a->buf[a->vi] + a->vo, a->bs, a->rs, a->B, a->Tq, a->Tk, a->C, a->H,
+                          a->causal);
+}
+
+/* extra: rows before the used ones in each batch item that attention must
+ * neither read into its result nor write gradients to (SAA's prompt rows). */
+static void test_attention(const char *name, int mode, int B, int Tq, int Tk, int C, int H,
+                           int causal, int extra, int do_fd) {
+    char what[128];
+    AttCase a;
+    memset(&a, 0, sizeof a);
+    int nbuf = mode == ATT_SEPARATE ? 3 : 1;
+    a.rs = mode == ATT_SEPARATE ? C : 3L * C;
+    a.bs = (long)((Tq > Tk ? Tq : Tk) + extra) * a.rs;
+    long base = extra * a.rs, L = B * a.bs;
+    if (mode == ATT_SEPARATE) {
+        a.qi = 0, a.ki = 1, a.vi = 2;
+        a.qo = a.ko = a.vo = base;
+    } else if (mode == ATT_FUSED) {
+        a.qo = base, a.ko = base + C, a.vo = base + 2L * C;
+    } else {
+        a.qo = a.ko = a.vo = base + 2L * C;
+    }
+    a.B = B, a.Tq = Tq, a.Tk = Tk, a.C = C, a.H = H, a.causal = causal;
+    long nout = (long)B * Tq * C, np = (long)B * H * Tq * Tk;
+
+    float *fb[3] = {0}, *fg[3] = {0}, *fg0[3] = {0};
+    double *rg[3] = {0};
+    for (int i = 0; i < nbuf; i++) fb[i] = frand(L, -1.5, 1.5, &a.buf[i]);
+    double *g_d;
+    float *g = frand(nout, -1, 1, &g_d);
+    double *out_d = dnew(nout), *probs_d = dnew(np);
+    const double *qd = a.buf[a.qi] + a.qo, *kd = a.buf[a.ki] + a.ko, *vd = a.buf[a.vi] + a.vo;
+    ref_attention_forward(out_d, probs_d, qd, kd, vd, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+    for (int i = 0; i < nbuf; i++) rg[i] = dnew(L);
+    ref_attention_backward(rg[a.qi] + a.qo, rg[a.ki] + a.ko, rg[a.vi] + a.vo, g_d, probs_d, qd, kd,
+                           vd, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+
+    if (do_fd) {
+        a.base.fwd = att_fwd, a.base.out = dnew(nout), a.base.dout = g_d, a.base.nout = nout;
+        for (int i = 0; i < nbuf; i++) {
+            snprintf(what, sizeof what, "attention %s buffer %d", name, i);
+            fd_check(what, &a.base, a.buf[i], L, rg[i]);
+        }
+        free(a.base.out);
+        /* The reference recomputing probs must agree with it reading them. */
+        double *rg2 = dnew(L * nbuf);
+        double *r2[3] = {rg2, rg2 + L, rg2 + 2 * L};
+        ref_attention_backward(r2[a.qi] + a.qo, r2[a.ki] + a.ko, r2[a.vi] + a.vo, g_d, NULL, qd,
+                               kd, vd, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+        double e = 0.0;
+        for (int i = 0; i < nbuf; i++)
+            for (long j = 0; j < L; j++) e = fmax(e, fabs(r2[i][j] - rg[i][j]));
+        CHECK(e < 1e-12, "ref attention backward without probs differs by %g", e);
+        free(rg2);
+    }
+
+    const float *qf = fb[a.qi] + a.qo, *kf = fb[a.ki] + a.ko, *vf = fb[a.vi] + a.vo;
+    float *o = fnew(nout), *p = fnew(np);
+    attention_forward(o, p, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+    snprintf(what, sizeof what, "attention %s forward", name);
+    report(what, cmp(what, o, out_d, nout));
+    snprintf(what, sizeof what, "attention %s probs", name);
+    report(what, cmp(what, p, probs_d, np));
+    if (causal) {
+        int zero = 1;
+        for (long bh = 0; bh < (long)B * H; bh++)
+            for (int t = 0; t < Tq; t++)
+                for (int j = t + 1; j < Tk; j++) zero &= p[(bh * Tq + t) * Tk + j] == 0.0f;
+        CHECK(zero, "attention %s: masked probs must be exactly 0", name);
+    }
+    float *o2 = fnew(nout);
+    attention_forward(o2, NULL, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+    snprintf(what, sizeof what, "attention %s forward, probs NULL", name);
+    report(what, cmp(what, o2, out_d, nout));
+    attention_forward_rowwise(o2, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+    snprintf(what, sizeof what, "attention %s forward, row-wise fallback", name);
+    report(what, cmp(what, o2, out_d, nout));
+
+    /* Four backward paths: saved or recomputed probs, GEMM or row-wise. */
+    for (int variant = 0; variant < 4; variant++) {
+        for (int i = 0; i < nbuf; i++) {
+            fg[i] = prefill(L, rg[i]);
+            fg0[i] = fcopy(fg[i], L);
+        }
+        const float *pp = variant & 1 ? NULL : p;
+        float *dq = fg[a.qi] + a.qo, *dk = fg[a.ki] + a.ko, *dv = fg[a.vi] + a.vo;
+        if (variant < 2)
+            attention_backward(dq, dk, dv, g, pp, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+        else
+            attention_backward_rowwise(dq, dk, dv, g, pp, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H,
+                                       causal);
+        static const char *vname[4] = {"", ", probs NULL", ", row-wise", ", row-wise probs NULL"};
+        double worst = 0.0;
+        for (int i = 0; i < nbuf; i++) {
+            snprintf(what, sizeof what, "attention %s backward buffer %d%s", name, i,
+                     vname[variant]);
+            worst = fmax(worst, cmp_acc(what, fg[i], fg0[i], rg[i], L));
+            free(fg[i]), free(fg0[i]);
+        }
+        snprintf(what, sizeof what, "attention %s backward%s (accumulated)", name,
+                 vname[variant]);
+        report(what, worst);
+    }
+    for (int i = 0; i < nbuf; i++) free(fb[i]), free(a.buf[i]), free(rg[i]);
+    free(g), free(g_d), free(out_d), free(probs_d), free(o), free(o2), free(p);
+}
+
+/* ------------------------------------------------------------ Activations */
+
+typedef struct {
+    FdCase base;
+    double *inp;
+    long n;
+    int kind;
+} ActCase;
+
+static void act_fwd(FdCase *c) {
+    ActCase *a = (ActCase *)c;
+    if (a->kind == 0) ref_quickgelu_forward(c->out, a->inp, a->n);
+    if (a->kind == 1) ref_gelu_forward(c->out, a->inp, a->n);
+    if (a->kind == 2) ref_sigmoid_forward(c->out, a->inp, a->n);
+}
+
+static void test_activation(int kind, long n, double range, int do_fd) {
+    static const char *names[3] = {"quickgelu", "gelu", "sigmoid"};
+    char what[96];
+    double *x_d, *g_d;
+    float *x = frand(n, -range, range, &x_d), *g = frand(n, -1, 1, &g_d);
+    double *out_d = dnew(n), *dx = dnew(n);
+    ActCase c = {{act_fwd, out_d, g_d, n}, x_d, n, kind};
+    act_fwd(&c.base);
+    if (kind == 0) ref_quickgelu_backward(dx, g_d, x_d, n);
+    if (kind == 1) ref_gelu_backward(dx, g_d, x_d, n);
+    if (kind == 2) ref_sigmoid_backward(dx, g_d, out_d, n);
+    if (do_fd) fd_check(names[kind], &c.base, x_d, n, dx);
+    float *o = fnew(n);
+    if (kind == 0) quickgelu_forward(o, x, n);
+    if (kind == 1) gelu_forward(o, x, n);
+    if (kind == 2) sigmoid_forward(o, x, n);
+    snprintf(what, sizeof what, "%s forward [-%g, %g]", names[kind], range, range);
+    report(what, cmp(what, o, out_d, n));
+    float *fx = prefill(n, dx), *fx0 = fcopy(fx, n);
+    if (kind == 0) quickgelu_backward(fx, g, x, n);
+    if (kind == 1) gelu_backward(fx, g, x, n);
+    if (kind == 2) sigmoid_backward(fx, g, o, n);
+    snprintf(what, sizeof what, "%s backward (accumulated)", names[kind]);
+    report(what, cmp_acc(what, fx, fx0, dx, n));
+    free(x), free(g), free(x_d), free(g_d), free(out_d), free(dx), free(o), free(fx), free(fx0);
+}
+
+/* Saturated inputs must not produce NaN or overflow warnings. */
+static void test_activation_extremes(void) {
+    float x[4] = {-200.0f, -90.0f, 90.0f, 200.0f}, y[4], d[4] = {0}, one[4] = {1, 1, 1, 1};
+    int ok = 1;
+    quickgelu_forward(y, x, 4);
+    quickgelu_backward(d, one, x, 4);
+    for (int i = 0; i < 4; i++) ok &= isfinite(y[i]) && isfinite(d[i]);
+    sigmoid_forward(y, x, 4);
+    for (int i = 0; i < 4; i++) ok &= isfinite(y[i]);
+    gelu_forward(y, x, 4);
+    for (int i = 0; i < 4; i++) ok &= isfinite(y[i]);
+    CHECK(ok && y[0] == 0.0f && y[3] == 200.0f, "activations at +-200 must stay finite");
+    printf("  %-58s ok\n", "activations at +-200 stay finite");
+}
+
+/* ---------------------------------------------------------------- Softmax */
+
+typedef struct {
+    FdCase base;
+    double *inp;
+    int rows, dim;
+    double scale;
+} SmCase;
+
+static void sm_fwd(FdCase *c) {
+    SmCase *s = (SmCase *)c;
+    ref_softmax_forward(c->out, s->inp, s->rows, s->dim, s->scale);
+}
+
+static void test_softmax(int rows, int dim, double range, float scale, int do_fd) {
+    char what[96];
+    long n = (long)rows * dim;
+    double *x_d, *g_d;
+    float *x = frand(n, -range, range, &x_d), *g = frand(n, -1, 1, &g_d);
+    double *out_d = dnew(n), *dx = dnew(n);
+    SmCase c = {{sm_fwd, out_d, g_d, n}, x_d, rows, dim, scale};
+    sm_fwd(&c.base);
+    ref_softmax_backward(dx, g_d, out_d, rows, dim, scale);
+    if (do_fd) fd_check("softmax with scale", &c.base, x_d, n, dx);
+    float *o = fnew(n);
+    softmax_forward(o, x, rows, dim, scale);
+    snprintf(what, sizeof what, "softmax forward %dx%d scale %g range %g", rows, dim, scale, range);
+    report(what, cmp(what, o, out_d, n));
+    float *fx = prefill(n, dx), *fx0 = fcopy(fx, n);
+    softmax_backward(fx, g, o, rows, dim, scale);
+    snprintf(what, sizeof what, "softmax backward scale %g (accumulated)", scale);
+    report(what, cmp_acc(what, fx, fx0, dx, n));
+    free(x), free(g), free(x_d), free(g_d), free(out_d), free(dx), free(o), free(fx), free(fx0);
+}
+
+/* ---------------------------------------------------------------- Conv2d */
+
+typedef struct {
+    FdCase base;
+    double *inp, *w, *b;
+    int B, Ci, H, W, Co, k, s, p;
+} ConvCase;
+
+static void conv_fwd(FdCase *c) {
+    ConvCase *v = (ConvCase *)c;
+    ref_conv2d_forward(c->out, v->inp, v->w, v->b, v->B, v->Ci, v->H, v->W, v->Co, v->k, v->s,
+                       v->p);
+}
+
+static void test_conv(const char *name, int B, int Ci, int H, int W, int Co, int k, int s, int p,
+                      int with_bias, int do_fd) {
+    char what[128];
+    int Ho = (H + 2 * p - k) / s + 1, Wo = (W + 2 * p - k) / s + 1;
+    long ni = (long)B * Ci * H * W, nw = (long)Co * Ci * k * k, no = (long)B * Co * Ho * Wo;
+    double *x_d, *w_d, *b_d = NULL, *g_d;
+    float *x = frand(ni, -1, 1, &x_d), *w = frand(nw, -1, 1, &w_d), *g = frand(no, -1, 1, &g_d);
+    float *b = with_bias ? frand(Co, -1, 1, &b_d) : NULL;
+    double *out_d = dnew(no), *dx = dnew(ni), *dw = dnew(nw), *db = dnew(Co);
+    ConvCase c = {{conv_fwd, out_d, g_d, no}, x_d, w_d, b_d, B, Ci, H, W, Co, k, s, p};
+    conv_fwd(&c.base);
+    ref_conv2d_backward(dx, dw, with_bias ? db : NULL, g_d, x_d, w_d, B, Ci, H, W, Co, k, s, p);
+    if (do_fd) {
+        c.base.out = dnew(no);
+        snprintf(what, sizeof what, "conv2d %s dinp", name);
+        fd_check(what, &c.base, x_d, ni, dx);
+        snprintf(what, sizeof what, "conv2d %s dweight", name);
+        fd_check(what, &c.base, w_d, nw, dw);
+        if (with_bias) {
+            snprintf(what, sizeof what, "conv2d %s dbias", name);
+            fd_check(what, &c.base, b_d, Co, db);
+        }
+        free(c.base.out);
+    }
+    float *o = fnew(no);
+    for (int direct = 0; direct < 2; direct++) {
+        const char *path = direct ? " (direct fallback)" : "";
+        if (direct)
+            conv2d_forward_direct(o, x, w, b, B, Ci, H, W, Co, k, s, p);
+        else
+            conv2d_forward(o, x, w, b, B, Ci, H, W, Co, k, s, p);
+        snprintf(what, sizeof what, "conv2d %s forward%s", name, path);
+        report(what, cmp(what, o, out_d, no));
+        float *fx = prefill(ni, dx), *fw = prefill(nw, dw), *fb = prefill(Co, db);
+        float *fx0 = fcopy(fx, ni), *fw0 = fcopy(fw, nw), *fb0 = fcopy(fb, Co);
+        if (direct)
+            conv2d_backward_direct(fx, fw, with_bias ? fb : NULL, g, x, w, B, Ci, H, W, Co, k, s,
+                                   p);
+        else
+            conv2d_backward(fx, fw, with_bias ? fb : NULL, g, x, w, B, Ci, H, W, Co, k, s, p);
+        double worst = cmp_acc("conv2d dinp", fx, fx0, dx, ni);
+        worst = fmax(worst, cmp_acc("conv2d dweight", fw, fw0, dw, nw));
+        if (with_bias) worst = fmax(worst, cmp_acc("conv2d dbias", fb, fb0, db, Co));
+        snprintf(what, sizeof what, "conv2d %s backward%s (accumulated)", name, path);
+        report(what, worst);
+        free(fx), free(fw), free(fb), free(fx0), free(fw0), free(fb0);
+    }
+    /* Each gradient alone, the others NULL. */
+    float *fx = fnew(ni), *fw = fnew(nw);
+    conv2d_backward(fx, NULL, NULL, g, x, w, B, Ci, H, W, Co, k, s, p);
+    conv2d_backward(NULL, fw, NULL, g, x, w, B, Ci, H, W, Co, k, s, p);
+    double worst = fmax(cmp("conv2d dinp alone", fx, dx, ni), cmp("conv2d dweight alone", fw, dw, nw));
+    snprintf(what, sizeof what, "conv2d %s backward, one gradient at a time", name);
+    report(what, worst);
+    free(fx), free(fw);
+    free(x), free(w), free(b), free(g), free(x_d), free(w_d), free(b_d), free(g_d);
+    free(out_d), free(dx), free(dw), free(db), free(o);
+}
+
+/* ------------------------------------------------------------- BatchNorm */
+
+typedef struct {
+    FdCase base;
+    double *inp, *w, *b;
+    int B, C, HW;
+    double eps;
+} BnCase;
+
+static void bn_fwd(FdCase *c) {
+    BnCase *v = (BnCase *)c;
+    ref_batchnorm_forward_train(c->out, NULL, NULL, NULL, NULL, v->inp, v->w, v->b, v->B, v->C,
+                                v->HW, v->eps, 0.1);
+}
+
+static void test_batchnorm(int B, int C, int HW, int do_fd) {
+    char what[96];
+    long n = (long)B * C * HW;
+    float eps = 1e-5f, momentum = 0.1f;
+    double *x_d, *w_d, *b_d, *g_d, *rm_d, *rv_d;
+    float *x = frand(n, -1, 3, &x_d), *w = frand(C, 0.5, 1.5, &w_d), *b = frand(C, -1, 1, &b_d);
+    float *g = frand(n, -1, 1, &g_d), *rm = frand(C, -1, 1, &rm_d), *rv = frand(C, 0.5, 2, &rv_d);
+    double *out_d = dnew(n), *mean_d = dnew(C), *rstd_d = dnew(C);
+    double *dx = dnew(n), *dw = dnew(C), *db = dnew(C);
+    double *rm_before = dnew(C), *rv_before = dnew(C);
+    memcpy(rm_before, rm_d, sizeof(double) * (size_t)C);
+    memcpy(rv_before, rv_d, sizeof(double) * (size_t)C);
+    ref_batchnorm_forward_train(out_d, mean_d, rstd_d, rm_d, rv_d, x_d, w_d, b_d, B, C, HW, eps,
+                                momentum);
+    ref_batchnorm_backward(dx, dw, db, g_d, x_d, w_d, mean_d, rstd_d, B, C, HW);
+
+    /* The running update, recomputed here by the textbook formulas. */
+    double worst = 0.0;
+    long cnt = (long)B * HW;
+    for (int c = 0; c < C; c++) {
+        double m = 0.0, ss = 0.0;
+        for (int bi = 0; bi < B; bi++)
+            for (int i = 0; i < HW; i++) m += x_d[((long)bi * C + c) * HW + i];
+        m /= cnt;
+        for (int bi = 0; bi < B; bi++)
+            for (int i = 0; i < HW; i++) {
+                double d = x_d[((long)bi * C + c) * HW + i] - m;
+                ss += d * d;
+            }
+        double want_rm = 0.9 * rm_before[c] + 0.1 * m;
+        double want_rv = 0.9 * rv_before[c] + 0.1 * ss / (cnt - 1);
+        worst = fmax(worst, fmax(fabs(rm_d[c] - want_rm), fabs(rv_d[c] - want_rv)));
+        worst = fmax(worst, fabs(rstd_d[c] - 1.0 / sqrt(ss / cnt + (double)eps)));
+    }
+    CHECK(worst < 1e-6, "ref batchnorm running stats off by %g", worst);
+    if (do_fd) report("ref batchnorm running stats (unbiased var, momentum)", worst);
+
+    if (do_fd) {
+        BnCase c = {{bn_fwd, dnew(n), g_d, n}, x_d, w_d, b_d, B, C, HW, eps};
+        fd_check("batchnorm train dinp", &c.base, x_d, n, dx);
+        fd_check("batchnorm train dweight", &c.base, w_d, C, dw);
+        fd_check("batchnorm train dbias", &c.base, b_d, C, db);
+        free(c.base.out);
+    }
+    float *o = fnew(n), *mean = fnew(C), *rstd = fnew(C);
+    batchnorm_forward_train(o, mean, rstd, rm, rv, x, w, b, B, C, HW, eps, momentum);
+    snprintf(what, sizeof what, "batchnorm train forward B=%d C=%d HW=%d", B, C, HW);
+    report(what, cmp(what, o, out_d, n));
+    worst = fmax(cmp("batchnorm running_mean", rm, rm_d, C), cmp("batchnorm running_var", rv, rv_d, C));
+    worst = fmax(worst, cmp("batchnorm saved mean", mean, mean_d, C));
+    report("batchnorm train running_mean/var, saved mean", worst);
+
+    float *fx = prefill(n, dx), *fw = prefill(C, dw), *fb = prefill(C, db);
+    float *fx0 = fcopy(fx, n), *fw0 = fcopy(fw, C), *fb0 = fcopy(fb, C);
+    batchnorm_backward(fx, fw, fb, g, x, w, mean, rstd, B, C, HW);
+    worst = cmp_acc("batchnorm dinp", fx, fx0, dx, n);
+    worst = fmax(worst, cmp_acc("batchnorm dweight", fw, fw0, dw, C));
+    worst = fmax(worst, cmp_acc("batchnorm dbias", fb, fb0, db, C));
+    report("batchnorm backward (accumulated)", worst);
+
+    /* Evaluation form, with the running statistics just updated. */
+    double *oe_d = dnew(n);
+    ref_batchnorm_forward_eval(oe_d, x_d, rm_d, rv_d, w_d, b_d, B, C, HW, eps);
+    batchnorm_forward_eval(o, x, rm, rv, w, b, B, C, HW, eps);
+    report("batchnorm eval forward", cmp("batchnorm eval forward", o, oe_d, n));
+
+    free(x), free(w), free(b), free(g), free(rm), free(rv), free(x_d), free(w_d), free(b_d);
+    free(g_d), free(rm_d), free(rv_d), free(out_d), free(mean_d), free(rstd_d), free(dx), free(dw);
+    free(db), free(rm_before), free(rv_before), free(o), free(mean), free(rstd), free(fx), free(fw);
+    free(fb), free(fx0), free(fw0), free(fb0), free(oe_d);
+}
+
+/* -------------------------------------------------------------- L2 norm */
+
+typedef struct {
+    FdCase base;
+    double *inp;
+    int rows, dim;
+    double eps;
+} L2Case;
+
+static void l2_fwd(FdCase *c) {
+    L2Case *v = (L2Case *)c;
+    ref_l2norm_forward(c->out, NULL, v->inp, v->rows, v->dim, v->eps);
+}
+
+/* small_rows: row 0 is all zeros and row 1 has a norm below eps (clamp branch). */
+static void test_l2norm(int rows, int dim, float eps, int small_rows, int do_fd) {
+    char what[96];
+    long n = (long)rows * dim;
+    double *x_d, *g_d;
+    float *x = frand(n, -1, 1, &x_d), *g = frand(n, -1, 1, &g_d);
+    if (small_rows) {
+        for (int i = 0; i < dim; i++) {
+            x[i] = 0.0f, x_d[i] = 0.0;
+            x[dim + i] *= 1e-2f * eps, x_d[dim + i] = x[dim + i];
+        }
+        /* Row 2 just above eps: the full branch, where a wrong threshold would clamp. */
+        double s = 0.0;
+        for (int i = 0; i < dim; i++) s += x_d[2 * dim + i] * x_d[2 * dim + i];
+        for (int i = 0; i < dim; i++) {
+            x[2 * dim + i] = (float)(x_d[2 * dim + i] * 1.5 * eps / sqrt(s));
+            x_d[2 * dim + i] = x[2 * dim + i];
+        }
+    }
+    double *out_d = dnew(n), *norms_d = dnew(rows), *dx = dnew(n);
+    L2Case c = {{l2_fwd, out_d, g_d, n}, x_d, rows, dim, eps};
+    ref_l2norm_forward(out_d, norms_d, x_d, rows, dim, eps);
+    ref_l2norm_backward(dx, g_d, x_d, norms_d, rows, dim, eps);
+    if (do_fd) {
+        snprintf(what, sizeof what, "l2norm%s", small_rows ? " (rows: zero, below eps, just above eps)" : "");
+        fd_check(what, &c.base, x_d, n, dx);
+    }
+    float *o = fnew(n), *norms = fnew(rows);
+    l2norm_forward(o, norms, x, rows, dim, eps);
+    snprintf(what, sizeof what, "l2norm forward %dx%d eps %g%s", rows, dim, eps,
+             small_rows ? " with clamped rows" : "");
+    report(what, cmp(what, o, out_d, n));
+    /* Row by row: a clamped row's gradient is 1/eps larger than the rest. */
+    double worst = 0.0;
+    for (int pass = 0; pass < 2; pass++) {
+        /* Noise sized per row, or the clamped rows' would swamp the others. */
+        float *fx = fnew(n);
+        for (int r = 0; r < rows; r++) {
+            float *row = prefill(dim, dx + (long)r * dim);
+            memcpy(fx + (long)r * dim, row, sizeof(float) * (size_t)dim);
+            free(row);
+        }
+        float *fx0 = fcopy(fx, n);
+        l2norm_backward(fx, g, x, pass ? NULL : norms, rows, dim, eps);
+        for (int r = 0; r < rows; r++)
+            worst = fmax(worst, cmp_acc("l2norm backward row", fx + (long)r * dim,
+                                        fx0 + (long)r * dim, dx + (long)r * dim, dim));
+        free(fx), free(fx0);
+    }
+    snprintf(what, sizeof what, "l2norm backward%s (accumulated, norms saved/NULL)",
+             small_rows ? " with clamped rows" : "");
+    report(what, worst);
+    free(x), free(g), free(x_d), free(g_d), free(out_d), free(norms_d), free(dx), free(o), free(norms);
+}
+
+/* A norm exactly equal to eps takes the full branch (clamp_min passes ties),
+ * whose gradient along x itself is 0, not 1/eps. */
+static void test_l2norm_tie(void) {
+    float eps = 1e-3f, x[1] = {1e-3f}, y[1], nrm[1], g[1] = {1.0f}, d[1] = {0.0f};
+    l2norm_forward(y, nrm, x, 1, 1, eps);
+    l2norm_backward(d, g, x, nrm, 1, 1, eps);
+    double dd[1] = {0}, xd[1] = {x[0]}, gd[1] = {1.0}, nd[1] = {x[0]};
+    ref_l2norm_backward(dd, gd, xd, nd, 1, 1, eps);
+    CHECK(y[0] == 1.0f && fabsf(d[0]) < 1e-3f && fabs(dd[0]) < 1e-9,
+          "l2norm at norm == eps: y %g, grad %g, ref grad %g", y[0], d[0], dd[0]);
+    printf("  %-58s ok\n", "l2norm at norm == eps takes the unclamped branch");
+}
+
+/* ------------------------------------------------------------- Embedding */
+
+typedef struct {
+    FdCase base;
+    double *table;
+    const int32_t *ids;
+    int n, dim;
+} EmbCase;
+
+static void emb_fwd(FdCase *c) {
+    EmbCase *e = (EmbCase *)c;
+    ref_embedding_forward(c->out, e->ids, e->table, e->n, e->dim);
+}
+
+static void test_embedding(int vocab, int n, int dim, int do_fd) {
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)n);
+    for (int i = 0; i < n; i++) ids[i] = (int32_t)((urand() + 1.0) * 0.5 * vocab) % vocab;
+    ids[n - 1] = ids[0]; /* a repeat for certain */
+    long nt = (long)vocab * dim, no = (long)n * dim;
+    double *t_d, *g_d;
+    float *t = frand(nt, -1, 1, &t_d), *g = frand(no, -1, 1, &g_d);
+    double *out_d = dnew(no), *dt = dnew(nt);
+    EmbCase c = {{emb_fwd, out_d, g_d, no}, t_d, ids, n, dim};
+    emb_fwd(&c.base);
+    ref_embedding_backward(dt, g_d, ids, n, dim);
+    if (do_fd) fd_check("embedding (repeated ids)", &c.base, t_d, nt, dt);
+    float *o = fnew(no);
+    embedding_forward(o, ids, t, n, dim);
+    report("embedding forward", cmp("embedding forward", o, out_d, no));
+    float *ft = prefill(nt, dt), *ft0 = fcopy(ft, nt);
+    embedding_backward(ft, g, ids, n, dim);
+    report("embedding backward, repeated ids (accumulated)",
+           cmp_acc("embedding backward", ft, ft0, dt, nt));
+    free(ids), free(t), free(g), free(t_d), free(g_d), free(out_d), free(dt), free(o), free(ft);
+    free(ft0);
+}
+
+/* ------------------------------------------------------------------ main */
+
+int main(void) {
+    printf("finite differences of the double references, then float vs reference:\n");
+    test_gemm();
+
+    test_matmul(3, 5, 4, 1, 1);
+    test_matmul(3, 5, 4, 0, 1);
+    test_matmul(37, 64, 48, 1, 0);
+    test_matmul(37, 64, 48, 0, 0);
+
+    test_layernorm(3, 7, 0.0, 1);
+    test_layernorm(9, 768, 3.0, 0);
+
+    /*                name            mode             B  Tq  Tk   C  H causal extra fd */
+    test_attention("full", ATT_SEPARATE, 2, 4, 4, 8, 2, 0, 0, 1);
+    test_attention("cross Tq!=Tk", ATT_SEPARATE, 2, 3, 5, 8, 2, 0, 0, 1);
+    test_attention("causal fused qkv", ATT_FUSED, 2, 5, 5, 8, 2, 1, 0, 1);
+    test_attention("value-value SAA", ATT_VALUE_VALUE, 2, 4, 4, 8, 2, 0, 8, 1);
+    test_attention("value-value causal", ATT_VALUE_VALUE, 1, 4, 4, 6, 3, 1, 2, 1);
+    test_attention("full 17x17 C64 H4", ATT_SEPARATE, 2, 17, 17, 64, 4, 0, 0, 0);
+    test_attention("causal fused 13 C48 H3", ATT_FUSED, 2, 13, 13, 48, 3, 1, 0, 0);
+    test_attention("value-value SAA 10+8 C32 H2", ATT_VALUE_VALUE, 2, 10, 10, 32, 2, 0, 8, 0);
+    test_attention("cross 5x9 C32 H4", ATT_SEPARATE, 3, 5, 9, 32, 4, 0, 0, 0);
+
+    for (int kind = 0; kind < 3; kind++) {
+        test_activation(kind, 23, 3.0, 1);
+        test_activation(kind, 2000, 8.0, 0);
+    }
+    test_activation_extremes();
+
+    test_softmax(3, 6, 2.0, 0.7f, 1);
+    test_softmax(7, 50, 30.0, 0.3f, 0);
+    test_softmax(4, 33, 1.0, 1.0f, 0);
+
+    /*          name                B Ci  H  W Co  k  s  p bias fd */
+    test_conv("patch k=s=4", 2, 2, 8, 8, 3, 4, 4, 0, 1, 1);
+    test_conv("1x1", 2, 3, 4, 5, 4, 1, 1, 0, 1, 1);
+    test_conv("3x3 pad 1", 2, 2, 5, 5, 3, 3, 1, 1, 1, 1);
+    test_conv("5x5 pad 2", 1, 2, 6, 5, 2, 5, 1, 2, 0, 1);
+    test_conv("3x3 stride 2 pad 1", 2, 2, 7, 6, 3, 3, 2, 1, 1, 1);
+    test_conv("patch 32x32 k=s=8", 2, 3, 32, 32, 16, 8, 8, 0, 1, 0);
+    test_conv("1x1 9x9", 2, 8, 9, 9, 6, 1, 1, 0, 1, 0);
+    test_conv("3x3 pad 1 10x12", 2, 5, 10, 12, 7, 3, 1, 1, 1, 0);
+    test_conv("5x5 pad 2 11x11", 1, 3, 11, 11, 4, 5, 1, 2, 0, 0);
+    test_conv("3x3 stride 2 pad 1 9x9", 2, 4, 9, 9, 5, 3, 2, 1, 1, 0);
+    test_conv("1x1 stride 2", 1, 3, 6, 6, 2, 1, 2, 0, 1, 0);
+    test_conv("1x1 pad 1", 1, 2, 3, 4, 3, 1, 1, 1, 1, 1);
+
+    test_batchnorm(2, 3, 5, 1);
+    test_batchnorm(3, 5, 20, 0);
+
+    test_l2norm(3, 5, 1e-12f, 0, 1);
+    test_l2norm(4, 6, 0.1f, 1, 1);
+    test_l2norm(6, 64, 1e-12f, 0, 0);
+    test_l2norm(5, 64, 1e-3f, 1, 0);
+    test_l2norm_tie();
+
+    test_embedding(6, 7, 3, 1);
+    test_embedding(50, 30, 16, 0);
+
+    return test_summary("test_kernels");
+}
