@@ -117,11 +117,12 @@ static void tap_tss(clip_tap_fn tap, void *user, int layer, const tss_acts *t) {
 }
 
 ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const float *images,
-                               int B, const float *text, int C, int train, float *x, float *x_loc,
+                               int B, const float *text, int C, int flags, float *x, float *x_loc,
                                clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
     const int W = in->vision_width, M = in->vision_mlp, N1 = in->n_patches + 1;
     const int na = a ? a->n_vis_prompts : 0, T = N1 + na;
+    const int saa = !(flags & RAM_VISION_NO_SAA), use_tss = !(flags & RAM_VISION_NO_TSS);
     const size_t stream = (size_t)B * N1 * W;
     char name[64];
     ramc_status st;
@@ -145,10 +146,10 @@ ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const f
 
     for (int l = 0; l < in->vision_layers; l++) {
         int v = a ? ram_vision_adapted_index(a, l) : -1;
+        if (!saa) memcpy(side, x, stream * sizeof(float)); /* side follows the main stream */
         if (v < 0) {
-            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0, side, N1,
-                               N1, &s);
-            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
+            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0,
+                               saa ? side : NULL, N1, N1, &s);
         } else {
             /* visual prompts appended after the patches, rounded to fp16 as .half() */
             const float *prompts = a->tss[v].prompts->data;
@@ -157,14 +158,20 @@ ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const f
                 memcpy(pb, x + (size_t)b * N1 * W, (size_t)N1 * W * sizeof(float));
                 for (int i = 0; i < na * W; i++) pb[(size_t)N1 * W + i] = round_to_f16(prompts[i]);
             }
-            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, xp, B, T, 0, side, N1,
-                               N1, &s);
+            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, xp, B, T, 0,
+                               saa ? side : NULL, N1, N1, &s);
             for (int b = 0; b < B; b++)
                 memcpy(x + (size_t)b * N1 * W, xp + (size_t)b * T * W,
                        (size_t)N1 * W * sizeof(float));
-            tss_forward(&a->tss[v], &acts, x, text, train);
+        }
+        if (!saa) /* the side update is the main stream's change in this block */
+            for (size_t i = 0; i < stream; i++) side[i] = x[i] - side[i];
+        if (v >= 0 && use_tss) {
+            tss_forward(&a->tss[v], &acts, x, text, flags & RAM_VISION_TRAIN);
             tap_tss(tap, tap_user, l, &acts);
             for (size_t i = 0; i < stream; i++) x_loc[i] += side[i] + acts.out[i];
+        } else {
+            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
         }
         snprintf(name, sizeof name, "vis.blk%d.x", l);
         tap3(tap, tap_user, name, x, B, N1, W);
@@ -260,16 +267,27 @@ ramc_status ram_head_forward(ram_head *h, const float *img_glb, const float *img
     kcot_cost_forward(h->cost, h->sim, logit_scale_exp, B, N, C);
     if (extra_cost)
         for (long i = 0; i < (long)B * N * C; i++) h->cost[i] += extra_cost[i];
-    kcot_lpd_marginal(h->u, h->sim, 0.1f, B, N, C);
+    if (h->uniform_source)
+        kcot_uniform(h->u, B, N);
+    else
+        kcot_lpd_marginal(h->u, h->sim, 0.1f, B, N, C);
     kcot_uniform(h->v, B, C);
-    if (h->fixed_plan) {
+    if (h->matching == RAM_MATCH_AVGPOOL) {
+        match_avgpool_forward(h->logits_loc, h->sim, tau_l, B, N, C);
+        for (long i = 0; i < (long)B * N * C; i++) h->T[i] = 1.0f / (float)(N * C);
+        h->batch_iters = 0;
+    } else if (h->matching == RAM_MATCH_REWEIGHT) {
+        match_reweight_forward(h->logits_loc, h->T, h->sim, logit_scale_exp, tau_l, B, N, C);
+        h->batch_iters = 0;
+    } else if (h->fixed_plan) {
         memcpy(h->T, h->fixed_plan, (size_t)B * N * C * sizeof(float));
     } else {
         ramc_status st = sinkhorn(h->T, h->r, h->c, h->iters, &h->batch_iters, h->err_hist, h->u,
                                   h->v, h->cost, B, N, C, opt);
         if (st != RAMC_OK) return st;
     }
-    kcot_local_logits_forward(h->logits_loc, h->T, h->sim, tau_l, B, N, C);
+    if (h->matching == RAM_MATCH_KCOT)
+        kcot_local_logits_forward(h->logits_loc, h->T, h->sim, tau_l, B, N, C);
     kcot_score(h->score, h->score_glb, h->score_loc, h->logits_glb, h->logits_loc, B, C);
     return RAMC_OK;
 }

@@ -20,21 +20,42 @@ ramc_status ram_text_forward(const ramc_clip *m, const ram_adapter *a, const int
 ramc_status ram_encode_text(const ramc_clip *m, const ram_adapter *a, const int32_t *tokens,
                             int n, float *features, clip_tap_fn tap, void *tap_user);
 
+/* Flags of ram_vision_forward. The NO_ flags are the ablations of the
+ * paper's Table 6 ("w/o SAA", "w/o TSS"). Without SAA the side stream has no
+ * value-value attention of its own: it follows the main stream (the plain
+ * CLIP patch tokens), plus the TSS outputs. */
+enum {
+    RAM_VISION_TRAIN = 1,  /* BatchNorm batch statistics, running-stat update */
+    RAM_VISION_NO_SAA = 2,
+    RAM_VISION_NO_TSS = 4
+};
+
 /* Student vision tower: SAA side stream in every block, visual prompts and
  * TSS in the adapted blocks (a may be NULL: RAM's zero-shot SAA-CLIP, the
  * teacher). text [C, D] are the unnormalised label features TSS attends to.
- * train selects BatchNorm batch statistics (and updates the running ones).
+ * flags: RAM_VISION_* (0 for inference).
  * x, x_loc [B, N1, W] out: main and side stream after the last block. */
 ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const float *images,
-                               int B, const float *text, int C, int train, float *x, float *x_loc,
+                               int B, const float *text, int C, int flags, float *x, float *x_loc,
                                clip_tap_fn tap, void *tap_user);
 
 /* img_glb [B, D] = ln_post(x[:, 0]) @ proj; img_loc [B, N, D] = (ln_post(x_loc) @ proj)[:, 1:]. */
 ramc_status ram_image_features(const ramc_clip *m, const float *x, const float *x_loc, int B,
                                float *img_glb, float *img_loc);
 
+/* How the local branch aggregates patches into label logits (paper Table 5).
+ * Plain OT is KCOT with a uniform source marginal and no teacher. */
+typedef enum {
+    RAM_MATCH_KCOT = 0,     /* optimal transport (Sinkhorn) — RAM */
+    RAM_MATCH_AVGPOOL = 1,  /* (c) mean over patches */
+    RAM_MATCH_REWEIGHT = 2  /* (d) per-label softmax re-weighting over patches */
+} ram_matching;
+
 /* Everything the matching head computes, for one batch and one label set. */
 typedef struct {
+    /* switches, 0 by default (RAM as published) */
+    ram_matching matching;
+    int uniform_source;          /* 1: u = 1/N instead of LPD ("w/o LPD", plain OT) */
     int B, N, C, D, max_iter;
     float *g_norm, *g_norms;     /* [B, D], [B]          normalised global features, norms */
     float *f_norm, *f_norms;     /* [B, N, D], [B, N] */
@@ -44,7 +65,7 @@ typedef struct {
     float *cost;                 /* [B, N, C] Sinkhorn cost */
     float *u, *r;                /* [B, N]  LPD marginal, row scaling */
     float *v, *c;                /* [B, C]  label marginal, column scaling */
-    float *T;                    /* [B, N, C] transport plan */
+    float *T;                    /* [B, N, C] transport plan (re-weighting: the weights) */
     float *err_hist;             /* [max_iter, B] */
     int *iters;                  /* [B] */
     int batch_iters;

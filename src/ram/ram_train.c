@@ -17,7 +17,8 @@
 #define L2_EPS 1e-12f
 
 ram_train_options ram_train_default_options(void) {
-    ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED, NULL};
+    ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED, NULL, 0, 0, 0,
+                           RAM_MATCH_KCOT};
     return o;
 }
 
@@ -217,9 +218,9 @@ static void vision_state_free(vision_state *v) {
 }
 
 static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, const float *images,
-                                        int B, const float *text, int C, vision_state *vs,
-                                        float *img_glb, float *img_loc, clip_tap_fn tap,
-                                        void *tap_user) {
+                                        int B, const float *text, int C, int saa, int use_tss,
+                                        vision_state *vs, float *img_glb, float *img_loc,
+                                        clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
     const int W = in->vision_width, M = in->vision_mlp, N = in->n_patches, N1 = N + 1;
     const int D = in->embed_dim, na = a->n_vis_prompts, T = N1 + na;
@@ -253,15 +254,19 @@ static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, cons
     if ((st = clip_block_scratch_alloc(&s, B, N1, W, M))) goto done;
     memcpy(x_loc, x, stream * sizeof(float));
     for (int l = 0; l < in->vision_layers; l++) {
+        if (!saa) memcpy(side, x, stream * sizeof(float)); /* the side follows the main stream */
         if (l < vs->first) {
-            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0, side, N1,
-                               N1, &s);
+            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0,
+                               saa ? side : NULL, N1, N1, &s);
+            if (!saa)
+                for (size_t i = 0; i < stream; i++) side[i] = x[i] - side[i];
             for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
         } else {
             int v = ram_vision_adapted_index(a, l);
             int rows = v >= 0 ? T : N1;
             clip_block_acts *ac = &vs->acts[l - vs->first];
-            if ((st = clip_block_acts_alloc(ac, B, rows, W, M, in->vision_heads, 0, N1))) goto done;
+            if ((st = clip_block_acts_alloc(ac, B, rows, W, M, in->vision_heads, 0, saa ? N1 : 0)))
+                goto done;
             for (int b = 0; b < B; b++) {
                 float *pb = xp + (size_t)b * rows * W;
                 memcpy(pb, x + (size_t)b * N1 * W, (size_t)N1 * W * sizeof(float));
@@ -269,11 +274,13 @@ static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, cons
                     for (int i = 0; i < na * W; i++)
                         pb[(size_t)N1 * W + i] = round_to_f16(a->tss[v].prompts->data[i]);
             }
-            clip_block_forward_train(&m->vis_blocks[l], ac, xp, side);
+            clip_block_forward_train(&m->vis_blocks[l], ac, xp, saa ? side : NULL);
             for (int b = 0; b < B; b++)
                 memcpy(x + (size_t)b * N1 * W, xp + (size_t)b * rows * W,
                        (size_t)N1 * W * sizeof(float));
-            if (v >= 0) {
+            if (!saa)
+                for (size_t i = 0; i < stream; i++) side[i] = x[i] - side[i];
+            if (v >= 0 && use_tss) {
                 tss_acts *ta = &vs->tss[l - vs->first];
                 if ((st = tss_acts_alloc(ta, B, in->grid, W, a->hidden, C, a->gate_kernel)))
                     goto done;
@@ -320,8 +327,8 @@ done:
 }
 
 static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vision_state *vs,
-                                   int B, const float *dimg_glb, const float *dimg_loc,
-                                   float *dtext) {
+                                   int B, int saa, int use_tss, const float *dimg_glb,
+                                   const float *dimg_loc, float *dtext) {
     const ramc_clip_info *in = &m->info;
     const int W = in->vision_width, N = in->n_patches, N1 = N + 1, D = in->embed_dim;
     const int na = a->n_vis_prompts, T = N1 + na;
@@ -348,12 +355,15 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
                        B, W);
     for (int b = 0; b < B; b++)
         memcpy(dx + (size_t)b * N1 * W, dcls + (size_t)b * W, (size_t)W * sizeof(float));
+    /* without SAA the side stream is the final main stream plus the TSS outputs */
+    if (!saa)
+        for (size_t i = 0; i < stream; i++) dx[i] += dx_loc[i];
 
     for (int l = in->vision_layers - 1; l >= vs->first; l--) {
         const clip_block_acts *ac = &vs->acts[l - vs->first];
         int v = ram_vision_adapted_index(a, l);
         int rows = v >= 0 ? T : N1;
-        if (v >= 0) {
+        if (v >= 0 && use_tss) {
             /* x_loc += al + TSS(x): TSS reads the block's output x */
             if ((st = tss_backward(&a->tss[v], &vs->tss[l - vs->first], dx_loc, dx, dtext, 1)))
                 break;
@@ -365,7 +375,7 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
             memcpy(pb, dx + (size_t)b * N1 * W, (size_t)N1 * W * sizeof(float));
             memset(pb + (size_t)N1 * W, 0, (size_t)(rows - N1) * W * sizeof(float));
         }
-        if ((st = clip_block_backward(&m->vis_blocks[l], ac, dxp, dx_loc))) break;
+        if ((st = clip_block_backward(&m->vis_blocks[l], ac, dxp, saa ? dx_loc : NULL))) break;
         for (int b = 0; b < B; b++) {
             const float *pb = dxp + (size_t)b * rows * W;
             memcpy(dx + (size_t)b * N1 * W, pb, (size_t)N1 * W * sizeof(float));
@@ -439,8 +449,8 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
 
     /* forward */
     if ((st = text_forward_train(m, a, tokens, C, &ts, r->text, tx, txp))) goto done;
-    if ((st = vision_forward_train(m, a, images, B, r->text, C, &vs, r->img_glb, r->img_loc, tap,
-                                   tap_user)))
+    if ((st = vision_forward_train(m, a, images, B, r->text, C, !opt->no_saa, !opt->no_tss, &vs,
+                                   r->img_glb, r->img_loc, tap, tap_user)))
         goto done;
     sinkhorn_options so = sinkhorn_default_options();
     so.mode = opt->sinkhorn;
@@ -453,6 +463,8 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     }
     ram_head *h = &r->head;
     h->fixed_plan = opt->fixed_plan;
+    h->matching = opt->matching;
+    h->uniform_source = opt->uniform_source;
     if ((st = ram_head_forward(h, r->img_glb, r->img_loc, r->text, scale,
                                a->temperature->data[0], a->temperature_loc->data[0], extra, &so)))
         goto done;
@@ -482,8 +494,15 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     loss_mmc_backward(dz_loc, 1.0f, h->logits_loc, targets, (long)BC);
     kcot_global_logits_backward(dg, dt, a->temperature->grad, dz_glb, h->logits_glb, h->g_norm,
                                 h->t_norm, a->temperature->data[0], B, C, D);
-    kcot_local_logits_backward(dsim, a->temperature_loc->grad, dz_loc, h->logits_loc, h->T,
-                               a->temperature_loc->data[0], B, N, C);
+    const float tau_l = a->temperature_loc->data[0];
+    float *dtau_l = a->temperature_loc->grad;
+    if (h->matching == RAM_MATCH_AVGPOOL)
+        match_avgpool_backward(dsim, dtau_l, dz_loc, h->logits_loc, tau_l, B, N, C);
+    else if (h->matching == RAM_MATCH_REWEIGHT)
+        match_reweight_backward(dsim, dtau_l, dz_loc, h->logits_loc, h->T, h->sim, scale, tau_l, B,
+                                N, C);
+    else
+        kcot_local_logits_backward(dsim, dtau_l, dz_loc, h->logits_loc, h->T, tau_l, B, N, C);
     /* sim = f̂ t̂ᵀ */
     gemm(0, 0, B * N, D, C, 1.0f, dsim, C, h->t_norm, D, 1.0f, df, D);
     gemm(1, 0, C, D, B * N, 1.0f, dsim, C, h->f_norm, D, 1.0f, dt, D);
@@ -491,7 +510,9 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     l2norm_backward(dimg_loc, df, r->img_loc, h->f_norms, B * N, D, L2_EPS);
     l2norm_backward(dtext, dt, r->text, NULL, C, D, L2_EPS);
 
-    if ((st = vision_backward(m, a, &vs, B, dimg_glb, dimg_loc, dtext))) goto done;
+    if ((st = vision_backward(m, a, &vs, B, !opt->no_saa, !opt->no_tss, dimg_glb, dimg_loc,
+                              dtext)))
+        goto done;
     if (a->n_text_prompted && (st = text_backward(m, a, &ts, dtext, tx, txp))) goto done;
 done:
     text_state_free(&ts, in->text_layers);

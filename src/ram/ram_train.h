@@ -18,6 +18,10 @@ typedef struct {
     float teacher_sharpen; /* 20 */
     sinkhorn_mode sinkhorn; /* SINKHORN_BATCH_COUPLED for parity */
     const float *fixed_plan; /* [B, N, C] use this plan instead of Sinkhorn (gradient checks) */
+    /* ablations (paper Tables 5 and 6); defaults are RAM as published */
+    int no_saa, no_tss;      /* the Ladder Local Adapter's two parts */
+    int uniform_source;      /* "w/o LPD": u = 1/N (with use_teacher = 0: plain OT) */
+    ram_matching matching;   /* KCOT, average pooling or re-weighting */
 } ram_train_options;
 
 ram_train_options ram_train_default_options(void);
