@@ -68,6 +68,28 @@ typedef struct {
  * zeroed gradient beside every trainable tensor. */
 ramc_status ram_adapter_load(const char *path, const ramc_clip *clip, int with_grads,
                              ram_adapter **out);
+/* Which blocks are adapted and how: everything a new adapter needs. */
+typedef struct {
+    int n_vision_adapted, vision_layers[RAM_MAX_LAYERS]; /* visual prompts + TSS */
+    int n_text_prompted, text_layers[RAM_MAX_LAYERS];    /* deep text prompts */
+    int n_vis_prompts;   /* VISION_ADAPT, 8 */
+    int n_txt_prompts;   /* TEXT_CTX, 4 */
+    int gate_kernel;     /* KERNEL_SIZE, 3 */
+    float temperature_loc; /* TEMPERATURE: initial local temperature */
+} ram_config;
+
+typedef enum { RAM_PRESET_COCO = 0, RAM_PRESET_NUS = 1 } ram_preset;
+
+/* The official configs (configs/coco.yml, configs/nus.yml) mapped onto the
+ * model's depth: COCO adapts the last 3 vision and text blocks, NUS the last
+ * 3 vision and 6 text blocks; 8 visual and 4 text prompts; kernel 3; local
+ * temperature 2e-3 (COCO) or 2e-4 (NUS). */
+ram_config ram_config_preset(ram_preset preset, const ramc_clip_info *info);
+
+/* A new adapter initialised as the official code does (SPEC §2.6), from a seed. */
+ramc_status ram_adapter_create(const ramc_clip *clip, const ram_config *cfg, uint64_t seed,
+                               int with_grads, ram_adapter **out);
+
 /* Writes the table (parameters and BN buffers) atomically. */
 ramc_status ram_adapter_save(const ram_adapter *a, const char *path);
 void ram_adapter_free(ram_adapter *a);

@@ -1,9 +1,11 @@
 /* The adapter's parameter table: building it from a file, saving it. */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rng.h"
 #include "io/safetensors.h"
 #include "ram/ram.h"
 
@@ -231,29 +233,26 @@ static ramc_status read_layout(const st_file *f, const ramc_clip_info *in, ram_a
     return RAMC_OK;
 }
 
-ramc_status ram_adapter_load(const char *path, const ramc_clip *clip, int with_grads,
-                             ram_adapter **out) {
-    *out = NULL;
-    st_file *f = NULL;
+/* Allocates the table for a's layout (set before the call), zero-filled. */
+static ramc_status adapter_alloc(ram_adapter *a, const ramc_clip_info *in, int with_grads,
+                                 const char *what) {
     spec_list specs = {0};
-    ram_adapter *a = calloc(1, sizeof *a);
-    if (!a) return ramc_error(RAMC_ERR_NOMEM, "out of memory loading %s", path);
-    ramc_status st = st_open(path, &f);
-    if (st == RAMC_OK) st = read_layout(f, &clip->info, a);
-    if (st == RAMC_OK) st = build_specs(a, &clip->info, &specs);
-    if (st != RAMC_OK) goto fail;
-
+    ramc_status st = build_specs(a, in, &specs);
+    if (st != RAMC_OK) {
+        free(specs.items);
+        return st;
+    }
     size_t total = 0;
     for (int i = 0; i < specs.n; i++) {
         int64_t numel = 1;
         for (int d = 0; d < specs.items[i].ndim; d++) numel *= specs.items[i].shape[d];
         total += (size_t)numel * ((with_grads && specs.items[i].trainable) ? 2 : 1);
     }
-    a->storage = ramc_calloc(total, sizeof(float), path);
-    a->params = ramc_calloc((size_t)specs.n, sizeof *a->params, path);
+    a->storage = ramc_calloc(total, sizeof(float), what);
+    a->params = ramc_calloc((size_t)specs.n, sizeof *a->params, what);
     if (!a->storage || !a->params) {
-        st = RAMC_ERR_NOMEM;
-        goto fail;
+        free(specs.items);
+        return RAMC_ERR_NOMEM;
     }
     float *next = a->storage;
     for (int i = 0; i < specs.n; i++) {
@@ -271,28 +270,139 @@ ramc_status ram_adapter_load(const char *path, const ramc_clip *clip, int with_g
             p->grad = next;
             next += p->numel;
         }
-        if ((st = st_load_f32(f, p->name, p->ndim, p->shape, p->data)) != RAMC_OK) goto fail;
-        for (int64_t e = 0; e < p->numel; e++)
-            if (p->data[e] != p->data[e] || p->data[e] - p->data[e] != 0) {
-                st = ramc_error(RAMC_ERR_NUMERIC, "%s: tensor '%s' holds NaN or Inf", path, p->name);
-                goto fail;
-            }
-    }
-    bind_views(a);
-    for (int v = 0; v < a->n_vision_adapted; v++) {
-        if ((st = read_bn_count(f, a->vision_layers[v], 1, &a->tss[v].bn1_count))) goto fail;
-        if ((st = read_bn_count(f, a->vision_layers[v], 2, &a->tss[v].bn2_count))) goto fail;
     }
     free(specs.items);
+    bind_views(a);
+    return RAMC_OK;
+}
+
+ramc_status ram_adapter_load(const char *path, const ramc_clip *clip, int with_grads,
+                             ram_adapter **out) {
+    *out = NULL;
+    st_file *f = NULL;
+    ram_adapter *a = calloc(1, sizeof *a);
+    if (!a) return ramc_error(RAMC_ERR_NOMEM, "out of memory loading %s", path);
+    ramc_status st = st_open(path, &f);
+    if (st == RAMC_OK) st = read_layout(f, &clip->info, a);
+    if (st == RAMC_OK) st = adapter_alloc(a, &clip->info, with_grads, path);
+    for (int i = 0; st == RAMC_OK && i < a->n_params; i++) {
+        ram_param *p = &a->params[i];
+        st = st_load_f32(f, p->name, p->ndim, p->shape, p->data);
+        for (int64_t e = 0; st == RAMC_OK && e < p->numel; e++)
+            if (!isfinite(p->data[e]))
+                st = ramc_error(RAMC_ERR_NUMERIC, "%s: tensor '%s' holds NaN or Inf", path, p->name);
+    }
+    for (int v = 0; st == RAMC_OK && v < a->n_vision_adapted; v++) {
+        st = read_bn_count(f, a->vision_layers[v], 1, &a->tss[v].bn1_count);
+        if (st == RAMC_OK) st = read_bn_count(f, a->vision_layers[v], 2, &a->tss[v].bn2_count);
+    }
     st_close(f);
+    if (st != RAMC_OK) {
+        ram_adapter_free(a);
+        return st;
+    }
     *out = a;
     return RAMC_OK;
+}
 
-fail:
-    free(specs.items);
-    st_close(f);
-    ram_adapter_free(a);
-    return st;
+ram_config ram_config_preset(ram_preset preset, const ramc_clip_info *in) {
+    /* The official configs name blocks of the 12-layer ViT-B/16: COCO adapts
+     * vision and text blocks 9-11, NUS text blocks 6-11. On other depths the
+     * same count of last blocks is used. */
+    ram_config c;
+    memset(&c, 0, sizeof c);
+    c.n_vision_adapted = in->vision_layers < 3 ? in->vision_layers : 3;
+    for (int i = 0; i < c.n_vision_adapted; i++)
+        c.vision_layers[i] = in->vision_layers - c.n_vision_adapted + i;
+    int text_last = preset == RAM_PRESET_NUS ? 6 : 3;
+    c.n_text_prompted = in->text_layers < text_last ? in->text_layers : text_last;
+    for (int j = 0; j < c.n_text_prompted; j++)
+        c.text_layers[j] = in->text_layers - c.n_text_prompted + j;
+    c.n_vis_prompts = 8;
+    c.n_txt_prompts = 4;
+    c.gate_kernel = 3;
+    c.temperature_loc = preset == RAM_PRESET_NUS ? 2e-4f : 2e-3f;
+    return c;
+}
+
+/* U(-bound, bound) rounded to fp16 as the official convert_weights does to
+ * freshly initialised convolutions. */
+static void init_uniform_f16(ram_param *p, float bound, ramc_rng *rng) {
+    for (int64_t i = 0; i < p->numel; i++)
+        p->data[i] = round_to_f16((float)((2.0 * rng_uniform(rng) - 1.0) * bound));
+}
+
+static void init_constant(ram_param *p, float value) {
+    for (int64_t i = 0; i < p->numel; i++) p->data[i] = value;
+}
+
+ramc_status ram_adapter_create(const ramc_clip *clip, const ram_config *cfg, uint64_t seed,
+                               int with_grads, ram_adapter **out) {
+    const ramc_clip_info *in = &clip->info;
+    *out = NULL;
+    if (cfg->n_vision_adapted < 0 || cfg->n_vision_adapted > RAM_MAX_LAYERS ||
+        cfg->n_text_prompted < 0 || cfg->n_text_prompted > RAM_MAX_LAYERS)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "adapter config: too many adapted blocks");
+    for (int v = 0; v < cfg->n_vision_adapted; v++)
+        if (cfg->vision_layers[v] < 0 || cfg->vision_layers[v] >= in->vision_layers ||
+            (v && cfg->vision_layers[v] <= cfg->vision_layers[v - 1]))
+            return ramc_error(RAMC_ERR_INVALID_ARG,
+                              "adapter config: vision blocks must increase within 0..%d",
+                              in->vision_layers - 1);
+    for (int j = 0; j < cfg->n_text_prompted; j++)
+        if (cfg->text_layers[j] < 0 || cfg->text_layers[j] >= in->text_layers ||
+            (j && cfg->text_layers[j] <= cfg->text_layers[j - 1]))
+            return ramc_error(RAMC_ERR_INVALID_ARG,
+                              "adapter config: text blocks must increase within 0..%d",
+                              in->text_layers - 1);
+    if (cfg->gate_kernel < 1 || cfg->gate_kernel % 2 == 0 || cfg->n_vis_prompts < 0 ||
+        cfg->n_txt_prompts < 1 || cfg->n_txt_prompts >= in->context_length - 1 ||
+        !(cfg->temperature_loc > 0))
+        return ramc_error(RAMC_ERR_INVALID_ARG,
+                          "adapter config: need an odd gate kernel, 1..%d text prompts, "
+                          "a positive local temperature",
+                          in->context_length - 2);
+    ram_adapter *a = calloc(1, sizeof *a);
+    if (!a) return ramc_error(RAMC_ERR_NOMEM, "out of memory creating an adapter");
+    a->n_vision_adapted = cfg->n_vision_adapted;
+    memcpy(a->vision_layers, cfg->vision_layers, sizeof a->vision_layers);
+    a->n_text_prompted = cfg->n_text_prompted;
+    memcpy(a->text_layers, cfg->text_layers, sizeof a->text_layers);
+    a->n_vis_prompts = cfg->n_vis_prompts;
+    a->n_txt_prompts = cfg->n_txt_prompts;
+    a->hidden = in->embed_dim;
+    a->gate_kernel = cfg->gate_kernel;
+    ramc_status st = adapter_alloc(a, &clip->info, with_grads, "new adapter");
+    if (st != RAMC_OK) {
+        ram_adapter_free(a);
+        return st;
+    }
+    ramc_rng rng;
+    rng_seed(&rng, seed);
+    /* SPEC §2.6: prompts N(0, 0.02); convs kaiming-uniform(a=sqrt 5) = U(±1/sqrt(fan_in));
+     * BatchNorm and LayerNorm affine 1, 0; running stats 0, 1. */
+    for (int i = 0; i < a->n_params; i++) {
+        ram_param *p = &a->params[i];
+        const char *n = p->name;
+        size_t len = strlen(n);
+        if (strstr(n, "embeds")) {
+            for (int64_t e = 0; e < p->numel; e++) p->data[e] = (float)(0.02 * rng_normal(&rng));
+        } else if (p->ndim == 4) {
+            int64_t fan_in = p->shape[1] * p->shape[2] * p->shape[3];
+            init_uniform_f16(p, (float)(1.0 / sqrt((double)fan_in)), &rng);
+        } else if (len > 12 && !strcmp(n + len - 12, "running_mean")) {
+            init_constant(p, 0.0f);
+        } else if ((len > 11 && !strcmp(n + len - 11, "running_var")) ||
+                   (len > 7 && !strcmp(n + len - 7, ".weight"))) {
+            init_constant(p, 1.0f);
+        } else {
+            init_constant(p, 0.0f);
+        }
+    }
+    a->temperature->data[0] = 1.0f / expf(in->logit_scale);
+    a->temperature_loc->data[0] = cfg->temperature_loc;
+    *out = a;
+    return RAMC_OK;
 }
 
 ramc_status ram_adapter_save(const ram_adapter *a, const char *path) {
