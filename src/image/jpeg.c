@@ -1,0 +1,175 @@
+/* JPEG decoding with libjpeg(-turbo), matching what Pillow 9.4 hands to
+ * Image.convert("RGB") on the same library: default islow IDCT and fancy
+ * upsampling; 1 component -> "L" replicated to RGB; 3 components -> the
+ * library's RGB; 4 components -> Pillow's inverted "CMYK;I" then its
+ * cmyk2rgb. EXIF orientation is ignored, as Pillow's open/convert do. */
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jpeglib.h>
+#include <jerror.h>
+
+#include "image/image.h"
+
+typedef struct {
+    struct jpeg_error_mgr pub;
+    jmp_buf jump;
+    char message[JMSG_LENGTH_MAX];
+    int truncated;
+    int too_many_scans;
+} jpeg_error_ctx;
+
+/* libjpeg's default error_exit calls exit(); ours records the message and
+ * unwinds to the setjmp in image_decode_jpeg. */
+static void on_error(j_common_ptr cinfo) {
+    jpeg_error_ctx *ctx = (jpeg_error_ctx *)cinfo->err;
+    cinfo->err->format_message(cinfo, ctx->message);
+    longjmp(ctx->jump, 1);
+}
+
+/* Warnings are not printed (library code stays silent). Pillow ignores
+ * corrupt-data warnings but refuses a file that ends early, which libjpeg
+ * only reports as the JWRN_JPEG_EOF warning while padding with a fake EOI. */
+static void on_message(j_common_ptr cinfo, int level) {
+    jpeg_error_ctx *ctx = (jpeg_error_ctx *)cinfo->err;
+    if (level < 0) {
+        cinfo->err->num_warnings++;
+        if (cinfo->err->msg_code == JWRN_JPEG_EOF) ctx->truncated = 1;
+    }
+}
+
+static void on_output(j_common_ptr cinfo) { (void)cinfo; }
+
+static void on_progress(j_common_ptr cinfo) {
+    j_decompress_ptr d = (j_decompress_ptr)cinfo;
+    if (d->input_scan_number > RAMC_JPEG_MAX_SCANS) {
+        jpeg_error_ctx *ctx = (jpeg_error_ctx *)cinfo->err;
+        ctx->too_many_scans = 1;
+        snprintf(ctx->message, sizeof ctx->message, "more than %d progressive scans",
+                 RAMC_JPEG_MAX_SCANS);
+        longjmp(ctx->jump, 1);
+    }
+}
+
+/* Pillow's MULDIV255: a*b/255 rounded, without a division. */
+static inline int muldiv255(int a, int b) {
+    int t = a * b + 128;
+    return ((t >> 8) + t) >> 8;
+}
+
+static inline uint8_t clip8(int v) { return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v); }
+
+ramc_status image_decode_jpeg(const uint8_t *data, size_t size, const char *name,
+                              ramc_image *out) {
+    struct jpeg_decompress_struct cinfo;
+    struct jpeg_progress_mgr progress;
+    jpeg_error_ctx err;
+    /* Touched after setjmp and needed after a longjmp, hence volatile. */
+    uint8_t *volatile rgb = NULL;
+    uint8_t *volatile row = NULL;
+    volatile ramc_status status = RAMC_OK;
+
+    out->width = out->height = 0;
+    out->rgb = NULL;
+    if ((unsigned long long)size > (unsigned long)-1)
+        return ramc_error(RAMC_ERR_LIMIT, "%s: file too large", name);
+
+    memset(&err, 0, sizeof err);
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_error;
+    err.pub.emit_message = on_message;
+    err.pub.output_message = on_output;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        free(rgb);
+        free(row);
+        if (status != RAMC_OK) return status; /* already recorded */
+        return ramc_error(err.too_many_scans ? RAMC_ERR_LIMIT : RAMC_ERR_FORMAT,
+                          "%s: invalid JPEG: %s", name, err.message);
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_mem_src(&cinfo, data, (unsigned long)size);
+    progress.progress_monitor = on_progress;
+    cinfo.progress = &progress;
+    jpeg_read_header(&cinfo, TRUE);
+    if (err.truncated) {
+        status = ramc_error(RAMC_ERR_FORMAT, "%s: truncated JPEG (ends inside the header)", name);
+        longjmp(err.jump, 1);
+    }
+
+    int comps = cinfo.num_components;
+    if (comps == 1) {
+        cinfo.out_color_space = JCS_GRAYSCALE;
+    } else if (comps == 3) {
+        cinfo.out_color_space = JCS_RGB;
+    } else if (comps == 4) {
+        /* libjpeg turns YCCK into CMYK itself; the inversion and the CMYK ->
+         * RGB formula below are Pillow's. */
+        cinfo.out_color_space = JCS_CMYK;
+    } else {
+        status = ramc_error(RAMC_ERR_FORMAT, "%s: unsupported JPEG with %d components", name,
+                            comps);
+        longjmp(err.jump, 1);
+    }
+    ramc_status s = image_check_size(cinfo.image_width, cinfo.image_height, name);
+    if (s != RAMC_OK) {
+        status = s;
+        longjmp(err.jump, 1);
+    }
+    cinfo.dct_method = JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = TRUE;
+    cinfo.scale_num = cinfo.scale_denom = 1;
+
+    jpeg_start_decompress(&cinfo);
+    int w = (int)cinfo.output_width, h = (int)cinfo.output_height;
+    int oc = cinfo.output_components;
+    if (oc != comps || w != (int)cinfo.image_width || h != (int)cinfo.image_height) {
+        status = ramc_error(RAMC_ERR_FORMAT, "%s: unexpected JPEG output layout", name);
+        longjmp(err.jump, 1);
+    }
+    rgb = malloc((size_t)w * (size_t)h * 3);
+    row = malloc((size_t)w * (size_t)oc);
+    if (!rgb || !row) {
+        status = ramc_error(RAMC_ERR_NOMEM, "%s: out of memory for a %dx%d image", name, w, h);
+        longjmp(err.jump, 1);
+    }
+    while (cinfo.output_scanline < cinfo.output_height) {
+        int y = (int)cinfo.output_scanline;
+        JSAMPROW rows[1] = {oc == 3 ? (JSAMPROW)(rgb + (size_t)y * w * 3) : (JSAMPROW)row};
+        if (jpeg_read_scanlines(&cinfo, rows, 1) != 1) {
+            status = ramc_error(RAMC_ERR_FORMAT, "%s: JPEG decoder stalled at row %d", name, y);
+            longjmp(err.jump, 1);
+        }
+        uint8_t *dst = rgb + (size_t)y * w * 3;
+        if (oc == 1) {
+            for (int x = 0; x < w; x++) dst[3 * x] = dst[3 * x + 1] = dst[3 * x + 2] = row[x];
+        } else if (oc == 4) {
+            for (int x = 0; x < w; x++) {
+                const uint8_t *p = row + 4 * x;
+                /* Pillow reads CMYK JPEGs as Adobe-inverted ("CMYK;I"). */
+                int c = 255 - p[0], m = 255 - p[1], yy = 255 - p[2], k = 255 - p[3];
+                int nk = 255 - k;
+                dst[3 * x] = clip8(nk - muldiv255(c, nk));
+                dst[3 * x + 1] = clip8(nk - muldiv255(m, nk));
+                dst[3 * x + 2] = clip8(nk - muldiv255(yy, nk));
+            }
+        }
+        if (err.truncated) break;
+    }
+    if (err.truncated) {
+        status = ramc_error(RAMC_ERR_FORMAT, "%s: truncated JPEG (data ends before the image does)",
+                            name);
+        longjmp(err.jump, 1);
+    }
+    /* The image is complete; garbage after it (which finish_decompress may
+     * choke on) should not fail a load that Pillow accepts. */
+    jpeg_abort_decompress(&cinfo);
+    jpeg_destroy_decompress(&cinfo);
+    free(row);
+    out->width = w;
+    out->height = h;
+    out->rgb = rgb;
+    return RAMC_OK;
+}

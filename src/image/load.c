@@ -1,0 +1,89 @@
+/* Reading an image file: bounds, format sniffing, dispatch to a decoder. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "image/image.h"
+
+ramc_status image_check_size(long long width, long long height, const char *what) {
+    if (width <= 0 || height <= 0)
+        return ramc_error(RAMC_ERR_FORMAT, "%s: invalid image size %lldx%lld", what, width,
+                          height);
+    if (width > RAMC_IMAGE_MAX_SIDE || height > RAMC_IMAGE_MAX_SIDE)
+        return ramc_error(RAMC_ERR_LIMIT, "%s: image size %lldx%lld exceeds the limit of %d pixels per side",
+                          what, width, height, RAMC_IMAGE_MAX_SIDE);
+    if ((unsigned long long)width * (unsigned long long)height > RAMC_IMAGE_MAX_PIXELS)
+        return ramc_error(RAMC_ERR_LIMIT, "%s: image size %lldx%lld exceeds the limit of %llu pixels",
+                          what, width, height, (unsigned long long)RAMC_IMAGE_MAX_PIXELS);
+    return RAMC_OK;
+}
+
+/* Names formats we recognise but do not decode, so the error says what the
+ * file is rather than just "unknown". */
+static const char *other_format(const uint8_t *d, size_t n) {
+    if (n >= 6 && (!memcmp(d, "GIF87a", 6) || !memcmp(d, "GIF89a", 6))) return "GIF";
+    if (n >= 2 && !memcmp(d, "BM", 2)) return "BMP";
+    if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) return "WebP";
+    if (n >= 4 && (!memcmp(d, "II*\0", 4) || !memcmp(d, "MM\0*", 4))) return "TIFF";
+    if (n >= 12 && !memcmp(d + 4, "ftyp", 4)) return "HEIF/AVIF";
+    if (n >= 12 && !memcmp(d, "\0\0\0\x0cjP  ", 8)) return "JPEG 2000";
+    return NULL;
+}
+
+ramc_status image_decode_memory(const uint8_t *data, size_t size, const char *name,
+                                ramc_image *out) {
+    static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff)
+        return image_decode_jpeg(data, size, name, out);
+    if (size >= 8 && !memcmp(data, png_magic, 8)) return image_decode_png(data, size, name, out);
+    if (size == 0) return ramc_error(RAMC_ERR_FORMAT, "%s: empty file", name);
+    const char *other = other_format(data, size);
+    if (other)
+        return ramc_error(RAMC_ERR_FORMAT, "%s: %s images are not supported (only JPEG and PNG)",
+                          name, other);
+    return ramc_error(RAMC_ERR_FORMAT, "%s: not a JPEG or PNG file (unrecognised leading bytes)",
+                      name);
+}
+
+ramc_status ramc_image_load(const char *path, ramc_image *out) {
+    if (!path || !out) return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_image_load: NULL argument");
+    out->width = out->height = 0;
+    out->rgb = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ramc_error(RAMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return ramc_error(RAMC_ERR_IO, "%s: not a regular file", path);
+    }
+    if ((unsigned long long)st.st_size > RAMC_IMAGE_MAX_FILE_BYTES) {
+        fclose(f);
+        return ramc_error(RAMC_ERR_LIMIT, "%s: file of %lld bytes exceeds the limit of %llu bytes",
+                          path, (long long)st.st_size, (unsigned long long)RAMC_IMAGE_MAX_FILE_BYTES);
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *data = ramc_malloc(size, "image file");
+    if (!data) {
+        fclose(f);
+        return ramc_error_prefix(RAMC_ERR_NOMEM, "%s", path);
+    }
+    size_t got = size ? fread(data, 1, size, f) : 0;
+    int read_error = ferror(f);
+    fclose(f);
+    if (got != size || read_error) {
+        free(data);
+        return ramc_error(RAMC_ERR_IO, "%s: read error", path);
+    }
+    ramc_status s = image_decode_memory(data, size, path, out);
+    free(data);
+    return s;
+}
+
+void ramc_image_free(ramc_image *img) {
+    if (!img) return;
+    free(img->rgb);
+    img->rgb = NULL;
+    img->width = img->height = 0;
+}
