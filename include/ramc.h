@@ -120,6 +120,108 @@ ramc_status ramc_clip_encode_text(const ramc_clip *clip, const int32_t *tokens, 
 ramc_status ramc_clip_encode_image(const ramc_clip *clip, const float *images, int batch,
                                    float *tokens);
 
+
+/* ------------------------------------------------------------ prediction */
+
+/* Open-vocabulary multi-label prediction, the whole path from normalised
+ * images and label names to per-label scores (docs/predict.md).
+ *
+ *   ramc_model_load      CLIP weights (+ optional RAM adapter), immutable
+ *   ramc_labels_encode   label names -> label features, computed once
+ *   ramc_predict         images [B,3,S,S] -> scores [B,C] (+ plan, LPD)
+ *
+ * Without an adapter the model runs RAM's zero-shot path on the frozen CLIP:
+ * the SAA side stream and KCOT with the LPD marginal (no prompts, no TSS),
+ * global temperature 1/exp(logit_scale), local temperature 2e-3 (the COCO
+ * configuration's TEMPERATURE). Models and label sets may be shared between
+ * threads; every call allocates its own scratch. */
+
+#define RAMC_MAX_LABELS 4096          /* labels in one set */
+#define RAMC_MAX_LABEL_BYTES 1024     /* bytes of one label name (UTF-8) */
+#define RAMC_MAX_TEMPLATE_BYTES 1024  /* bytes of a prompt template */
+#define RAMC_MAX_BATCH 4096           /* images in one ramc_predict call */
+#define RAMC_DEFAULT_TEMPLATE "A photo of a {}."
+#define RAMC_ZERO_SHOT_TAU_LOCAL 2e-3f /* local temperature without an adapter */
+
+typedef struct ramc_model ramc_model;
+typedef struct ramc_labels ramc_labels;
+
+/* Loads CLIP from clip_path and, if adapter_path is not NULL, a RAM adapter
+ * (visual prompts, TSS, deep text prompts, temperatures) checked against it.
+ * params may be NULL (ramc_clip_default_params()). */
+ramc_status ramc_model_load(const char *clip_path, const char *adapter_path,
+                            const ramc_clip_params *params, ramc_model **out);
+void ramc_model_free(ramc_model *model);
+/* Sizes of the underlying CLIP: image_size S, grid, n_patches, embed_dim... */
+ramc_clip_info ramc_model_get_info(const ramc_model *model);
+int ramc_model_has_adapter(const ramc_model *model);
+
+/* Encodes the label set: each name goes into template (which holds exactly
+ * one "{}"; NULL: RAMC_DEFAULT_TEMPLATE), is tokenized and run through the
+ * text tower (with the adapter's deep prompts, if any). tok may be NULL: the
+ * CLIP vocabulary is then loaded from $RAMC_DATA_DIR or the build's data
+ * folder. Names must be 1..RAMC_MAX_LABEL_BYTES bytes of valid UTF-8, not
+ * only whitespace, and unique; 1..RAMC_MAX_LABELS of them. The label set
+ * belongs to `model` and is only valid with it. */
+ramc_status ramc_labels_encode(const ramc_model *model, const ramc_tokenizer *tok,
+                               const char *const *names, int n, const char *template_str,
+                               ramc_labels **out);
+void ramc_labels_free(ramc_labels *labels);
+int ramc_labels_count(const ramc_labels *labels);
+const char *ramc_labels_name(const ramc_labels *labels, int i);
+
+typedef enum {
+    RAMC_PREDICT_RAM = 0,           /* RAM: (softmax(global) + softmax(KCOT local)) / 2 */
+    RAMC_PREDICT_CLIP_BASELINE = 1  /* plain CLIP: softmax_c(exp(logit_scale) * cos) */
+} ramc_predict_mode;
+
+typedef struct {
+    int mode;                /* ramc_predict_mode; default RAMC_PREDICT_RAM */
+    /* 1 (default): each image's Sinkhorn stops on its own test, so its result
+     * does not depend on the other images of the call. 0: the official
+     * batch-coupled stop (parity with the reference implementation). */
+    int per_image_sinkhorn;
+    float reg;               /* Sinkhorn entropic regularisation, default 0.1;
+                              * below 0.02 the per-image mode runs in the log domain */
+    int max_iter;            /* Sinkhorn iterations at most, default 100 */
+    float tau_global;        /* 0 (default): the adapter's, else 1/exp(logit_scale) */
+    float tau_local;         /* 0 (default): the adapter's, else RAMC_ZERO_SHOT_TAU_LOCAL */
+} ramc_predict_params;
+
+ramc_predict_params ramc_predict_default_params(void);
+
+/* images [B,3,S,S] normalised (mean = std = 0.5 for RAM's test transform);
+ * scores [B,C] out (each row sums to 1 over the label set); plan [B,N,C]
+ * out or NULL: the KCOT transport plan (patch i, label c), N = n_patches in
+ * row-major grid order; lpd [B,N] out or NULL: the LPD patch marginal u.
+ * plan and lpd exist in RAM mode only (must be NULL for the baseline).
+ * params may be NULL (defaults). */
+ramc_status ramc_predict(const ramc_model *model, const ramc_labels *labels,
+                         const float *images, int B, const ramc_predict_params *params,
+                         float *scores, float *plan, float *lpd);
+
+/* --------------------------------------------------------- explanations */
+
+/* Heat maps of a patch-grid quantity (a plan column, the LPD marginal) over
+ * an image: the values are scaled by their maximum, upsampled bilinearly to
+ * the image size (patch centres, edges clamped), coloured with a jet-like
+ * ramp (blue low, red high) and blended as (1-alpha)*image + alpha*colour.
+ * values [grid*grid] row-major, finite and >= 0; image any size. */
+ramc_status ramc_heatmap_overlay(const ramc_image *image, const float *values, int grid,
+                                 float alpha, ramc_image *out);
+
+/* One overview picture: panels of image->width x image->height side by side
+ * (at most 5 per row), each under a title drawn with a built-in 3x5 pixel
+ * font (ASCII, shown in capitals): first the image itself, then one heat map
+ * per maps[k] (grid*grid values each) titled titles[k]. image_title and
+ * titles may be NULL. */
+ramc_status ramc_explain_overview(const ramc_image *image, const char *image_title,
+                                  const float *const *maps, const char *const *titles,
+                                  int n_maps, int grid, float alpha, ramc_image *out);
+
+/* Writes an RGB image as PNG atomically (temporary file, then rename). */
+ramc_status ramc_explain_write_png(const ramc_image *image, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

@@ -26,7 +26,8 @@ ramc_status ramc_error_prefix(ramc_status code, const char *fmt, ...) {
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, last_error, sizeof old);
-    snprintf(last_error, sizeof last_error, "%s: %s", prefix, old);
+    /* bounded pieces: the joined message may be cut, never overflow */
+    snprintf(last_error, sizeof last_error, "%.400s: %.600s", prefix, old);
     return code;
 }
 
