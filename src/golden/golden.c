@@ -10,6 +10,7 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "model/clip.h"
+#include "text/text.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
 #include "ram/ram_train.h"
@@ -152,8 +153,7 @@ static ramc_status stage_tokens(golden_ctx *g, st_file *inputs, const cJSON *cla
     int n = cJSON_GetArraySize(prompts);
     if (!cJSON_IsArray(prompts) || n == 0) return RAMC_OK;
     char vocab[4096];
-    const char *data_dir = getenv("RAMC_DATA_DIR");
-    snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", data_dir ? data_dir : RAMC_DATA_DIR);
+    ramc_text_default_vocab_path(vocab, sizeof vocab);
     ramc_tokenizer *tok;
     ramc_status st = ramc_tokenizer_load(vocab, &tok);
     if (st != RAMC_OK) return st;
