@@ -186,6 +186,13 @@ typedef struct {
     int max_iter;            /* Sinkhorn iterations at most, default 100 */
     float tau_global;        /* 0 (default): the adapter's, else 1/exp(logit_scale) */
     float tau_local;         /* 0 (default): the adapter's, else RAMC_ZERO_SHOT_TAU_LOCAL */
+    /* 0 (default): every image goes through the towers and the head on its
+     * own, so with per_image_sinkhorn its result is bitwise the same whatever
+     * else is in the call (BLAS blocking changes with the row count, which
+     * moves the last bits). 1: the batch shares each matrix product (faster
+     * for large batches; results then agree across batch compositions only
+     * to float rounding, ~1e-6). */
+    int fuse_batch;
 } ramc_predict_params;
 
 ramc_predict_params ramc_predict_default_params(void);

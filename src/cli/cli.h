@@ -8,6 +8,8 @@
 int cmd_tokenize(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 
 /* Prints "ramc <command>: <library's last error>" to stderr and returns 1. */
 int cli_fail(const char *command);

@@ -15,7 +15,9 @@ typedef struct {
 static const command commands[] = {
     {"tokenize", cmd_tokenize, "print CLIP token ids for each line of stdin"},
     {"preprocess", cmd_preprocess, "decode, resize and normalise an image as the official pipeline"},
+    {"predict", cmd_predict, "rank labels for images (open-vocabulary multi-label recognition)"},
     {"golden", cmd_golden, "compare ramc with reference tensors of the official implementation"},
+    {"bench", cmd_bench, "time the main workloads on a random CLIP (speed, peak memory)"},
 };
 
 static void usage(FILE *f) {

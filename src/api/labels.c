@@ -1,0 +1,204 @@
+/* ramc_labels: a label vocabulary and its text features, computed once per
+ * (model, vocabulary) and reused for every image (DESIGN: label features
+ * depend on the vocabulary and the adapter only). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/status.h"
+#include "ram/ram_forward.h"
+
+/* Labels per text-tower call: bounds the activations (n x 77 x width floats,
+ * times the MLP's 4x) for large vocabularies on ViT-B-sized towers. */
+#define TEXT_CHUNK 64
+
+/* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF), as
+ * Python's codec: returns the offset of the first bad byte, or -1. Checked
+ * here, before tokenizing, so the message can name the label. */
+static long utf8_invalid_at(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        int len;
+        unsigned cp, min;
+        if (c < 0x80) { i++; continue; }
+        else if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
+        else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
+        else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
+        else return (long)i;
+        if (i + (size_t)len > n) return (long)i;
+        for (int k = 1; k < len; k++) {
+            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return (long)i;
+        i += (size_t)len;
+    }
+    return -1;
+}
+
+static int only_space(const char *s) {
+    for (; *s; s++)
+        if (!strchr(" \t\n\v\f\r", *s)) return 0;
+    return 1;
+}
+
+/* The template must hold exactly one "{}" and no other brace: the official
+ * code fills it with Python's str.format, where other braces would mean
+ * something else (or fail). */
+static ramc_status check_template(const char *t) {
+    size_t len = strlen(t);
+    if (len > RAMC_MAX_TEMPLATE_BYTES)
+        return ramc_error(RAMC_ERR_LIMIT, "template: %zu bytes, at most %d", len,
+                          RAMC_MAX_TEMPLATE_BYTES);
+    long bad = utf8_invalid_at((const unsigned char *)t, len);
+    if (bad >= 0) return ramc_error(RAMC_ERR_FORMAT, "template: invalid UTF-8 at byte %ld", bad);
+    const char *slot = strstr(t, "{}");
+    if (!slot || strstr(slot + 2, "{}"))
+        return ramc_error(RAMC_ERR_INVALID_ARG,
+                          "template \"%s\": must contain exactly one \"{}\" where the label goes", t);
+    for (const char *p = t; *p; p++)
+        if ((*p == '{' || *p == '}') && p != slot && p != slot + 1)
+            return ramc_error(RAMC_ERR_INVALID_ARG,
+                              "template \"%s\": braces other than the one \"{}\" are not allowed", t);
+    return RAMC_OK;
+}
+
+static ramc_status check_names(const char *const *names, int n) {
+    if (!names || n <= 0)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "labels: the label list is empty");
+    if (n > RAMC_MAX_LABELS)
+        return ramc_error(RAMC_ERR_LIMIT, "labels: %d labels, at most %d", n, RAMC_MAX_LABELS);
+    for (int i = 0; i < n; i++) {
+        const char *s = names[i];
+        if (!s) return ramc_error(RAMC_ERR_INVALID_ARG, "label %d: NULL name", i + 1);
+        size_t len = strlen(s);
+        if (len == 0 || only_space(s))
+            return ramc_error(RAMC_ERR_INVALID_ARG, "label %d: empty name", i + 1);
+        if (len > RAMC_MAX_LABEL_BYTES)
+            return ramc_error(RAMC_ERR_LIMIT, "label %d: name of %zu bytes, at most %d", i + 1, len,
+                              RAMC_MAX_LABEL_BYTES);
+        long bad = utf8_invalid_at((const unsigned char *)s, len);
+        if (bad >= 0)
+            return ramc_error(RAMC_ERR_FORMAT, "label %d: invalid UTF-8 at byte %ld", i + 1, bad);
+    }
+    /* Duplicates would split one label's probability mass between two
+     * entries of the softmax, silently lowering both scores. */
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(names[i], names[j]))
+                return ramc_error(RAMC_ERR_INVALID_ARG, "label %d \"%s\": duplicate of label %d",
+                                  i + 1, names[i], j + 1);
+    return RAMC_OK;
+}
+
+/* template with its "{}" replaced by name; malloc'd */
+static char *fill_template(const char *t, const char *name) {
+    const char *slot = strstr(t, "{}");
+    size_t pre = (size_t)(slot - t), nl = strlen(name), post = strlen(slot + 2);
+    char *s = ramc_malloc(pre + nl + post + 1, "prompt");
+    if (!s) return NULL;
+    memcpy(s, t, pre);
+    memcpy(s + pre, name, nl);
+    memcpy(s + pre + nl, slot + 2, post + 1);
+    return s;
+}
+
+static ramc_status encode(const ramc_model *m, const ram_adapter *a, const int32_t *tokens, int n,
+                          float *features) {
+    const int L = m->clip->info.context_length, D = m->clip->info.embed_dim;
+    for (int first = 0; first < n; first += TEXT_CHUNK) {
+        int k = n - first < TEXT_CHUNK ? n - first : TEXT_CHUNK;
+        ramc_status st = ram_encode_text(m->clip, a, tokens + (size_t)first * L, k,
+                                         features + (size_t)first * D, NULL, NULL);
+        if (st != RAMC_OK) return st;
+    }
+    return RAMC_OK;
+}
+
+ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
+                               const char *const *names, int n, const char *template_str,
+                               ramc_labels **out) {
+    if (!out) return ramc_error(RAMC_ERR_INVALID_ARG, "labels_encode: no output pointer");
+    *out = NULL;
+    if (!m || !m->clip) return ramc_error(RAMC_ERR_INVALID_ARG, "labels_encode: no model");
+    const char *tmpl = template_str ? template_str : RAMC_DEFAULT_TEMPLATE;
+    ramc_status st = check_template(tmpl);
+    if (st == RAMC_OK) st = check_names(names, n);
+    if (st != RAMC_OK) return st;
+
+    const int L = m->clip->info.context_length, D = m->clip->info.embed_dim;
+    ramc_tokenizer *own_tok = NULL;
+    if (!tok) {
+        char vocab[4096];
+        const char *dir = getenv("RAMC_DATA_DIR");
+        snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", dir && *dir ? dir : RAMC_DATA_DIR);
+        if ((st = ramc_tokenizer_load(vocab, &own_tok)) != RAMC_OK) return st;
+        tok = own_tok;
+    }
+    const int plain_too = m->adapter && m->adapter->n_text_prompted > 0;
+    ramc_labels *lb = ramc_calloc(1, sizeof *lb, "labels");
+    int32_t *tokens = ramc_malloc((size_t)n * L * sizeof(int32_t), "label tokens");
+    if (!lb || !tokens) {
+        st = RAMC_ERR_NOMEM;
+        goto fail;
+    }
+    lb->model = m, lb->n = n, lb->D = D;
+    lb->names = ramc_calloc((size_t)n, sizeof(char *), "label names");
+    lb->features = ramc_malloc((size_t)n * D * sizeof(float), "label features");
+    lb->features_plain =
+        plain_too ? ramc_malloc((size_t)n * D * sizeof(float), "label features") : lb->features;
+    if (!lb->names || !lb->features || !lb->features_plain) {
+        st = RAMC_ERR_NOMEM;
+        goto fail;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t len = strlen(names[i]);
+        if (!(lb->names[i] = ramc_malloc(len + 1, "label name"))) {
+            st = RAMC_ERR_NOMEM;
+            goto fail;
+        }
+        memcpy(lb->names[i], names[i], len + 1);
+        char *prompt = fill_template(tmpl, names[i]);
+        if (!prompt) {
+            st = RAMC_ERR_NOMEM;
+            goto fail;
+        }
+        /* over-long prompts are truncated to 77 tokens as the official
+         * tokenize(..., truncate=True) */
+        st = ramc_tokenize(tok, prompt, tokens + (size_t)i * L, L);
+        free(prompt);
+        if (st != RAMC_OK) {
+            ramc_error_prefix(st, "label %d", i + 1);
+            goto fail;
+        }
+    }
+    if ((st = encode(m, m->adapter, tokens, n, lb->features)) != RAMC_OK) goto fail;
+    if (plain_too && (st = encode(m, NULL, tokens, n, lb->features_plain)) != RAMC_OK) goto fail;
+    free(tokens);
+    ramc_tokenizer_free(own_tok);
+    *out = lb;
+    return RAMC_OK;
+fail:
+    free(tokens);
+    ramc_tokenizer_free(own_tok);
+    ramc_labels_free(lb);
+    return st;
+}
+
+void ramc_labels_free(ramc_labels *lb) {
+    if (!lb) return;
+    if (lb->names)
+        for (int i = 0; i < lb->n; i++) free(lb->names[i]);
+    free(lb->names);
+    if (lb->features_plain != lb->features) free(lb->features_plain);
+    free(lb->features);
+    free(lb);
+}
+
+int ramc_labels_count(const ramc_labels *lb) { return lb ? lb->n : 0; }
+
+const char *ramc_labels_name(const ramc_labels *lb, int i) {
+    return lb && i >= 0 && i < lb->n ? lb->names[i] : NULL;
+}

@@ -1,0 +1,167 @@
+/* ramc_predict: scores for a batch of images against an encoded label set,
+ * in RAM mode (global + KCOT local branch) or as the plain CLIP baseline. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "core/status.h"
+#include "kernels/kernels.h"
+#include "ram/kcot.h"
+#include "ram/ram_forward.h"
+
+/* Below this regularisation exp(-cost/reg) can underflow in float32 (cost is
+ * at most 1), so the per-image mode switches to the log-domain solver. */
+#define LOG_DOMAIN_BELOW_REG 0.02f
+
+ramc_predict_params ramc_predict_default_params(void) {
+    ramc_predict_params p = {
+        .mode = RAMC_PREDICT_RAM,
+        .per_image_sinkhorn = 1,
+        .reg = 0.1f,
+        .max_iter = 100,
+        .tau_global = 0.0f,
+        .tau_local = 0.0f,
+        .fuse_batch = 0,
+    };
+    return p;
+}
+
+static ramc_status check_params(const ramc_predict_params *p) {
+    if (p->mode != RAMC_PREDICT_RAM && p->mode != RAMC_PREDICT_CLIP_BASELINE)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "predict: unknown mode %d", p->mode);
+    if (!(p->reg > 0) || !isfinite(p->reg))
+        return ramc_error(RAMC_ERR_INVALID_ARG, "predict: Sinkhorn reg must be positive and finite");
+    if (p->max_iter < 1 || p->max_iter > 100000)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "predict: max_iter %d outside 1..100000", p->max_iter);
+    if (!(p->tau_global >= 0) || !isfinite(p->tau_global) || !(p->tau_local >= 0) ||
+        !isfinite(p->tau_local))
+        return ramc_error(RAMC_ERR_INVALID_ARG,
+                          "predict: temperatures must be finite and >= 0 (0 = model default)");
+    return RAMC_OK;
+}
+
+/* Plain CLIP: softmax over labels of exp(logit_scale) * cos(image, label),
+ * the pooled (class-token) image feature of the frozen model. Images go
+ * through in chunks of `chunk` (1: bitwise batch independence). */
+static ramc_status predict_clip(const ramc_model *m, const ramc_labels *lb, const float *images,
+                                int B, int chunk, float *scores) {
+    const ramc_clip_info *in = &m->clip->info;
+    const int N1 = in->n_patches + 1, D = in->embed_dim, C = lb->n;
+    const size_t per_image = (size_t)3 * in->image_size * in->image_size;
+    float *tokens = ramc_malloc((size_t)chunk * N1 * D * sizeof(float), "image tokens");
+    float *g = ramc_malloc((size_t)chunk * D * sizeof(float), "image features");
+    float *t = ramc_malloc((size_t)C * D * sizeof(float), "label features");
+    ramc_status st = tokens && g && t ? RAMC_OK : RAMC_ERR_NOMEM;
+    if (st == RAMC_OK) l2norm_forward(t, NULL, lb->features_plain, C, D, 1e-12f);
+    for (int b0 = 0; b0 < B && st == RAMC_OK; b0 += chunk) {
+        const int n = B - b0 < chunk ? B - b0 : chunk;
+        float *out = scores + (size_t)b0 * C;
+        st = ramc_clip_encode_image(m->clip, images + b0 * per_image, n, tokens);
+        if (st != RAMC_OK) break;
+        for (int b = 0; b < n; b++)
+            memcpy(g + (size_t)b * D, tokens + (size_t)b * N1 * D, (size_t)D * sizeof(float));
+        l2norm_forward(g, NULL, g, n, D, 1e-12f);
+        gemm(0, 1, n, C, D, expf(in->logit_scale), g, D, t, D, 0.0f, out, C);
+        kcot_softmax_rows(out, out, n, C);
+    }
+    free(tokens);
+    free(g);
+    free(t);
+    return st;
+}
+
+static ramc_status predict_ram(const ramc_model *m, const ramc_labels *lb, const float *images,
+                               int B, const ramc_predict_params *p, float *scores, float *plan,
+                               float *lpd) {
+    const ramc_clip_info *in = &m->clip->info;
+    const int N = in->n_patches, N1 = N + 1, W = in->vision_width, D = in->embed_dim, C = lb->n;
+    const ram_adapter *a = m->adapter;
+    const float ls_exp = expf(in->logit_scale);
+    float tau_g = p->tau_global, tau_l = p->tau_local;
+    if (tau_g == 0) tau_g = a ? a->temperature->data[0] : 1.0f / ls_exp;
+    if (tau_l == 0) tau_l = a ? a->temperature_loc->data[0] : RAMC_ZERO_SHOT_TAU_LOCAL;
+    if (!(tau_g > 0) || !(tau_l > 0) || !isfinite(tau_g) || !isfinite(tau_l))
+        return ramc_error(RAMC_ERR_NUMERIC, "predict: temperatures %g / %g are not positive",
+                          tau_g, tau_l);
+
+    sinkhorn_options opt = sinkhorn_default_options();
+    opt.reg = p->reg;
+    opt.max_iter = p->max_iter;
+    opt.mode = !p->per_image_sinkhorn            ? SINKHORN_BATCH_COUPLED
+               : p->reg < LOG_DOMAIN_BELOW_REG   ? SINKHORN_LOG_DOMAIN
+                                                 : SINKHORN_PER_IMAGE;
+    /* Towers in chunks of `vc` images, the head over all B at once in the
+     * batch-coupled mode (its stop couples them) and per image otherwise. */
+    const int vc = p->fuse_batch ? B : 1;
+    const int hc = p->fuse_batch || !p->per_image_sinkhorn ? B : 1;
+    const size_t per_image = (size_t)3 * in->image_size * in->image_size;
+    ram_head h = {0};
+    float *x = ramc_malloc((size_t)vc * N1 * W * sizeof(float), "vision stream");
+    float *x_loc = ramc_malloc((size_t)vc * N1 * W * sizeof(float), "side stream");
+    float *g = ramc_malloc((size_t)B * D * sizeof(float), "global features");
+    float *f = ramc_malloc((size_t)B * N * D * sizeof(float), "local features");
+    ramc_status st = x && x_loc && g && f ? RAMC_OK : RAMC_ERR_NOMEM;
+    for (int b0 = 0; b0 < B && st == RAMC_OK; b0 += vc) {
+        const int n = B - b0 < vc ? B - b0 : vc;
+        /* train = 0: TSS BatchNorm uses running statistics, so an image's
+         * features do not depend on its batch companions */
+        st = ram_vision_forward(m->clip, a, images + b0 * per_image, n, lb->features, C, 0, x,
+                                x_loc, NULL, NULL);
+        if (st == RAMC_OK)
+            st = ram_image_features(m->clip, x, x_loc, n, g + (size_t)b0 * D, f + (size_t)b0 * N * D);
+    }
+    free(x), x = NULL;
+    free(x_loc), x_loc = NULL;
+    if (st == RAMC_OK) st = ram_head_alloc(&h, hc, N, C, D, opt.max_iter);
+    for (int b0 = 0; b0 < B && st == RAMC_OK; b0 += hc) {
+        st = ram_head_forward(&h, g + (size_t)b0 * D, f + (size_t)b0 * N * D, lb->features, ls_exp,
+                              tau_g, tau_l, NULL, &opt);
+        if (st != RAMC_OK) {
+            if (hc == 1) ramc_error_prefix(st, "image %d", b0);
+            break;
+        }
+        memcpy(scores + (size_t)b0 * C, h.score, (size_t)hc * C * sizeof(float));
+        if (plan) memcpy(plan + (size_t)b0 * N * C, h.T, (size_t)hc * N * C * sizeof(float));
+        if (lpd) memcpy(lpd + (size_t)b0 * N, h.u, (size_t)hc * N * sizeof(float));
+    }
+    ram_head_free(&h);
+    free(g);
+    free(f);
+    return st;
+}
+
+ramc_status ramc_predict(const ramc_model *m, const ramc_labels *lb, const float *images, int B,
+                         const ramc_predict_params *params, float *scores, float *plan,
+                         float *lpd) {
+    if (!m || !m->clip || !lb) return ramc_error(RAMC_ERR_INVALID_ARG, "predict: no model or labels");
+    if (lb->model != m)
+        return ramc_error(RAMC_ERR_MISMATCH,
+                          "predict: the label set was encoded for another model");
+    if (!images || !scores) return ramc_error(RAMC_ERR_INVALID_ARG, "predict: no images or scores buffer");
+    if (B < 1 || B > RAMC_MAX_BATCH)
+        return ramc_error(RAMC_ERR_LIMIT, "predict: batch of %d images, expected 1..%d", B,
+                          RAMC_MAX_BATCH);
+    ramc_predict_params p = params ? *params : ramc_predict_default_params();
+    ramc_status st = check_params(&p);
+    if (st != RAMC_OK) return st;
+    if (p.mode == RAMC_PREDICT_CLIP_BASELINE && (plan || lpd))
+        return ramc_error(RAMC_ERR_INVALID_ARG,
+                          "predict: the CLIP baseline has no transport plan or LPD marginal");
+    const int S = m->clip->info.image_size;
+    const size_t per_image = (size_t)3 * S * S;
+    /* NaN/Inf pixels would propagate silently into every score of the image */
+    for (int b = 0; b < B; b++)
+        for (size_t i = 0; i < per_image; i++)
+            if (!isfinite(images[b * per_image + i]))
+                return ramc_error(RAMC_ERR_NUMERIC, "predict: image %d has a non-finite value", b);
+
+    st = p.mode == RAMC_PREDICT_CLIP_BASELINE ? predict_clip(m, lb, images, B, p.fuse_batch ? B : 1, scores)
+                                              : predict_ram(m, lb, images, B, &p, scores, plan, lpd);
+    if (st != RAMC_OK) return st;
+    for (long i = 0; i < (long)B * lb->n; i++)
+        if (!isfinite(scores[i]))
+            return ramc_error(RAMC_ERR_NUMERIC, "predict: image %ld: non-finite score for label \"%s\"",
+                              i / lb->n, lb->names[i % lb->n]);
+    return RAMC_OK;
+}

@@ -1,0 +1,660 @@
+/* ramc predict: open-vocabulary multi-label recognition of image files.
+ * A thin layer over ramc_model_load / ramc_labels_encode / ramc_predict:
+ * gather the images, decode and preprocess them in batches, print the ranked
+ * labels, and optionally write heat-map explanations. */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "io/file.h"
+#include "ramc.h"
+
+static const char usage_text[] =
+    "usage: ramc predict --clip WEIGHTS [--adapter FILE] [--vision-heads N --text-heads N]\n"
+    "                    (--labels \"a,b,c\" | --labels-file FILE) [--template \"A photo of a {}.\"]\n"
+    "                    [--top-k K] [--threshold T] [--format json|tsv] [--baseline clip]\n"
+    "                    [--batch N] [--explain DIR] [--vocab FILE] IMAGE_OR_DIR...\n"
+    "\n"
+    "Scores every label for every image with RAM (Recover and Match) and prints\n"
+    "the best ones. Folders are searched recursively for .jpg/.jpeg/.png files\n"
+    "(sorted by path); images are resized straight to the model's input size\n"
+    "(bilinear, as the official test transform) and normalised with mean = std = 0.5.\n"
+    "\n"
+    "  --clip WEIGHTS       CLIP weights (.safetensors, OpenAI or Hugging Face names)\n"
+    "  --adapter FILE       trained RAM adapter; without it: RAM's zero-shot path on\n"
+    "                       the frozen CLIP (SAA + KCOT with LPD, no prompts/TSS)\n"
+    "  --vision-heads N, --text-heads N  attention heads (default width/64)\n"
+    "  --labels LIST        comma-separated label names\n"
+    "  --labels-file FILE   one label per line (blank lines and lines starting with #\n"
+    "                       are skipped)\n"
+    "  --template T         prompt with one {} for the label (default \"A photo of a {}.\")\n"
+    "  --top-k K            print the K best labels (default 5 without --threshold;\n"
+    "                       0 = no limit)\n"
+    "  --threshold T        print labels scoring at least T (scores sum to 1 per image)\n"
+    "  --format json|tsv    one JSON object per image (default), or\n"
+    "                       image<TAB>label<TAB>score lines\n"
+    "  --baseline clip      plain CLIP scores instead: softmax of exp(logit_scale)*cos\n"
+    "  --batch N            images per forward pass (default 8; results do not\n"
+    "                       depend on it)\n"
+    "  --explain DIR        write PNG heat maps of the transport plan per printed label,\n"
+    "                       of the LPD patch marginal, and an overview per image\n"
+    "  --vocab FILE         CLIP BPE vocabulary (default: the one shipped in data/)\n"
+    "\n"
+    "Exit status: 0 success, 1 an image or file failed (the others are still\n"
+    "printed), 2 bad usage.\n"
+    "\n"
+    "example:\n"
+    "  ramc predict --clip ViT-B-16.safetensors --adapter ram_coco.safetensors \\\n"
+    "      --labels \"person,dog,bicycle,car\" --top-k 3 --explain maps/ photos/\n";
+
+#define MAX_LABELS_FILE_BYTES (16u << 20)
+#define MAX_WALK_DEPTH 64
+#define EXPLAIN_MIN_SIDE 224
+#define OVERVIEW_MAX_LABELS 8
+
+typedef struct {
+    char **v;
+    int n, cap;
+} strlist;
+
+static int strlist_push(strlist *l, const char *s, size_t len) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 16;
+        char **v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) return 0;
+        l->v = v, l->cap = cap;
+    }
+    char *c = malloc(len + 1);
+    if (!c) return 0;
+    memcpy(c, s, len);
+    c[len] = 0;
+    l->v[l->n++] = c;
+    return 1;
+}
+
+static void strlist_free(strlist *l) {
+    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+    fprintf(stderr, "ramc predict: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nRun 'ramc predict --help' for the options.\n");
+    return 2;
+}
+
+/* ------------------------------------------------------------ labels */
+
+static void trim(const char **s, size_t *len) {
+    while (*len && isspace((unsigned char)**s)) (*s)++, (*len)--;
+    while (*len && isspace((unsigned char)(*s)[*len - 1])) (*len)--;
+}
+
+/* "a, b ,c" -> {"a","b","c"}; returns 0 on an empty item. */
+static int split_labels(const char *arg, strlist *out) {
+    const char *p = arg;
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *s = p;
+        trim(&s, &len);
+        if (!len || !strlist_push(out, s, len)) return 0;
+        if (!comma) return 1;
+        p = comma + 1;
+    }
+}
+
+static ramc_status read_labels_file(const char *path, strlist *out) {
+    char *data = NULL;
+    size_t size = 0;
+    ramc_status st = read_whole_file(path, MAX_LABELS_FILE_BYTES, &data, &size);
+    if (st != RAMC_OK) return st;
+    char *end = data + size;
+    for (char *line = data; line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        char *stop = nl ? nl : end;
+        const char *s = line;
+        size_t len = (size_t)(stop - line);
+        trim(&s, &len);
+        if (len && s[0] != '#' && !strlist_push(out, s, len)) {
+            free(data);
+            return ramc_error(RAMC_ERR_NOMEM, "%s: out of memory", path);
+        }
+        line = stop + 1;
+    }
+    free(data);
+    return RAMC_OK;
+}
+
+/* ------------------------------------------------------------ inputs */
+
+static int has_image_ext(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Appends the images under dir (sorted, recursive) to out. Returns 0 if
+ * something could not be read (reported on stderr), 1 otherwise. */
+static int walk(const char *dir, int depth, strlist *out) {
+    if (depth > MAX_WALK_DEPTH) {
+        fprintf(stderr, "ramc predict: %s: folders nested deeper than %d, skipped\n", dir,
+                MAX_WALK_DEPTH);
+        return 0;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "ramc predict: %s: %s\n", dir, strerror(errno));
+        return 0;
+    }
+    strlist names = {0};
+    struct dirent *e;
+    int ok = 1;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            ok &= strlist_push(&names, e->d_name, strlen(e->d_name));
+    closedir(d);
+    qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
+    size_t dl = strlen(dir);
+    int slash = dl && dir[dl - 1] == '/';
+    for (int i = 0; i < names.n; i++) {
+        size_t len = dl + 1 + strlen(names.v[i]);
+        char *path = malloc(len + 1);
+        if (!path) {
+            ok = 0;
+            break;
+        }
+        snprintf(path, len + 1, "%s%s%s", dir, slash ? "" : "/", names.v[i]);
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            /* a dangling link or a file that vanished: only worth a word if it looked like an image */
+            if (has_image_ext(path)) {
+                fprintf(stderr, "ramc predict: %s: %s\n", path, strerror(errno));
+                ok = 0;
+            }
+        } else if (S_ISDIR(sb.st_mode)) {
+            ok &= walk(path, depth + 1, out);
+        } else if (S_ISREG(sb.st_mode) && has_image_ext(path)) {
+            ok &= strlist_push(out, path, strlen(path));
+        }
+        free(path);
+    }
+    strlist_free(&names);
+    return ok;
+}
+
+/* ----------------------------------------------------------- explain */
+
+/* File-name part from s: letters, digits, '.', '-', '_' kept, the rest '_',
+ * at most max bytes (so names stay portable and never escape DIR). */
+static void sanitise(const char *s, char *out, size_t max) {
+    size_t n = 0;
+    for (; *s && n < max; s++) {
+        unsigned char c = (unsigned char)*s;
+        /* no leading '.': no hidden files, no ".." */
+        int keep = isalnum(c) || c == '-' || c == '_' || (c == '.' && n > 0);
+        out[n] = keep ? (char)c : '_';
+        n++;
+    }
+    if (!n) out[n++] = '_';
+    out[n] = 0;
+}
+
+/* The image's file name without folder and extension, sanitised. */
+static void base_name(const char *path, char *out, size_t max) {
+    const char *slash = strrchr(path, '/');
+    const char *b = slash ? slash + 1 : path;
+    char tmp[256];
+    snprintf(tmp, sizeof tmp, "%s", b);
+    char *dot = strrchr(tmp, '.');
+    if (dot && dot != tmp) *dot = 0;
+    sanitise(tmp, out, max);
+}
+
+typedef struct {
+    const char *dir;
+    int display;  /* panel side in pixels */
+    int grid;
+    float alpha;
+} explain_ctx;
+
+static int write_png(const ramc_image *img, const char *path) {
+    if (ramc_explain_write_png(img, path) != RAMC_OK) {
+        fprintf(stderr, "ramc predict: %s\n", ramc_last_error());
+        return 0;
+    }
+    return 1;
+}
+
+/* Heat maps for one image: the LPD marginal, each reported label's plan
+ * column, and the overview. plan [N, C], lpd [N]. Returns 0 on a failure. */
+static int explain_image(const explain_ctx *ex, const char *stem, const ramc_image *orig,
+                         const ramc_labels *labels, const float *plan, const float *lpd,
+                         const int *order, const float *scores, int n_shown) {
+    const int N = ex->grid * ex->grid, C = ramc_labels_count(labels);
+    ramc_image disp = {0}, pic = {0};
+    char path[4096], label[96];
+    int ok = 1;
+    float *col = malloc((size_t)(n_shown ? n_shown : 1) * N * sizeof(float));
+    char (*titles)[160] = malloc((size_t)(n_shown + 1) * sizeof *titles);
+    const float **maps = malloc((size_t)(n_shown + 1) * sizeof *maps);
+    const char **tptr = malloc((size_t)(n_shown + 1) * sizeof *tptr);
+    if (!col || !titles || !maps || !tptr) {
+        fprintf(stderr, "ramc predict: out of memory writing explanations\n");
+        ok = 0;
+        goto done;
+    }
+    /* the picture is shown as the model saw it (stretched to a square),
+     * but at a size a person can look at */
+    if (ramc_image_resize(orig, ex->display, ex->display, RAMC_FILTER_BILINEAR, &disp) != RAMC_OK) {
+        fprintf(stderr, "ramc predict: %s\n", ramc_last_error());
+        ok = 0;
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/%s.lpd.png", ex->dir, stem);
+    if (ramc_heatmap_overlay(&disp, lpd, ex->grid, ex->alpha, &pic) == RAMC_OK) {
+        ok &= write_png(&pic, path);
+        ramc_image_free(&pic);
+    } else {
+        fprintf(stderr, "ramc predict: %s: %s\n", path, ramc_last_error());
+        ok = 0;
+    }
+    maps[0] = lpd;
+    snprintf(titles[0], sizeof titles[0], "LPD");
+    for (int k = 0; k < n_shown; k++) {
+        const int c = order[k];
+        float *m = col + (size_t)k * N;
+        for (int i = 0; i < N; i++) m[i] = plan[(size_t)i * C + c];
+        sanitise(ramc_labels_name(labels, c), label, 64);
+        snprintf(path, sizeof path, "%s/%s.%02d-%s.png", ex->dir, stem, k + 1, label);
+        if (ramc_heatmap_overlay(&disp, m, ex->grid, ex->alpha, &pic) == RAMC_OK) {
+            ok &= write_png(&pic, path);
+            ramc_image_free(&pic);
+        } else {
+            fprintf(stderr, "ramc predict: %s: %s\n", path, ramc_last_error());
+            ok = 0;
+        }
+        maps[k + 1] = m;
+        snprintf(titles[k + 1], sizeof titles[k + 1], "%s %.2f", ramc_labels_name(labels, c),
+                 scores[c]);
+    }
+    for (int k = 0; k <= n_shown; k++) tptr[k] = titles[k];
+    int n_over = n_shown < OVERVIEW_MAX_LABELS ? n_shown : OVERVIEW_MAX_LABELS;
+    snprintf(path, sizeof path, "%s/%s.overview.png", ex->dir, stem);
+    if (ramc_explain_overview(&disp, stem, maps, tptr, n_over + 1, ex->grid, ex->alpha, &pic) ==
+        RAMC_OK) {
+        ok &= write_png(&pic, path);
+        ramc_image_free(&pic);
+    } else {
+        fprintf(stderr, "ramc predict: %s: %s\n", path, ramc_last_error());
+        ok = 0;
+    }
+done:
+    ramc_image_free(&disp);
+    free(col);
+    free(titles);
+    free(maps);
+    free(tptr);
+    return ok;
+}
+
+/* Distinct file stems: an image's sanitised base name, with "-N" (its input
+ * index) added when two inputs share a base name. */
+typedef struct {
+    const char *base;
+    int index;
+} stem_entry;
+
+static int cmp_stem(const void *a, const void *b) {
+    const stem_entry *x = a, *y = b;
+    int c = strcmp(x->base, y->base);
+    return c ? c : x->index - y->index;
+}
+
+static char **make_stems(const strlist *images) {
+    const int n = images->n;
+    char **stems = calloc((size_t)n, sizeof *stems);
+    stem_entry *e = malloc((size_t)n * sizeof *e);
+    int *dup = calloc((size_t)n, sizeof *dup);
+    if (!stems || !e || !dup) goto fail;
+    for (int i = 0; i < n; i++) {
+        if (!(stems[i] = malloc(200))) goto fail;
+        base_name(images->v[i], stems[i], 120);
+        e[i].base = stems[i], e[i].index = i;
+    }
+    qsort(e, (size_t)n, sizeof *e, cmp_stem);
+    for (int i = 1; i < n; i++)
+        if (!strcmp(e[i].base, e[i - 1].base)) dup[e[i].index] = dup[e[i - 1].index] = 1;
+    for (int i = 0; i < n; i++)
+        if (dup[i]) snprintf(stems[i] + strlen(stems[i]), 200 - strlen(stems[i]), "-%d", i + 1);
+    free(e);
+    free(dup);
+    return stems;
+fail:
+    if (stems)
+        for (int i = 0; i < n; i++) free(stems[i]);
+    free(stems);
+    free(e);
+    free(dup);
+    return NULL;
+}
+
+/* ------------------------------------------------------------- output */
+
+static const float *sort_scores;
+static int cmp_rank(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    float sx = sort_scores[x], sy = sort_scores[y];
+    if (sx != sy) return sx > sy ? -1 : 1;
+    return x - y; /* ties: label order, so output is deterministic */
+}
+
+/* score rounded to 6 significant digits, so JSON shows 0.412346, not 17 digits */
+static double round6(float s) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.6g", (double)s);
+    return strtod(buf, NULL);
+}
+
+static void print_tsv_field(const char *s) {
+    /* TSV cannot hold tabs or newlines inside a field */
+    for (; *s; s++) putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+static int print_result(int json, const char *image, const ramc_labels *labels, const int *order,
+                        const float *scores, int n) {
+    if (!json) {
+        for (int k = 0; k < n; k++) {
+            print_tsv_field(image);
+            putchar('\t');
+            print_tsv_field(ramc_labels_name(labels, order[k]));
+            printf("\t%.6g\n", (double)scores[order[k]]);
+        }
+        return 1;
+    }
+    cJSON *obj = cJSON_CreateObject(), *arr = cJSON_CreateArray();
+    int ok = obj && arr && cJSON_AddStringToObject(obj, "image", image);
+    if (ok) cJSON_AddItemToObject(obj, "labels", arr), arr = NULL;
+    cJSON *list = ok ? cJSON_GetObjectItemCaseSensitive(obj, "labels") : NULL;
+    for (int k = 0; ok && k < n; k++) {
+        cJSON *e = cJSON_CreateObject();
+        ok = e && cJSON_AddStringToObject(e, "label", ramc_labels_name(labels, order[k])) &&
+             cJSON_AddNumberToObject(e, "score", round6(scores[order[k]]));
+        if (e) cJSON_AddItemToArray(list, e);
+    }
+    char *text = ok ? cJSON_PrintUnformatted(obj) : NULL;
+    if (text) puts(text);
+    else fprintf(stderr, "ramc predict: out of memory printing %s\n", image);
+    cJSON_free(text);
+    cJSON_Delete(obj);
+    cJSON_Delete(arr);
+    return text != NULL;
+}
+
+/* --------------------------------------------------------------- main */
+
+typedef struct {
+    const char *clip, *adapter, *labels_arg, *labels_file, *template_str, *explain, *vocab;
+    int vision_heads, text_heads, top_k, top_k_set, json, baseline, batch;
+    float threshold;
+    int threshold_set;
+} options;
+
+static int parse_nonneg_int(const char *s, int max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno || v < 0 || v > max) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int cmd_predict(int argc, char **argv) {
+    options o = {.json = 1, .batch = 8, .top_k = 5};
+    strlist inputs = {0}, images = {0}, names = {0};
+    int status = 0, only_inputs = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (only_inputs || a[0] != '-' || !a[1]) {
+            if (!strlist_push(&inputs, a, strlen(a))) return 1;
+            continue;
+        }
+        if (!strcmp(a, "--")) { only_inputs = 1; continue; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage_text, stdout);
+            strlist_free(&inputs);
+            return 0;
+        }
+        static const char *const with_value[] = {
+            "--clip", "--adapter", "--vocab", "--vision-heads", "--text-heads", "--labels",
+            "--labels-file", "--template", "--top-k", "--batch", "--explain", "--threshold",
+            "--format", "--baseline"};
+        int known = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
+        if (!known || !v) {
+            strlist_free(&inputs);
+            return usage_error(known ? "%s needs a value" : "unknown option '%s'", a);
+        }
+        int ok = 1;
+        if (!strcmp(a, "--clip")) o.clip = v;
+        else if (!strcmp(a, "--adapter")) o.adapter = v;
+        else if (!strcmp(a, "--vocab")) o.vocab = v;
+        else if (!strcmp(a, "--vision-heads")) ok = parse_nonneg_int(v, 4096, &o.vision_heads) && o.vision_heads;
+        else if (!strcmp(a, "--text-heads")) ok = parse_nonneg_int(v, 4096, &o.text_heads) && o.text_heads;
+        else if (!strcmp(a, "--labels")) o.labels_arg = v;
+        else if (!strcmp(a, "--labels-file")) o.labels_file = v;
+        else if (!strcmp(a, "--template")) o.template_str = v;
+        else if (!strcmp(a, "--top-k")) ok = parse_nonneg_int(v, RAMC_MAX_LABELS, &o.top_k), o.top_k_set = 1;
+        else if (!strcmp(a, "--batch")) ok = parse_nonneg_int(v, RAMC_MAX_BATCH, &o.batch) && o.batch;
+        else if (!strcmp(a, "--explain")) o.explain = v;
+        else if (!strcmp(a, "--threshold")) {
+            char *end;
+            o.threshold = strtof(v, &end);
+            ok = *v && !*end && o.threshold >= 0 && o.threshold <= 1;
+            o.threshold_set = 1;
+        } else if (!strcmp(a, "--format")) {
+            ok = !strcmp(v, "json") || !strcmp(v, "tsv");
+            o.json = !strcmp(v, "json");
+        } else if (!strcmp(a, "--baseline")) {
+            ok = !strcmp(v, "clip");
+            o.baseline = 1;
+        }
+        if (!ok) {
+            fprintf(stderr, "ramc predict: invalid value '%s' for %s\n", v, a);
+            strlist_free(&inputs);
+            return 2;
+        }
+        i++;
+    }
+    const char *problem = !o.clip                                ? "--clip WEIGHTS is required%s"
+                          : !o.labels_arg == !o.labels_file      ? "give exactly one of --labels and --labels-file%s"
+                          : inputs.n == 0                        ? "no images or folders given%s"
+                          : o.baseline && o.explain              ? "--explain needs RAM's transport plan; not with --baseline clip%s"
+                                                                 : NULL;
+    if (problem) {
+        strlist_free(&inputs);
+        return usage_error(problem, "");
+    }
+    if (o.labels_arg && !split_labels(o.labels_arg, &names)) {
+        strlist_free(&inputs);
+        strlist_free(&names);
+        return usage_error("--labels: empty label name in '%s'", o.labels_arg);
+    }
+    if (o.threshold_set && !o.top_k_set) o.top_k = 0; /* threshold alone: every label above it */
+
+    ramc_model *model = NULL;
+    ramc_labels *labels = NULL;
+    ramc_tokenizer *tok = NULL;
+    char **stems = NULL;
+    float *tensor = NULL, *scores = NULL, *plan = NULL, *lpd = NULL;
+    int *order = NULL, *ok_item = NULL;
+    ramc_image *origs = NULL;
+    if (o.labels_file) {
+        if (read_labels_file(o.labels_file, &names) != RAMC_OK) {
+            status = cli_fail("predict");
+            goto done;
+        }
+        if (names.n == 0) {
+            fprintf(stderr, "ramc predict: %s: no labels in the file\n", o.labels_file);
+            status = 1;
+            goto done;
+        }
+    }
+
+    /* gather the images first: a typo in a path should not cost a model load */
+    for (int i = 0; i < inputs.n; i++) {
+        struct stat sb;
+        if (stat(inputs.v[i], &sb) != 0) {
+            fprintf(stderr, "ramc predict: %s: %s\n", inputs.v[i], strerror(errno));
+            status = 1;
+        } else if (S_ISDIR(sb.st_mode)) {
+            if (!walk(inputs.v[i], 0, &images)) status = 1;
+        } else if (!strlist_push(&images, inputs.v[i], strlen(inputs.v[i]))) {
+            status = 1;
+        }
+    }
+    if (images.n == 0) {
+        fprintf(stderr, "ramc predict: no .jpg/.jpeg/.png images found\n");
+        status = 1;
+        goto done;
+    }
+
+    ramc_clip_params cp = ramc_clip_default_params();
+    cp.vision_heads = o.vision_heads, cp.text_heads = o.text_heads;
+    if (ramc_model_load(o.clip, o.adapter, &cp, &model) != RAMC_OK) {
+        status = cli_fail("predict");
+        goto done;
+    }
+    if (o.vocab && ramc_tokenizer_load(o.vocab, &tok) != RAMC_OK) {
+        status = cli_fail("predict");
+        goto done;
+    }
+    if (ramc_labels_encode(model, tok, (const char *const *)names.v, names.n, o.template_str,
+                           &labels) != RAMC_OK) {
+        status = cli_fail("predict");
+        goto done;
+    }
+    const ramc_clip_info info = ramc_model_get_info(model);
+    const int S = info.image_size, N = info.n_patches, C = names.n, BS = o.batch;
+    const size_t per_image = (size_t)3 * S * S;
+    explain_ctx ex = {o.explain, S > EXPLAIN_MIN_SIDE ? S : EXPLAIN_MIN_SIDE, info.grid, 0.5f};
+    if (o.explain) {
+        if (mkdir(o.explain, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "ramc predict: %s: %s\n", o.explain, strerror(errno));
+            status = 1;
+            goto done;
+        }
+        if (!(stems = make_stems(&images))) {
+            fprintf(stderr, "ramc predict: out of memory\n");
+            status = 1;
+            goto done;
+        }
+    }
+    tensor = malloc((size_t)BS * per_image * sizeof(float));
+    scores = malloc((size_t)BS * C * sizeof(float));
+    order = malloc((size_t)C * sizeof(int));
+    ok_item = malloc((size_t)BS * sizeof(int));
+    origs = calloc((size_t)BS, sizeof *origs);
+    if (o.explain) {
+        plan = malloc((size_t)BS * N * C * sizeof(float));
+        lpd = malloc((size_t)BS * N * sizeof(float));
+    }
+    if (!tensor || !scores || !order || !ok_item || !origs || (o.explain && (!plan || !lpd))) {
+        fprintf(stderr, "ramc predict: out of memory for a batch of %d images and %d labels\n", BS, C);
+        status = 1;
+        goto done;
+    }
+    ramc_predict_params pp = ramc_predict_default_params();
+    pp.mode = o.baseline ? RAMC_PREDICT_CLIP_BASELINE : RAMC_PREDICT_RAM;
+    const float mean[3] = {0.5f, 0.5f, 0.5f}, stdv[3] = {0.5f, 0.5f, 0.5f};
+
+    for (int first = 0; first < images.n; first += BS) {
+        const int n = images.n - first < BS ? images.n - first : BS;
+        int loaded = 0; /* decoded images, packed at the front of tensor */
+        for (int k = 0; k < n; k++) {
+            const char *path = images.v[first + k];
+            ramc_image img = {0}, small = {0};
+            ok_item[k] = 0;
+            ramc_status st = ramc_image_load(path, &img);
+            if (st == RAMC_OK) st = ramc_image_resize(&img, S, S, RAMC_FILTER_BILINEAR, &small);
+            if (st == RAMC_OK)
+                st = ramc_image_to_tensor(&small, mean, stdv, tensor + (size_t)loaded * per_image);
+            ramc_image_free(&small);
+            if (st != RAMC_OK) {
+                /* the decoders' messages name the file; make sure one does */
+                const char *msg = ramc_last_error();
+                if (strstr(msg, path)) fprintf(stderr, "ramc predict: %s\n", msg);
+                else fprintf(stderr, "ramc predict: %s: %s\n", path, msg);
+                ramc_image_free(&img);
+                status = 1;
+                continue;
+            }
+            if (o.explain) origs[loaded] = img;
+            else ramc_image_free(&img);
+            ok_item[k] = 1;
+            loaded++;
+        }
+        if (loaded == 0) continue;
+        if (ramc_predict(model, labels, tensor, loaded, &pp, scores, plan, lpd) != RAMC_OK) {
+            status = cli_fail("predict");
+            for (int j = 0; j < loaded; j++) ramc_image_free(&origs[j]);
+            continue;
+        }
+        for (int k = 0, j = 0; k < n; k++) {
+            if (!ok_item[k]) continue;
+            const float *s = scores + (size_t)j * C;
+            for (int c = 0; c < C; c++) order[c] = c;
+            sort_scores = s;
+            qsort(order, (size_t)C, sizeof *order, cmp_rank);
+            int shown = o.top_k && o.top_k < C ? o.top_k : C;
+            if (o.threshold_set) {
+                int m = 0;
+                while (m < shown && s[order[m]] >= o.threshold) m++;
+                shown = m;
+            }
+            if (!print_result(o.json, images.v[first + k], labels, order, s, shown)) status = 1;
+            if (o.explain) {
+                fflush(stdout);
+                if (!explain_image(&ex, stems[first + k], &origs[j], labels,
+                                   plan + (size_t)j * N * C, lpd + (size_t)j * N, order, s, shown))
+                    status = 1;
+                ramc_image_free(&origs[j]);
+            }
+            j++;
+        }
+        fflush(stdout);
+    }
+
+done:
+    if (stems)
+        for (int i = 0; i < images.n; i++) free(stems[i]);
+    free(stems);
+    free(tensor);
+    free(scores);
+    free(plan);
+    free(lpd);
+    free(order);
+    free(ok_item);
+    free(origs);
+    ramc_labels_free(labels);
+    ramc_tokenizer_free(tok);
+    ramc_model_free(model);
+    strlist_free(&inputs);
+    strlist_free(&images);
+    strlist_free(&names);
+    return status;
+}
