@@ -31,7 +31,22 @@
  * Each tensor must also have a non-zero analytic gradient, and its largest
  * checked gradient must exceed 10× the noise allowance, so no check is vacuous.
  * "max rel err" in the per-tensor lines is over elements with |g| > 10× the
- * allowance. */
+ * allowance.
+ *
+ * Ablations (docs/ram.md, "Ablation switches"), two elements per tensor (the
+ * largest gradient and a random one) to keep the run short:
+ *  - no_saa, and plain OT (uniform_source with use_teacher = 0): KCOT, the
+ *    plan held fixed as above (plain OT also checks u = 1/N);
+ *  - no_tss: the 28 TSS tensors must get exactly zero gradient, and moving
+ *    one of them must leave the loss bitwise unchanged; the prompts and
+ *    temperatures get non-zero gradients and are checked as above;
+ *  - average pooling and re-weighting: no plan (Sinkhorn must not run and a
+ *    fixed_plan, even a wrong one, is ignored), so the differences run the
+ *    whole step. Re-weighting's weights depend on sim; its backward must
+ *    include that path, which here carries about a third of dsim (checked:
+ *    > 20%), and dropping it fails nearly every element.
+ * Removing the no-SAA backward's main-stream term (dx += dx_loc) fails the
+ * visual prompts in the no_saa case. */
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -42,6 +57,7 @@
 
 #include "io/safetensors.h"
 #include "model/clip.h"
+#include "ram/kcot.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
 #include "ram/ram_train.h"
@@ -299,16 +315,35 @@ static int is_prompt(const char *name) {
 
 static int is_temperature(const char *name) { return !strncmp(name, "temperature", 11); }
 
-static void check_case(const ramc_clip *m, const char *wpath, const char *apath, int use_teacher,
+/* One configuration of the step: RAM as published (with or without the
+ * teacher) or one of the ablations of docs/ram.md. */
+typedef struct {
+    const char *name;
+    ram_train_options opt; /* fixed_plan is set by check_case */
+    int max_el;            /* elements checked per tensor (the largest gradient first) */
+} grad_case;
+
+/* TSS's own tensors (every adapted-block tensor but the visual prompts) */
+static int is_tss(const char *name) {
+    return strstr(name, "conv_adapter.") != NULL;
+}
+
+static void check_case(const ramc_clip *m, const char *apath, const grad_case *gc,
                        const float *images, const int32_t *tokens, const float *teacher_text,
                        const float *targets) {
     ram_adapter *a = NULL;
     ramc_status st = ram_adapter_load(apath, m, 1, &a);
     CHECK(st == RAMC_OK, "ram_adapter_load: %s", ramc_last_error());
     if (st) return;
-    (void)wpath;
-    problem pr = {m, a, images, teacher_text, targets, tokens, ram_train_default_options()};
-    pr.opt.use_teacher = use_teacher;
+    problem pr = {m, a, images, teacher_text, targets, tokens, gc->opt};
+    pr.opt.fixed_plan = NULL;
+    const char *cname = gc->name;
+    /* average pooling and re-weighting have no plan: the whole loss is
+     * differentiable (re-weighting through its softmax weights too), so the
+     * finite differences run the full step; with KCOT the plan is held fixed */
+    const int has_plan = gc->opt.matching == RAM_MATCH_KCOT;
+    const int no_tss = gc->opt.no_tss;
+    const int max_el = gc->max_el < 1 ? 1 : gc->max_el > 6 ? 6 : gc->max_el;
 
     snapshot snap;
     snap_take(a, &snap);
@@ -325,8 +360,39 @@ static void check_case(const ramc_clip *m, const char *wpath, const char *apath,
     float *plan = malloc(BNC * sizeof(float));
     memcpy(plan, res.head.T, BNC * sizeof(float));
     const double loss0 = res.loss;
-    printf("use_teacher=%d: loss %.6f (global %.6f, local %.6f), Sinkhorn %d iterations\n",
-           use_teacher, res.loss, res.loss_glb, res.loss_loc, res.head.batch_iters);
+    printf("%s: loss %.6f (global %.6f, local %.6f), Sinkhorn %d iterations\n", cname, res.loss,
+           res.loss_glb, res.loss_loc, res.head.batch_iters);
+    if (gc->opt.uniform_source) {
+        int u_ok = 1;
+        for (int i = 0; i < B * NP; i++) u_ok &= res.head.u[i] == (float)(1.0 / NP);
+        CHECK(u_ok, "%s: source marginal is not 1/N", cname);
+    }
+    if (!has_plan) {
+        CHECK(res.head.batch_iters == 0, "%s: Sinkhorn ran (%d iterations)", cname,
+              res.head.batch_iters);
+        if (gc->opt.matching == RAM_MATCH_REWEIGHT) {
+            /* the weights' own gradient path is a real part of the backward
+             * here: the re-weighting gradient differs clearly from the one
+             * with the weights held constant, so the finite differences below
+             * (which run the full forward) would catch its omission */
+            const size_t BC = (size_t)B * C;
+            float *dz = malloc(BC * sizeof(float)), *d1 = calloc(BNC, sizeof(float)),
+                  *d2 = calloc(BNC, sizeof(float));
+            for (size_t i = 0; i < BC; i++) dz[i] = (float)(2.0 * urand() - 1.0);
+            const float tl = a->temperature_loc->data[0], sc = expf(ramc_clip_get_info(m).logit_scale);
+            match_reweight_backward(d1, NULL, dz, res.head.logits_loc, res.head.T, res.head.sim, sc,
+                                    tl, B, NP, C);
+            kcot_local_logits_backward(d2, NULL, dz, res.head.logits_loc, res.head.T, tl, B, NP, C);
+            double num = 0, den = 0;
+            for (size_t i = 0; i < BNC; i++)
+                num += ((double)d1[i] - d2[i]) * ((double)d1[i] - d2[i]), den += (double)d1[i] * d1[i];
+            printf("%s: weight-path share of dsim %.3f\n", cname, sqrt(num / den));
+            CHECK(sqrt(num / den) > 0.2, "%s: weight path negligible (%.3g)", cname, sqrt(num / den));
+            free(dz);
+            free(d1);
+            free(d2);
+        }
+    }
     ram_train_result_free(&res);
     /* the parameters must be untouched by the step (BN running stats aside) */
     snap_restore(a, &snap);
@@ -339,9 +405,11 @@ static void check_case(const ramc_clip *m, const char *wpath, const char *apath,
         memcpy(grad[k], a->params[k].grad, (size_t)a->params[k].numel * sizeof(float));
     }
 
-    pr.opt.fixed_plan = plan;
     /* holding the plan fixed reproduces the step's loss; the double loss is
-     * the float one up to rounding */
+     * the float one up to rounding. Without a plan, a fixed_plan (here
+     * deliberately a wrong one, all zeros) must be ignored. */
+    float *zero_plan = calloc(BNC, sizeof(float));
+    pr.opt.fixed_plan = has_plan ? plan : zero_plan;
     double L0 = NAN;
     {
         ram_train_result r2;
@@ -354,6 +422,7 @@ static void check_case(const ramc_clip *m, const char *wpath, const char *apath,
         ram_train_result_free(&r2);
         snap_restore(a, &snap);
     }
+    if (!has_plan) pr.opt.fixed_plan = NULL; /* the FD runs the whole forward */
 
     /* Acceptance: |fd - g| <= tol * max(|fd|, |g|) + noise / (x+ - x-).
      * tol covers the O(h^2) truncation; noise = 2 * FLT_EPSILON * |L| allows
@@ -364,7 +433,7 @@ static void check_case(const ramc_clip *m, const char *wpath, const char *apath,
      * (seen once or twice in 200 elements at h = 1e-2). An element that fails
      * at h is therefore retried once at h/4; a wrong gradient fails both. */
     const double tol = 1e-2, noise = FLT_EPSILON * fabs(L0);
-    int n_checked = 0, n_tensors = 0, n_retried = 0;
+    int n_checked = 0, n_tensors = 0, n_retried = 0, n_zero = 0;
     for (int k = 0; k < a->n_params; k++) {
         ram_param *p = &a->params[k];
         if (!p->grad) {
@@ -375,11 +444,25 @@ static void check_case(const ramc_clip *m, const char *wpath, const char *apath,
         double gmax = 0;
         int64_t iarg = 0;
         for (int64_t i = 0; i < p->numel; i++)
-            if (fabs(grad[k][i]) > gmax) gmax = fabs(grad[k][i]), iarg = i;
-        CHECK(gmax > 1e-6 && isfinite(gmax), "%s: analytic gradient is all zero (max |g| = %g)",
-              p->name, gmax);
+            if (fabs(grad[k][i]) > gmax || !(grad[k][i] == grad[k][i]))
+                gmax = fabs(grad[k][i]), iarg = i;
+        if (no_tss && is_tss(p->name)) {
+            /* without TSS its tensors take no part: exactly zero gradient,
+             * and the loss does not move at all when one of them does */
+            CHECK(gmax == 0, "%s: %s has a gradient (max |g| = %g at %lld)", cname, p->name, gmax,
+                  (long long)iarg);
+            const int64_t i = (int64_t)(urand() * (double)p->numel);
+            const float x0 = snap.data[k][i];
+            const double lp = loss_at(&pr, p, i, x0 + 0.25f * fmaxf(1.0f, fabsf(x0)), &snap);
+            CHECK(lp == L0, "%s: perturbing %s[%lld] moved the loss (%.9g vs %.9g)", cname,
+                  p->name, (long long)i, lp, L0);
+            n_zero++;
+            continue;
+        }
+        CHECK(gmax > 1e-6 && isfinite(gmax), "%s: %s: analytic gradient is all zero (max |g| = %g)",
+              cname, p->name, gmax);
         /* the element of largest gradient, then distinct random ones */
-        const int n_el = p->numel < 6 ? (int)p->numel : 6;
+        const int n_el = p->numel < max_el ? (int)p->numel : max_el;
         int64_t picked[6];
         double worst = 0, gchecked = 0, allow_max = 0;
         int bad = 0;
@@ -387,7 +470,7 @@ static void check_case(const ramc_clip *m, const char *wpath, const char *apath,
             int64_t i;
             int fresh;
             do {
-                i = p->numel <= 6 ? e : e == 0 ? iarg : (int64_t)(urand() * (double)p->numel);
+                i = p->numel <= max_el ? e : e == 0 ? iarg : (int64_t)(urand() * (double)p->numel);
                 fresh = 1;
                 for (int q = 0; q < e; q++) fresh &= picked[q] != i;
             } while (!fresh);
@@ -418,8 +501,8 @@ static void check_case(const ramc_clip *m, const char *wpath, const char *apath,
             if (fabs(g) > 10 * allow) worst = fmax(worst, rel);
             n_checked++;
             if (!(err <= 1)) bad++;
-            CHECK(err <= 1, "use_teacher=%d %s[%lld]: fd %.6g analytic %.6g (rel err %.3g, noise "
-                  "allowance %.3g)", use_teacher, p->name, (long long)i, fd, g, rel, allow);
+            CHECK(err <= 1, "%s %s[%lld]: fd %.6g analytic %.6g (rel err %.3g, noise "
+                  "allowance %.3g)", cname, p->name, (long long)i, fd, g, rel, allow);
         }
         /* the check must be able to fail: the largest checked gradient stands
          * well clear of the noise allowance */
@@ -428,13 +511,17 @@ static void check_case(const ramc_clip *m, const char *wpath, const char *apath,
         printf("  %-84s max|g| %.3e  max rel err %.2e%s\n", p->name, gmax, worst,
                bad ? "  FAIL" : "");
     }
-    printf("use_teacher=%d: %d elements of %d tensors checked, %d retried at h/4\n", use_teacher,
-           n_checked, n_tensors, n_retried);
+    printf("%s: %d elements of %d tensors checked, %d retried at h/4", cname, n_checked,
+           n_tensors - n_zero, n_retried);
+    if (no_tss) printf("; %d TSS tensors with exactly zero gradient", n_zero);
+    printf("\n");
     CHECK(n_tensors == 2 + 2 + 2 * 15, "%d trainable tensors, expected 34", n_tensors);
+    CHECK(n_zero == (no_tss ? 2 * 14 : 0), "%s: %d zero-gradient TSS tensors", cname, n_zero);
 
     for (int k = 0; k < a->n_params; k++) free(grad[k]);
     free(grad);
     free(plan);
+    free(zero_plan);
     snap_free(a, &snap);
     ram_adapter_free(a);
 }
@@ -480,8 +567,21 @@ int main(void) {
         st = ram_encode_text(m, NULL, tokens, C, teacher_text, NULL, NULL);
         CHECK(st == RAMC_OK, "ram_encode_text: %s", ramc_last_error());
         if (st == RAMC_OK) {
-            check_case(m, wpath, apath, 0, images, tokens, teacher_text, targets);
-            check_case(m, wpath, apath, 1, images, tokens, teacher_text, targets);
+            /* RAM as published, six elements per tensor; the ablations two
+             * (the largest gradient and a random one) to keep the run short */
+            const ram_train_options def = ram_train_default_options();
+            grad_case cases[7];
+            for (int i = 0; i < 7; i++) cases[i] = (grad_case){NULL, def, i < 2 ? 6 : 2};
+            cases[0].name = "use_teacher=0", cases[0].opt.use_teacher = 0;
+            cases[1].name = "use_teacher=1";
+            cases[2].name = "no_saa", cases[2].opt.no_saa = 1;
+            cases[3].name = "no_tss", cases[3].opt.no_tss = 1;
+            cases[4].name = "avgpool", cases[4].opt.matching = RAM_MATCH_AVGPOOL;
+            cases[5].name = "reweight", cases[5].opt.matching = RAM_MATCH_REWEIGHT;
+            cases[6].name = "plain OT (uniform_source, no teacher)";
+            cases[6].opt.uniform_source = 1, cases[6].opt.use_teacher = 0;
+            for (int i = 0; i < 7; i++)
+                check_case(m, apath, &cases[i], images, tokens, teacher_text, targets);
         }
         free(images);
         free(tokens);
