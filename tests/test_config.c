@@ -24,14 +24,15 @@ static void test_presets(void) {
     ram_train_config c;
     ram_train_config_init(&c, RAM_PRESET_COCO);
     CHECK(c.preset == RAM_PRESET_COCO, "preset");
-    CHECK(c.n_depth_vision == 3 && c.depth_vision[0] == 9 && c.depth_vision[2] == 11, "DEPTH_VISION");
-    CHECK(c.n_depth_text == 3 && c.depth_text[0] == 9 && c.depth_text[2] == 11, "COCO DEPTH_TEXT");
+    /* presets count from the last block: [-3,-2,-1] is [9,10,11] on ViT-B/16 */
+    CHECK(c.n_depth_vision == 3 && c.depth_vision[0] == -3 && c.depth_vision[2] == -1, "DEPTH_VISION");
+    CHECK(c.n_depth_text == 3 && c.depth_text[0] == -3 && c.depth_text[2] == -1, "COCO DEPTH_TEXT");
     CHECK(c.vision_prompts == 8 && c.text_prompts == 4 && c.kernel_size == 3, "prompts, kernel");
     CHECK(c.temperature == 2e-3, "COCO TEMPERATURE");
     CHECK(c.ot_reg == 0.1 && c.ot_regsc == 0.05, "OT_REG, OT_REGSC");
     CHECK(c.use_teacher == 1 && c.teacher_sharpen == 20 && c.sinkhorn == SINKHORN_BATCH_COUPLED,
           "teacher, sinkhorn");
-    CHECK(c.image_size == 224, "SIZE");
+    CHECK(c.image_size == 0, "SIZE: the model's own by default");
     for (int i = 0; i < 3; i++) CHECK(c.pixel_mean[i] == 0.5 && c.pixel_std[i] == 0.5, "PIXEL_MEAN/STD");
     CHECK(c.flip_prob == 0.5 && c.erase_prob == 0.5 && c.padding == 10, "PROB, RE_PROB, PADDING");
     CHECK(c.base_lr == 5e-5 && c.weight_decay == 1e-4 && c.clip_lr_factor == 0.1, "AdamW");
@@ -46,8 +47,8 @@ static void test_presets(void) {
     ram_train_config n;
     ram_train_config_init(&n, RAM_PRESET_NUS);
     CHECK(n.preset == RAM_PRESET_NUS, "nus preset");
-    CHECK(n.n_depth_text == 6 && n.depth_text[0] == 6 && n.depth_text[5] == 11, "NUS DEPTH_TEXT");
-    CHECK(n.n_depth_vision == 3 && n.depth_vision[0] == 9, "NUS DEPTH_VISION");
+    CHECK(n.n_depth_text == 6 && n.depth_text[0] == -6 && n.depth_text[5] == -1, "NUS DEPTH_TEXT");
+    CHECK(n.n_depth_vision == 3 && n.depth_vision[0] == -3, "NUS DEPTH_VISION");
     CHECK(n.temperature == 2e-4 && n.log_period == 1000, "NUS TEMPERATURE, LOG_PERIOD");
     CHECK(n.base_lr == 5e-5 && n.max_epochs == 6 && n.eval_batch_size == 512, "NUS shared");
     CHECK(ram_train_config_validate(&c, "coco") == RAMC_OK && ram_train_config_validate(&n, "nus") == RAMC_OK,

@@ -130,11 +130,13 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset) {
     memset(cfg, 0, sizeof *cfg);
     int nus = preset == RAM_PRESET_NUS;
     cfg->preset = nus ? RAM_PRESET_NUS : RAM_PRESET_COCO;
+    /* Counted from the last block, so a preset fits any depth: on the 12-block
+     * ViT-B/16 these are the official [9,10,11] (vision, both presets) and
+     * [9,10,11] (COCO) or [6..11] (NUS) for the text prompts (SPEC §1). */
     cfg->n_depth_vision = 3;
-    for (int i = 0; i < 3; i++) cfg->depth_vision[i] = 9 + i;
-    /* NUS prompts the last 6 text blocks, COCO the last 3 (SPEC §1) */
+    for (int i = 0; i < 3; i++) cfg->depth_vision[i] = i - 3;
     cfg->n_depth_text = nus ? 6 : 3;
-    for (int i = 0; i < cfg->n_depth_text; i++) cfg->depth_text[i] = 12 - cfg->n_depth_text + i;
+    for (int i = 0; i < cfg->n_depth_text; i++) cfg->depth_text[i] = i - cfg->n_depth_text;
     cfg->vision_prompts = 8;
     cfg->text_prompts = 4;
     cfg->kernel_size = 3;
@@ -144,7 +146,7 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset) {
     cfg->use_teacher = 1;
     cfg->teacher_sharpen = 20;
     cfg->sinkhorn = SINKHORN_BATCH_COUPLED;
-    cfg->image_size = 224;
+    cfg->image_size = 0; /* the model's own: 224 for ViT-B/16, as the official configs */
     for (int c = 0; c < 3; c++) cfg->pixel_mean[c] = 0.5, cfg->pixel_std[c] = 0.5;
     cfg->flip_prob = 0.5;
     cfg->erase_prob = 0.5;

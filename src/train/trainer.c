@@ -1,0 +1,546 @@
+/* The training loop (see trainer.h). */
+#include "train/trainer.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "api/api.h"
+#include "core/rng.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "eval/evaluate.h"
+#include "ram/ram_train.h"
+#include "text/text.h"
+#include "train/checkpoint.h"
+#include "train/ema.h"
+#include "train/optim.h"
+
+/* Everything one run holds; freed in one place. */
+typedef struct {
+    const ram_trainer_options *o;
+    const ram_train_config *cfg;
+    ramc_clip *clip;
+    ram_adapter *adapter;
+    ram_adapter *ema_view;       /* the EMA weights, for evaluation and the final file */
+    ram_optimizer *opt;
+    ram_ema *ema;
+    ramc_rng rng;
+    class_list seen, unseen, gzsl;
+    int have_unseen;
+    dataset train, zsl, gzsl_set;
+    int have_zsl, have_gzsl;
+    int32_t *tokens;             /* [Cs, L] seen prompts */
+    float *teacher_text;         /* [Cs, D] */
+    int *order;                  /* [n_train] fixed permutation */
+    const char **paths;
+    float *images, *targets;
+    int *items;
+    FILE *log;
+    char dir[4096];
+    char *config_text;
+    double start_time;
+    int64_t steps_this_run, images_this_run;
+} trainer;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void emit(trainer *t, ram_train_event *ev) {
+    ev->elapsed_s = now_s() - t->start_time;
+    if (t->o->callback) t->o->callback(t->o->user, ev);
+}
+
+static void message(trainer *t, const char *text) {
+    ram_train_event ev = {.kind = TRAIN_EVENT_MESSAGE, .message = text};
+    emit(t, &ev);
+}
+
+/* One JSON object per line; flushed so a crash never loses a logged line. */
+static void log_json(trainer *t, cJSON *obj) {
+    if (t->log) {
+        char *line = cJSON_PrintUnformatted(obj);
+        if (line) {
+            fprintf(t->log, "%s\n", line);
+            fflush(t->log);
+            free(line);
+        }
+    }
+    cJSON_Delete(obj);
+}
+
+static ramc_status make_dir(const char *path) {
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return RAMC_OK;
+    }
+    return ramc_error(RAMC_ERR_IO, "%s: cannot create the output folder: %s", path, strerror(errno));
+}
+
+/* ------------------------------------------------------------- set-up */
+
+static ramc_status load_classes(trainer *t) {
+    const ram_train_config *cfg = t->cfg;
+    ramc_status st;
+    /* Label order: sorted by code point, as the official code (SPEC §9.1). */
+    if (cfg->seen_classes[0]) {
+        if ((st = class_list_load(cfg->seen_classes, &t->seen))) return st;
+    } else if ((st = class_list_from_json(cfg->train, &t->seen))) {
+        return ramc_error_prefix(st, "no seen_classes given, and the training file has no "
+                                     "\"classes\" list");
+    }
+    if ((st = class_list_sort(&t->seen))) return st;
+    if (cfg->unseen_classes[0]) {
+        if ((st = class_list_load(cfg->unseen_classes, &t->unseen))) return st;
+        if ((st = class_list_sort(&t->unseen))) return st;
+        if ((st = class_list_gzsl(&t->seen, &t->unseen, &t->gzsl))) return st;
+        t->have_unseen = 1;
+    }
+    return RAMC_OK;
+}
+
+static ramc_status load_datasets(trainer *t) {
+    const ram_train_config *cfg = t->cfg;
+    dataset_options dopt = dataset_default_options();
+    dopt.mode = cfg->dataset_mode;
+    dopt.path_map = cfg->path_map[0] ? cfg->path_map : NULL;
+    dopt.image_root = cfg->image_root[0] ? cfg->image_root : NULL;
+    ramc_status st = dataset_load(cfg->train, &t->seen, &dopt, &t->train);
+    if (st) return st;
+    if (cfg->test_zsl[0]) {
+        if (!t->have_unseen)
+            return ramc_error(RAMC_ERR_INVALID_ARG,
+                              "test_zsl is set but unseen_classes is not: ZSL evaluates on the "
+                              "unseen labels");
+        if ((st = dataset_load(cfg->test_zsl, &t->unseen, &dopt, &t->zsl))) return st;
+        t->have_zsl = 1;
+    }
+    if (cfg->test_gzsl[0]) {
+        const class_list *labels = t->have_unseen ? &t->gzsl : &t->seen;
+        if ((st = dataset_load(cfg->test_gzsl, labels, &dopt, &t->gzsl_set))) return st;
+        t->have_gzsl = 1;
+    }
+    if (t->train.n_items < cfg->batch_size)
+        return ramc_error(RAMC_ERR_INVALID_ARG,
+                          "%s: %d training images, fewer than one batch (batch_size %d)",
+                          cfg->train, t->train.n_items, cfg->batch_size);
+    return RAMC_OK;
+}
+
+static ramc_status encode_prompts(trainer *t) {
+    const ramc_clip_info *in = &t->clip->info;
+    const int C = t->seen.n, L = in->context_length;
+    char vocab[4096], prompt[RAMC_MAX_LABEL_BYTES + 64];
+    ramc_tokenizer *tok = NULL;
+    ramc_text_default_vocab_path(vocab, sizeof vocab);
+    ramc_status st = ramc_tokenizer_load(vocab, &tok);
+    if (st) return st;
+    t->tokens = malloc((size_t)C * L * sizeof(int32_t));
+    t->teacher_text = malloc((size_t)C * in->embed_dim * sizeof(float));
+    if (!t->tokens || !t->teacher_text) st = ramc_error(RAMC_ERR_NOMEM, "out of memory (prompts)");
+    for (int c = 0; c < C && st == RAMC_OK; c++) {
+        snprintf(prompt, sizeof prompt, "A photo of a %s.", t->seen.names[c]);
+        st = ramc_tokenize(tok, prompt, t->tokens + (size_t)c * L, L);
+    }
+    ramc_tokenizer_free(tok);
+    /* the frozen teacher's label features: computed once, as the official code */
+    if (st == RAMC_OK) st = ram_encode_text(t->clip, NULL, t->tokens, C, t->teacher_text, NULL, NULL);
+    return st;
+}
+
+static ram_optim_options optim_options(const ram_train_config *cfg) {
+    ram_optim_options o = ram_optim_default_options();
+    o.base_lr = cfg->base_lr;
+    o.clip_lr_scale = cfg->clip_lr_factor;
+    o.weight_decay = cfg->weight_decay;
+    o.base_lr_sgd = cfg->base_lr_sgd;
+    o.weight_decay_sgd = cfg->weight_decay_sgd;
+    o.momentum = cfg->momentum;
+    o.warmup_epochs = cfg->warmup_epochs;
+    o.scheduler_max_epochs = cfg->scheduler_max_epochs;
+    o.warmup_lr_init = cfg->warmup_lr_factor * cfg->base_lr;
+    o.lr_min = cfg->min_lr_factor * cfg->base_lr;
+    return o;
+}
+
+static ramc_status build_model(trainer *t) {
+    const ram_train_config *cfg = t->cfg;
+    ram_config rc;
+    ramc_status st = ram_train_config_model(cfg, &t->clip->info, &rc);
+    if (st == RAMC_OK) st = ram_adapter_create(t->clip, &rc, (uint64_t)cfg->seed, 1, &t->adapter);
+    if (st == RAMC_OK) st = ram_adapter_create(t->clip, &rc, (uint64_t)cfg->seed, 0, &t->ema_view);
+    if (st) return st;
+    ram_optim_options oo = optim_options(cfg);
+    if ((st = optimizer_create(t->adapter, &oo, &t->opt))) return st;
+    ram_ema_options eo = ram_ema_default_options();
+    eo.decay = cfg->ema_decay;
+    eo.enabled = cfg->use_ema;
+    if ((st = ema_create(t->adapter, &eo, &t->ema))) return st;
+    rng_seed(&t->rng, (uint64_t)cfg->seed);
+    return RAMC_OK;
+}
+
+/* One permutation for every epoch, from the seed alone (the official code
+ * shuffles the training list once). */
+static ramc_status build_order(trainer *t) {
+    const int n = t->train.n_items;
+    t->order = malloc((size_t)n * sizeof *t->order);
+    t->paths = malloc((size_t)n * sizeof *t->paths);
+    if (!t->order || !t->paths) return ramc_error(RAMC_ERR_NOMEM, "out of memory (order)");
+    ramc_rng r;
+    rng_seed(&r, (uint64_t)t->cfg->seed ^ 0x5eed0fdeadbeefull);
+    for (int i = 0; i < n; i++) t->order[i] = i, t->paths[i] = t->train.items[i].path;
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)(rng_next(&r) % (uint64_t)(i + 1));
+        int tmp = t->order[i];
+        t->order[i] = t->order[j];
+        t->order[j] = tmp;
+    }
+    return RAMC_OK;
+}
+
+static ramc_augment_options augment_options(const trainer *t) {
+    const ram_train_config *cfg = t->cfg;
+    ramc_augment_options a = augment_default_options();
+    a.image_size = t->clip->info.image_size;
+    for (int c = 0; c < 3; c++) a.mean[c] = (float)cfg->pixel_mean[c], a.std[c] = (float)cfg->pixel_std[c];
+    a.hflip_p = cfg->flip_prob;
+    a.hflip = cfg->flip_prob > 0;
+    a.erasing_p = cfg->erase_prob;
+    a.erasing = cfg->erase_prob > 0;
+    a.pad = cfg->padding;
+    a.pad_crop = cfg->padding > 0;
+    return a;
+}
+
+/* ---------------------------------------------------------- evaluation */
+
+static void on_eval_progress(void *user, int done, int total) {
+    trainer *t = user;
+    ram_train_event ev = {.kind = TRAIN_EVENT_EVAL_PROGRESS, .done = done, .total = total};
+    emit(t, &ev);
+}
+
+static ramc_status write_report(trainer *t, const eval_report *r, int epoch) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/eval-epoch%d-%s-%s.json", t->dir, epoch, r->name, r->model);
+    ramc_status st = report_write_json_file(r, path);
+    if (st) return st;
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddStringToObject(line, "event", "eval");
+    cJSON_AddNumberToObject(line, "epoch", epoch);
+    cJSON *rep = report_to_json(r);
+    if (rep) {
+        /* the per-class table stays in the report file; the log keeps the summary */
+        cJSON_DeleteItemFromObject(rep, "classes");
+        cJSON_AddItemToObject(line, "report", rep);
+    }
+    log_json(t, line);
+    return RAMC_OK;
+}
+
+static ramc_status evaluate_all(trainer *t, int epoch) {
+    if (!t->have_zsl && !t->have_gzsl) return RAMC_OK;
+    const ram_train_config *cfg = t->cfg;
+    ram_eval_options eo = ram_eval_default_options();
+    eo.batch_size = cfg->eval_batch_size;
+    eo.workers = cfg->workers;
+    eo.per_image_sinkhorn = cfg->sinkhorn == SINKHORN_PER_IMAGE;
+    for (int c = 0; c < 3; c++) eo.mean[c] = (float)cfg->pixel_mean[c], eo.std[c] = (float)cfg->pixel_std[c];
+    eo.progress = on_eval_progress;
+    eo.progress_user = t;
+    eo.fatal_missing = t->o->fatal_missing;
+    ramc_status st = ema_copy_to(t->ema, t->ema_view);
+    if (st) return st;
+    struct ramc_model live = {t->clip, t->adapter}, averaged = {t->clip, t->ema_view};
+    const struct {
+        const char *name;
+        const dataset *ds;
+        int enabled;
+    } sets[2] = {{"zsl", &t->zsl, t->have_zsl}, {"gzsl", &t->gzsl_set, t->have_gzsl}};
+    for (int m = 0; m < (t->ema ? 2 : 1); m++)
+        for (int s = 0; s < 2; s++) {
+            if (!sets[s].enabled) continue;
+            eval_report *r = NULL;
+            int skipped = 0;
+            st = ram_evaluate(m == 0 ? &live : &averaged, sets[s].ds, &eo, sets[s].name,
+                              m == 0 ? "live" : "ema", &skipped, &r);
+            if (st) return st;
+            if (skipped) {
+                char note[256];
+                snprintf(note, sizeof note, "%s: %d unreadable images skipped", sets[s].ds->source,
+                         skipped);
+                message(t, note);
+            }
+            ram_train_event ev = {.kind = TRAIN_EVENT_EVAL, .epoch = epoch, .report = r};
+            emit(t, &ev);
+            st = write_report(t, r, epoch);
+            report_free(r);
+            if (st) return st;
+        }
+    return RAMC_OK;
+}
+
+/* --------------------------------------------------------- checkpoints */
+
+static ramc_status save_checkpoint(trainer *t, int epoch, int64_t step_in_epoch,
+                                   int64_t global_step, ram_train_summary *sum) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->dir);
+    ram_progress p = {epoch, step_in_epoch, global_step};
+    ramc_status st = checkpoint_save(path, t->adapter, t->opt, t->ema, &t->rng, &p, t->config_text);
+    if (st) return st;
+    snprintf(sum->checkpoint, sizeof sum->checkpoint, "%s", path);
+    ram_train_event ev = {.kind = TRAIN_EVENT_CHECKPOINT, .epoch = epoch, .path = path,
+                          .global_step = global_step};
+    emit(t, &ev);
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddStringToObject(line, "event", "checkpoint");
+    cJSON_AddStringToObject(line, "path", path);
+    cJSON_AddNumberToObject(line, "epoch", epoch);
+    cJSON_AddNumberToObject(line, "step_in_epoch", (double)step_in_epoch);
+    cJSON_AddNumberToObject(line, "global_step", (double)global_step);
+    log_json(t, line);
+    return RAMC_OK;
+}
+
+static void log_step(trainer *t, const ram_train_event *ev) {
+    cJSON *line = cJSON_CreateObject();
+    cJSON_AddStringToObject(line, "event", "step");
+    cJSON_AddNumberToObject(line, "epoch", ev->epoch);
+    cJSON_AddNumberToObject(line, "step", (double)ev->step);
+    cJSON_AddNumberToObject(line, "global_step", (double)ev->global_step);
+    cJSON_AddNumberToObject(line, "loss", ev->loss);
+    cJSON_AddNumberToObject(line, "loss_glb", ev->loss_glb);
+    cJSON_AddNumberToObject(line, "loss_loc", ev->loss_loc);
+    cJSON *lr = cJSON_AddArrayToObject(line, "lr");
+    for (int g = 0; g < 3; g++) cJSON_AddItemToArray(lr, cJSON_CreateNumber(ev->lr[g]));
+    cJSON_AddNumberToObject(line, "images_per_s", ev->images_per_s);
+    cJSON_AddNumberToObject(line, "elapsed_s", ev->elapsed_s);
+    log_json(t, line);
+}
+
+/* ---------------------------------------------------------------- loop */
+
+static void trainer_free(trainer *t) {
+    if (t->log) fclose(t->log);
+    ramc_clip_free(t->clip);
+    ram_adapter_free(t->adapter);
+    ram_adapter_free(t->ema_view);
+    optimizer_free(t->opt);
+    ema_free(t->ema);
+    class_list_free(&t->seen);
+    class_list_free(&t->unseen);
+    class_list_free(&t->gzsl);
+    dataset_free(&t->train);
+    if (t->have_zsl) dataset_free(&t->zsl);
+    if (t->have_gzsl) dataset_free(&t->gzsl_set);
+    free(t->tokens);
+    free(t->teacher_text);
+    free(t->order);
+    free(t->paths);
+    free(t->images);
+    free(t->targets);
+    free(t->items);
+    free(t->config_text);
+}
+
+typedef struct {
+    trainer *t;
+    int unreadable;
+} loader_ctx;
+
+static void on_unreadable(void *user, const char *path, int item, ramc_status status,
+                          const char *msg) {
+    loader_ctx *lc = user;
+    lc->unreadable++;
+    message(lc->t, msg);
+    (void)path, (void)item, (void)status;
+}
+
+/* Runs epochs from (epoch, step_in_epoch) on. */
+static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int64_t global_step,
+                              ram_train_summary *sum) {
+    const ram_train_config *cfg = t->cfg;
+    const int B = cfg->batch_size, Cs = t->seen.n;
+    const int64_t steps = t->train.n_items / B;
+    ramc_status st = RAMC_OK;
+    ram_train_options topt = ram_train_default_options();
+    topt.use_teacher = cfg->use_teacher;
+    topt.teacher_weight = (float)cfg->ot_regsc;
+    topt.reg = (float)cfg->ot_reg;
+    topt.teacher_sharpen = (float)cfg->teacher_sharpen;
+    topt.sinkhorn = cfg->sinkhorn;
+    loader_ctx lc = {t, 0};
+    ramc_loader_options lo = loader_default_options();
+    lo.batch_size = B;
+    lo.workers = cfg->workers;
+    lo.drop_last = 1;
+    lo.train = 1;
+    lo.augment = augment_options(t);
+    lo.seed = (uint64_t)cfg->seed;
+    lo.on_error = t->o->fatal_missing ? LOADER_FATAL : LOADER_SKIP;
+    lo.report = on_unreadable;
+    lo.report_user = &lc;
+
+    for (; epoch <= cfg->max_epochs; epoch++, step_in_epoch = 0) {
+        sum->epoch = epoch;
+        optimizer_set_epoch(t->opt, epoch);
+        /* a new EMA at the start of every epoch (SPEC §7.7); a resumed
+         * mid-epoch run has it from the checkpoint */
+        if (step_in_epoch == 0 && (st = ema_reset(t->ema, t->adapter))) return st;
+        ramc_loader *loader = NULL;
+        if ((st = loader_new(t->paths, t->train.n_items, t->order, t->train.n_items, &lo,
+                             (uint64_t)epoch, &loader)))
+            return st;
+        int count = 0;
+        /* skip what a resumed run already did: same batches, same augmentation */
+        for (int64_t k = 0; k < step_in_epoch && st == RAMC_OK; k++)
+            st = loader_next_batch(loader, t->images, t->items, &count);
+        while (st == RAMC_OK) {
+            if ((t->o->stop && *t->o->stop) || (t->o->max_steps && global_step >= t->o->max_steps)) {
+                loader_free(loader);
+                sum->interrupted = 1;
+                sum->global_step = global_step;
+                return save_checkpoint(t, epoch, step_in_epoch, global_step, sum);
+            }
+            if ((st = loader_next_batch(loader, t->images, t->items, &count)) || count == 0) break;
+            optimizer_zero_grad(t->adapter);
+            if ((st = dataset_targets(&t->train, t->items, count, t->targets))) break;
+            ram_train_result res;
+            st = ram_train_step(t->clip, t->adapter, t->images, count, t->tokens, Cs,
+                                t->teacher_text, t->targets, &topt, &res, NULL, NULL);
+            double loss = st ? 0 : res.loss, lg = st ? 0 : res.loss_glb, ll = st ? 0 : res.loss_loc;
+            ram_train_result_free(&res);
+            if (st) {
+                ramc_error_prefix(st, "epoch %d step %lld", epoch, (long long)step_in_epoch + 1);
+                break;
+            }
+            if ((st = optimizer_step(t->opt, t->adapter))) {
+                ramc_error_prefix(st, "epoch %d step %lld", epoch, (long long)step_in_epoch + 1);
+                break;
+            }
+            if ((st = ema_update(t->ema, t->adapter))) break;
+            step_in_epoch++, global_step++;
+            t->steps_this_run++;
+            t->images_this_run += count;
+            sum->last_loss = loss;
+            ram_train_event ev = {.kind = TRAIN_EVENT_STEP, .epoch = epoch,
+                                  .max_epochs = cfg->max_epochs, .step = step_in_epoch,
+                                  .steps_per_epoch = steps, .global_step = global_step,
+                                  .total_steps = steps * cfg->max_epochs, .loss = loss,
+                                  .loss_glb = lg, .loss_loc = ll};
+            for (int g = 0; g < 3; g++) ev.lr[g] = t->opt->lr[g];
+            double elapsed = now_s() - t->start_time;
+            ev.images_per_s = elapsed > 0 ? (double)t->images_this_run / elapsed : 0;
+            emit(t, &ev);
+            if (cfg->log_period > 0 && (global_step % cfg->log_period == 0 || step_in_epoch == steps))
+                log_step(t, &ev);
+        }
+        loader_free(loader);
+        if (st) return st;
+        ram_train_event ev = {.kind = TRAIN_EVENT_EPOCH_END, .epoch = epoch,
+                              .max_epochs = cfg->max_epochs, .global_step = global_step,
+                              .loss = sum->last_loss};
+        emit(t, &ev);
+        int last = epoch == cfg->max_epochs;
+        /* the checkpoint points at the start of the next epoch */
+        if ((cfg->checkpoint_period > 0 && epoch % cfg->checkpoint_period == 0) || last)
+            if ((st = save_checkpoint(t, epoch + 1, 0, global_step, sum))) return st;
+        if ((cfg->eval_period > 0 && epoch % cfg->eval_period == 0) || last)
+            if ((st = evaluate_all(t, epoch))) return st;
+    }
+    sum->global_step = global_step;
+    return RAMC_OK;
+}
+
+ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) {
+    trainer t;
+    memset(&t, 0, sizeof t);
+    memset(sum, 0, sizeof *sum);
+    t.o = o;
+    t.cfg = &o->cfg;
+    t.start_time = now_s();
+    const ram_train_config *cfg = t.cfg;
+    ramc_status st = ram_train_config_validate(cfg, "training config");
+    if (st) goto done;
+    if (!cfg->model[0] || !cfg->train[0] || !cfg->output_dir[0]) {
+        st = ramc_error(RAMC_ERR_INVALID_ARG, "training needs model, train and output_dir to be set");
+        goto done;
+    }
+    snprintf(t.dir, sizeof t.dir, "%s", cfg->output_dir);
+    if ((st = make_dir(t.dir))) goto done;
+    if ((st = ram_train_config_dump(cfg, &t.config_text))) goto done;
+    if ((st = ramc_clip_load(cfg->model, &o->clip_params, &t.clip))) goto done;
+    if (cfg->image_size && cfg->image_size != t.clip->info.image_size) {
+        st = ramc_error(RAMC_ERR_MISMATCH, "image_size %d differs from the model's %d (positional "
+                        "embeddings are not resized)", cfg->image_size, t.clip->info.image_size);
+        goto done;
+    }
+    if ((st = load_classes(&t)) || (st = load_datasets(&t)) || (st = encode_prompts(&t)) ||
+        (st = build_model(&t)) || (st = build_order(&t)))
+        goto done;
+    const int B = cfg->batch_size, S = t.clip->info.image_size;
+    t.images = malloc((size_t)B * 3 * S * S * sizeof(float));
+    t.targets = malloc((size_t)B * t.seen.n * sizeof(float));
+    t.items = malloc((size_t)B * sizeof(int));
+    if (!t.images || !t.targets || !t.items) {
+        st = ramc_error(RAMC_ERR_NOMEM, "out of memory (batch buffers)");
+        goto done;
+    }
+    char log_path[4200];
+    snprintf(log_path, sizeof log_path, "%s/log.jsonl", t.dir);
+    t.log = fopen(log_path, "a");
+    if (!t.log) {
+        st = ramc_error(RAMC_ERR_IO, "%s: cannot open for writing: %s", log_path, strerror(errno));
+        goto done;
+    }
+
+    ram_progress p = {1, 0, 0};
+    if (o->resume && (st = checkpoint_load(o->resume, t.adapter, t.opt, t.ema, &t.rng, &p)))
+        goto done;
+    cJSON *start = cJSON_CreateObject();
+    cJSON_AddStringToObject(start, "event", o->resume ? "resume" : "start");
+    cJSON_AddStringToObject(start, "config", t.config_text);
+    cJSON_AddNumberToObject(start, "train_images", t.train.n_items);
+    cJSON_AddNumberToObject(start, "seen_labels", t.seen.n);
+    cJSON_AddNumberToObject(start, "epoch", (double)p.epoch);
+    cJSON_AddNumberToObject(start, "global_step", (double)p.global_step);
+    log_json(&t, start);
+    ram_train_event ev = {.kind = TRAIN_EVENT_START, .epoch = (int)p.epoch,
+                          .max_epochs = cfg->max_epochs,
+                          .steps_per_epoch = t.train.n_items / B,
+                          .global_step = p.global_step,
+                          .total_steps = (int64_t)(t.train.n_items / B) * cfg->max_epochs};
+    emit(&t, &ev);
+    st = train_loop(&t, (int)p.epoch, p.step_in_epoch, p.global_step, sum);
+    if (st == RAMC_OK && !sum->interrupted) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/adapter.safetensors", t.dir);
+        if ((st = ram_adapter_save(t.adapter, path))) goto done;
+        if (t.ema) {
+            if ((st = ema_copy_to(t.ema, t.ema_view))) goto done;
+            snprintf(path, sizeof path, "%s/adapter-ema.safetensors", t.dir);
+            if ((st = ram_adapter_save(t.ema_view, path))) goto done;
+        }
+    }
+    cJSON *end = cJSON_CreateObject();
+    cJSON_AddStringToObject(end, "event", st ? "error" : sum->interrupted ? "stopped" : "done");
+    if (st) cJSON_AddStringToObject(end, "error", ramc_last_error());
+    cJSON_AddNumberToObject(end, "global_step", (double)sum->global_step);
+    cJSON_AddNumberToObject(end, "last_loss", sum->last_loss);
+    cJSON_AddNumberToObject(end, "elapsed_s", now_s() - t.start_time);
+    log_json(&t, end);
+done:
+    trainer_free(&t);
+    return st;
+}
