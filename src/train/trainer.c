@@ -448,6 +448,9 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
         }
         loader_free(loader);
         if (st) return st;
+        if (step_in_epoch == 0)
+            return ramc_error(RAMC_ERR_IO, "%s: epoch %d had no complete batch: %d images could "
+                              "not be read", cfg->train, epoch, lc.unreadable);
         ram_train_event ev = {.kind = TRAIN_EVENT_EPOCH_END, .epoch = epoch,
                               .max_epochs = cfg->max_epochs, .global_step = global_step,
                               .loss = sum->last_loss};
