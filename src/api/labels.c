@@ -6,37 +6,13 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/utf8.h"
 #include "core/status.h"
 #include "ram/ram_forward.h"
 
 /* Labels per text-tower call: bounds the activations (n x 77 x width floats,
  * times the MLP's 4x) for large vocabularies on ViT-B-sized towers. */
 #define TEXT_CHUNK 64
-
-/* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF), as
- * Python's codec: returns the offset of the first bad byte, or -1. Checked
- * here, before tokenizing, so the message can name the label. */
-static long utf8_invalid_at(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        int len;
-        unsigned cp, min;
-        if (c < 0x80) { i++; continue; }
-        else if ((c & 0xE0) == 0xC0) len = 2, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) len = 4, cp = c & 0x07, min = 0x10000;
-        else return (long)i;
-        if (i + (size_t)len > n) return (long)i;
-        for (int k = 1; k < len; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return (long)i;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return (long)i;
-        i += (size_t)len;
-    }
-    return -1;
-}
 
 static int only_space(const char *s) {
     for (; *s; s++)

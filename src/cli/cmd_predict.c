@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
+#include "data/dataset.h"
 #include "io/file.h"
 #include "ramc.h"
 
@@ -114,26 +115,25 @@ static int split_labels(const char *arg, strlist *out) {
     }
 }
 
+/* A labels file has the rules of a class list (one per line, UTF-8, blank
+ * lines and # comments skipped, no duplicates, no NUL bytes): errors name
+ * the file and line. */
 static ramc_status read_labels_file(const char *path, strlist *out) {
-    char *data = NULL;
-    size_t size = 0;
-    ramc_status st = read_whole_file(path, MAX_LABELS_FILE_BYTES, &data, &size);
+    class_list cl;
+    ramc_status st = class_list_load(path, &cl);
     if (st != RAMC_OK) return st;
-    char *end = data + size;
-    for (char *line = data; line < end;) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        char *stop = nl ? nl : end;
-        const char *s = line;
-        size_t len = (size_t)(stop - line);
-        trim(&s, &len);
-        if (len && s[0] != '#' && !strlist_push(out, s, len)) {
-            free(data);
-            return ramc_error(RAMC_ERR_NOMEM, "%s: out of memory", path);
-        }
-        line = stop + 1;
+    if (cl.n > RAMC_MAX_LABELS)
+        st = ramc_error(RAMC_ERR_LIMIT, "%s: %d labels, at most %d", path, cl.n, RAMC_MAX_LABELS);
+    for (int i = 0; i < cl.n && st == RAMC_OK; i++) {
+        size_t len = strlen(cl.names[i]);
+        if (len > RAMC_MAX_LABEL_BYTES)
+            st = ramc_error(RAMC_ERR_LIMIT, "%s: label %d is %zu bytes, at most %d", path, i + 1,
+                            len, RAMC_MAX_LABEL_BYTES);
+        else if (!strlist_push(out, cl.names[i], len))
+            st = ramc_error(RAMC_ERR_NOMEM, "%s: out of memory", path);
     }
-    free(data);
-    return RAMC_OK;
+    class_list_free(&cl);
+    return st;
 }
 
 /* ------------------------------------------------------------ inputs */

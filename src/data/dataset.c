@@ -1,5 +1,6 @@
 /* Class lists and datasets: see dataset.h and docs/datasets.md. */
 #include "data/dataset.h"
+#include "core/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,30 +35,6 @@ static void skip_bom(const char **text, size_t *len) {
         *text += 3;
         *len -= 3;
     }
-}
-
-/* Strict UTF-8 (no overlong forms, surrogates or values above U+10FFFF):
- * byte order equals code-point order only for valid UTF-8, and the
- * tokenizer needs valid text. Returns the offset of the first bad byte or -1. */
-static long utf8_invalid_at(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t k;
-        unsigned cp, min;
-        if ((c & 0xE0) == 0xC0) k = 1, cp = c & 0x1F, min = 0x80;
-        else if ((c & 0xF0) == 0xE0) k = 2, cp = c & 0x0F, min = 0x800;
-        else if ((c & 0xF8) == 0xF0) k = 3, cp = c & 0x07, min = 0x10000;
-        else return (long)i;
-        for (size_t j = 1; j <= k; j++) {
-            if (i + j >= n || (s[i + j] & 0xC0) != 0x80) return (long)i;
-            cp = (cp << 6) | (s[i + j] & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return (long)i;
-        i += k + 1;
-    }
-    return -1;
 }
 
 /* Checks one class name; on a problem writes it to `why` and returns 0. */

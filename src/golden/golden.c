@@ -151,7 +151,7 @@ static void on_tap(void *user, const char *name, const float *data, int ndim,
 static ramc_status stage_tokens(golden_ctx *g, st_file *inputs, const cJSON *classes) {
     const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(classes, "prompts");
     int n = cJSON_GetArraySize(prompts);
-    if (!cJSON_IsArray(prompts) || n == 0) return RAMC_OK;
+    if (n == 0) return RAMC_OK; /* a set without prompts: nothing to tokenize */
     char vocab[4096];
     ramc_text_default_vocab_path(vocab, sizeof vocab);
     ramc_tokenizer *tok;
@@ -355,16 +355,39 @@ static ramc_status stage_train(golden_ctx *g, const ramc_clip *m, ram_adapter *a
 
 /* ---------------------------------------------------------------- driver */
 
-static int json_int(const cJSON *obj, const char *key, int fallback) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) ? v->valueint : fallback;
+/* obj[key] as a non-negative integer: `fallback` when absent, an error naming
+ * the file when present but not such an integer. */
+static ramc_status json_int(const cJSON *obj, const char *key, int fallback, int *out,
+                            const char *file) {
+    const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    *out = fallback;
+    if (!v) return RAMC_OK;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)v->valueint || v->valueint < 0)
+        return ramc_error(RAMC_ERR_FORMAT, "%s: '%s' must be a non-negative integer", file, key);
+    *out = v->valueint;
+    return RAMC_OK;
 }
 
 /* First entry of an int list such as cfg.depth_vision; `fallback` if absent or [-1]. */
-static int json_first(const cJSON *obj, const char *key, int fallback) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+static ramc_status json_first(const cJSON *obj, const char *key, int fallback, int *out,
+                              const char *file) {
+    const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    *out = fallback;
+    if (!v) return RAMC_OK;
     const cJSON *first = cJSON_IsArray(v) ? cJSON_GetArrayItem(v, 0) : NULL;
-    return cJSON_IsNumber(first) && first->valueint >= 0 ? first->valueint : fallback;
+    if (!cJSON_IsNumber(first))
+        return ramc_error(RAMC_ERR_FORMAT, "%s: '%s' must be a list of block indices", file, key);
+    if (first->valueint >= 0) *out = first->valueint;
+    return RAMC_OK;
+}
+
+/* An object member that must be an object when present. */
+static ramc_status json_object(const cJSON *obj, const char *key, const cJSON **out,
+                               const char *file) {
+    *out = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (*out && !cJSON_IsObject(*out))
+        return ramc_error(RAMC_ERR_FORMAT, "%s: '%s' must be an object", file, key);
+    return RAMC_OK;
 }
 
 static ramc_status input_shape(st_file *inputs, const char *name, int want_ndim, int64_t *shape,
@@ -393,14 +416,28 @@ ramc_status golden_run(const char *dir, golden_report *report) {
 
     snprintf(path, sizeof path, "%s/config.json", dir);
     if ((st = json_load_file(path, CONFIG_MAX_BYTES, &config)) != RAMC_OK) goto done;
+    char config_path[4096];
+    snprintf(config_path, sizeof config_path, "%s", path);
+    const cJSON *model = NULL, *cfg = NULL;
+    if (!cJSON_IsObject(config)) {
+        st = ramc_error(RAMC_ERR_FORMAT, "%s: expected a JSON object", config_path);
+        goto done;
+    }
+    if ((st = json_object(config, "model", &model, config_path)) ||
+        (st = json_object(config, "cfg", &cfg, config_path)))
+        goto done;
     snprintf(path, sizeof path, "%s/classes.json", dir);
     if ((st = json_load_file(path, CONFIG_MAX_BYTES, &classes)) != RAMC_OK) goto done;
-    const cJSON *model = cJSON_GetObjectItemCaseSensitive(config, "model");
-    const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(config, "cfg");
+    const cJSON *prompts = cJSON_GetObjectItemCaseSensitive(classes, "prompts");
+    if (!cJSON_IsObject(classes) || !cJSON_IsArray(prompts)) {
+        st = ramc_error(RAMC_ERR_FORMAT, "%s: expected an object with a \"prompts\" list", path);
+        goto done;
+    }
 
     ramc_clip_params params = ramc_clip_default_params();
-    params.vision_heads = json_int(model, "vision_heads", 0);
-    params.text_heads = json_int(model, "text_heads", 0);
+    if ((st = json_int(model, "vision_heads", 0, &params.vision_heads, config_path)) ||
+        (st = json_int(model, "text_heads", 0, &params.text_heads, config_path)))
+        goto done;
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
     if ((st = ramc_clip_load(path, &params, &clip)) != RAMC_OK) goto done;
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
@@ -408,9 +445,12 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     snprintf(path, sizeof path, "%s/outputs.safetensors", dir);
     if ((st = st_open(path, &outputs)) != RAMC_OK) goto done;
 
-    golden_ctx g = {dir, outputs, report,
-                    json_first(cfg, "depth_vision", clip->info.vision_layers),
-                    json_first(cfg, "depth_text", clip->info.text_layers)};
+    golden_ctx g = {dir, outputs, report, 0, 0};
+    if ((st = json_first(cfg, "depth_vision", clip->info.vision_layers, &g.first_adapted_vision,
+                         config_path)) ||
+        (st = json_first(cfg, "depth_text", clip->info.text_layers, &g.first_adapted_text,
+                         config_path)))
+        goto done;
 
     /* inputs: images [B,3,S,S], text_tokens [C,L] */
     int64_t ishape[4], tshape[2], tgshape[2];
@@ -447,7 +487,8 @@ ramc_status golden_run(const char *dir, golden_report *report) {
 
     snprintf(path, sizeof path, "%s/adapter.safetensors", dir);
     if ((st = ram_adapter_load(path, clip, 1, &adapter)) != RAMC_OK) goto done;
-    const int n_seen = json_int(config, "n_seen", C);
+    int n_seen;
+    if ((st = json_int(config, "n_seen", C, &n_seen, config_path))) goto done;
     if (n_seen < 0 || n_seen > C) {
         st = ramc_error(RAMC_ERR_FORMAT, "%s/config.json: n_seen %d outside 0..%d", dir, n_seen, C);
         goto done;

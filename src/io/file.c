@@ -1,5 +1,7 @@
 #include "io/file.h"
 
+#include "core/utf8.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,12 @@ ramc_status json_load_file(const char *path, size_t max_bytes, cJSON **out) {
     *out = NULL;
     ramc_status st = read_whole_file(path, max_bytes, &text, &n);
     if (st != RAMC_OK) return st;
+    long bad = utf8_invalid_at((const unsigned char *)text, n);
+    if (bad >= 0) {
+        free(text);
+        return ramc_error(RAMC_ERR_FORMAT, "%s: not valid UTF-8 (byte %ld); JSON text must be UTF-8",
+                          path, bad);
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, n, &end, 0);
     if (!root) {

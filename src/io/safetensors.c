@@ -1,6 +1,8 @@
 /* Safetensors reader (validated mmap) and atomic writer. */
 #include "io/safetensors.h"
 
+#include "core/utf8.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -297,6 +299,12 @@ static ramc_status check_duplicates(const st_file *f) {
 
 static ramc_status parse_header(st_file *f, const char *json, size_t json_len,
                                 const unsigned char *data, uint64_t data_size) {
+    /* JSON text is UTF-8; tensor names must be too (the reference reader
+     * refuses anything else, and a mangled name would silently go unused) */
+    long bad = utf8_invalid_at((const unsigned char *)json, json_len);
+    if (bad >= 0)
+        return ramc_error(RAMC_ERR_FORMAT, "%s: header is not valid UTF-8 (byte %ld of the header)",
+                          f->path ? f->path : "safetensors", bad);
     const char *path = f->path;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, json_len, &end, 0);

@@ -96,6 +96,10 @@ ramc_status clip_vision_forward(const ramc_clip *m, const float *images, int B, 
 /* ln_post then @ proj: x [rows, W] -> out [rows, D]. */
 ramc_status clip_vision_project(const ramc_clip *m, const float *x, int rows, float *out);
 
+/* Every id of tokens [n, L] inside the model's vocabulary; the error names
+ * the weights file. */
+ramc_status clip_check_tokens(const ramc_clip *m, const int32_t *tokens, int n);
+
 /* Text tower without prompts: tokens [n, L] -> x [n, L, Wt] after the last
  * block (before ln_final). tap may be NULL. */
 ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, float *x,

@@ -163,14 +163,16 @@ ramc_status clip_vision_project(const ramc_clip *m, const float *x, int rows, fl
     return RAMC_OK;
 }
 
-static ramc_status check_tokens(const ramc_clip *m, const int32_t *tokens, int n) {
+ramc_status clip_check_tokens(const ramc_clip *m, const int32_t *tokens, int n) {
     const int L = m->info.context_length;
     for (long i = 0; i < (long)n * L; i++)
         if (tokens[i] < 0 || tokens[i] >= m->info.vocab_size)
             return ramc_error(RAMC_ERR_INVALID_ARG,
-                              "token id %d at sequence %ld position %ld is outside the vocabulary "
-                              "(%d ids)",
-                              tokens[i], i / L, i % L, m->info.vocab_size);
+                              "%s: token id %d (sequence %ld, position %ld) is outside the model's "
+                              "vocabulary of %d ids (is this the tokenizer the model was trained "
+                              "with?)",
+                              m->path ? m->path : "CLIP model", tokens[i], i / L, i % L,
+                              m->info.vocab_size);
     return RAMC_OK;
 }
 
@@ -179,7 +181,7 @@ ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, 
     const ramc_clip_info *in = &m->info;
     const int Wt = in->text_width, M = in->text_mlp, L = in->context_length;
     char name[64];
-    ramc_status st = check_tokens(m, tokens, n);
+    ramc_status st = clip_check_tokens(m, tokens, n);
     if (st != RAMC_OK) return st;
 
     embedding_forward(x, tokens, m->tok_emb, n * L, Wt);

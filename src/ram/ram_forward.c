@@ -51,16 +51,14 @@ ramc_status ram_text_forward(const ramc_clip *m, const ram_adapter *a, const int
     const ramc_clip_info *in = &m->info;
     const int Wt = in->text_width, L = in->context_length;
     char name[64];
-    for (long i = 0; i < (long)n * L; i++)
-        if (tokens[i] < 0 || tokens[i] >= in->vocab_size)
-            return ramc_error(RAMC_ERR_INVALID_ARG, "token id %d outside the vocabulary", tokens[i]);
+    ramc_status st = clip_check_tokens(m, tokens, n);
+    if (st != RAMC_OK) return st;
     embedding_forward(x, tokens, m->tok_emb, n * L, Wt);
     for (int q = 0; q < n; q++)
         for (long i = 0; i < (long)L * Wt; i++) x[(size_t)q * L * Wt + i] += m->txt_pos[i];
 
     clip_block_scratch s;
-    ramc_status st = clip_block_scratch_alloc(&s, n, L, Wt, in->text_mlp);
-    if (st != RAMC_OK) return st;
+    if ((st = clip_block_scratch_alloc(&s, n, L, Wt, in->text_mlp)) != RAMC_OK) return st;
     float *xp = a && a->n_text_prompted ? ramc_malloc((size_t)n * L * Wt * sizeof(float), "text")
                                          : NULL;
     if (a && a->n_text_prompted && !xp) {

@@ -113,6 +113,7 @@ static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
     ts->eot_mean = ts->eot_h + (size_t)n * Wt;
     ts->eot_rstd = ts->eot_mean + n;
 
+    if ((st = clip_check_tokens(m, tokens, n)) != RAMC_OK) return st;
     embedding_forward(x, tokens, m->tok_emb, n * L, Wt);
     for (int q = 0; q < n; q++)
         for (long i = 0; i < (long)L * Wt; i++) x[(size_t)q * L * Wt + i] += m->txt_pos[i];

@@ -236,6 +236,10 @@ static ramc_status read_plain(const char *path, char **out, size_t *len) {
     return RAMC_OK;
 }
 
+/* The official vocabulary is 1.6 MB decompressed, Hugging Face's files a
+ * few MB: anything past this bound is a gzip bomb, not a vocabulary. */
+#define VOCAB_MAX_BYTES (256u << 20)
+
 /* gzip or plain text (zlib reads a non-gzip file through unchanged). */
 static ramc_status read_maybe_gz(const char *path, char **out, size_t *len) {
     FILE *probe = fopen(path, "rb");
@@ -263,8 +267,24 @@ static ramc_status read_maybe_gz(const char *path, char **out, size_t *len) {
             gzclose(g);
             return st;
         }
-        if (r == 0) break;
+        if (r == 0) {
+            /* zlib reports a stream cut short only through gzerror */
+            int code = Z_OK;
+            gzerror(g, &code);
+            if (code == Z_BUF_ERROR) {
+                free(buf);
+                gzclose(g);
+                return ramc_error(RAMC_ERR_FORMAT, "%s: truncated gzip data", path);
+            }
+            break;
+        }
         n += (size_t)r;
+        if (n > VOCAB_MAX_BYTES) {
+            free(buf);
+            gzclose(g);
+            return ramc_error(RAMC_ERR_LIMIT, "%s: more than %u bytes once decompressed", path,
+                              VOCAB_MAX_BYTES);
+        }
     }
     gzclose(g);
     buf[n] = 0;
