@@ -50,6 +50,11 @@ typedef struct ramc_tokenizer ramc_tokenizer;
 ramc_status ramc_tokenizer_load(const char *path, ramc_tokenizer **out);
 ramc_status ramc_tokenizer_load_hf(const char *vocab_json, const char *merges_txt,
                                    ramc_tokenizer **out);
+/* The tokenizer a model was trained with: Hugging Face vocab.json +
+ * merges.txt beside its weights file (models made by `ramc pretrain-clip`),
+ * otherwise CLIP's own vocabulary shipped with ramc ($RAMC_DATA_DIR or the
+ * build's data folder). */
+ramc_status ramc_tokenizer_load_for_model(const char *weights_path, ramc_tokenizer **out);
 void ramc_tokenizer_free(ramc_tokenizer *tok);
 
 /* As the official tokenize(text, context_length, truncate=True):
@@ -159,8 +164,7 @@ int ramc_model_has_adapter(const ramc_model *model);
 /* Encodes the label set: each name goes into template (which holds exactly
  * one "{}"; NULL: RAMC_DEFAULT_TEMPLATE), is tokenized and run through the
  * text tower (with the adapter's deep prompts, if any). tok may be NULL: the
- * CLIP vocabulary is then loaded from $RAMC_DATA_DIR or the build's data
- * folder. Names must be 1..RAMC_MAX_LABEL_BYTES bytes of valid UTF-8, not
+ * model's own tokenizer is then used (ramc_tokenizer_load_for_model). Names must be 1..RAMC_MAX_LABEL_BYTES bytes of valid UTF-8, not
  * only whitespace, and unique; 1..RAMC_MAX_LABELS of them. The label set
  * belongs to `model` and is only valid with it. */
 ramc_status ramc_labels_encode(const ramc_model *model, const ramc_tokenizer *tok,

@@ -107,10 +107,7 @@ ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
     const int L = m->clip->info.context_length, D = m->clip->info.embed_dim;
     ramc_tokenizer *own_tok = NULL;
     if (!tok) {
-        char vocab[4096];
-        const char *dir = getenv("RAMC_DATA_DIR");
-        snprintf(vocab, sizeof vocab, "%s/bpe_simple_vocab_16e6.txt.gz", dir && *dir ? dir : RAMC_DATA_DIR);
-        if ((st = ramc_tokenizer_load(vocab, &own_tok)) != RAMC_OK) return st;
+        if ((st = ramc_tokenizer_load_for_model(m->clip->path, &own_tok)) != RAMC_OK) return st;
         tok = own_tok;
     }
     const int plain_too = m->adapter && m->adapter->n_text_prompted > 0;

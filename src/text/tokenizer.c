@@ -506,6 +506,24 @@ void ramc_text_default_vocab_path(char *buf, size_t size) {
     snprintf(buf, size, "%s/bpe_simple_vocab_16e6.txt.gz", dir && *dir ? dir : RAMC_DATA_DIR);
 }
 
+ramc_status ramc_tokenizer_load_for_model(const char *weights_path, ramc_tokenizer **out) {
+    if (!weights_path || !out)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_tokenizer_load_for_model: NULL argument");
+    /* a model that brings its own vocabulary keeps it beside its weights */
+    char dir[4096], vocab[4200], merges[4200];
+    snprintf(dir, sizeof dir, "%s", weights_path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
+    snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+    struct stat sb;
+    if (stat(vocab, &sb) == 0 && stat(merges, &sb) == 0) return ramc_tokenizer_load_hf(vocab, merges, out);
+    char def[4096];
+    ramc_text_default_vocab_path(def, sizeof def);
+    return ramc_tokenizer_load(def, out);
+}
+
 ramc_status ramc_tokenizer_load(const char *path, ramc_tokenizer **out) {
     if (!path || !out) return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_tokenizer_load: NULL argument");
     *out = NULL;

@@ -139,10 +139,9 @@ static ramc_status load_datasets(trainer *t) {
 static ramc_status encode_prompts(trainer *t) {
     const ramc_clip_info *in = &t->clip->info;
     const int C = t->seen.n, L = in->context_length;
-    char vocab[4096], prompt[RAMC_MAX_LABEL_BYTES + 64];
+    char prompt[RAMC_MAX_LABEL_BYTES + 64];
     ramc_tokenizer *tok = NULL;
-    ramc_text_default_vocab_path(vocab, sizeof vocab);
-    ramc_status st = ramc_tokenizer_load(vocab, &tok);
+    ramc_status st = ramc_tokenizer_load_for_model(t->cfg->model, &tok);
     if (st) return st;
     t->tokens = malloc((size_t)C * L * sizeof(int32_t));
     t->teacher_text = malloc((size_t)C * in->embed_dim * sizeof(float));
