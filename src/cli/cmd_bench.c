@@ -367,9 +367,15 @@ int cmd_bench(int argc, char **argv) {
             run_here(m, idx[k], &opt, threads, &res[k]);
             rc = res[k].ok ? 0 : -1;
         }
+        const bench_scenario *sc = bench_scenario_get(idx[k]);
         if (rc) {
             failed++;
-            fprintf(stderr, "ramc bench: %s: %s\n", bench_scenario_get(idx[k])->name, res[k].error);
+            fprintf(stderr, "ramc bench: %s: %s\n", sc->name, res[k].error);
+        } else {
+            /* the result at once, so that a long run interrupted later keeps it */
+            fprintf(stderr, "bench: %s: %.3f %s (min %.3f, max %.3f), %.1f GFLOP/s, peak %.0f MB\n",
+                    sc->name, res[k].r.median, sc->unit, res[k].r.min, res[k].r.max,
+                    res[k].r.gflops, res[k].peak_rss_mb);
         }
     }
     if (json)

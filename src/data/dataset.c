@@ -56,8 +56,9 @@ static int name_ok(const char *s, size_t n, char *why, size_t why_size) {
     for (size_t i = 0; i < n; i++) {
         /* a control character would break TSV lines, logs and prompts */
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F) {
-            snprintf(why, why_size, "class name '%.200s' contains control character 0x%02x", s,
-                     (unsigned char)s[i]);
+            /* s is a slice of a line, not a C string: bound the print by n */
+            snprintf(why, why_size, "class name '%.*s' contains control character 0x%02x",
+                     (int)(n < 200 ? n : 200), s, (unsigned char)s[i]);
             return 0;
         }
     }
@@ -462,8 +463,8 @@ static ramc_status resolve_path(const path_rules *r, const char *raw, size_t raw
             rest = raw + ol;
             rest_len = raw_len - ol;
         } else if (r->mode == DATASET_STRICT) {
-            snprintf(why, why_size, "path '%.200s' does not start with the path_map prefix '%.200s'",
-                     raw, r->map_old);
+            snprintf(why, why_size, "path '%.*s' does not start with the path_map prefix '%.200s'",
+                     (int)(raw_len < 200 ? raw_len : 200), raw, r->map_old);
             return RAMC_ERR_FORMAT;
         }
     }
@@ -477,7 +478,8 @@ static ramc_status resolve_path(const path_rules *r, const char *raw, size_t raw
     int need_slash = root_len && r->root[root_len - 1] != '/';
     size_t total = root_len + (size_t)need_slash + head_len + rest_len;
     if (total == 0) {
-        snprintf(why, why_size, "image path '%.200s' maps to an empty path", raw);
+        snprintf(why, why_size, "image path '%.*s' maps to an empty path",
+                 (int)(raw_len < 200 ? raw_len : 200), raw);
         return RAMC_ERR_FORMAT;
     }
     if (total > DATASET_MAX_PATH_BYTES) {
@@ -564,7 +566,7 @@ static ramc_status builder_end(builder *b) {
         free(it->path);
         return ramc_error(RAMC_ERR_NOMEM, "out of memory storing labels");
     }
-    memcpy(it->labels, b->scratch, (size_t)m * sizeof *it->labels);
+    if (m) memcpy(it->labels, b->scratch, (size_t)m * sizeof *it->labels);
     if (m == 0) b->ds.n_empty++;
     b->ds.n_items++;
     return RAMC_OK;

@@ -1,0 +1,529 @@
+/* Benchmarks on a random CLIP: model construction, the scenarios, timing,
+ * FLOP counts and the machine facts reported beside the numbers. */
+#include "bench/bench.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/rng.h"
+#include "ram/ram.h"
+#include "ram/ram_forward.h"
+#include "ram/ram_train.h"
+
+/* ------------------------------------------------------------- shapes */
+
+ramc_clip_info bench_clip_shape(bench_size size) {
+    ramc_clip_info in;
+    memset(&in, 0, sizeof in);
+    if (size == BENCH_SIZE_TINY) {
+        in.image_size = 32, in.patch_size = 8;
+        in.vision_width = 64, in.vision_layers = 4, in.vision_heads = 2, in.vision_mlp = 256;
+        in.text_width = 32, in.text_layers = 4, in.text_heads = 2, in.text_mlp = 128;
+        in.context_length = 16, in.vocab_size = 49408, in.embed_dim = 32;
+    } else {
+        in.image_size = 224, in.patch_size = 16;
+        in.vision_width = 768, in.vision_layers = 12, in.vision_heads = 12, in.vision_mlp = 3072;
+        in.text_width = 512, in.text_layers = 12, in.text_heads = 8, in.text_mlp = 2048;
+        in.context_length = 77, in.vocab_size = 49408, in.embed_dim = 512;
+    }
+    in.grid = in.image_size / in.patch_size;
+    in.n_patches = in.grid * in.grid;
+    in.logit_scale = logf(100.0f);
+    return in;
+}
+
+/* ------------------------------------------------------- random model */
+
+typedef struct {
+    float *next;
+    ramc_rng rng;
+} filler;
+
+/* Approximately N(0, sigma): the centred sum of four 16-bit uniforms of one
+ * rng_next (Irwin-Hall, variance 1/3, rescaled to 1). rng_normal costs a
+ * log, a sqrt and a cos per value, seconds over the 150M weights of
+ * ViT-B/16; a timing needs only the right scale, which this has. The values
+ * are never subnormal (the smallest non-zero magnitude is ~2^-16 sigma), so
+ * they cost the BLAS what real weights cost. */
+static const float *take_normal(filler *f, size_t n, float sigma) {
+    float *p = f->next;
+    const float k = sigma * 1.7320508f / 65536.0f; /* sqrt(3) / 2^16 */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t u = rng_next(&f->rng);
+        int32_t s = (int32_t)(u & 0xffff) + (int32_t)((u >> 16) & 0xffff) +
+                    (int32_t)((u >> 32) & 0xffff) + (int32_t)(u >> 48) - 2 * 65535;
+        p[i] = (float)s * k;
+    }
+    f->next += n;
+    return p;
+}
+
+static const float *take_const(filler *f, size_t n, float value) {
+    float *p = f->next;
+    for (size_t i = 0; i < n; i++) p[i] = value;
+    f->next += n;
+    return p;
+}
+
+static double block_floats(double W, double M) {
+    return 4 * W + 3 * W * W + 3 * W + W * W + W + M * W + M + W * M + W;
+}
+
+/* CLIP's initialisation (model.py initialize_parameters): attention std
+ * W^-0.5, output projections W^-0.5 (2 layers)^-0.5, c_fc (2W)^-0.5. With
+ * them the random towers stay well scaled through all blocks, so no NaN or
+ * overflow changes the work done (Sinkhorn would stop or fail otherwise). */
+static void fill_block(filler *f, clip_block *b, int W, int M, int layers) {
+    const float attn = 1.0f / sqrtf((float)W), proj = attn / sqrtf(2.0f * layers);
+    const float fc = 1.0f / sqrtf(2.0f * W);
+    b->ln_1_w = take_const(f, (size_t)W, 1.0f);
+    b->ln_1_b = take_const(f, (size_t)W, 0.0f);
+    b->qkv_w = take_normal(f, (size_t)3 * W * W, attn);
+    b->qkv_b = take_const(f, (size_t)3 * W, 0.0f);
+    b->out_w = take_normal(f, (size_t)W * W, proj);
+    b->out_b = take_const(f, (size_t)W, 0.0f);
+    b->ln_2_w = take_const(f, (size_t)W, 1.0f);
+    b->ln_2_b = take_const(f, (size_t)W, 0.0f);
+    b->fc_w = take_normal(f, (size_t)M * W, fc);
+    b->fc_b = take_const(f, (size_t)M, 0.0f);
+    b->proj_w = take_normal(f, (size_t)W * M, proj);
+    b->proj_b = take_const(f, (size_t)W, 0.0f);
+}
+
+static int shape_ok(const ramc_clip_info *s) {
+    const int dims[] = {s->image_size,  s->patch_size,   s->vision_width, s->vision_layers,
+                        s->vision_heads, s->vision_mlp,  s->text_width,   s->text_layers,
+                        s->text_heads,  s->text_mlp,     s->context_length, s->vocab_size,
+                        s->embed_dim};
+    for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++)
+        if (dims[i] <= 0 || dims[i] > (1 << 20)) return 0;
+    return s->image_size % s->patch_size == 0 && s->vision_width % s->vision_heads == 0 &&
+           s->text_width % s->text_heads == 0;
+}
+
+ramc_status clip_create_random(const ramc_clip_info *shape, uint64_t seed, ramc_clip **out) {
+    if (!out) return ramc_error(RAMC_ERR_INVALID_ARG, "clip_create_random: NULL output");
+    *out = NULL;
+    if (!shape || !shape_ok(shape))
+        return ramc_error(RAMC_ERR_INVALID_ARG,
+                          "clip_create_random: dimensions must be positive, the image a multiple "
+                          "of the patch and each width a multiple of its heads");
+    ramc_clip_info in = *shape;
+    in.grid = in.image_size / in.patch_size;
+    in.n_patches = in.grid * in.grid;
+    in.logit_scale = logf(100.0f);
+
+    const double W = in.vision_width, P = in.patch_size, D = in.embed_dim, Wt = in.text_width;
+    const double N1 = in.n_patches + 1.0;
+    const double total = W * 3 * P * P + W + N1 * W + 4 * W + W * D +
+                         in.vision_layers * block_floats(W, in.vision_mlp) +
+                         (double)in.vocab_size * Wt + in.context_length * Wt + 2 * Wt + Wt * D +
+                         in.text_layers * block_floats(Wt, in.text_mlp);
+    if (total * sizeof(float) > 0.5 * (double)SIZE_MAX)
+        return ramc_error(RAMC_ERR_LIMIT, "clip_create_random: %.3g weights do not fit in memory",
+                          total);
+    const size_t n = (size_t)total;
+
+    /* Allocated as ramc_clip_load does, so ramc_clip_free releases it. */
+    ramc_clip *m = ramc_calloc(1, sizeof *m, "CLIP model");
+    if (!m) return RAMC_ERR_NOMEM;
+    m->info = in;
+    static const char name[] = "(random weights)";
+    m->path = malloc(sizeof name);
+    m->storage = ramc_malloc(n * sizeof(float), "CLIP weights");
+    m->vis_blocks = ramc_calloc((size_t)in.vision_layers, sizeof(clip_block), "CLIP blocks");
+    m->txt_blocks = ramc_calloc((size_t)in.text_layers, sizeof(clip_block), "CLIP blocks");
+    if (!m->path || !m->storage || !m->vis_blocks || !m->txt_blocks) {
+        ramc_clip_free(m);
+        return ramc_error(RAMC_ERR_NOMEM, "clip_create_random: out of memory for %zu weights", n);
+    }
+    memcpy(m->path, name, sizeof name);
+
+    filler f = {.next = m->storage};
+    rng_seed(&f.rng, seed);
+    const int iw = in.vision_width, it = in.text_width;
+    const float sw = 1.0f / sqrtf((float)iw), st = 1.0f / sqrtf((float)it);
+    m->patch_w = take_normal(&f, (size_t)iw * 3 * in.patch_size * in.patch_size,
+                             1.0f / sqrtf(3.0f * in.patch_size * in.patch_size));
+    m->class_emb = take_normal(&f, (size_t)iw, sw);
+    m->vis_pos = take_normal(&f, (size_t)(in.n_patches + 1) * iw, sw);
+    m->ln_pre_w = take_const(&f, (size_t)iw, 1.0f);
+    m->ln_pre_b = take_const(&f, (size_t)iw, 0.0f);
+    for (int i = 0; i < in.vision_layers; i++)
+        fill_block(&f, &m->vis_blocks[i], iw, in.vision_mlp, in.vision_layers);
+    m->ln_post_w = take_const(&f, (size_t)iw, 1.0f);
+    m->ln_post_b = take_const(&f, (size_t)iw, 0.0f);
+    m->vis_proj = take_normal(&f, (size_t)iw * in.embed_dim, sw);
+
+    m->tok_emb = take_normal(&f, (size_t)in.vocab_size * it, 0.02f);
+    m->txt_pos = take_normal(&f, (size_t)in.context_length * it, 0.01f);
+    for (int i = 0; i < in.text_layers; i++)
+        fill_block(&f, &m->txt_blocks[i], it, in.text_mlp, in.text_layers);
+    m->ln_final_w = take_const(&f, (size_t)it, 1.0f);
+    m->ln_final_b = take_const(&f, (size_t)it, 0.0f);
+    m->txt_proj = take_normal(&f, (size_t)it * in.embed_dim, st);
+    *out = m;
+    return RAMC_OK;
+}
+
+/* ----------------------------------------------------------- scenarios */
+
+/* Official figures: /work/shared/perf/baseline.md, best configuration
+ * (AVX-512 kernels, 2 threads); NUS was measured with Haswell kernels only. */
+static const bench_scenario scenarios[] = {
+    {"clip_encode_b1", BENCH_KIND_CLIP, 1, 0, 0, "images/s", 7.8, 1730,
+     "plain CLIP image encoding (all tokens projected), batch 1"},
+    {"clip_encode_b8", BENCH_KIND_CLIP, 8, 0, 0, "images/s", 6.1, 1850,
+     "plain CLIP image encoding, batch 8"},
+    {"ram_coco_b1_cached", BENCH_KIND_RAM, 1, 65, 0, "images/s", 5.35, 2870,
+     "RAM inference, COCO GZSL 65 labels, label features cached, batch 1"},
+    {"ram_coco_b8_cached", BENCH_KIND_RAM, 8, 65, 0, "images/s", 6.19, 2880,
+     "RAM inference, COCO GZSL 65 labels, label features cached, batch 8"},
+    {"ram_coco_b8_uncached", BENCH_KIND_RAM_TEXT, 8, 65, 0, "images/s", 3.17, 2880,
+     "RAM inference, COCO GZSL, label features recomputed per batch, batch 8"},
+    {"ram_nus_b8_cached", BENCH_KIND_RAM, 8, 1006, 1, "images/s", 3.33, 5120,
+     "RAM inference, NUS GZSL 1006 labels, label features cached, batch 8"},
+    {"text_coco", BENCH_KIND_TEXT, 65, 65, 0, "prompts/s", 49, 0,
+     "label encoding with deep prompts (COCO adapter), 65 prompts"},
+    {"text_nus", BENCH_KIND_TEXT, 1006, 1006, 1, "prompts/s", 24, 0,
+     "label encoding with deep prompts (NUS adapter), 1006 prompts"},
+    {"train_b8", BENCH_KIND_TRAIN, 8, 48, 0, "images/s", 1.78, 3350,
+     "training step, 48 seen labels, teacher included, batch 8"},
+    {"train_b32", BENCH_KIND_TRAIN, 32, 48, 0, "images/s", 0, 0,
+     "training step, 48 seen labels, teacher included, batch 32"},
+};
+
+int bench_scenario_count(void) { return (int)(sizeof scenarios / sizeof scenarios[0]); }
+
+const bench_scenario *bench_scenario_get(int i) {
+    return i >= 0 && i < bench_scenario_count() ? &scenarios[i] : NULL;
+}
+
+int bench_scenario_find(const char *name) {
+    for (int i = 0; name && i < bench_scenario_count(); i++)
+        if (!strcmp(scenarios[i].name, name)) return i;
+    return -1;
+}
+
+/* ---------------------------------------------------------- FLOP counts */
+
+/* One pre-LN block over T rows: the four projections and the MLP, then the
+ * two attention products (scores and weighted sum). */
+static double block_flop(double T, double W, double M) {
+    return 2 * T * (4 * W * W + 2 * W * M) + 4 * T * T * W;
+}
+
+double bench_vit_flop(const ramc_clip_info *in) {
+    const double W = in->vision_width, P = in->patch_size, N = in->n_patches;
+    return 2 * N * W * 3 * P * P + in->vision_layers * block_flop(N + 1, W, in->vision_mlp);
+}
+
+double bench_ram_vision_flop(const ramc_clip_info *in, int n_adapted, int n_vis_prompts,
+                             int n_labels) {
+    const double W = in->vision_width, N = in->n_patches, N1 = N + 1, H = in->embed_dim;
+    const double Np = N1 + n_vis_prompts, M = in->vision_mlp;
+    double f = 2 * N * W * 3 * in->patch_size * in->patch_size;
+    for (int l = 0; l < in->vision_layers; l++) {
+        const int adapted = l >= in->vision_layers - n_adapted;
+        f += block_flop(adapted ? Np : N1, W, M);
+        f += 4 * N1 * N1 * W + 2 * N1 * W * W; /* SAA: value-value attention + out_proj */
+        if (adapted)                           /* TSS: 1x1 + 3x3 convs, output 1x1, attention */
+            f += 2 * N * W * H * (1 + 9 + 1) + 2 * 4 * N * H * n_labels;
+    }
+    return f;
+}
+
+double bench_text_flop(const ramc_clip_info *in) {
+    return in->text_layers * block_flop(in->context_length, in->text_width, in->text_mlp) +
+           2.0 * in->text_width * in->embed_dim;
+}
+
+/* ------------------------------------------------------------ machine */
+
+double bench_peak_rss_mb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    double kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) {
+            kb = strtod(line + 6, NULL);
+            break;
+        }
+    fclose(f);
+    return kb < 0 ? -1 : kb / 1024.0;
+}
+
+int bench_reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return -1;
+    int ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+void bench_set_threads(int n) {
+    if (n >= 1) openblas_set_num_threads(n);
+}
+
+int bench_get_threads(void) { return openblas_get_num_threads(); }
+const char *bench_blas_config(void) { return openblas_get_config(); }
+const char *bench_blas_core(void) { return openblas_get_corename(); }
+
+/* ------------------------------------------------------------- running */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Synthetic prompts "[SOT] a photo of a <id> . [EOT]" (CLIP ids 320 'a',
+ * 1125 'photo', 539 'of', 269 '.'), one distinct id per label, so every
+ * label has its own features and the EOT sits where a real short label's does. */
+static void fill_tokens(int32_t *t, int n, int L) {
+    memset(t, 0, (size_t)n * L * sizeof *t);
+    for (int i = 0; i < n; i++) {
+        const int32_t row[8] = {RAMC_SOT_ID, 320, 1125, 539, 320, 1000 + i, 269, RAMC_EOT_ID};
+        memcpy(t + (size_t)i * L, row, sizeof row);
+    }
+}
+
+typedef struct {
+    const ramc_clip *m;
+    const bench_scenario *sc;
+    int B, C, N, N1, D;
+    ram_adapter *a;
+    float *images, *out, *text, *teacher_text, *targets;
+    float *x, *x_loc, *g, *f;
+    int32_t *tokens;
+    ram_head head;
+    sinkhorn_options so;
+    ram_train_options to;
+    double phase[BENCH_MAX_PHASES];
+} ctx;
+
+static void ctx_free(ctx *c) {
+    ram_adapter_free(c->a);
+    free(c->images), free(c->out), free(c->text), free(c->teacher_text), free(c->targets);
+    free(c->x), free(c->x_loc), free(c->g), free(c->f), free(c->tokens);
+    ram_head_free(&c->head);
+}
+
+/* Everything outside the timing: adapter, inputs, cached label features and
+ * the output buffers a caller would keep between batches. */
+static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *sc, uint64_t seed) {
+    const ramc_clip_info *in = &m->info;
+    memset(c, 0, sizeof *c);
+    c->m = m, c->sc = sc;
+    c->B = sc->kind == BENCH_KIND_TEXT ? 0 : sc->batch;
+    c->C = sc->labels, c->N = in->n_patches, c->N1 = in->n_patches + 1, c->D = in->embed_dim;
+    if (in->vocab_size <= RAMC_EOT_ID || in->context_length < 8 + 4 ||
+        in->vocab_size <= 1000 + c->C)
+        return ramc_error(RAMC_ERR_INVALID_ARG,
+                          "bench: the model needs CLIP's vocabulary (%d ids) and a context of at "
+                          "least 12 tokens for the synthetic prompts", RAMC_EOT_ID + 1);
+    const size_t B = (size_t)c->B, C = (size_t)c->C, N = (size_t)c->N, N1 = (size_t)c->N1,
+                 D = (size_t)c->D, W = (size_t)in->vision_width, L = (size_t)in->context_length;
+    ramc_status st;
+
+    if (sc->kind != BENCH_KIND_CLIP) {
+        ram_config cfg = ram_config_preset(sc->nus ? RAM_PRESET_NUS : RAM_PRESET_COCO, in);
+        if ((st = ram_adapter_create(m, &cfg, seed, sc->kind == BENCH_KIND_TRAIN, &c->a))) return st;
+        c->tokens = ramc_malloc(C * L * sizeof(int32_t), "bench tokens");
+        c->text = ramc_malloc(C * D * sizeof(float), "bench label features");
+        if (!c->tokens || !c->text) return RAMC_ERR_NOMEM;
+        fill_tokens(c->tokens, c->C, (int)L);
+    }
+    if (B) {
+        ramc_rng rng;
+        rng_seed(&rng, seed + 1);
+        const size_t n = B * 3 * (size_t)in->image_size * in->image_size;
+        if (!(c->images = ramc_malloc(n * sizeof(float), "bench images"))) return RAMC_ERR_NOMEM;
+        /* roughly the range of normalised pixels (mean 0.5, std 0.5) */
+        for (size_t i = 0; i < n; i++) c->images[i] = (float)(2.0 * rng_uniform(&rng) - 1.0);
+    }
+    switch (sc->kind) {
+    case BENCH_KIND_CLIP:
+        if (!(c->out = ramc_malloc(B * N1 * D * sizeof(float), "bench tokens out")))
+            return RAMC_ERR_NOMEM;
+        break;
+    case BENCH_KIND_RAM:
+    case BENCH_KIND_RAM_TEXT:
+        /* Cached: the label features of this vocabulary and adapter, once. */
+        if (sc->kind == BENCH_KIND_RAM &&
+            (st = ram_encode_text(m, c->a, c->tokens, c->C, c->text, NULL, NULL)))
+            return st;
+        c->x = ramc_malloc(B * N1 * W * sizeof(float), "bench vision stream");
+        c->x_loc = ramc_malloc(B * N1 * W * sizeof(float), "bench side stream");
+        c->g = ramc_malloc(B * D * sizeof(float), "bench global features");
+        c->f = ramc_malloc(B * N * D * sizeof(float), "bench local features");
+        if (!c->x || !c->x_loc || !c->g || !c->f) return RAMC_ERR_NOMEM;
+        c->so = sinkhorn_default_options();
+        /* prediction's setting: each image's Sinkhorn stops on its own test */
+        c->so.mode = SINKHORN_PER_IMAGE;
+        if ((st = ram_head_alloc(&c->head, c->B, c->N, c->C, c->D, c->so.max_iter))) return st;
+        break;
+    case BENCH_KIND_TEXT:
+        break;
+    case BENCH_KIND_TRAIN: {
+        /* The frozen teacher's label features: computed once per label set. */
+        c->teacher_text = ramc_malloc(C * D * sizeof(float), "bench teacher features");
+        c->targets = ramc_calloc(B * C, sizeof(float), "bench targets");
+        if (!c->teacher_text || !c->targets) return RAMC_ERR_NOMEM;
+        if ((st = ram_encode_text(m, NULL, c->tokens, c->C, c->teacher_text, NULL, NULL))) return st;
+        /* about three labels per image, as in COCO, at least one */
+        ramc_rng rng;
+        rng_seed(&rng, seed + 2);
+        for (size_t b = 0; b < B; b++) {
+            c->targets[b * C + (size_t)(rng_next(&rng) % C)] = 1.0f;
+            for (size_t k = 0; k < C; k++)
+                if (rng_uniform(&rng) < 2.0 / (double)C) c->targets[b * C + k] = 1.0f;
+        }
+        c->to = ram_train_default_options();
+        break;
+    }
+    }
+    return RAMC_OK;
+}
+
+/* One call of the scenario: the timed work. */
+static ramc_status ctx_run(ctx *c) {
+    const ramc_clip *m = c->m;
+    ramc_status st = RAMC_OK;
+    double t0 = now_s(), t1;
+    memset(c->phase, 0, sizeof c->phase);
+    switch (c->sc->kind) {
+    case BENCH_KIND_CLIP:
+        st = ramc_clip_encode_image(m, c->images, c->B, c->out);
+        c->phase[0] = now_s() - t0;
+        break;
+    case BENCH_KIND_RAM_TEXT:
+    case BENCH_KIND_RAM:
+        if (c->sc->kind == BENCH_KIND_RAM_TEXT) {
+            if ((st = ram_encode_text(m, c->a, c->tokens, c->C, c->text, NULL, NULL))) return st;
+            t1 = now_s(), c->phase[0] = t1 - t0, t0 = t1;
+        }
+        if ((st = ram_vision_forward(m, c->a, c->images, c->B, c->text, c->C, 0, c->x, c->x_loc,
+                                     NULL, NULL)))
+            return st;
+        t1 = now_s(), c->phase[1] = t1 - t0, t0 = t1;
+        if ((st = ram_image_features(m, c->x, c->x_loc, c->B, c->g, c->f))) return st;
+        t1 = now_s(), c->phase[2] = t1 - t0, t0 = t1;
+        st = ram_head_forward(&c->head, c->g, c->f, c->text, expf(m->info.logit_scale),
+                              c->a->temperature->data[0], c->a->temperature_loc->data[0], NULL,
+                              &c->so);
+        c->phase[3] = now_s() - t0;
+        break;
+    case BENCH_KIND_TEXT:
+        st = ram_encode_text(m, c->a, c->tokens, c->C, c->text, NULL, NULL);
+        c->phase[0] = now_s() - t0;
+        break;
+    case BENCH_KIND_TRAIN: {
+        /* a training loop zeroes the gradients before each step */
+        for (int i = 0; i < c->a->n_params; i++)
+            if (c->a->params[i].grad)
+                memset(c->a->params[i].grad, 0, (size_t)c->a->params[i].numel * sizeof(float));
+        ram_train_result res;
+        st = ram_train_step(m, c->a, c->images, c->B, c->tokens, c->C, c->teacher_text, c->targets,
+                            &c->to, &res, NULL, NULL);
+        ram_train_result_free(&res);
+        c->phase[0] = now_s() - t0;
+        break;
+    }
+    }
+    return st;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt,
+                      bench_result *out) {
+    const bench_scenario *sc = bench_scenario_get(scenario);
+    if (!m || !sc || !opt || !out) return ramc_error(RAMC_ERR_INVALID_ARG, "bench: bad arguments");
+    if (opt->repeat < 1 || opt->warmup < 0)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "bench: repeat must be >= 1 and warmup >= 0");
+    memset(out, 0, sizeof *out);
+    const int total = opt->warmup + opt->repeat;
+    double *secs = ramc_calloc((size_t)opt->repeat * (1 + BENCH_MAX_PHASES), sizeof(double),
+                               "bench timings");
+    if (!secs) return RAMC_ERR_NOMEM;
+    double *phases = secs + opt->repeat;
+
+    ctx c;
+    double t0 = now_s();
+    ramc_status st = ctx_setup(&c, m, sc, opt->seed);
+    out->setup_s = now_s() - t0;
+    double last = 0;
+    for (int r = 0; r < total && st == RAMC_OK; r++) {
+        if (opt->progress) opt->progress(opt->progress_user, sc->name, r, total, last);
+        t0 = now_s();
+        st = ctx_run(&c);
+        last = now_s() - t0;
+        if (r >= opt->warmup) {
+            const int k = r - opt->warmup;
+            secs[k] = last;
+            for (int p = 0; p < BENCH_MAX_PHASES; p++) phases[p * opt->repeat + k] = c.phase[p];
+        }
+    }
+    if (st == RAMC_OK && opt->progress) opt->progress(opt->progress_user, sc->name, total, total, last);
+    if (st != RAMC_OK) {
+        ramc_error_prefix(st, "bench %s", sc->name);
+        goto done;
+    }
+
+    /* rates from times: the median rate is units over the median time */
+    const double units = sc->kind == BENCH_KIND_TEXT ? sc->labels : sc->batch;
+    out->runs = opt->repeat;
+    for (int p = 0; p < BENCH_MAX_PHASES; p++) {
+        double *v = phases + p * opt->repeat;
+        double mp = median(v, opt->repeat);
+        if (mp <= 0) continue;
+        static const char *ram_names[] = {"text", "vision", "features", "head"};
+        const char *name = sc->kind == BENCH_KIND_RAM || sc->kind == BENCH_KIND_RAM_TEXT
+                               ? ram_names[p]
+                           : sc->kind == BENCH_KIND_TEXT  ? "text"
+                           : sc->kind == BENCH_KIND_TRAIN ? "step"
+                                                          : "encode";
+        out->phase_name[out->n_phases] = name;
+        out->phase_s[out->n_phases++] = mp;
+    }
+    double tmed = median(secs, opt->repeat);
+    out->median = units / tmed;
+    out->min = units / secs[opt->repeat - 1];
+    out->max = units / secs[0];
+
+    const ramc_clip_info *in = &m->info;
+    if (sc->kind == BENCH_KIND_TEXT) {
+        out->flop_per_unit = bench_text_flop(in);
+    } else {
+        out->flop_per_unit = opt->flop_per_image > 0 ? opt->flop_per_image : bench_vit_flop(in);
+        if (sc->kind == BENCH_KIND_RAM || sc->kind == BENCH_KIND_RAM_TEXT) {
+            out->flop_per_unit_ram =
+                opt->flop_per_image_ram > 0
+                    ? opt->flop_per_image_ram
+                    : bench_ram_vision_flop(in, c.a->n_vision_adapted, c.a->n_vis_prompts,
+                                            sc->labels);
+            /* recomputed labels: their text-tower work is shared by the batch */
+            if (sc->kind == BENCH_KIND_RAM_TEXT)
+                out->flop_per_unit_ram += bench_text_flop(in) * sc->labels / sc->batch;
+            out->gflops_ram = out->median * out->flop_per_unit_ram / 1e9;
+        }
+    }
+    out->gflops = out->median * out->flop_per_unit / 1e9;
+done:
+    ctx_free(&c);
+    free(secs);
+    return st;
+}

@@ -1,0 +1,124 @@
+/* Speed and memory benchmarks of ramc on a randomly initialised CLIP.
+ *
+ * Random weights cost exactly what real ones do (same shapes, same BLAS
+ * calls, no denormals), so the benchmark needs no files and runs anywhere.
+ * The library side builds the model, prepares each scenario's inputs outside
+ * the timing, runs it `warmup` + `repeat` times and returns the rates; it
+ * neither prints nor forks. The CLI (cmd_bench.c) runs each scenario in its
+ * own child process so that the peak-memory figure is the scenario's own.
+ */
+#ifndef RAMC_BENCH_BENCH_H
+#define RAMC_BENCH_BENCH_H
+
+#include <stdint.h>
+
+#include "model/clip.h"
+
+typedef enum { BENCH_SIZE_VITB16 = 0, BENCH_SIZE_TINY = 1 } bench_size;
+
+/* The shapes of the two model sizes: full ViT-B/16 (image 224, patch 16,
+ * width 768, 12 layers, 12 heads, MLP 3072; text 512 wide, 12 layers,
+ * 8 heads, context 77, vocabulary 49408; embedding 512) and a tiny model for
+ * tests (image 32, patch 8, width 64, 4 layers, 2 heads; text 32 wide,
+ * 4 layers, 2 heads, context 16; embedding 32; the full vocabulary so that
+ * the SOT/EOT ids exist). */
+ramc_clip_info bench_clip_shape(bench_size size);
+
+/* A CLIP with every weight drawn from N(0, sigma) with the sigmas of CLIP's
+ * own initialisation (LayerNorms 1/0), in one storage allocation; freed with
+ * ramc_clip_free. shape needs image_size, patch_size, vision_width/layers/
+ * heads/mlp, text_width/layers/heads/mlp, context_length, vocab_size,
+ * embed_dim; grid and n_patches are derived, logit_scale set to ln(100). */
+ramc_status clip_create_random(const ramc_clip_info *shape, uint64_t seed, ramc_clip **out);
+
+/* ------------------------------------------------------------ scenarios */
+
+typedef enum {
+    BENCH_KIND_CLIP = 0,     /* ramc_clip_encode_image */
+    BENCH_KIND_RAM = 1,      /* RAM inference, label features cached */
+    BENCH_KIND_RAM_TEXT = 2, /* RAM inference, label features recomputed per batch */
+    BENCH_KIND_TEXT = 3,     /* label encoding with deep prompts */
+    BENCH_KIND_TRAIN = 4     /* ram_train_step with the teacher */
+} bench_kind;
+
+#define BENCH_MAX_PHASES 4
+
+typedef struct {
+    const char *name;
+    bench_kind kind;
+    int batch;              /* images per call (text scenarios: prompts per call) */
+    int labels;             /* label-set size; 0 for plain CLIP */
+    int nus;                /* 1: NUS adapter preset (deep prompts in the last 6 text blocks) */
+    const char *unit;       /* "images/s" or "prompts/s" */
+    double official;        /* the official code's rate (perf/baseline.md), 0 if not measured */
+    double official_rss_mb; /* its peak RSS in MB, 0 if not measured */
+    const char *description;
+} bench_scenario;
+
+int bench_scenario_count(void);
+const bench_scenario *bench_scenario_get(int i);
+/* Index of the scenario called `name`, or -1. */
+int bench_scenario_find(const char *name);
+
+/* Called before each run (done = runs finished so far, of total) and once
+ * after the last (done == total). last_s: the previous run's seconds, or 0. */
+typedef void (*bench_progress_fn)(void *user, const char *scenario, int done, int total,
+                                  double last_s);
+
+typedef struct {
+    int warmup, repeat; /* runs before timing; timed runs (>= 1) */
+    uint64_t seed;      /* inputs and adapter initialisation */
+    /* FLOP per image for the rates, 0: derived from the shapes. The CLI
+     * passes baseline.md's 35.1e9 (plain ViT) and 44e9 (RAM) for ViT-B/16 so
+     * that both sides are divided by the same constants. */
+    double flop_per_image, flop_per_image_ram;
+    bench_progress_fn progress;
+    void *progress_user;
+} bench_options;
+
+typedef struct {
+    int runs;                    /* timed runs */
+    double median, min, max;     /* units per second over the timed runs */
+    double flop_per_unit;        /* FLOP of one image (CLIP-ViT count) or one prompt */
+    double gflops;               /* median rate x flop_per_unit / 1e9 */
+    double flop_per_unit_ram;    /* RAM scenarios: FLOP of one image with SAA + TSS; else 0 */
+    double gflops_ram;
+    double setup_s;              /* adapter, inputs, cached features: outside the timing */
+    int n_phases;                /* per-run breakdown (medians, seconds per call) */
+    const char *phase_name[BENCH_MAX_PHASES];
+    double phase_s[BENCH_MAX_PHASES];
+} bench_result;
+
+/* Runs one scenario on model m (any size). Everything the scenario needs
+ * besides the model (adapter, images, tokens, cached label features) is
+ * created and freed inside, outside the timed region. */
+ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt,
+                      bench_result *out);
+
+/* FLOP counts derived from the shapes (multiply-add = 2 FLOP): the plain ViT
+ * over one image (35.1e9 for ViT-B/16 at 224), RAM's vision tower over one
+ * image (adds the value-value attention of every block, the visual prompts,
+ * the TSS convolutions and the TSS attention to n_labels labels), and the text tower over one prompt (the full
+ * context, as computed). */
+double bench_vit_flop(const ramc_clip_info *in);
+double bench_ram_vision_flop(const ramc_clip_info *in, int n_adapted, int n_vis_prompts,
+                             int n_labels);
+double bench_text_flop(const ramc_clip_info *in);
+
+/* ----------------------------------------------------- machine, memory */
+
+/* Peak resident set of this process (VmHWM of /proc/self/status) in MB, or
+ * -1 where it cannot be read. */
+double bench_peak_rss_mb(void);
+/* Resets VmHWM to the current RSS (writes 5 to /proc/self/clear_refs);
+ * returns 0 on success, -1 where the kernel refuses. */
+int bench_reset_peak_rss(void);
+
+/* OpenBLAS threads: set (n >= 1) and read back. */
+void bench_set_threads(int n);
+int bench_get_threads(void);
+/* OpenBLAS build configuration and the kernel family it chose at run time. */
+const char *bench_blas_config(void);
+const char *bench_blas_core(void);
+
+#endif

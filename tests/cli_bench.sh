@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# ramc bench on the tiny random model: every scenario runs, the JSON has the
+# documented schema with positive numbers, and bad options are refused.
+# (Speed itself is not tested: it depends on the machine and its load.)
+set -u
+ramc=$1
+fails=0 passes=0
+check() { # check NAME COND...
+    local name=$1; shift
+    if "$@"; then passes=$((passes + 1)); else fails=$((fails + 1)); echo "FAIL: $name" >&2; fi
+}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+scenarios="clip_encode_b1 clip_encode_b8 ram_coco_b1_cached ram_coco_b8_cached ram_coco_b8_uncached
+ram_nus_b8_cached text_coco text_nus train_b8 train_b32"
+
+# 1. the JSON run
+"$ramc" bench --size tiny --repeat 2 --warmup 1 --json > "$tmp/out.json" 2> "$tmp/err.txt"
+rc=$?
+check "bench --json exits 0" [ $rc -eq 0 ]
+[ $rc -eq 0 ] || tail -n 20 "$tmp/err.txt" >&2
+check "progress goes to stderr" grep -q "bench \[10/10\] train_b32: done" "$tmp/err.txt"
+for s in $scenarios; do
+    check "scenario $s reported" grep -q "\"name\":[[:space:]]*\"$s\"" "$tmp/out.json"
+done
+check "no scenario failed" bash -c "! grep -q '\"error\"' '$tmp/out.json'"
+check "flop_per_image present" grep -q '"flop_per_image":[[:space:]]*[0-9]' "$tmp/out.json"
+if command -v python3 > /dev/null 2>&1; then
+    python3 - "$tmp/out.json" "$scenarios" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+want = sys.argv[2].split()
+bad = []
+for k in ("ramc_version", "machine", "flop_per_image", "scenarios"):
+    if k not in d: bad.append("missing " + k)
+if not (d["machine"].get("cpus", 0) >= 1 and d["machine"].get("blas")): bad.append("machine")
+got = [s["name"] for s in d["scenarios"]]
+if got != want: bad.append("scenarios %s" % got)
+for s in d["scenarios"]:
+    for k in ("median", "min", "max", "gflops", "peak_rss_mb"):
+        if not (isinstance(s.get(k), (int, float)) and s[k] > 0): bad.append("%s.%s=%r" % (s["name"], k, s.get(k)))
+    if s.get("runs") != 2: bad.append(s["name"] + ".runs")
+    if not s["min"] <= s["median"] <= s["max"]: bad.append(s["name"] + " min<=median<=max")
+    if s["unit"] not in ("images/s", "prompts/s"): bad.append(s["name"] + ".unit")
+    # the official figures are for ViT-B/16 only
+    if s.get("official", 0) is not None or s.get("ratio", 0) is not None: bad.append(s["name"] + ".official")
+if bad:
+    print("JSON check failed: " + "; ".join(bad), file=sys.stderr)
+    sys.exit(1)
+PY
+    check "JSON parses and every number is positive" [ $? -eq 0 ]
+else
+    check "positive medians" bash -c "[ \$(grep -cE '\"median\":[[:space:]]*[0-9]*\\.?[0-9]*[1-9]' '$tmp/out.json') -eq 10 ]"
+fi
+
+# 2. the table, a chosen subset, in-process
+"$ramc" bench --size tiny --repeat 1 --warmup 0 --scenarios text_coco,clip_encode_b1 --no-fork \
+    > "$tmp/table.txt" 2> /dev/null
+check "table run exits 0" [ $? -eq 0 ]
+check "table lists text_coco" grep -q "^text_coco " "$tmp/table.txt"
+check "table lists only the chosen scenarios" [ "$(grep -c '^ram_' "$tmp/table.txt")" -eq 0 ]
+
+# 3. usage errors exit 2 with a message
+for args in "--size huge" "--repeat 0" "--warmup -1" "--threads x" "--scenarios nope" "--frobnicate"; do
+    # shellcheck disable=SC2086
+    "$ramc" bench $args > /dev/null 2> "$tmp/e.txt"
+    rc=$?
+    check "bench $args exits 2" [ $rc -eq 2 ]
+    check "bench $args explains" grep -q "ramc bench" "$tmp/e.txt"
+done
+"$ramc" bench --help > "$tmp/help.txt"
+check "bench --help" grep -q "usage: ramc bench" "$tmp/help.txt"
+
+echo "cli_bench: $passes passed, $fails failed"
+[ $fails -eq 0 ]
