@@ -157,6 +157,13 @@ typedef struct ramc_labels ramc_labels;
 ramc_status ramc_model_load(const char *clip_path, const char *adapter_path,
                             const ramc_clip_params *params, ramc_model **out);
 void ramc_model_free(ramc_model *model);
+/* The embedded default model shipped with ramc: DATA/default/clip.safetensors
+ * (a small CLIP pre-trained on the synthetic world of `ramc synth`, with its
+ * vocab.json + merges.txt beside it) and DATA/default/adapter.safetensors (its
+ * RAM adapter), DATA being $RAMC_DATA_DIR or the data folder fixed at build
+ * time. Writes both paths (NUL-terminated; each buffer of `size` bytes) and
+ * returns RAMC_OK when the CLIP file exists, an error naming it otherwise. */
+ramc_status ramc_default_model_paths(char *clip_path, char *adapter_path, size_t size);
 /* Sizes of the underlying CLIP: image_size S, grid, n_patches, embed_dim... */
 ramc_clip_info ramc_model_get_info(const ramc_model *model);
 int ramc_model_has_adapter(const ramc_model *model);
@@ -197,6 +204,13 @@ typedef struct {
      * for large batches; results then agree across batch compositions only
      * to float rounding, ~1e-6). */
     int fuse_batch;
+    /* Ablations of the paper's Tables 5 and 6 (docs/ram.md), all 0 = RAM:
+     * matching 0 KCOT, 1 average pooling, 2 softmax re-weighting; a uniform
+     * source marginal instead of LPD; no SAA side stream; no TSS. */
+    int matching;
+    int uniform_source;
+    int no_saa;
+    int no_tss;
 } ramc_predict_params;
 
 ramc_predict_params ramc_predict_default_params(void);

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages ramc builds against, if any are missing.
 # Safe to run repeatedly; needs root (or sudo) only when something is missing.
 set -euo pipefail
-packages=(build-essential cmake pkg-config libopenblas-dev libcjson-dev libpng-dev
+packages=(build-essential cmake pkg-config libopenblas-dev libdnnl-dev libcjson-dev libpng-dev
           libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do

@@ -496,6 +496,56 @@ static void test_errors(void) {
     CHECK(z.vision_width == 0, "info of NULL");
 }
 
+/* Copies WEIGHTS with head counts in the metadata, as `ramc pretrain-clip`
+ * writes them: the tiny text width 12 cannot default to width/64, so a load
+ * with params 0 succeeds only by reading the metadata. */
+static int write_with_heads(const char *path, const char *vheads, const char *theads) {
+    st_file *f = NULL;
+    if (st_open(WEIGHTS, &f) != RAMC_OK) return 0;
+    st_writer *w = st_writer_new();
+    int ok = w != NULL;
+    for (int i = 0; ok && i < f->n_tensors; i++) {
+        const st_tensor *t = &f->tensors[i];
+        ok = st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data) == RAMC_OK;
+    }
+    if (ok && vheads) ok = st_writer_set_metadata(w, "vision_heads", vheads) == RAMC_OK;
+    if (ok && theads) ok = st_writer_set_metadata(w, "text_heads", theads) == RAMC_OK;
+    if (ok) ok = st_writer_save(w, path) == RAMC_OK;
+    st_writer_free(w);
+    st_close(f);
+    return ok;
+}
+
+static void test_metadata_heads(void) {
+    ramc_clip_params p0 = ramc_clip_default_params();
+    ramc_clip *m = NULL;
+    const char *good = tmp_path("heads_meta.safetensors");
+    CHECK(write_with_heads(good, "2", "2"), "write %s", good);
+    CHECK(ramc_clip_load(good, &p0, &m) == RAMC_OK && m, "metadata heads: %s", ramc_last_error());
+    if (m) CHECK(m->info.vision_heads == 2 && m->info.text_heads == 2, "heads %d %d", m->info.vision_heads,
+                 m->info.text_heads);
+    ramc_clip_free(m);
+    /* an explicit count wins over the metadata */
+    ramc_clip_params p3 = p0;
+    p3.text_heads = 3;
+    m = NULL;
+    CHECK(ramc_clip_load(good, &p3, &m) == RAMC_OK && m && m->info.text_heads == 3 && m->info.vision_heads == 2,
+          "explicit heads override: %s", ramc_last_error());
+    ramc_clip_free(m);
+    /* a malformed count is an error naming the file and key, not a silent default */
+    const char *bad = tmp_path("heads_bad.safetensors");
+    CHECK(write_with_heads(bad, "2", "two"), "write %s", bad);
+    m = (ramc_clip *)(uintptr_t)1;
+    CHECK(ramc_clip_load(bad, &p0, &m) == RAMC_ERR_FORMAT && m == NULL, "bad metadata: %s", ramc_last_error());
+    CHECK(strstr(ramc_last_error(), "heads_bad.safetensors") && strstr(ramc_last_error(), "text_heads"), "%s",
+          ramc_last_error());
+    /* only the vision count recorded: the text tower still needs one */
+    const char *half = tmp_path("heads_half.safetensors");
+    CHECK(write_with_heads(half, "2", NULL), "write %s", half);
+    m = (ramc_clip *)(uintptr_t)1;
+    CHECK(ramc_clip_load(half, &p0, &m) == RAMC_ERR_INVALID_ARG && m == NULL, "half: %s", ramc_last_error());
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ramc_clip_XXXXXX");
     if (!mkdtemp(tmpdir)) {
@@ -508,6 +558,7 @@ int main(void) {
     test_golden(&ref);
     if (ref) test_layouts(ref);
     test_errors();
+    test_metadata_heads();
     ramc_clip_free(ref);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

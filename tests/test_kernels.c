@@ -9,6 +9,7 @@
  * well under the test timeout. */
 #include "kernels/kernels.h"
 #include "kernels/kernels_ref.h"
+#include "kernels/vexp.h"
 #include "test.h"
 
 #include <math.h>
@@ -766,6 +767,71 @@ static void test_embedding(int vocab, int n, int dim, int do_fd) {
 
 /* ------------------------------------------------------------------ main */
 
+/* vexpf (the softmax / QuickGELU exp): relative error against exp in double
+ * over the whole range it is used in, and its edges. */
+static void test_vexpf(void) {
+    double worst = 0.0;
+    for (long i = 0; i <= 2000000; i++) {
+        float x = (float)(-87.29 + 175.58 * (double)i / 2000000.0);
+        double e = exp((double)x), r = fabs(vexpf(x) - e) / e;
+        if (r > worst) worst = r;
+    }
+    CHECK(worst < 2e-7, "vexpf max relative error %.3g", worst);
+    CHECK(vexpf(0.0f) == 1.0f && vexpf(-100.0f) == 0.0f && isnan(vexpf(NAN)) &&
+              isfinite(vexpf(1000.0f)),
+          "vexpf edges");
+}
+
+/* Element-wise and row-wise kernels, and attention, give bit-identical
+ * results for 1 and several threads at sizes above the parallel threshold. */
+static void test_thread_invariance(void) {
+    const int rows = 96, dim = 768, B = 2, T = 50, C = 128, H = 4;
+    double *tmp;
+    float *x = frand((long)rows * dim, -3, 3, &tmp);
+    free(tmp);
+    float *w = frand(dim, 0.5, 1.5, &tmp);
+    free(tmp);
+    float *qkv = frand((long)B * T * 3 * C, -2, 2, &tmp);
+    free(tmp);
+    float *dout = frand((long)B * T * C, -1, 1, &tmp);
+    free(tmp);
+    float *out[2], *pr[2], *att[2], *dq[2];
+    int saved = kernels_get_num_threads();
+    for (int k = 0; k < 2; k++) {
+        kernels_set_num_threads(k == 0 ? 1 : 3);
+        long n = (long)rows * dim;
+        out[k] = fnew(4 * n);
+        layernorm_forward(out[k], NULL, NULL, x, w, w, rows, dim, 1e-5f);
+        softmax_forward(out[k] + n, x, rows, dim, 0.7f);
+        quickgelu_forward(out[k] + 2 * n, x, n);
+        float *mean = fnew(rows), *rstd = fnew(rows);
+        layernorm_forward(out[k] + 3 * n, mean, rstd, x, w, NULL, rows, dim, 1e-5f);
+        float *dw = fnew(dim), *dx = fnew(n);
+        layernorm_backward(dx, dw, NULL, x, x, w, mean, rstd, rows, dim);
+        memcpy(out[k] + 3 * n, dx, sizeof(float) * (size_t)n);
+        memcpy(out[k], dw, sizeof(float) * (size_t)dim); /* overwrite: both compared */
+        free(mean), free(rstd), free(dw), free(dx);
+        att[k] = fnew((long)B * T * C);
+        pr[k] = fnew((long)B * H * T * T);
+        attention_forward(att[k], pr[k], qkv, qkv + C, qkv + 2 * C, (long)T * 3 * C, 3 * C, B, T,
+                          T, C, H, 1);
+        dq[k] = fnew((long)B * T * 3 * C);
+        attention_backward(dq[k], dq[k] + C, dq[k] + 2 * C, dout, NULL, qkv, qkv + C, qkv + 2 * C,
+                           (long)T * 3 * C, 3 * C, B, T, T, C, H, 1);
+    }
+    kernels_set_num_threads(saved);
+    long n = (long)rows * dim;
+    CHECK(!memcmp(out[0], out[1], sizeof(float) * 4 * (size_t)n),
+          "row-wise kernels differ between 1 and 3 threads");
+    CHECK(!memcmp(att[0], att[1], sizeof(float) * (size_t)B * T * C) &&
+              !memcmp(pr[0], pr[1], sizeof(float) * (size_t)B * H * T * T),
+          "attention forward differs between 1 and 3 threads");
+    CHECK(!memcmp(dq[0], dq[1], sizeof(float) * (size_t)B * T * 3 * C),
+          "attention backward differs between 1 and 3 threads");
+    for (int k = 0; k < 2; k++) free(out[k]), free(pr[k]), free(att[k]), free(dq[k]);
+    free(x), free(w), free(qkv), free(dout);
+}
+
 int main(void) {
     printf("finite differences of the double references, then float vs reference:\n");
     test_gemm();
@@ -824,6 +890,9 @@ int main(void) {
 
     test_embedding(6, 7, 3, 1);
     test_embedding(50, 30, 16, 0);
+
+    test_vexpf();
+    test_thread_invariance();
 
     return test_summary("test_kernels");
 }

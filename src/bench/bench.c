@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "core/rng.h"
+#include "kernels/kernels.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
 #include "ram/ram_train.h"
@@ -265,11 +266,9 @@ int bench_reset_peak_rss(void) {
     return fclose(f) == 0 && ok ? 0 : -1;
 }
 
-void bench_set_threads(int n) {
-    if (n >= 1) openblas_set_num_threads(n);
-}
+void bench_set_threads(int n) { kernels_set_num_threads(n); }
 
-int bench_get_threads(void) { return openblas_get_num_threads(); }
+int bench_get_threads(void) { return kernels_get_num_threads(); }
 const char *bench_blas_config(void) { return openblas_get_config(); }
 const char *bench_blas_core(void) { return openblas_get_corename(); }
 
@@ -303,6 +302,7 @@ typedef struct {
     ram_head head;
     sinkhorn_options so;
     ram_train_options to;
+    ram_text_cache text_cache; /* as the trainer: the frozen text blocks once per label set */
     double phase[BENCH_MAX_PHASES];
 } ctx;
 
@@ -311,6 +311,7 @@ static void ctx_free(ctx *c) {
     free(c->images), free(c->out), free(c->text), free(c->teacher_text), free(c->targets);
     free(c->x), free(c->x_loc), free(c->g), free(c->f), free(c->tokens);
     ram_head_free(&c->head);
+    ram_text_cache_free(&c->text_cache);
 }
 
 /* Everything outside the timing: adapter, inputs, cached label features and
@@ -384,6 +385,7 @@ static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *s
                 if (rng_uniform(&rng) < 2.0 / (double)C) c->targets[b * C + k] = 1.0f;
         }
         c->to = ram_train_default_options();
+        c->to.text_cache = &c->text_cache;
         break;
     }
     }

@@ -12,6 +12,9 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 /* Prints "ramc <command>: <library's last error>" to stderr and returns 1. */
 int cli_fail(const char *command);

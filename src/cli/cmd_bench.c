@@ -18,6 +18,7 @@
 
 #include "bench/bench.h"
 #include "cli/cli.h"
+#include "kernels/kernels.h"
 
 #ifndef RAMC_VERSION
 #define RAMC_VERSION "0.1.0-dev"
@@ -37,7 +38,7 @@ static void usage(FILE *f) {
             "min, max; GFLOP/s (35.1 GFLOP per ViT-B/16 image, 44 for RAM); the peak\n"
             "resident memory of the scenario's own process (each runs in a forked child\n"
             "unless --no-fork); and the official implementation's figure with the ratio.\n"
-            "--threads sets the OpenBLAS threads (default: all %ld cores).\n"
+            "--threads sets the threads (OpenMP and the GEMM backend) (default: all %ld cores).\n"
             "--json prints one JSON object (schema in docs/performance.md).\n",
             sysconf(_SC_NPROCESSORS_ONLN));
 }
@@ -193,6 +194,7 @@ static void print_json(const char *size, int threads, int repeat, int warmup, in
     if (ct) cJSON_AddStringToObject(mach, "openblas_coretype", ct);
     else cJSON_AddNullToObject(mach, "openblas_coretype");
     cJSON_AddNumberToObject(mach, "threads", threads);
+    cJSON_AddStringToObject(mach, "gemm", kernels_gemm_backend());
     cJSON_AddStringToObject(root, "size", size);
     cJSON_AddNumberToObject(root, "repeat", repeat);
     cJSON_AddNumberToObject(root, "warmup", warmup);
@@ -249,8 +251,9 @@ static void print_json(const char *size, int threads, int repeat, int warmup, in
 
 static void print_table(const char *size, int threads, const int *idx, const outcome *res, int n) {
     const int full = !strcmp(size, "vitb16");
-    printf("ramc %s bench: size %s, %ld CPUs, OpenBLAS %d threads, %s kernels\n", RAMC_VERSION,
-           size, sysconf(_SC_NPROCESSORS_ONLN), threads, bench_blas_core());
+    printf("ramc %s bench: size %s, %ld CPUs, %d threads, GEMM %s (OpenBLAS %s kernels)\n",
+           RAMC_VERSION, size, sysconf(_SC_NPROCESSORS_ONLN), threads, kernels_gemm_backend(),
+           bench_blas_core());
     printf("%-22s %5s %6s %9s %9s %9s %-9s %8s %8s %9s %9s %6s\n", "scenario", "batch", "labels",
            "median", "min", "max", "unit", "GFLOP/s", "RAM GF/s", "peak MB", "official", "ratio");
     for (int k = 0; k < n; k++) {

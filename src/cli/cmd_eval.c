@@ -14,7 +14,7 @@
 #include "ramc.h"
 
 static const char usage_text[] =
-    "usage: ramc eval --clip WEIGHTS [--adapter FILE] [--vision-heads N --text-heads N]\n"
+    "usage: ramc eval [--clip WEIGHTS] [--adapter FILE] [--vision-heads N --text-heads N]\n"
     "                 [--config FILE] [--set KEY=VALUE]...\n"
     "                 [--test-zsl FILE] [--test-gzsl FILE] [--test FILE --classes FILE]\n"
     "                 [--seen-classes FILE] [--unseen-classes FILE]\n"
@@ -129,8 +129,21 @@ int cmd_eval(int argc, char **argv) {
         }
     }
     if (!cfg.model[0]) {
-        fprintf(stderr, "ramc eval: --clip WEIGHTS is required\n");
-        return 2;
+        /* the embedded default model, said aloud (see ramc predict) */
+        static char default_clip[4096], default_adapter[4096];
+        if (ramc_default_model_paths(default_clip, default_adapter, sizeof default_clip) != RAMC_OK) {
+            fprintf(stderr, "ramc eval: no --clip given and %s\n", ramc_last_error());
+            return 1;
+        }
+        if (ram_train_config_apply(&cfg, "model", default_clip, "default model")) return cli_fail("eval");
+        if (!adapter) {
+            adapter = default_adapter;
+            fprintf(stderr, "ramc eval: no --clip given: using the embedded default model %s "
+                            "and its adapter %s\n", default_clip, default_adapter);
+        } else {
+            fprintf(stderr, "ramc eval: no --clip given: using the embedded default model %s\n",
+                    default_clip);
+        }
     }
     if (!test && !cfg.test_zsl[0] && !cfg.test_gzsl[0]) {
         fprintf(stderr, "ramc eval: nothing to evaluate: give --test-zsl, --test-gzsl or --test\n");
@@ -181,6 +194,11 @@ int cmd_eval(int argc, char **argv) {
     eo.workers = cfg.workers;
     eo.per_image_sinkhorn = per_image;
     eo.fatal_missing = fatal_missing;
+    /* the ablation keys of a config (--config / --set) apply to evaluation too */
+    eo.matching = cfg.matching;
+    eo.uniform_source = !cfg.use_lpd;
+    eo.no_saa = !cfg.use_saa;
+    eo.no_tss = !cfg.use_tss;
     for (int c = 0; c < 3; c++) eo.mean[c] = (float)cfg.pixel_mean[c], eo.std[c] = (float)cfg.pixel_std[c];
     eo.progress = on_progress;
     eo.progress_user = &show_progress;

@@ -19,7 +19,7 @@
 #include "ramc.h"
 
 static const char usage_text[] =
-    "usage: ramc predict --clip WEIGHTS [--adapter FILE] [--vision-heads N --text-heads N]\n"
+    "usage: ramc predict [--clip WEIGHTS] [--adapter FILE] [--vision-heads N --text-heads N]\n"
     "                    (--labels \"a,b,c\" | --labels-file FILE) [--template \"A photo of a {}.\"]\n"
     "                    [--top-k K] [--threshold T] [--format json|tsv] [--baseline clip]\n"
     "                    [--batch N] [--explain DIR] [--vocab FILE] IMAGE_OR_DIR...\n"
@@ -29,7 +29,9 @@ static const char usage_text[] =
     "(sorted by path); images are resized straight to the model's input size\n"
     "(bilinear, as the official test transform) and normalised with mean = std = 0.5.\n"
     "\n"
-    "  --clip WEIGHTS       CLIP weights (.safetensors, OpenAI or Hugging Face names)\n"
+    "  --clip WEIGHTS       CLIP weights (.safetensors, OpenAI or Hugging Face names);\n"
+    "                       default: the embedded model data/default/ (a small CLIP\n"
+    "                       of the `ramc synth` world) with its RAM adapter, said on stderr\n"
     "  --adapter FILE       trained RAM adapter; without it: RAM's zero-shot path on\n"
     "                       the frozen CLIP (SAA + KCOT with LPD, no prompts/TSS)\n"
     "  --vision-heads N, --text-heads N  attention heads (default width/64)\n"
@@ -480,8 +482,7 @@ int cmd_predict(int argc, char **argv) {
         }
         i++;
     }
-    const char *problem = !o.clip                                ? "--clip WEIGHTS is required%s"
-                          : !o.labels_arg == !o.labels_file      ? "give exactly one of --labels and --labels-file%s"
+    const char *problem = !o.labels_arg == !o.labels_file      ? "give exactly one of --labels and --labels-file%s"
                           : inputs.n == 0                        ? "no images or folders given%s"
                           : o.baseline && o.explain              ? "--explain needs RAM's transport plan; not with --baseline clip%s"
                                                                  : NULL;
@@ -495,6 +496,29 @@ int cmd_predict(int argc, char **argv) {
         return usage_error("--labels: empty label name in '%s'", o.labels_arg);
     }
     if (o.threshold_set && !o.top_k_set) o.top_k = 0; /* threshold alone: every label above it */
+
+    /* No weights given: the embedded default model, announced on stderr so a
+     * user never mistakes its scores for those of a model they meant to use.
+     * Its adapter comes along only when no --adapter was given either (and is
+     * of no use to --baseline clip). */
+    static char default_clip[4096], default_adapter[4096];
+    if (!o.clip) {
+        if (ramc_default_model_paths(default_clip, default_adapter, sizeof default_clip) != RAMC_OK) {
+            strlist_free(&inputs);
+            strlist_free(&names);
+            fprintf(stderr, "ramc predict: no --clip given and %s\n", ramc_last_error());
+            return 1;
+        }
+        o.clip = default_clip;
+        if (!o.adapter && !o.baseline) {
+            o.adapter = default_adapter;
+            fprintf(stderr, "ramc predict: no --clip given: using the embedded default model %s "
+                            "and its adapter %s\n", default_clip, default_adapter);
+        } else {
+            fprintf(stderr, "ramc predict: no --clip given: using the embedded default model %s\n",
+                    default_clip);
+        }
+    }
 
     ramc_model *model = NULL;
     ramc_labels *labels = NULL;

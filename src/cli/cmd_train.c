@@ -29,7 +29,8 @@ static const char usage_text[] =
     "  --config FILE        key = value lines (see docs/datasets.md)\n"
     "  --preset coco|nus    official COCO 48/17 or NUS-WIDE 925/81 configuration\n"
     "  --set KEY=VALUE      any config key, e.g. --set max_epochs=2\n"
-    "  --clip WEIGHTS       CLIP weights (= --set model=WEIGHTS)\n"
+    "  --clip WEIGHTS       CLIP weights (= --set model=WEIGHTS); default: the embedded\n"
+    "                       model data/default/clip.safetensors (said on stderr)\n"
     "  --train FILE         training set: official JSON or TSV (path<TAB>a,b)\n"
     "  --seen-classes FILE, --unseen-classes FILE   one label per line\n"
     "  --test-zsl FILE, --test-gzsl FILE            evaluation sets\n"
@@ -223,10 +224,22 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "ramc train: unknown or incomplete option '%s'\n\n%s", a, usage_text);
         return 2;
     }
-    if (!o.cfg.model[0] || !o.cfg.train[0] || !o.cfg.output_dir[0]) {
-        fprintf(stderr, "ramc train: --clip, --train and --output (or model, train, output_dir in "
-                        "the config) are required\n");
+    if (!o.cfg.train[0] || !o.cfg.output_dir[0]) {
+        fprintf(stderr, "ramc train: --train and --output (or train, output_dir in the config) "
+                        "are required\n");
         return 2;
+    }
+    if (!o.cfg.model[0]) {
+        /* the backbone defaults to the embedded CLIP (its adapter is not used:
+         * training makes a new one); said aloud, as in ramc predict */
+        char clip[4096], adapter[4096];
+        if (ramc_default_model_paths(clip, adapter, sizeof clip) != RAMC_OK) {
+            fprintf(stderr, "ramc train: no --clip given and %s\n", ramc_last_error());
+            return 1;
+        }
+        if (ram_train_config_apply(&o.cfg, "model", clip, "default model")) return cli_fail("train");
+        fprintf(stderr, "ramc train: no --clip given: using the embedded default model %s as the "
+                        "backbone\n", clip);
     }
 
     struct sigaction sa;

@@ -20,6 +20,9 @@ static const command commands[] = {
     {"eval", cmd_eval, "ZSL / GZSL evaluation: P, R, F1 at top-3/5 and mAP"},
     {"golden", cmd_golden, "compare ramc with reference tensors of the official implementation"},
     {"bench", cmd_bench, "time the main workloads on a random CLIP (speed, peak memory)"},
+    {"synth", cmd_synth, "generate a seeded synthetic multi-label data set with ZSL/GZSL splits"},
+    {"pretrain-clip", cmd_pretrain, "pre-train a small CLIP from scratch on image<TAB>caption pairs"},
+    {"convert", cmd_convert, "rewrite a safetensors file in float16, bfloat16 or float32"},
 };
 
 static void usage(FILE *f) {

@@ -35,6 +35,8 @@ typedef struct {
 } key_def;
 
 static const char *const sinkhorn_names[] = {"coupled", "per_image", "log_domain", NULL};
+static const char *const matching_names[] = {"kcot", "avgpool", "reweight", NULL};
+static const char *const loss_names[] = {"mmc", "asl", "rank_hinge", "lsep", NULL};
 static const char *const mode_names[] = {"strict", "official", NULL};
 static const char *const scheduler_names[] = {"cosine", NULL};
 
@@ -65,6 +67,12 @@ static const key_def keys[] = {
     REAL("teacher_sharpen", teacher_sharpen, 0, 1e6, 1, 0, "sharpening factor of the teacher distribution"),
     ENUM("sinkhorn", sinkhorn, sinkhorn_names,
          "Sinkhorn stopping: coupled (official, batch-coupled), per_image, log_domain"),
+    ENUM("matching", matching, matching_names,
+         "local aggregation: kcot (RAM), avgpool or reweight (paper Table 5 ablation)"),
+    BOOL("use_lpd", use_lpd, "LPD source marginal; 0 = uniform (with use_teacher = 0: plain OT)"),
+    BOOL("use_saa", use_saa, "SAA side stream; 0 = the side stream follows the main stream"),
+    BOOL("use_tss", use_tss, "TSS adapters in the adapted blocks"),
+    ENUM("loss", loss, loss_names, "training loss on both heads: mmc (RAM), asl, rank_hinge, lsep"),
     INT("image_size", image_size, 0, 8192, "input size (INPUT.SIZE_TRAIN/TEST); 0 = the model's own"),
     {"pixel_mean", K_VEC3, OFF(pixel_mean), 0, -1e3, 1e3, 0, 0, NULL, "per-channel mean (INPUT.PIXEL_MEAN)"},
     {"pixel_std", K_VEC3, OFF(pixel_std), 0, 0, 1e3, 1, 0, NULL, "per-channel std (INPUT.PIXEL_STD)"},
@@ -146,6 +154,9 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset) {
     cfg->use_teacher = 1;
     cfg->teacher_sharpen = 20;
     cfg->sinkhorn = SINKHORN_BATCH_COUPLED;
+    cfg->matching = 0;
+    cfg->use_lpd = cfg->use_saa = cfg->use_tss = 1;
+    cfg->loss = 0;
     cfg->image_size = 0; /* the model's own: 224 for ViT-B/16, as the official configs */
     for (int c = 0; c < 3; c++) cfg->pixel_mean[c] = 0.5, cfg->pixel_std[c] = 0.5;
     cfg->flip_prob = 0.5;

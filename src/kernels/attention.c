@@ -4,18 +4,51 @@
  * views: BLAS takes the row stride as the leading dimension, so the fused
  * [.., 3C] projection and SAA's q = k = v form need no copies.
  *
+ * Threading: the (batch item, head) pairs are spread over OpenMP threads
+ * (static schedule), each running its own small GEMMs single-threaded (oneDNN
+ * does so inside a parallel region) and its own softmax rows. Every pair's
+ * arithmetic is the same on any thread, so the result is bit-identical for
+ * any thread count. With the OpenBLAS backend, which threads each GEMM
+ * itself, the pairs run one after another as before.
+ *
  * Scratch: the [Tq,Tk] score matrix of one head lives in the caller's probs
  * buffer when one is given; otherwise (and for dP in the backward) it is
- * malloc'ed here, once per call. This is the one kernel file that allocates.
+ * malloc'ed here, once per call, one plane per thread. This is the one kernel
+ * file that allocates.
  * Should malloc fail, the row-wise paths below compute the same result with
  * no scratch at all (online softmax), slower, so the kernel still never fails.
  */
 #include "kernels/kernels.h"
 #include "kernels/kernels_ref.h"
 
+#include "kernels/vexp.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* Threads for the per-head loop over nbh pairs (1: run it serially). */
+static int head_threads(int nbh) {
+#ifdef _OPENMP
+    if (!kernels_gemm_nests() || omp_in_parallel()) return 1;
+    int n = omp_get_max_threads();
+    return n < nbh ? n : nbh;
+#else
+    (void)nbh;
+    return 1;
+#endif
+}
+
+static inline int thread_id(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
 
 /* Number of keys query t may see. */
 static inline int keys_visible(int t, int Tk, int causal) {
@@ -31,16 +64,7 @@ static void head_probs(float *P, const float *Q, const float *K, long rs, int Tq
     for (int t = 0; t < Tq; t++) {
         float *p = P + (long)t * Tk;
         int n = keys_visible(t, Tk, causal);
-        float mx = -INFINITY;
-        for (int j = 0; j < n; j++)
-            if (p[j] > mx) mx = p[j];
-        double sum = 0.0;
-        for (int j = 0; j < n; j++) {
-            p[j] = expf(p[j] - mx);
-            sum += p[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < n; j++) p[j] *= inv;
+        softmax_row(p, p, n, 1.0f);
         for (int j = n; j < Tk; j++) p[j] = 0.0f;
     }
 }
@@ -55,9 +79,11 @@ static inline float dotf(const float *a, const float *b, int n) {
 void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
                        long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
                        int n_heads, int causal) {
+    const int nbh = B * n_heads, nthr = head_threads(nbh);
+    const size_t plane = (size_t)Tq * (size_t)Tk;
     float *scratch = NULL;
     if (!probs) {
-        scratch = malloc(sizeof(float) * (size_t)Tq * (size_t)Tk);
+        scratch = malloc(sizeof(float) * plane * (size_t)nthr);
         if (!scratch) {
             attention_forward_rowwise(out, q, k, v, batch_stride, row_stride, B, Tq, Tk, C,
                                       n_heads, causal);
@@ -66,14 +92,14 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
     }
     int dh = C / n_heads;
     float scale = 1.0f / sqrtf((float)dh);
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < n_heads; h++) {
-            long off = b * batch_stride + (long)h * dh;
-            float *P = probs ? probs + ((long)b * n_heads + h) * Tq * Tk : scratch;
-            head_probs(P, q + off, k + off, row_stride, Tq, Tk, dh, scale, causal);
-            gemm(0, 0, Tq, dh, Tk, 1.0f, P, Tk, v + off, (int)row_stride, 0.0f,
-                 out + (long)b * Tq * C + (long)h * dh, C);
-        }
+#pragma omp parallel for schedule(static) num_threads(nthr) if (nthr > 1)
+    for (int bh = 0; bh < nbh; bh++) {
+        int b = bh / n_heads, h = bh % n_heads;
+        long off = b * batch_stride + (long)h * dh;
+        float *P = probs ? probs + (long)bh * Tq * Tk : scratch + plane * (size_t)thread_id();
+        head_probs(P, q + off, k + off, row_stride, Tq, Tk, dh, scale, causal);
+        gemm(0, 0, Tq, dh, Tk, 1.0f, P, Tk, v + off, (int)row_stride, 0.0f,
+             out + (long)b * Tq * C + (long)h * dh, C);
     }
     free(scratch);
 }
@@ -83,8 +109,9 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
                         const float *q, const float *k, const float *v, long batch_stride,
                         long row_stride, int B, int Tq, int Tk, int C, int n_heads, int causal) {
-    size_t plane = (size_t)Tq * (size_t)Tk;
-    float *scratch = malloc(sizeof(float) * plane * (probs ? 1 : 2));
+    const int nbh = B * n_heads, nthr = head_threads(nbh);
+    const size_t plane = (size_t)Tq * (size_t)Tk, per = plane * (probs ? 1 : 2);
+    float *scratch = malloc(sizeof(float) * per * (size_t)nthr);
     if (!scratch) {
         attention_backward_rowwise(dq, dk, dv, dout, probs, q, k, v, batch_stride, row_stride, B,
                                    Tq, Tk, C, n_heads, causal);
@@ -93,9 +120,13 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
     int dh = C / n_heads;
     float scale = 1.0f / sqrtf((float)dh);
     int rs = (int)row_stride;
-    float *dS = scratch;
-    for (int b = 0; b < B; b++) {
-        for (int h = 0; h < n_heads; h++) {
+    /* Pairs write disjoint column ranges of dq/dk/dv (and disjoint rows of
+     * different batch items), so they can run on different threads. */
+#pragma omp parallel for schedule(static) num_threads(nthr) if (nthr > 1)
+    for (int bh = 0; bh < nbh; bh++) {
+        int b = bh / n_heads, h = bh % n_heads;
+        float *dS = scratch + per * (size_t)thread_id();
+        {
             long off = b * batch_stride + (long)h * dh;
             const float *Q = q + off, *K = k + off, *V = v + off;
             const float *dO = dout + (long)b * Tq * C + (long)h * dh;
@@ -103,13 +134,13 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
             if (probs) {
                 P = probs + ((long)b * n_heads + h) * Tq * Tk;
             } else {
-                head_probs(scratch + plane, Q, K, row_stride, Tq, Tk, dh, scale, causal);
-                P = scratch + plane;
+                head_probs(dS + plane, Q, K, row_stride, Tq, Tk, dh, scale, causal);
+                P = dS + plane;
             }
             /* Every write below is a beta = 1 GEMM into a gradient view whose
              * operands are inputs only, so aliased dq/dk/dv simply add up. */
             if (dv) gemm(1, 0, Tk, dh, Tq, 1.0f, P, Tk, dO, C, 1.0f, dv + off, rs);
-            if (!dq && !dk) continue;
+            if (!dq && !dk) continue; /* next pair */
             gemm(0, 1, Tq, Tk, dh, 1.0f, dO, C, V, rs, 0.0f, dS, Tk); /* dP */
             for (int t = 0; t < Tq; t++) {
                 const float *p = P + (long)t * Tk;

@@ -4,6 +4,11 @@
  * stride 1, unpadded convolution is a plain GEMM on the input and needs none).
  * It is malloc'ed here; should that fail, the direct loops at the end of the
  * file compute the same result without scratch, so the kernel never fails.
+ *
+ * Threading: im2col / col2im over input channels, BatchNorm over channels,
+ * OpenMP static schedule; each element's arithmetic is the same on any
+ * thread, so results do not depend on the thread count (the GEMMs' own
+ * threading aside, see gemm.c).
  */
 #include "kernels/kernels.h"
 #include "kernels/kernels_ref.h"
@@ -33,6 +38,7 @@ static void valid_range(int *lo, int *hi, int Wo, int W, int kx, int stride, int
 static void im2col(float *col, const float *x, int Ci, int H, int W, int k, int stride, int pad,
                    int Ho, int Wo) {
     long HWo = (long)Ho * Wo;
+#pragma omp parallel for schedule(static) if ((long)Ci * k * k * HWo >= 32768L)
     for (int ci = 0; ci < Ci; ci++) {
         for (int ky = 0; ky < k; ky++) {
             for (int kx = 0; kx < k; kx++) {
@@ -60,6 +66,8 @@ static void im2col(float *col, const float *x, int Ci, int H, int W, int k, int 
 static void col2im_add(float *dx, const float *dcol, int Ci, int H, int W, int k, int stride,
                        int pad, int Ho, int Wo) {
     long HWo = (long)Ho * Wo;
+    /* Each input channel's plane of dx only receives its own rows of dcol. */
+#pragma omp parallel for schedule(static) if ((long)Ci * k * k * HWo >= 32768L)
     for (int ci = 0; ci < Ci; ci++) {
         for (int ky = 0; ky < k; ky++) {
             for (int kx = 0; kx < k; kx++) {
@@ -98,6 +106,7 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
         const float *xb = inp + (long)b * Ci * HW;
         float beta = 0.0f;
         if (bias) {
+#pragma omp parallel for schedule(static) if ((long)Co * HWo >= 32768L)
             for (int co = 0; co < Co; co++)
                 for (long i = 0; i < HWo; i++) ob[co * HWo + i] = bias[co];
             beta = 1.0f;
@@ -135,6 +144,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
         const float *gb = dout + (long)b * Co * HWo;
         const float *xb = inp + (long)b * Ci * HW;
         if (dbias) {
+#pragma omp parallel for schedule(static) if ((long)Co * HWo >= 32768L)
             for (int co = 0; co < Co; co++) {
                 double s = 0.0;
                 for (long i = 0; i < HWo; i++) s += gb[co * HWo + i];
@@ -225,6 +235,7 @@ void batchnorm_forward_train(float *out, float *mean, float *rstd, float *runnin
                              float *running_var, const float *inp, const float *weight,
                              const float *bias, int B, int C, int HW, float eps, float momentum) {
     long n = (long)B * HW;
+#pragma omp parallel for schedule(static) if (n * C >= 32768L)
     for (int c = 0; c < C; c++) {
         double m = 0.0;
         for (int b = 0; b < B; b++) {
@@ -264,6 +275,7 @@ void batchnorm_forward_train(float *out, float *mean, float *rstd, float *runnin
 void batchnorm_forward_eval(float *out, const float *inp, const float *running_mean,
                             const float *running_var, const float *weight, const float *bias,
                             int B, int C, int HW, float eps) {
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
     for (int c = 0; c < C; c++) {
         float s = (float)(1.0 / sqrt((double)running_var[c] + (double)eps));
         float w = weight ? weight[c] : 1.0f, bb = bias ? bias[c] : 0.0f;
@@ -281,6 +293,7 @@ void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int B, int C, int HW) {
     long n = (long)B * HW;
+#pragma omp parallel for schedule(static) if (n * C >= 32768L)
     for (int c = 0; c < C; c++) {
         float m = mean[c], s = rstd[c];
         double sg = 0.0, sgx = 0.0;

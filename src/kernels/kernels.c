@@ -4,41 +4,38 @@
  * Reductions (means, variances, norms, softmax sums) accumulate in double:
  * it costs little next to the GEMMs and keeps us within ~1e-6 of PyTorch,
  * which is what the golden parity tests need. Everything else stays float.
- * Loops are single-threaded on purpose; OpenBLAS threads the GEMMs. */
+ *
+ * Threading: every row-wise or element-wise loop is an OpenMP `parallel for`
+ * (static schedule) over rows, channels or fixed blocks of elements, and each
+ * row's arithmetic is the same whichever thread runs it, so these kernels give
+ * bit-identical results for ANY thread count. Column sums (bias and LayerNorm
+ * weight gradients) are split over columns, each column still summed over the
+ * rows in order. Small calls stay on the calling thread (PAR_MIN). The GEMMs'
+ * threading is the backend's (gemm.c). */
 #include "kernels/kernels.h"
+#include "kernels/vexp.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ GEMM */
-
-/* C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C. */
-void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
-          const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        /* BLAS would reject lda = 0 through xerbla, which prints; an empty
-         * sum leaves only the beta term. */
-        for (int i = 0; i < M; i++)
-            for (int j = 0; j < N; j++)
-                C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(long)i * ldc + j];
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C,
-                ldc);
-}
+/* Work (elements) below which a loop is not worth a parallel region. */
+#define PAR_MIN 32768L
+/* Block of elements per chunk in the element-wise loops. */
+#define EW_BLOCK 4096L
 
 /* ---------------------------------------------------------------- Linear */
 
 /* out [rows,out_dim] = inp [rows,in_dim] @ weight[out_dim,in_dim]^T + bias [out_dim]. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int rows, int in_dim, int out_dim) {
+    if (kernels_get_bf16() &&
+        matmul_forward_bf16(out, inp, weight, bias, rows, in_dim, out_dim) == 0)
+        return;
     /* Seeding out with the bias and letting BLAS add the product rounds
      * once, as PyTorch's addmm does. */
     float beta = 0.0f;
     if (bias) {
+#pragma omp parallel for schedule(static) if ((long)rows * out_dim >= PAR_MIN)
         for (int r = 0; r < rows; r++)
             memcpy(out + (long)r * out_dim, bias, sizeof(float) * (size_t)out_dim);
         beta = 1.0f;
@@ -57,30 +54,60 @@ void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dou
         gemm(1, 0, out_dim, in_dim, rows, 1.0f, dout, out_dim, inp, in_dim, 1.0f, dweight,
              in_dim);
     if (dbias) {
-        for (int o = 0; o < out_dim; o++) {
-            double s = 0.0;
-            for (int r = 0; r < rows; r++) s += dout[(long)r * out_dim + o];
-            dbias[o] += (float)s;
+        /* Blocks of 64 columns, rows in order inside: the sum of each column
+         * is the serial one. */
+        int nblk = (out_dim + 63) / 64;
+#pragma omp parallel for schedule(static) if ((long)rows * out_dim >= PAR_MIN)
+        for (int bk = 0; bk < nblk; bk++) {
+            int o0 = bk * 64, o1 = o0 + 64 < out_dim ? o0 + 64 : out_dim;
+            double s[64];
+            for (int o = o0; o < o1; o++) s[o - o0] = 0.0;
+            for (int r = 0; r < rows; r++) {
+                const float *g = dout + (long)r * out_dim;
+                for (int o = o0; o < o1; o++) s[o - o0] += g[o];
+            }
+            for (int o = o0; o < o1; o++) dbias[o] += (float)s[o - o0];
         }
     }
 }
 
 /* ------------------------------------------------------------- LayerNorm */
 
+/* Sum of x [n] in double, in eight fixed lanes combined in order. */
+static inline double sum_f64(const float *x, int n) {
+    double p8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) p8[l] += x[i + l];
+    double s = 0.0;
+    for (int l = 0; l < 8; l++) s += p8[l];
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
 /* out, inp [rows,dim]; weight, bias [dim] (NULL acts as 1 / 0); mean, rstd [rows] or NULL. */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int rows, int dim, float eps) {
+#pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *x = inp + (long)r * dim;
         float *y = out + (long)r * dim;
         /* Two passes in double: the one-pass E[x^2]-E[x]^2 form loses digits
-         * when the mean is large next to the spread (CLIP's residual stream). */
-        double m = 0.0;
-        for (int i = 0; i < dim; i++) m += x[i];
-        m /= dim;
+         * when the mean is large next to the spread (CLIP's residual stream).
+         * Eight fixed partial sums, combined in order, let the sums vectorise
+         * without depending on anything but the row. */
+        double m = sum_f64(x, dim) / dim;
+        double p8[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int i8 = 0;
+        for (; i8 + 8 <= dim; i8 += 8)
+            for (int l = 0; l < 8; l++) {
+                double d = x[i8 + l] - m;
+                p8[l] += d * d;
+            }
         double v = 0.0;
-        for (int i = 0; i < dim; i++) {
-            double d = x[i] - m;
+        for (int l = 0; l < 8; l++) v += p8[l];
+        for (; i8 < dim; i8++) {
+            double d = x[i8] - m;
             v += d * d;
         }
         v /= dim;
@@ -100,7 +127,10 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int rows, int dim) {
+    /* dinp: rows in parallel. */
+#pragma omp parallel for schedule(static) if (dinp && (long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
+        if (!dinp) continue;
         const float *x = inp + (long)r * dim;
         const float *g = dout + (long)r * dim;
         float m = mean[r], s = rstd[r];
@@ -113,16 +143,31 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
             float dn = g[i] * (weight ? weight[i] : 1.0f);
             sum_dn += dn;
             sum_dn_xh += (double)dn * xh;
-            if (dweight) dweight[i] += g[i] * xh;
-            if (dbias) dbias[i] += g[i];
         }
-        if (!dinp) continue;
         float mdn = (float)(sum_dn / dim), mdnxh = (float)(sum_dn_xh / dim);
         float *dx = dinp + (long)r * dim;
         for (int i = 0; i < dim; i++) {
             float xh = (x[i] - m) * s;
             float dn = g[i] * (weight ? weight[i] : 1.0f);
             dx[i] += s * (dn - mdn - xh * mdnxh);
+        }
+    }
+    if (!dweight && !dbias) return;
+    /* dweight, dbias: blocks of 64 columns in parallel, rows in order inside
+     * (the same float accumulation as a serial loop). */
+    int nblk = (dim + 63) / 64;
+#pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
+    for (int bk = 0; bk < nblk; bk++) {
+        int i0 = bk * 64, i1 = i0 + 64 < dim ? i0 + 64 : dim;
+        for (int r = 0; r < rows; r++) {
+            const float *x = inp + (long)r * dim;
+            const float *g = dout + (long)r * dim;
+            float m = mean[r], s = rstd[r];
+            for (int i = i0; i < i1; i++) {
+                float xh = (x[i] - m) * s;
+                if (dweight) dweight[i] += g[i] * xh;
+                if (dbias) dbias[i] += g[i];
+            }
         }
     }
 }
@@ -138,17 +183,33 @@ static inline float stable_sigmoid(float x) {
 
 #define QUICKGELU_K 1.702f
 
+/* sigmoid(x) = 1 / (1 + e^-x) through vexpf, which clamps instead of
+ * overflowing (no FE_OVERFLOW), so it needs no branch and vectorises. */
+static inline float fast_sigmoid(float x) { return 1.0f / (1.0f + vexpf(-x)); }
+
+/* Element-wise loops run in blocks of EW_BLOCK, in parallel when n is large
+ * (the pragma names the caller's length, which is always called n). */
+#define EW_LOOP(n, ...)                                                              \
+    do {                                                                             \
+        long nb_ = ((n) + EW_BLOCK - 1) / EW_BLOCK;                                  \
+        _Pragma("omp parallel for schedule(static) if ((n) >= PAR_MIN)")            \
+        for (long b_ = 0; b_ < nb_; b_++) {                                          \
+            long e_ = (b_ + 1) * EW_BLOCK < (n) ? (b_ + 1) * EW_BLOCK : (n);         \
+            for (long i = b_ * EW_BLOCK; i < e_; i++) __VA_ARGS__                    \
+        }                                                                            \
+    } while (0)
+
 /* out, inp [n]. */
 void quickgelu_forward(float *out, const float *inp, long n) {
-    for (long i = 0; i < n; i++) out[i] = inp[i] * stable_sigmoid(QUICKGELU_K * inp[i]);
+    EW_LOOP(n, { out[i] = inp[i] * fast_sigmoid(QUICKGELU_K * inp[i]); });
 }
 
 /* dinp [n] += dout * d/dx (x * sigmoid(1.702 x)). */
 void quickgelu_backward(float *dinp, const float *dout, const float *inp, long n) {
-    for (long i = 0; i < n; i++) {
-        float x = inp[i], s = stable_sigmoid(QUICKGELU_K * x);
+    EW_LOOP(n, {
+        float x = inp[i], s = fast_sigmoid(QUICKGELU_K * x);
         dinp[i] += dout[i] * (s + x * QUICKGELU_K * s * (1.0f - s));
-    }
+    });
 }
 
 #define INV_SQRT2 0.70710678118654752440f
@@ -156,56 +217,43 @@ void quickgelu_backward(float *dinp, const float *dout, const float *inp, long n
 
 /* out, inp [n]. */
 void gelu_forward(float *out, const float *inp, long n) {
-    for (long i = 0; i < n; i++) out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * INV_SQRT2));
+    EW_LOOP(n, { out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * INV_SQRT2)); });
 }
 
 /* dinp [n] += dout * (Phi(x) + x * phi(x)). */
 void gelu_backward(float *dinp, const float *dout, const float *inp, long n) {
-    for (long i = 0; i < n; i++) {
+    EW_LOOP(n, {
         float x = inp[i];
         float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
         float pdf = INV_SQRT_2PI * expf(-0.5f * x * x);
         dinp[i] += dout[i] * (cdf + x * pdf);
-    }
+    });
 }
 
 /* out, inp [n]. */
 void sigmoid_forward(float *out, const float *inp, long n) {
-    for (long i = 0; i < n; i++) out[i] = stable_sigmoid(inp[i]);
+    EW_LOOP(n, { out[i] = stable_sigmoid(inp[i]); });
 }
 
 /* dinp [n] += dout * out * (1 - out), out being the saved forward output. */
 void sigmoid_backward(float *dinp, const float *dout, const float *out, long n) {
-    for (long i = 0; i < n; i++) dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
+    EW_LOOP(n, { dinp[i] += dout[i] * out[i] * (1.0f - out[i]); });
 }
 
 /* ---------------------------------------------------------------- Softmax */
 
 /* out, inp [rows,dim]: softmax(scale * inp) per row. */
 void softmax_forward(float *out, const float *inp, int rows, int dim, float scale) {
-    for (int r = 0; r < rows; r++) {
-        const float *x = inp + (long)r * dim;
-        float *y = out + (long)r * dim;
-        /* Subtracting the max keeps expf in range; with a negative scale the
-         * max of scale*x is what matters, hence scaling first. */
-        float mx = -INFINITY;
-        for (int i = 0; i < dim; i++) {
-            float v = scale * x[i];
-            if (v > mx) mx = v;
-        }
-        double sum = 0.0;
-        for (int i = 0; i < dim; i++) {
-            y[i] = expf(scale * x[i] - mx);
-            sum += y[i];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int i = 0; i < dim; i++) y[i] *= inv;
-    }
+    /* softmax_row subtracts the max of scale*x (not scale times the max of x:
+     * with a negative scale that is what matters). */
+#pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
+    for (int r = 0; r < rows; r++) softmax_row(out + (long)r * dim, inp + (long)r * dim, dim, scale);
 }
 
 /* dinp [rows,dim] += scale * out * (dout - sum(dout*out)). */
 void softmax_backward(float *dinp, const float *dout, const float *out, int rows, int dim,
                       float scale) {
+#pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *g = dout + (long)r * dim, *y = out + (long)r * dim;
         float *dx = dinp + (long)r * dim;
@@ -226,6 +274,7 @@ static double row_norm(const float *x, int dim) {
 
 /* out, inp [rows,dim]; norms [rows] (the unclamped norm) or NULL. */
 void l2norm_forward(float *out, float *norms, const float *inp, int rows, int dim, float eps) {
+#pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *x = inp + (long)r * dim;
         float *y = out + (long)r * dim;
@@ -239,6 +288,7 @@ void l2norm_forward(float *out, float *norms, const float *inp, int rows, int di
 /* dinp [rows,dim] += J^T dout; norms [rows] from the forward, or NULL to recompute. */
 void l2norm_backward(float *dinp, const float *dout, const float *inp, const float *norms,
                      int rows, int dim, float eps) {
+#pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *x = inp + (long)r * dim, *g = dout + (long)r * dim;
         float *dx = dinp + (long)r * dim;
@@ -262,6 +312,7 @@ void l2norm_backward(float *dinp, const float *dout, const float *inp, const flo
 
 /* out [n,dim] = table [vocab,dim] rows at ids [n]. */
 void embedding_forward(float *out, const int32_t *ids, const float *table, int n, int dim) {
+#pragma omp parallel for schedule(static) if ((long)n * dim >= PAR_MIN)
     for (int i = 0; i < n; i++)
         memcpy(out + (long)i * dim, table + (long)ids[i] * dim, sizeof(float) * (size_t)dim);
 }

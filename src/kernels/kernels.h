@@ -19,9 +19,33 @@
 
 #include <stdint.h>
 
+/* ------------------------------------------------------------- Threading */
+
+/* Threads for every kernel (OpenMP, and the GEMM backend's); n < 1 is ignored.
+ * Without a call, the OpenMP default (OMP_NUM_THREADS, else all cores). */
+void kernels_set_num_threads(int n);
+int kernels_get_num_threads(void);
+/* "onednn" or "openblas": what gemm() calls (the build's RAMC_GEMM). */
+const char *kernels_gemm_backend(void);
+/* 1 when gemm() may be called from inside an OpenMP parallel region (it then
+ * runs on the calling thread alone), 0 when the backend threads on its own. */
+int kernels_gemm_nests(void);
+
+/* Optional bf16 linear layers (gemm_bf16.c), for INFERENCE on fixed weights:
+ * with it on, matmul_forward rounds its input and weight to bf16 (weights once,
+ * cached by pointer) and accumulates in float32 through oneDNN. Off unless
+ * kernels_set_bf16(1) or RAMC_BF16=1; ignored with the OpenBLAS backend.
+ * kernels_bf16_flush() drops the cached weights (call it if they change). */
+void kernels_set_bf16(int on);
+int kernels_get_bf16(void);
+void kernels_bf16_flush(void);
+/* The bf16 path itself: 0 when done, -1 when unavailable (use float32). */
+int matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias,
+                        int rows, int in_dim, int out_dim);
+
 /* ------------------------------------------------------------------ GEMM */
 
-/* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, through BLAS.
+/* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, through oneDNN or OpenBLAS.
  * op(A) is [M,K]: A is [M,K] (lda >= K) or, with trans_a, [K,M] (lda >= M).
  * op(B) is [K,N]: B is [K,N] (ldb >= N) or, with trans_b, [N,K] (ldb >= K). */
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,

@@ -110,6 +110,24 @@ ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, 
 ramc_status clip_text_project(const ramc_clip *m, const int32_t *tokens, const float *x, int n,
                               float *features);
 
+/* The EOT position of one sequence of L ids: argmax (first maximum, as torch). */
+int clip_eot_position(const int32_t *ids, int L);
+
+/* Text features [n, D] (ln_final at EOT then @ text_projection, not
+ * normalised), computing only what the EOT rows depend on. With a causal mask
+ * a position never sees the ones after it, so each batch of prompts runs on
+ * its first T = (max EOT) + 1 rows only; prompts are sorted by EOT position
+ * and encoded TEXT_FEATURES_CHUNK at a time (bounded scratch for any n).
+ * deep_prompts: NULL (plain CLIP) or [text_layers] pointers, each NULL or
+ * nc x Wt deep prompts of that block (SPEC §4.3: inserted after SOT, rounded
+ * to fp16; the block then runs on min(T + nc, L) rows, and when T + nc > L the
+ * rows L-nc.. skip the block exactly as on the full 77-row stream).
+ * Same values as clip_text_forward/ram_text_forward + clip_text_project up to
+ * float rounding (GEMM shapes differ); no taps. */
+#define TEXT_FEATURES_CHUNK 128
+ramc_status clip_text_features(const ramc_clip *m, const int32_t *tokens, int n,
+                               const float *const *deep_prompts, int nc, float *features);
+
 /* ------------------------------------------------------------- training */
 
 /* What one block's forward keeps for its backward (B items of T rows; the
@@ -140,9 +158,12 @@ void clip_block_acts_free(clip_block_acts *a);
  * x [B, T, W] in place; side_out [B, n_loc, W] or NULL when a->n_loc == 0. */
 void clip_block_forward_train(const clip_block *w, clip_block_acts *a, float *x, float *side_out);
 
-/* Gradient through a frozen block: dx [B, T, W] holds d(output) on entry and
- * d(input) on return; dside [B, n_loc, W] is d(side_out) or NULL. */
+/* Backward of one block: dx [B, T, W] holds d(output) on entry and
+ * d(input) on return; dside [B, n_loc, W] is d(side_out) or NULL.
+ * grads: NULL for frozen weights (RAM), or a block of the same shapes whose
+ * pointers lead to writable gradient buffers; the weight gradients are then
+ * ACCUMULATED (+=) into them, as the kernels do. */
 ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, float *dx,
-                                const float *dside);
+                                const float *dside, clip_block *grads);
 
 #endif

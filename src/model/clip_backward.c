@@ -1,6 +1,7 @@
 /* Training form of a CLIP block: the forward that keeps activations and the
- * backward through the frozen weights (gradients flow to the inputs only:
- * nothing in CLIP is trained, but prompts and adapters sit upstream). */
+ * backward. RAM trains nothing in CLIP (gradients flow to the inputs only, for
+ * the prompts and adapters upstream); `ramc pretrain-clip` also accumulates
+ * the gradients of the block's own weights. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,8 +72,13 @@ void clip_block_forward_train(const clip_block *w, clip_block_acts *a, float *x,
     for (long i = 0; i < (long)rows * W; i++) x[i] += a->x_mid[i];
 }
 
+/* Writable view of a gradient field: clip_block's pointers are const for the
+ * model's use, but a gradient block points into memory the caller allocated
+ * writable; a NULL block (frozen weights) gives NULL, "not needed" for the kernels. */
+#define GRAD(field) (g ? (float *)g->field : NULL)
+
 ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, float *dx,
-                                const float *dside) {
+                                const float *dside, clip_block *g) {
     const int B = a->B, T = a->T, W = a->W, M = a->M, rows = B * T;
     const long bstride = (long)T * 3 * W, rstride = 3 * W;
     const size_t rw = (size_t)rows * W;
@@ -84,30 +90,33 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
 
     /* MLP: out = x_mid + c_proj(QuickGELU(c_fc(ln_2(x_mid)))) */
     memcpy(dmid, dx, rw * sizeof(float));
-    matmul_backward(dact, NULL, NULL, dx, a->act, w->proj_w, rows, M, W);
+    matmul_backward(dact, GRAD(proj_w), GRAD(proj_b), dx, a->act, w->proj_w, rows, M, W);
     quickgelu_backward(dfc, dact, a->fc, (long)rows * M);
-    matmul_backward(dh, NULL, NULL, dfc, a->h2, w->fc_w, rows, W, M);
-    layernorm_backward(dmid, NULL, NULL, dh, a->x_mid, w->ln_2_w, a->ln2_mean, a->ln2_rstd, rows,
-                       W);
+    matmul_backward(dh, GRAD(fc_w), GRAD(fc_b), dfc, a->h2, w->fc_w, rows, W, M);
+    layernorm_backward(dmid, GRAD(ln_2_w), GRAD(ln_2_b), dh, a->x_mid, w->ln_2_w, a->ln2_mean,
+                       a->ln2_rstd, rows, W);
 
     /* attention: x_mid = x_in + out_proj(attn(ln_1(x_in))) */
-    matmul_backward(dattn, NULL, NULL, dmid, a->attn, w->out_w, rows, W, W);
+    matmul_backward(dattn, GRAD(out_w), GRAD(out_b), dmid, a->attn, w->out_w, rows, W, W);
     attention_backward(dqkv, dqkv + W, dqkv + 2 * W, dattn, a->probs, a->qkv, a->qkv + W,
                        a->qkv + 2 * W, bstride, rstride, B, T, T, W, a->n_heads, a->causal);
     if (dside && a->n_loc) {
         /* the side stream reads v only: q = k = v, all gradients into dv */
         memset(dattn, 0, rw * sizeof(float));
-        matmul_backward(dattn, NULL, NULL, dside, a->side_attn, w->out_w, B * a->n_loc, W, W);
+        matmul_backward(dattn, GRAD(out_w), GRAD(out_b), dside, a->side_attn, w->out_w,
+                        B * a->n_loc, W, W);
         float *dv = dqkv + 2 * W;
         const float *v = a->qkv + 2 * W;
         attention_backward(dv, dv, dv, dattn, a->side_probs, v, v, v, bstride, rstride, B, a->n_loc,
                            a->n_loc, W, a->n_heads, 0);
     }
     memset(dh, 0, rw * sizeof(float));
-    matmul_backward(dh, NULL, NULL, dqkv, a->h, w->qkv_w, rows, W, 3 * W);
+    matmul_backward(dh, GRAD(qkv_w), GRAD(qkv_b), dqkv, a->h, w->qkv_w, rows, W, 3 * W);
     /* d(input) = residual + through ln_1 */
     memcpy(dx, dmid, rw * sizeof(float));
-    layernorm_backward(dx, NULL, NULL, dh, a->x_in, w->ln_1_w, a->ln1_mean, a->ln1_rstd, rows, W);
+    layernorm_backward(dx, GRAD(ln_1_w), GRAD(ln_1_b), dh, a->x_in, w->ln_1_w, a->ln1_mean,
+                       a->ln1_rstd, rows, W);
     free(buf);
     return RAMC_OK;
 }
+#undef GRAD

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "io/safetensors.h" /* round_to_f16 */
 #include "model/clip.h"
 
 #define LN_EPS 1e-5f
@@ -200,12 +201,13 @@ ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, 
 }
 
 /* The EOT position: argmax of the ids (first maximum, as torch.argmax). */
-static int eot_position(const int32_t *ids, int L) {
+int clip_eot_position(const int32_t *ids, int L) {
     int best = 0;
     for (int t = 1; t < L; t++)
         if (ids[t] > ids[best]) best = t;
     return best;
 }
+#define eot_position clip_eot_position
 
 ramc_status clip_text_project(const ramc_clip *m, const int32_t *tokens, const float *x, int n,
                               float *features) {
@@ -222,19 +224,116 @@ ramc_status clip_text_project(const ramc_clip *m, const int32_t *tokens, const f
     return RAMC_OK;
 }
 
+/* ------------------------------------------------- text, EOT rows only */
+
+typedef struct {
+    int eot, index;
+} eot_key;
+
+static int eot_key_cmp(const void *pa, const void *pb) {
+    const eot_key *a = pa, *b = pb;
+    if (a->eot != b->eot) return a->eot < b->eot ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+ramc_status clip_text_features(const ramc_clip *m, const int32_t *tokens, int n,
+                               const float *const *deep_prompts, int nc, float *features) {
+    const ramc_clip_info *in = &m->info;
+    const int Wt = in->text_width, M = in->text_mlp, L = in->context_length, D = in->embed_dim;
+    ramc_status st = clip_check_tokens(m, tokens, n);
+    if (st != RAMC_OK) return st;
+    if (n <= 0) return RAMC_OK;
+    int any_prompts = 0;
+    if (deep_prompts)
+        for (int l = 0; l < in->text_layers; l++) any_prompts |= deep_prompts[l] != NULL;
+    if (!any_prompts) nc = 0;
+
+    eot_key *keys = ramc_malloc((size_t)n * sizeof *keys, "text order");
+    if (!keys) return RAMC_ERR_NOMEM;
+    int Tmax = 1;
+    for (int q = 0; q < n; q++) {
+        keys[q].eot = eot_position(tokens + (size_t)q * L, L);
+        keys[q].index = q;
+        if (keys[q].eot + 1 > Tmax) Tmax = keys[q].eot + 1;
+    }
+    qsort(keys, (size_t)n, sizeof *keys, eot_key_cmp);
+
+    const int chunk = n < TEXT_FEATURES_CHUNK ? n : TEXT_FEATURES_CHUNK;
+    const int Rmax = nc ? (Tmax + nc < L ? Tmax + nc : L) : Tmax;
+    float *x = ramc_malloc((size_t)chunk * Tmax * Wt * sizeof(float), "text stream");
+    float *xp = nc ? ramc_malloc((size_t)chunk * Rmax * Wt * sizeof(float), "text stream") : NULL;
+    float *pr = nc ? ramc_malloc((size_t)nc * Wt * sizeof(float), "text prompts") : NULL;
+    float *h = ramc_malloc((size_t)chunk * (Wt + D) * sizeof(float), "ln_final");
+    int32_t *ids = ramc_malloc((size_t)chunk * Tmax * sizeof(int32_t), "text ids");
+    clip_block_scratch s = {0};
+    if (!x || (nc && (!xp || !pr)) || !h || !ids) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
+    }
+    if ((st = clip_block_scratch_alloc(&s, chunk, Rmax, Wt, M)) != RAMC_OK) goto done;
+    float *out = h + (size_t)chunk * Wt;
+
+    for (int first = 0; first < n; first += chunk) {
+        const int k = n - first < chunk ? n - first : chunk;
+        const eot_key *kk = keys + first;
+        const int T = kk[k - 1].eot + 1; /* sorted: the chunk's longest */
+        for (int q = 0; q < k; q++)
+            memcpy(ids + (size_t)q * T, tokens + (size_t)kk[q].index * L, (size_t)T * sizeof(int32_t));
+        embedding_forward(x, ids, m->tok_emb, k * T, Wt);
+        for (int q = 0; q < k; q++)
+            for (long i = 0; i < (long)T * Wt; i++) x[(size_t)q * T * Wt + i] += m->txt_pos[i];
+
+        for (int l = 0; l < in->text_layers; l++) {
+            const clip_block *w = &m->txt_blocks[l];
+            const float *P = deep_prompts ? deep_prompts[l] : NULL;
+            if (!P) {
+                clip_block_forward(w, Wt, M, in->text_heads, x, k, T, 1, NULL, 0, T, &s);
+                continue;
+            }
+            /* x+ = [x0; P; x[1 : R-nc]] on R rows; out [y0; y[1+nc : R]]; rows
+             * R-nc .. T-1 (only when R = L) skip the block as in the full stream */
+            const int R = T + nc < L ? T + nc : L, kept = R - nc; /* rows 0..kept-1 pass */
+            for (int i = 0; i < nc * Wt; i++) pr[i] = round_to_f16(P[i]);
+            for (int q = 0; q < k; q++) {
+                const float *xq = x + (size_t)q * T * Wt;
+                float *pq = xp + (size_t)q * R * Wt;
+                memcpy(pq, xq, (size_t)Wt * sizeof(float));
+                memcpy(pq + Wt, pr, (size_t)nc * Wt * sizeof(float));
+                memcpy(pq + (size_t)(1 + nc) * Wt, xq + Wt, (size_t)(kept - 1) * Wt * sizeof(float));
+            }
+            clip_block_forward(w, Wt, M, in->text_heads, xp, k, R, 1, NULL, 0, R, &s);
+            for (int q = 0; q < k; q++) {
+                float *xq = x + (size_t)q * T * Wt;
+                const float *pq = xp + (size_t)q * R * Wt;
+                memcpy(xq, pq, (size_t)Wt * sizeof(float));
+                memcpy(xq + Wt, pq + (size_t)(1 + nc) * Wt, (size_t)(kept - 1) * Wt * sizeof(float));
+            }
+        }
+        for (int q = 0; q < k; q++)
+            layernorm_forward(h + (size_t)q * Wt, NULL, NULL, x + ((size_t)q * T + kk[q].eot) * Wt,
+                              m->ln_final_w, m->ln_final_b, 1, Wt, LN_EPS);
+        gemm(0, 0, k, D, Wt, 1.0f, h, Wt, m->txt_proj, D, 0.0f, out, D);
+        for (int q = 0; q < k; q++)
+            memcpy(features + (size_t)kk[q].index * D, out + (size_t)q * D, (size_t)D * sizeof(float));
+    }
+done:
+    clip_block_scratch_free(&s);
+    free(keys);
+    free(x);
+    free(xp);
+    free(pr);
+    free(h);
+    free(ids);
+    return st;
+}
+
 /* ------------------------------------------------------------ public API */
 
 ramc_status ramc_clip_encode_text(const ramc_clip *m, const int32_t *tokens, int n,
                                   float *features) {
     if (!m || !tokens || !features || n <= 0)
         return ramc_error(RAMC_ERR_INVALID_ARG, "encode_text: no model, tokens or output");
-    const size_t size = (size_t)n * m->info.context_length * m->info.text_width;
-    float *x = ramc_malloc(size * sizeof(float), "text stream");
-    if (!x) return RAMC_ERR_NOMEM;
-    ramc_status st = clip_text_forward(m, tokens, n, x, NULL, NULL);
-    if (st == RAMC_OK) st = clip_text_project(m, tokens, x, n, features);
-    free(x);
-    return st;
+    return clip_text_features(m, tokens, n, NULL, 0, features);
 }
 
 ramc_status ramc_clip_encode_image(const ramc_clip *m, const float *images, int batch,

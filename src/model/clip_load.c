@@ -1,6 +1,7 @@
 /* Loading CLIP ViT weights from safetensors, with OpenAI/open_clip or
  * Hugging Face CLIPModel tensor names. Every dimension is read from tensor
  * shapes; every tensor is then checked against those dimensions. */
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -186,6 +187,25 @@ done:
     return st;
 }
 
+/* Head counts are not visible in the tensor shapes. Files written by
+ * `ramc pretrain-clip` record them in the safetensors metadata
+ * ("vision_heads", "text_heads"); when the caller leaves a count at 0 the
+ * recorded one is used, so such a model loads without options. A malformed
+ * value is an error rather than a silent fall-back to width/64. */
+static ramc_status metadata_heads(const st_file *f, const char *key, int *out) {
+    *out = 0;
+    const char *v = st_metadata(f, key);
+    if (!v) return RAMC_OK;
+    char *end = NULL;
+    errno = 0;
+    long h = strtol(v, &end, 10);
+    if (errno || end == v || *end || h < 1 || h > 4096)
+        return ramc_error(RAMC_ERR_FORMAT, "%s: metadata '%s' is '%s', expected a head count 1..4096",
+                          f->path, key, v);
+    *out = (int)h;
+    return RAMC_OK;
+}
+
 static ramc_status pick_heads(const char *path, const char *tower, int requested, int width, int *out) {
     if (requested < 0)
         return ramc_error(RAMC_ERR_INVALID_ARG, "%s: %s heads %d is negative", path, tower, requested);
@@ -248,9 +268,12 @@ static ramc_status derive_info(loader *ld, const ramc_clip_params *p, ramc_clip_
     if ((st = shape_source(ld, full_name(ld, L->vis_proj), 2, &t))) return st;
     info->embed_dim = (int)t->shape[L->proj_transposed ? 0 : 1];
 
-    if ((st = pick_heads(path, "vision", p->vision_heads, info->vision_width, &info->vision_heads)))
+    int vh = p->vision_heads, th = p->text_heads;
+    if (vh == 0 && (st = metadata_heads(ld->f, "vision_heads", &vh))) return st;
+    if (th == 0 && (st = metadata_heads(ld->f, "text_heads", &th))) return st;
+    if ((st = pick_heads(path, "vision", vh, info->vision_width, &info->vision_heads)))
         return st;
-    return pick_heads(path, "text", p->text_heads, info->text_width, &info->text_heads);
+    return pick_heads(path, "text", th, info->text_width, &info->text_heads);
 }
 
 /* Sizes are summed in double (exact below 2^53) so that hostile shapes are

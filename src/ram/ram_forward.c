@@ -84,6 +84,21 @@ ramc_status ram_text_forward(const ramc_clip *m, const ram_adapter *a, const int
 ramc_status ram_encode_text(const ramc_clip *m, const ram_adapter *a, const int32_t *tokens,
                             int n, float *features, clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
+    if (!tap) {
+        /* EOT rows only, in sorted chunks (clip_text_features); the full
+         * 77-row stream below is kept for the taps of the golden check */
+        const float **prompts = NULL;
+        if (a && a->n_text_prompted) {
+            prompts = ramc_calloc((size_t)in->text_layers, sizeof *prompts, "text prompts");
+            if (!prompts) return RAMC_ERR_NOMEM;
+            for (int j = 0; j < a->n_text_prompted; j++)
+                prompts[a->text_layers[j]] = a->deep_prompts[j]->data;
+        }
+        ramc_status st = clip_text_features(m, tokens, n, prompts, prompts ? a->n_txt_prompts : 0,
+                                            features);
+        free(prompts);
+        return st;
+    }
     float *x = ramc_malloc((size_t)n * in->context_length * in->text_width * sizeof(float), "text");
     if (!x) return RAMC_ERR_NOMEM;
     ramc_status st = ram_text_forward(m, a, tokens, n, x, tap, tap_user);

@@ -18,7 +18,7 @@
 
 ram_train_options ram_train_default_options(void) {
     ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED, NULL, 0, 0, 0,
-                           RAM_MATCH_KCOT};
+                           RAM_MATCH_KCOT, RAM_LOSS_MMC, NULL};
     return o;
 }
 
@@ -56,9 +56,12 @@ static void tap3(clip_tap_fn tap, void *user, const char *name, const float *dat
 
 /* ------------------------------------------------------------------ text */
 
-/* Text tower state for the backward: activations of blocks first..last. */
+/* Text tower state for the backward: activations of blocks first..last.
+ * Every stream has T = (max EOT) + 1 rows per sequence, R = min(T + nc, L)
+ * in prompted blocks (SPEC §4.3: positions after EOT never reach it). */
 typedef struct {
     int n, first;                  /* sequences; first block that keeps activations */
+    int T, R;                      /* rows per sequence: plain / prompted blocks */
     clip_block_acts *acts;         /* [text_layers - first] */
     float *eot_in;                 /* [n, Wt] ln_final input rows */
     float *eot_mean, *eot_rstd;    /* [n] */
@@ -75,34 +78,66 @@ static void text_state_free(text_state *t, int layers) {
     memset(t, 0, sizeof *t);
 }
 
-/* x [n, L, Wt] <-> xp [n, L, Wt]: prompts after SOT (SPEC §4.3). */
-static void text_insert_prompts(float *xp, const float *x, const float *prompts, int n, int L,
-                                int Wt, int nc) {
+/* x [n, T, Wt] <-> xp [n, R, Wt]: prompts after SOT (SPEC §4.3),
+ * xp = [x0; P; x[1 : R-nc]]; back: x[0] = xp[0], x[1 : R-nc] = xp[1+nc : R].
+ * Rows R-nc .. T-1 (only when R = L) skip the block and keep their values. */
+static void text_insert_prompts(float *xp, const float *x, const float *prompts, int n, int T,
+                                int R, int Wt, int nc) {
     for (int q = 0; q < n; q++) {
-        const float *xq = x + (size_t)q * L * Wt;
-        float *pq = xp + (size_t)q * L * Wt;
+        const float *xq = x + (size_t)q * T * Wt;
+        float *pq = xp + (size_t)q * R * Wt;
         memcpy(pq, xq, (size_t)Wt * sizeof(float));
         for (int i = 0; i < nc * Wt; i++) pq[Wt + i] = round_to_f16(prompts[i]);
-        memcpy(pq + (size_t)(1 + nc) * Wt, xq + Wt, (size_t)(L - 1 - nc) * Wt * sizeof(float));
+        memcpy(pq + (size_t)(1 + nc) * Wt, xq + Wt, (size_t)(R - 1 - nc) * Wt * sizeof(float));
     }
 }
 
-static void text_remove_prompts(float *x, const float *xp, int n, int L, int Wt, int nc) {
+static void text_remove_prompts(float *x, const float *xp, int n, int T, int R, int Wt, int nc) {
     for (int q = 0; q < n; q++) {
-        float *xq = x + (size_t)q * L * Wt;
-        const float *pq = xp + (size_t)q * L * Wt;
+        float *xq = x + (size_t)q * T * Wt;
+        const float *pq = xp + (size_t)q * R * Wt;
         memcpy(xq, pq, (size_t)Wt * sizeof(float));
-        memcpy(xq + Wt, pq + (size_t)(1 + nc) * Wt, (size_t)(L - 1 - nc) * Wt * sizeof(float));
+        memcpy(xq + Wt, pq + (size_t)(1 + nc) * Wt, (size_t)(R - 1 - nc) * Wt * sizeof(float));
     }
 }
 
-static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
-                                      const int32_t *tokens, int n, text_state *ts, float *text,
-                                      float *x, float *xp) {
+void ram_text_cache_free(ram_text_cache *c) {
+    if (!c) return;
+    free(c->tokens);
+    free(c->x);
+    memset(c, 0, sizeof *c);
+}
+
+static int text_cache_matches(const ram_text_cache *c, const ramc_clip *m, const int32_t *tokens,
+                              int n, int T, int first) {
+    return c && c->x && c->model == m && c->n == n && c->T == T && c->first == first &&
+           !memcmp(c->tokens, tokens, (size_t)n * m->info.context_length * sizeof(int32_t));
+}
+
+static ramc_status text_cache_store(ram_text_cache *c, const ramc_clip *m, const int32_t *tokens,
+                                    int n, int T, int first, const float *x) {
+    const size_t ntok = (size_t)n * m->info.context_length, nx = (size_t)n * T * m->info.text_width;
+    long hits = c->hits, fills = c->fills;
+    ram_text_cache_free(c);
+    c->hits = hits, c->fills = fills + 1;
+    c->tokens = ramc_malloc(ntok * sizeof(int32_t), "text cache");
+    c->x = ramc_malloc(nx * sizeof(float), "text cache");
+    if (!c->tokens || !c->x) {
+        ram_text_cache_free(c);
+        return RAMC_ERR_NOMEM;
+    }
+    memcpy(c->tokens, tokens, ntok * sizeof(int32_t));
+    memcpy(c->x, x, nx * sizeof(float));
+    c->model = m, c->n = n, c->T = T, c->first = first;
+    return RAMC_OK;
+}
+
+/* EOT positions and the row counts; allocates the state's arrays. */
+static ramc_status text_state_begin(const ramc_clip *m, const ram_adapter *a,
+                                    const int32_t *tokens, int n, text_state *ts) {
     const ramc_clip_info *in = &m->info;
-    const int Wt = in->text_width, L = in->context_length, D = in->embed_dim;
+    const int Wt = in->text_width, L = in->context_length;
     const int first = a->n_text_prompted ? a->text_layers[0] : in->text_layers;
-    ramc_status st;
     memset(ts, 0, sizeof *ts);
     ts->n = n, ts->first = first;
     ts->acts = ramc_calloc((size_t)(in->text_layers - first) + 1, sizeof *ts->acts, "text");
@@ -112,49 +147,73 @@ static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
     ts->eot_h = ts->eot_in + (size_t)n * Wt;
     ts->eot_mean = ts->eot_h + (size_t)n * Wt;
     ts->eot_rstd = ts->eot_mean + n;
+    ts->T = 1;
+    for (int q = 0; q < n; q++) {
+        ts->eot_pos[q] = clip_eot_position(tokens + (size_t)q * L, L);
+        if (ts->eot_pos[q] + 1 > ts->T) ts->T = ts->eot_pos[q] + 1;
+    }
+    const int nc = a->n_text_prompted ? a->n_txt_prompts : 0;
+    ts->R = ts->T + nc < L ? ts->T + nc : L;
+    return RAMC_OK;
+}
+
+/* After text_state_begin: x [n, T, Wt], xp [n, R, Wt] scratch. cache may be NULL. */
+static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
+                                      const int32_t *tokens, int n, ram_text_cache *cache,
+                                      text_state *ts, float *text, float *x, float *xp) {
+    const ramc_clip_info *in = &m->info;
+    const int Wt = in->text_width, L = in->context_length, D = in->embed_dim;
+    const int first = ts->first, T = ts->T, R = ts->R;
+    ramc_status st;
 
     if ((st = clip_check_tokens(m, tokens, n)) != RAMC_OK) return st;
-    embedding_forward(x, tokens, m->tok_emb, n * L, Wt);
-    for (int q = 0; q < n; q++)
-        for (long i = 0; i < (long)L * Wt; i++) x[(size_t)q * L * Wt + i] += m->txt_pos[i];
-    clip_block_scratch s;
-    if ((st = clip_block_scratch_alloc(&s, n, L, Wt, in->text_mlp)) != RAMC_OK) return st;
-    for (int l = 0; l < first; l++)
-        clip_block_forward(&m->txt_blocks[l], Wt, in->text_mlp, in->text_heads, x, n, L, 1, NULL,
-                           0, L, &s);
-    clip_block_scratch_free(&s);
+    if (first > 0 && text_cache_matches(cache, m, tokens, n, T, first)) {
+        memcpy(x, cache->x, (size_t)n * T * Wt * sizeof(float));
+        cache->hits++;
+    } else {
+        for (int q = 0; q < n; q++) {
+            float *xq = x + (size_t)q * T * Wt;
+            embedding_forward(xq, tokens + (size_t)q * L, m->tok_emb, T, Wt);
+            for (long i = 0; i < (long)T * Wt; i++) xq[i] += m->txt_pos[i];
+        }
+        if (first > 0) {
+            clip_block_scratch s;
+            if ((st = clip_block_scratch_alloc(&s, n, T, Wt, in->text_mlp)) != RAMC_OK) return st;
+            for (int l = 0; l < first; l++)
+                clip_block_forward(&m->txt_blocks[l], Wt, in->text_mlp, in->text_heads, x, n, T, 1,
+                                   NULL, 0, T, &s);
+            clip_block_scratch_free(&s);
+            if (cache && (st = text_cache_store(cache, m, tokens, n, T, first, x))) return st;
+        }
+    }
     for (int l = first; l < in->text_layers; l++) {
         clip_block_acts *ac = &ts->acts[l - first];
-        if ((st = clip_block_acts_alloc(ac, n, L, Wt, in->text_mlp, in->text_heads, 1, 0)))
-            return st;
         int j = ram_text_prompted_index(a, l);
+        if ((st = clip_block_acts_alloc(ac, n, j >= 0 ? R : T, Wt, in->text_mlp, in->text_heads, 1,
+                                        0)))
+            return st;
         if (j >= 0) {
-            text_insert_prompts(xp, x, a->deep_prompts[j]->data, n, L, Wt, a->n_txt_prompts);
+            text_insert_prompts(xp, x, a->deep_prompts[j]->data, n, T, R, Wt, a->n_txt_prompts);
             clip_block_forward_train(&m->txt_blocks[l], ac, xp, NULL);
-            text_remove_prompts(x, xp, n, L, Wt, a->n_txt_prompts);
+            text_remove_prompts(x, xp, n, T, R, Wt, a->n_txt_prompts);
         } else {
             clip_block_forward_train(&m->txt_blocks[l], ac, x, NULL);
         }
     }
-    for (int q = 0; q < n; q++) {
-        const int32_t *ids = tokens + (size_t)q * L;
-        int e = 0;
-        for (int t = 1; t < L; t++)
-            if (ids[t] > ids[e]) e = t;
-        ts->eot_pos[q] = e;
-        memcpy(ts->eot_in + (size_t)q * Wt, x + ((size_t)q * L + e) * Wt, (size_t)Wt * sizeof(float));
-    }
+    for (int q = 0; q < n; q++)
+        memcpy(ts->eot_in + (size_t)q * Wt, x + ((size_t)q * T + ts->eot_pos[q]) * Wt,
+               (size_t)Wt * sizeof(float));
     layernorm_forward(ts->eot_h, ts->eot_mean, ts->eot_rstd, ts->eot_in, m->ln_final_w,
                       m->ln_final_b, n, Wt, LN_EPS);
     gemm(0, 0, n, D, Wt, 1.0f, ts->eot_h, Wt, m->txt_proj, D, 0.0f, text, D);
     return RAMC_OK;
 }
 
-/* dtext [n, D] -> gradients of the deep prompts. dx, dxp [n, L, Wt] scratch. */
+/* dtext [n, D] -> gradients of the deep prompts. dx [n, T, Wt], dxp [n, R, Wt] scratch. */
 static ramc_status text_backward(const ramc_clip *m, ram_adapter *a, const text_state *ts,
                                  const float *dtext, float *dx, float *dxp) {
     const ramc_clip_info *in = &m->info;
-    const int Wt = in->text_width, L = in->context_length, D = in->embed_dim, n = ts->n;
+    const int Wt = in->text_width, D = in->embed_dim, n = ts->n, T = ts->T, R = ts->R;
     const int nc = a->n_txt_prompts;
     ramc_status st;
     float *dh = ramc_calloc((size_t)n * Wt * 2, sizeof(float), "text gradients");
@@ -163,33 +222,33 @@ static ramc_status text_backward(const ramc_clip *m, ram_adapter *a, const text_
     gemm(0, 1, n, Wt, D, 1.0f, dtext, D, m->txt_proj, D, 0.0f, dh, Wt);
     layernorm_backward(de, NULL, NULL, dh, ts->eot_in, m->ln_final_w, ts->eot_mean, ts->eot_rstd,
                        n, Wt);
-    memset(dx, 0, (size_t)n * L * Wt * sizeof(float));
+    memset(dx, 0, (size_t)n * T * Wt * sizeof(float));
     for (int q = 0; q < n; q++)
-        memcpy(dx + ((size_t)q * L + ts->eot_pos[q]) * Wt, de + (size_t)q * Wt,
+        memcpy(dx + ((size_t)q * T + ts->eot_pos[q]) * Wt, de + (size_t)q * Wt,
                (size_t)Wt * sizeof(float));
     free(dh);
     for (int l = in->text_layers - 1; l >= ts->first; l--) {
         const clip_block_acts *ac = &ts->acts[l - ts->first];
         int j = ram_text_prompted_index(a, l);
         if (j < 0) {
-            if ((st = clip_block_backward(&m->txt_blocks[l], ac, dx, NULL))) return st;
+            if ((st = clip_block_backward(&m->txt_blocks[l], ac, dx, NULL, NULL))) return st;
             continue;
         }
-        /* outputs of the prompt rows were dropped: zero gradient there; the
-         * last nc rows skipped the block and keep their gradient in dx */
+        /* outputs of the prompt rows were dropped: zero gradient there; rows
+         * R-nc .. T-1 (if any) skipped the block and keep their gradient in dx */
         for (int q = 0; q < n; q++) {
-            float *dq = dx + (size_t)q * L * Wt, *pq = dxp + (size_t)q * L * Wt;
+            float *dq = dx + (size_t)q * T * Wt, *pq = dxp + (size_t)q * R * Wt;
             memcpy(pq, dq, (size_t)Wt * sizeof(float));
             memset(pq + Wt, 0, (size_t)nc * Wt * sizeof(float));
-            memcpy(pq + (size_t)(1 + nc) * Wt, dq + Wt, (size_t)(L - 1 - nc) * Wt * sizeof(float));
+            memcpy(pq + (size_t)(1 + nc) * Wt, dq + Wt, (size_t)(R - 1 - nc) * Wt * sizeof(float));
         }
-        if ((st = clip_block_backward(&m->txt_blocks[l], ac, dxp, NULL))) return st;
+        if ((st = clip_block_backward(&m->txt_blocks[l], ac, dxp, NULL, NULL))) return st;
         float *dprompt = a->deep_prompts[j]->grad;
         for (int q = 0; q < n; q++) {
-            const float *pq = dxp + (size_t)q * L * Wt;
+            const float *pq = dxp + (size_t)q * R * Wt;
             for (int i = 0; i < nc * Wt; i++) dprompt[i] += pq[Wt + i];
         }
-        text_remove_prompts(dx, dxp, n, L, Wt, nc);
+        text_remove_prompts(dx, dxp, n, T, R, Wt, nc);
     }
     return RAMC_OK;
 }
@@ -218,10 +277,46 @@ static void vision_state_free(vision_state *v) {
     memset(v, 0, sizeof *v);
 }
 
-static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, const float *images,
-                                        int B, const float *text, int C, int saa, int use_tss,
-                                        vision_state *vs, float *img_glb, float *img_loc,
-                                        clip_tap_fn tap, void *tap_user) {
+/* The patch embedding and the vision blocks before the first adapted one:
+ * the same frozen weights on the same images, with the SAA side stream in
+ * every block, for the student and the teacher, so computed once per step.
+ * x, x_loc [B, N1, W] out (x_loc NULL: no side stream). Taps the student's
+ * side stream (with student_saa == 0 it is the main stream itself). */
+static ramc_status vision_prefix(const ramc_clip *m, const float *images, int B, int first,
+                                 int student_saa, float *x, float *x_loc, clip_tap_fn tap,
+                                 void *tap_user) {
+    const ramc_clip_info *in = &m->info;
+    const int W = in->vision_width, M = in->vision_mlp, N1 = in->n_patches + 1;
+    const size_t stream = (size_t)B * N1 * W;
+    char name[64];
+    ramc_status st;
+    float *side = x_loc ? ramc_malloc(stream * sizeof(float), "vision") : NULL;
+    clip_block_scratch s = {0};
+    if (x_loc && !side) return RAMC_ERR_NOMEM;
+    if ((st = clip_vision_embed(m, images, B, x, NULL)) ||
+        (st = clip_block_scratch_alloc(&s, B, N1, W, M))) {
+        free(side);
+        return st;
+    }
+    if (x_loc) memcpy(x_loc, x, stream * sizeof(float));
+    for (int l = 0; l < first; l++) {
+        clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0, side, N1, N1, &s);
+        if (x_loc)
+            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
+        snprintf(name, sizeof name, "vis.blk%d.x_loc", l);
+        tap3(tap, tap_user, name, student_saa ? x_loc : x, B, N1, W);
+    }
+    clip_block_scratch_free(&s);
+    free(side);
+    return RAMC_OK;
+}
+
+/* From the shared prefix (x0, x_loc0: the stream entering block vs->first;
+ * without SAA the student's side stream equals the main stream there). */
+static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, const float *x0,
+                                        const float *x_loc0, int B, const float *text, int C,
+                                        int saa, int use_tss, vision_state *vs, float *img_glb,
+                                        float *img_loc, clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
     const int W = in->vision_width, M = in->vision_mlp, N = in->n_patches, N1 = N + 1;
     const int D = in->embed_dim, na = a->n_vis_prompts, T = N1 + na;
@@ -251,18 +346,11 @@ static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, cons
     vs->loc_rstd = vs->loc_mean + (size_t)B * N1;
     float *x_loc = vs->x_loc;
 
-    if ((st = clip_vision_embed(m, images, B, x, NULL))) goto done;
-    if ((st = clip_block_scratch_alloc(&s, B, N1, W, M))) goto done;
-    memcpy(x_loc, x, stream * sizeof(float));
-    for (int l = 0; l < in->vision_layers; l++) {
+    memcpy(x, x0, stream * sizeof(float));
+    memcpy(x_loc, saa ? x_loc0 : x0, stream * sizeof(float));
+    for (int l = vs->first; l < in->vision_layers; l++) {
         if (!saa) memcpy(side, x, stream * sizeof(float)); /* the side follows the main stream */
-        if (l < vs->first) {
-            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0,
-                               saa ? side : NULL, N1, N1, &s);
-            if (!saa)
-                for (size_t i = 0; i < stream; i++) side[i] = x[i] - side[i];
-            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
-        } else {
+        {
             int v = ram_vision_adapted_index(a, l);
             int rows = v >= 0 ? T : N1;
             clip_block_acts *ac = &vs->acts[l - vs->first];
@@ -376,7 +464,7 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
             memcpy(pb, dx + (size_t)b * N1 * W, (size_t)N1 * W * sizeof(float));
             memset(pb + (size_t)N1 * W, 0, (size_t)(rows - N1) * W * sizeof(float));
         }
-        if ((st = clip_block_backward(&m->vis_blocks[l], ac, dxp, saa ? dx_loc : NULL))) break;
+        if ((st = clip_block_backward(&m->vis_blocks[l], ac, dxp, saa ? dx_loc : NULL, NULL))) break;
         for (int b = 0; b < B; b++) {
             const float *pb = dxp + (size_t)b * rows * W;
             memcpy(dx + (size_t)b * N1 * W, pb, (size_t)N1 * W * sizeof(float));
@@ -391,19 +479,32 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
 /* --------------------------------------------------------------- teacher */
 
 /* The frozen SAA-CLIP teacher's plan (SPEC §5.7): P, its masked form and the
- * cost term, from its local features and the teacher label features. */
-static ramc_status teacher_cost(const ramc_clip *m, const float *images, int B,
+ * cost term, from its local features and the teacher label features.
+ * x, x_loc [B, N1, W]: the shared prefix (vision_prefix, SAA) entering block
+ * `first`; the teacher's remaining blocks run on them in place. */
+static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int first, int B,
                                 const float *teacher_text, const float *targets,
                                 const ram_train_options *opt, ram_train_result *r) {
     const ramc_clip_info *in = &m->info;
     const int W = in->vision_width, N = in->n_patches, N1 = N + 1, D = in->embed_dim, C = r->C;
+    const int M = in->vision_mlp;
+    const size_t stream = (size_t)B * N1 * W;
     const float scale = expf(in->logit_scale);
-    float *x = ramc_malloc((size_t)B * N1 * W * 2 * sizeof(float), "teacher");
+    float *side = ramc_malloc(stream * sizeof(float), "teacher");
     float *feat = ramc_malloc(((size_t)B * N1 * D + (size_t)C * D + (size_t)B * N * C) *
                                   sizeof(float), "teacher");
-    ramc_status st = (x && feat) ? RAMC_OK : RAMC_ERR_NOMEM;
-    float *x_loc = x ? x + (size_t)B * N1 * W : NULL;
-    if (st == RAMC_OK) st = clip_vision_forward(m, images, B, 1, x, x_loc, NULL, NULL);
+    ramc_status st = (side && feat) ? RAMC_OK : RAMC_ERR_NOMEM;
+    if (st == RAMC_OK && first < in->vision_layers) {
+        clip_block_scratch s;
+        if ((st = clip_block_scratch_alloc(&s, B, N1, W, M)) == RAMC_OK) {
+            for (int l = first; l < in->vision_layers; l++) {
+                clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0, side,
+                                   N1, N1, &s);
+                for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
+            }
+            clip_block_scratch_free(&s);
+        }
+    }
     if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, feat);
     if (st == RAMC_OK) {
         float *t_norm = feat + (size_t)B * N1 * D, *simT = t_norm + (size_t)C * D;
@@ -422,9 +523,36 @@ static ramc_status teacher_cost(const ramc_clip *m, const float *images, int B,
         kcot_teacher_cost(r->cost_teacher, r->teacher_prob_masked, opt->teacher_weight,
                           (long)B * N * C);
     }
-    free(x);
+    free(side);
     free(feat);
     return st;
+}
+
+/* ------------------------------------------------------------------ loss */
+
+/* The loss on one head's logits [B, C]: MMC (the official one, one softmax
+ * over the whole batch), or the paper's ablation alternatives. */
+static float head_loss_forward(ram_loss_kind kind, const float *z, const float *y, int B, int C) {
+    asl_options asl = asl_default_options();
+    switch (kind) {
+    case RAM_LOSS_ASL: return loss_asl_forward(z, y, B, C, &asl);
+    case RAM_LOSS_RANK_HINGE: return loss_rank_forward(z, y, B, C, RANK_HINGE, 1.0f);
+    case RAM_LOSS_RANK_LSEP: return loss_rank_forward(z, y, B, C, RANK_LSEP, 1.0f);
+    case RAM_LOSS_MMC: break;
+    }
+    return loss_mmc_forward(z, y, (long)B * C);
+}
+
+static void head_loss_backward(ram_loss_kind kind, float *dz, const float *z, const float *y, int B,
+                               int C) {
+    asl_options asl = asl_default_options();
+    switch (kind) {
+    case RAM_LOSS_ASL: loss_asl_backward(dz, 1.0f, z, y, B, C, &asl); return;
+    case RAM_LOSS_RANK_HINGE: loss_rank_backward(dz, 1.0f, z, y, B, C, RANK_HINGE, 1.0f); return;
+    case RAM_LOSS_RANK_LSEP: loss_rank_backward(dz, 1.0f, z, y, B, C, RANK_LSEP, 1.0f); return;
+    case RAM_LOSS_MMC: break;
+    }
+    loss_mmc_backward(dz, 1.0f, z, y, (long)B * C);
 }
 
 /* ------------------------------------------------------------------ step */
@@ -434,31 +562,45 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
                            const float *targets, const ram_train_options *opt,
                            ram_train_result *r, clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
-    const int N = in->n_patches, D = in->embed_dim, Wt = in->text_width, L = in->context_length;
+    const int N = in->n_patches, D = in->embed_dim, Wt = in->text_width;
     const float scale = expf(in->logit_scale);
     text_state ts = {0};
     vision_state vs = {0};
-    float *tx = NULL, *dbuf = NULL;
+    float *tx = NULL, *dbuf = NULL, *vx = NULL;
     ramc_status st = result_alloc(r, B, N, C, D);
     if (st != RAMC_OK) goto done;
-    tx = ramc_malloc((size_t)C * L * Wt * 2 * sizeof(float), "text streams");
+    if ((st = text_state_begin(m, a, tokens, C, &ts))) goto done;
+    tx = ramc_malloc((size_t)C * (ts.T + ts.R) * Wt * sizeof(float), "text streams");
     if (!tx) {
         st = RAMC_ERR_NOMEM;
         goto done;
     }
-    float *txp = tx + (size_t)C * L * Wt;
+    float *txp = tx + (size_t)C * ts.T * Wt;
 
     /* forward */
-    if ((st = text_forward_train(m, a, tokens, C, &ts, r->text, tx, txp))) goto done;
-    if ((st = vision_forward_train(m, a, images, B, r->text, C, !opt->no_saa, !opt->no_tss, &vs,
-                                   r->img_glb, r->img_loc, tap, tap_user)))
+    if ((st = text_forward_train(m, a, tokens, C, opt->text_cache, &ts, r->text, tx, txp)))
+        goto done;
+    /* vision blocks before the first adapted one: once for student and teacher */
+    const int vfirst = a->n_vision_adapted ? a->vision_layers[0] : in->vision_layers;
+    const size_t vstream = (size_t)B * (N + 1) * in->vision_width;
+    const int need_side = !opt->no_saa || opt->use_teacher;
+    if (!(vx = ramc_malloc(vstream * (need_side ? 2 : 1) * sizeof(float), "vision prefix"))) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
+    }
+    float *vx_loc = need_side ? vx + vstream : NULL;
+    if ((st = vision_prefix(m, images, B, vfirst, !opt->no_saa, vx, vx_loc, tap, tap_user)))
+        goto done;
+    if ((st = vision_forward_train(m, a, vx, vx_loc, B, r->text, C, !opt->no_saa, !opt->no_tss,
+                                   &vs, r->img_glb, r->img_loc, tap, tap_user)))
         goto done;
     sinkhorn_options so = sinkhorn_default_options();
     so.mode = opt->sinkhorn;
     so.reg = opt->reg;
     const float *extra = NULL;
     if (opt->use_teacher) {
-        if ((st = teacher_cost(m, images, B, teacher_text, targets, opt, r))) goto done;
+        if ((st = teacher_cost(m, vx, vx_loc, vfirst, B, teacher_text, targets, opt, r)))
+            goto done;
         extra = r->cost_teacher;
         so.reg = opt->reg + opt->teacher_weight;
     }
@@ -470,8 +612,8 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
                                a->temperature->data[0], a->temperature_loc->data[0], extra, &so)))
         goto done;
     kcot_cost_forward(r->cost_student, h->sim, scale, B, N, C);
-    r->loss_glb = loss_mmc_forward(h->logits_glb, targets, (long)B * C);
-    r->loss_loc = loss_mmc_forward(h->logits_loc, targets, (long)B * C);
+    r->loss_glb = head_loss_forward(opt->loss, h->logits_glb, targets, B, C);
+    r->loss_loc = head_loss_forward(opt->loss, h->logits_loc, targets, B, C);
     r->loss = r->loss_glb + r->loss_loc;
     if (!isfinite(r->loss)) {
         st = ramc_error(RAMC_ERR_NUMERIC, "training loss is not finite (global %g, local %g)",
@@ -491,8 +633,8 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     float *dg = dsim + BNC, *dimg_glb = dg + (size_t)B * D;
     float *df = dimg_glb + (size_t)B * D, *dimg_loc = df + (size_t)B * N * D;
     float *dt = dimg_loc + (size_t)B * N * D, *dtext = dt + (size_t)C * D;
-    loss_mmc_backward(dz_glb, 1.0f, h->logits_glb, targets, (long)BC);
-    loss_mmc_backward(dz_loc, 1.0f, h->logits_loc, targets, (long)BC);
+    head_loss_backward(opt->loss, dz_glb, h->logits_glb, targets, B, C);
+    head_loss_backward(opt->loss, dz_loc, h->logits_loc, targets, B, C);
     kcot_global_logits_backward(dg, dt, a->temperature->grad, dz_glb, h->logits_glb, h->g_norm,
                                 h->t_norm, a->temperature->data[0], B, C, D);
     const float tau_l = a->temperature_loc->data[0];
@@ -519,6 +661,7 @@ done:
     text_state_free(&ts, in->text_layers);
     vision_state_free(&vs);
     free(tx);
+    free(vx);
     free(dbuf);
     return st;
 }

@@ -5,11 +5,43 @@
  * Only what a gradient needs is kept: the text blocks from the first
  * prompted one on, the vision blocks from the first adapted one on, the TSS
  * adapters and the heads. Blocks before those run the inference forward.
+ * The text tower runs on the first T = (max EOT over the labels) + 1 rows
+ * only (causal: later rows never reach EOT), T + nc in prompted blocks; the
+ * vision blocks before the first adapted one are computed once and shared by
+ * the student and the teacher (same frozen weights, same input, SAA in
+ * every block).
  */
 #ifndef RAMC_RAM_TRAIN_H
 #define RAMC_RAM_TRAIN_H
 
 #include "ram/ram_forward.h"
+
+/* The loss on both heads (summed). MMC is RAM's; the others are the paper's
+ * loss ablation: ASL (γ- = 2, γ+ = 0, on each logit) and pairwise ranking
+ * (hinge with margin 1, or LSEP), see src/ram/loss.h. */
+typedef enum {
+    RAM_LOSS_MMC = 0,
+    RAM_LOSS_ASL = 1,
+    RAM_LOSS_RANK_HINGE = 2,
+    RAM_LOSS_RANK_LSEP = 3
+} ram_loss_kind;
+
+/* The training labels' text stream after the blocks before the first
+ * prompted one: frozen weights and a fixed label set make it constant across
+ * steps. Owned by the caller (zero-initialise it; ram_text_cache_free at the
+ * end); ram_train_step fills it on first use and refills it whenever the
+ * tokens, the model pointer, the first prompted block or the row count
+ * change. Reusing one cache with a different model at the same address is the
+ * caller's error (free the cache with the model). */
+typedef struct {
+    const ramc_clip *model;
+    int n, T, first;
+    int32_t *tokens;    /* [n, L] the key */
+    float *x;           /* [n, T, Wt] stream entering block `first` (T = max EOT + 1) */
+    long hits, fills;   /* statistics */
+} ram_text_cache;
+
+void ram_text_cache_free(ram_text_cache *c);
 
 typedef struct {
     int use_teacher;      /* add the teacher plan to the cost (TKT); default 1 */
@@ -22,6 +54,8 @@ typedef struct {
     int no_saa, no_tss;      /* the Ladder Local Adapter's two parts */
     int uniform_source;      /* "w/o LPD": u = 1/N (with use_teacher = 0: plain OT) */
     ram_matching matching;   /* KCOT, average pooling or re-weighting */
+    ram_loss_kind loss;      /* MMC */
+    ram_text_cache *text_cache; /* NULL: the frozen text blocks are recomputed every step */
 } ram_train_options;
 
 ram_train_options ram_train_default_options(void);

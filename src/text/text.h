@@ -49,4 +49,10 @@ int ramc_ftfy_is_bad(const uint32_t *text, size_t n);
  * variable is set, else the data folder the library was built with. */
 void ramc_text_default_vocab_path(char *buf, size_t size);
 
+/* CLIP's pre-tokenisation regex (special tokens, contractions, \p{L}+, one
+ * \p{N}, runs of other non-space characters) at position i of cleaned text
+ * v[0..n): the length of the piece starting there, or 0 when v[i] is
+ * whitespace, which separates pieces and is dropped. */
+size_t ramc_pretoken_length(const uint32_t *v, size_t n, size_t i);
+
 #endif

@@ -654,6 +654,31 @@ static size_t match_lit(const uint32_t *v, size_t n, size_t i, const char *lit) 
     return k;
 }
 
+size_t ramc_pretoken_length(const uint32_t *v, size_t n, size_t i) {
+    size_t len = 0;
+    if (v[i] == '<') {
+        len = match_lit(v, n, i, "<|startoftext|>");
+        if (!len) len = match_lit(v, n, i, "<|endoftext|>");
+    } else if (v[i] == '\'') {
+        static const char *const contr[] = {"'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
+        for (size_t k = 0; k < 7 && !len; k++) len = match_lit(v, n, i, contr[k]);
+    }
+    if (len) return len;
+    if (ramc_is_letter(v[i])) { /* \p{L}+ */
+        len = 1;
+        while (i + len < n && ramc_is_letter(v[i + len])) len++;
+        return len;
+    }
+    if (ramc_is_number(v[i])) return 1; /* a single \p{N} */
+    if (ramc_regex_isspace(v[i])) return 0;
+    /* [^\s\p{L}\p{N}]+ */
+    len = 1;
+    while (i + len < n && !ramc_regex_isspace(v[i + len]) && !ramc_is_letter(v[i + len]) &&
+           !ramc_is_number(v[i + len]))
+        len++;
+    return len;
+}
+
 ramc_status ramc_tokenize(const ramc_tokenizer *tok_c, const char *text, int32_t *ids, int context_length) {
     if (!tok_c || !text || !ids) return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_tokenize: NULL argument");
     if (context_length < 1) return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_tokenize: context_length %d < 1", context_length);
@@ -681,29 +706,10 @@ ramc_status ramc_tokenize(const ramc_tokenizer *tok_c, const char *text, int32_t
     const uint32_t *v = clean.v;
     size_t n = clean.n;
     for (size_t i = 0; i < n && nout < cap;) {
-        size_t len = 0;
-        if (v[i] == '<') {
-            len = match_lit(v, n, i, "<|startoftext|>");
-            if (!len) len = match_lit(v, n, i, "<|endoftext|>");
-        } else if (v[i] == '\'') {
-            static const char *const contr[] = {"'s", "'t", "'re", "'ve", "'m", "'ll", "'d"};
-            for (size_t k = 0; k < 7 && !len; k++) len = match_lit(v, n, i, contr[k]);
-        }
-        if (!len) {
-            if (ramc_is_letter(v[i])) {
-                len = 1;
-                while (i + len < n && ramc_is_letter(v[i + len])) len++;
-            } else if (ramc_is_number(v[i])) {
-                len = 1;
-            } else if (!ramc_regex_isspace(v[i])) {
-                len = 1;
-                while (i + len < n && !ramc_regex_isspace(v[i + len]) && !ramc_is_letter(v[i + len]) &&
-                       !ramc_is_number(v[i + len]))
-                    len++;
-            } else {
-                i++;
-                continue;
-            }
+        size_t len = ramc_pretoken_length(v, n, i);
+        if (!len) { /* whitespace separates pieces and is dropped */
+            i++;
+            continue;
         }
         size_t pb = 0;
         for (size_t k = 0; k < len; k++) pb += (size_t)ramc_utf8_put(v[i + k], piece + pb);

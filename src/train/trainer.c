@@ -38,6 +38,7 @@ typedef struct {
     int have_zsl, have_gzsl;
     int32_t *tokens;             /* [Cs, L] seen prompts */
     float *teacher_text;         /* [Cs, D] */
+    ram_text_cache text_cache;   /* seen prompts through the unprompted text blocks */
     int *order;                  /* [n_train] fixed permutation */
     const char **paths;
     float *images, *targets;
@@ -258,6 +259,10 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
     eo.progress = on_eval_progress;
     eo.progress_user = t;
     eo.fatal_missing = t->o->fatal_missing;
+    eo.matching = cfg->matching;
+    eo.uniform_source = !cfg->use_lpd;
+    eo.no_saa = !cfg->use_saa;
+    eo.no_tss = !cfg->use_tss;
     ramc_status st = ema_copy_to(t->ema, t->ema_view);
     if (st) return st;
     struct ramc_model live = {t->clip, t->adapter}, averaged = {t->clip, t->ema_view};
@@ -345,6 +350,7 @@ static void trainer_free(trainer *t) {
     if (t->have_gzsl) dataset_free(&t->gzsl_set);
     free(t->tokens);
     free(t->teacher_text);
+    ram_text_cache_free(&t->text_cache);
     free(t->order);
     free(t->paths);
     free(t->images);
@@ -379,6 +385,12 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
     topt.reg = (float)cfg->ot_reg;
     topt.teacher_sharpen = (float)cfg->teacher_sharpen;
     topt.sinkhorn = cfg->sinkhorn;
+    topt.matching = (ram_matching)cfg->matching;
+    topt.uniform_source = !cfg->use_lpd;
+    topt.no_saa = !cfg->use_saa;
+    topt.no_tss = !cfg->use_tss;
+    topt.loss = (ram_loss_kind)cfg->loss;
+    topt.text_cache = &t->text_cache;
     loader_ctx lc = {t, 0};
     ramc_loader_options lo = loader_default_options();
     lo.batch_size = B;
