@@ -95,6 +95,23 @@ done
 echo "samples with an unseen label in their top 3: $hits of $total"
 [ $total -ge 4 ] || fail "only $total samples hold an unseen label"
 
+# ramc convert: float16 -> float32 is exact, so the converted CLIP (with its
+# tokenizer beside it) predicts exactly as the shipped one
+mkdir -p "$TMP/c32"
+"$RAMC" convert --f32 "$SRC/data/default/clip.safetensors" "$TMP/c32/clip.safetensors" 2>"$TMP/err" \
+  || fail "convert exited $?: $(cat "$TMP/err")"
+cp "$SRC/data/default/vocab.json" "$SRC/data/default/merges.txt" "$TMP/c32/"
+[ "$(stat -c %s "$TMP/c32/clip.safetensors")" -gt "$(stat -c %s "$SRC/data/default/clip.safetensors")" ] \
+  || fail "the float32 copy is not larger"
+"$RAMC" predict --clip "$TMP/c32/clip.safetensors" --adapter "$SRC/data/default/adapter.safetensors" \
+  --labels-file "$SRC/data/default/labels.txt" --top-k 3 --format tsv "$SRC/data/samples" \
+  >"$TMP/pred32.tsv" 2>"$TMP/err" || fail "predict with the converted CLIP: $(cat "$TMP/err")"
+cmp -s "$TMP/pred.tsv" "$TMP/pred32.tsv" || fail "converted CLIP predicts differently"
+"$RAMC" convert "$SRC/data/default/clip.safetensors" "$TMP/x.safetensors" >/dev/null 2>&1
+[ $? -eq 2 ] || fail "convert without a dtype: want exit 2"
+"$RAMC" convert --f16 "$TMP/none.safetensors" "$TMP/y.safetensors" >/dev/null 2>"$TMP/err"
+[ $? -eq 1 ] && grep -q none.safetensors "$TMP/err" || fail "convert of a missing file: $(cat "$TMP/err")"
+
 # train without --clip: the default backbone is announced (stopped after 1 step)
 printf '%s\tred heart\n' "$SRC/data/samples/red-heart+yellow-square.png" >"$TMP/t.tsv"
 printf 'red heart\n' >"$TMP/seen.txt"

@@ -36,8 +36,9 @@ static const char *usage_text =
     "                     --seed, --batch and model options)\n"
     "  --quiet            no progress lines\n"
     "\n"
-    "Heads other than width/64 must be passed again (--vision-heads/--text-heads)\n"
-    "to the commands that load the model. Ctrl-C writes a checkpoint and stops.\n";
+    "The head counts are stored in clip.safetensors' metadata, which every command\n"
+    "reads when not given --vision-heads/--text-heads. Ctrl-C writes a checkpoint\n"
+    "and stops.\n";
 
 static volatile sig_atomic_t stop_requested;
 static void on_signal(int sig) {
