@@ -5,6 +5,7 @@
 #define RAMC_TEST_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 
 static int test_passed_count, test_failed_count;
@@ -29,6 +30,18 @@ static int test_passed_count, test_failed_count;
         CHECK(fabs(test_a_ - test_b_) <= (tol) * test_s_, "%s: got %.9g, want %.9g", \
               what, test_a_, test_b_);                                           \
     } while (0)
+
+/* max |a - b| / max |b| (the golden comparison's relative error); NaN in a
+ * difference counts as infinite. */
+static inline double rel_err(const float *a, const float *b, size_t n) {
+    double md = 0, mr = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        if (d > md || isnan(d)) md = isnan(d) ? INFINITY : d;
+        if (fabs(b[i]) > mr) mr = fabs(b[i]);
+    }
+    return mr > 0 ? md / mr : md;
+}
 
 static inline int test_summary(const char *name) {
     printf("%s: %d passed, %d failed\n", name, test_passed_count, test_failed_count);

@@ -58,16 +58,6 @@ static int load_golden(void) {
     return 1;
 }
 
-/* max |a - b| / max |b| */
-static double rel_err(const float *a, const float *b, size_t n) {
-    double md = 0, mr = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (d > md || isnan(d)) md = isnan(d) ? INFINITY : d;
-        if (fabs(b[i]) > mr) mr = fabs(b[i]);
-    }
-    return mr > 0 ? md / mr : md;
-}
 
 static double rel_err_d(const float *a, const double *b, size_t n) {
     double md = 0, mr = 0;
