@@ -58,7 +58,7 @@ static int load_golden(void) {
     return 1;
 }
 
-
+/* rel_err (test.h) against a double-precision reference */
 static double rel_err_d(const float *a, const double *b, size_t n) {
     double md = 0, mr = 0;
     for (size_t i = 0; i < n; i++) {
