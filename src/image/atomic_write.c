@@ -9,6 +9,10 @@
 #include "image/image.h"
 
 ramc_status image_write_file_atomic(const char *path, const void *data, size_t size) {
+    return write_file_replace(path, data, size, 1);
+}
+
+ramc_status write_file_replace(const char *path, const void *data, size_t size, int durable) {
     if (!path || !*path) return ramc_error(RAMC_ERR_INVALID_ARG, "empty output path");
     size_t n = strlen(path);
     char *tmp = ramc_malloc(n + 16, "temporary file name");
@@ -36,7 +40,7 @@ ramc_status image_write_file_atomic(const char *path, const void *data, size_t s
     mode_t mask = umask(0);
     umask(mask);
     if (fchmod(fd, 0666 & ~mask) != 0) goto fail;
-    if (fsync(fd) != 0) goto fail;
+    if (durable && fsync(fd) != 0) goto fail;
     if (close(fd) != 0) {
         fd = -1;
         goto fail;

@@ -100,6 +100,10 @@ ramc_status clip_vision_project(const ramc_clip *m, const float *x, int rows, fl
  * the weights file. */
 ramc_status clip_check_tokens(const ramc_clip *m, const int32_t *tokens, int n);
 
+/* Token + positional embedding of the first T positions of each sequence:
+ * ids [n, ld] (row stride ld >= T) -> x [n, T, Wt]. Ids must be checked. */
+void clip_text_embed(const ramc_clip *m, const int32_t *ids, int n, int T, int ld, float *x);
+
 /* Text tower without prompts: tokens [n, L] -> x [n, L, Wt] after the last
  * block (before ln_final). tap may be NULL. */
 ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, float *x,

@@ -177,6 +177,15 @@ ramc_status clip_check_tokens(const ramc_clip *m, const int32_t *tokens, int n) 
     return RAMC_OK;
 }
 
+void clip_text_embed(const ramc_clip *m, const int32_t *ids, int n, int T, int ld, float *x) {
+    const int Wt = m->info.text_width;
+    for (int q = 0; q < n; q++) {
+        float *xq = x + (size_t)q * T * Wt;
+        embedding_forward(xq, ids + (size_t)q * ld, m->tok_emb, T, Wt);
+        for (long i = 0; i < (long)T * Wt; i++) xq[i] += m->txt_pos[i];
+    }
+}
+
 ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, float *x,
                               clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
@@ -185,9 +194,7 @@ ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, 
     ramc_status st = clip_check_tokens(m, tokens, n);
     if (st != RAMC_OK) return st;
 
-    embedding_forward(x, tokens, m->tok_emb, n * L, Wt);
-    for (int s = 0; s < n; s++)
-        for (long i = 0; i < (long)L * Wt; i++) x[(size_t)s * L * Wt + i] += m->txt_pos[i];
+    clip_text_embed(m, tokens, n, L, L, x);
 
     clip_block_scratch s;
     if ((st = clip_block_scratch_alloc(&s, n, L, Wt, M)) != RAMC_OK) return st;
@@ -279,9 +286,7 @@ ramc_status clip_text_features(const ramc_clip *m, const int32_t *tokens, int n,
         const int T = kk[k - 1].eot + 1; /* sorted: the chunk's longest */
         for (int q = 0; q < k; q++)
             memcpy(ids + (size_t)q * T, tokens + (size_t)kk[q].index * L, (size_t)T * sizeof(int32_t));
-        embedding_forward(x, ids, m->tok_emb, k * T, Wt);
-        for (int q = 0; q < k; q++)
-            for (long i = 0; i < (long)T * Wt; i++) x[(size_t)q * T * Wt + i] += m->txt_pos[i];
+        clip_text_embed(m, ids, k, T, T, x);
 
         for (int l = 0; l < in->text_layers; l++) {
             const clip_block *w = &m->txt_blocks[l];

@@ -340,9 +340,7 @@ ramc_status clip_text_forward_train(const ramc_clip *m, clip_text_acts *a, const
     a->B = B, a->T = T;
     for (int b = 0; b < B; b++)
         memcpy(a->ids + (size_t)b * T, tokens + (size_t)b * L, (size_t)T * sizeof(int32_t));
-    embedding_forward(a->x, a->ids, m->tok_emb, B * T, Wt); /* [B,T,Wt] */
-    for (int b = 0; b < B; b++)
-        for (size_t i = 0; i < (size_t)T * Wt; i++) a->x[(size_t)b * T * Wt + i] += m->txt_pos[i];
+    clip_text_embed(m, a->ids, B, T, T, a->x); /* [B,T,Wt] */
     for (int l = 0; l < in->text_layers; l++) {
         /* allocated for [B_cap, L]; this batch runs on [B, T] at the front */
         a->blocks[l].B = B, a->blocks[l].T = T;

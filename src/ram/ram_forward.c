@@ -53,9 +53,7 @@ ramc_status ram_text_forward(const ramc_clip *m, const ram_adapter *a, const int
     char name[64];
     ramc_status st = clip_check_tokens(m, tokens, n);
     if (st != RAMC_OK) return st;
-    embedding_forward(x, tokens, m->tok_emb, n * L, Wt);
-    for (int q = 0; q < n; q++)
-        for (long i = 0; i < (long)L * Wt; i++) x[(size_t)q * L * Wt + i] += m->txt_pos[i];
+    clip_text_embed(m, tokens, n, L, L, x);
 
     clip_block_scratch s;
     if ((st = clip_block_scratch_alloc(&s, n, L, Wt, in->text_mlp)) != RAMC_OK) return st;

@@ -171,11 +171,7 @@ static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
         memcpy(x, cache->x, (size_t)n * T * Wt * sizeof(float));
         cache->hits++;
     } else {
-        for (int q = 0; q < n; q++) {
-            float *xq = x + (size_t)q * T * Wt;
-            embedding_forward(xq, tokens + (size_t)q * L, m->tok_emb, T, Wt);
-            for (long i = 0; i < (long)T * Wt; i++) xq[i] += m->txt_pos[i];
-        }
+        clip_text_embed(m, tokens, n, T, L, x);
         if (first > 0) {
             clip_block_scratch s;
             if ((st = clip_block_scratch_alloc(&s, n, T, Wt, in->text_mlp)) != RAMC_OK) return st;
