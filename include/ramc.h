@@ -95,6 +95,10 @@ typedef struct {
      * (conv, linear, attention, projections) to fp16-representable values,
      * as the official code computes with. Default 1. */
     int round_fp16_like_official;
+    /* 1: the towers' matrix products run in bf16 (AVX512-BF16) with float32
+     * accumulation: ~1.5-2x faster inference, scores within ~1e-2 of float32
+     * (docs/performance.md). Default 0 (float32). RAMC_BF16=1 forces it. */
+    int bf16;
 } ramc_clip_params;
 
 ramc_clip_params ramc_clip_default_params(void);

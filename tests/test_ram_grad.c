@@ -562,6 +562,9 @@ int main(void) {
     ramc_clip *m = NULL;
     ramc_status st = ramc_clip_load(wpath, &cp, &m);
     CHECK(st == RAMC_OK, "ramc_clip_load: %s", ramc_last_error());
+    /* Training runs on the unpacked weights (trainer.c thaws them), and the
+     * noise allowance below was measured on that path. */
+    if (m) clip_thaw(m);
     if (st == RAMC_OK) {
         ramc_clip_info in = ramc_clip_get_info(m);
         CHECK(in.vision_layers == VL && in.text_layers == TL && in.vocab_size == V &&

@@ -136,6 +136,7 @@ ramc_status clip_create_random(const ramc_clip_info *shape, uint64_t seed, ramc_
     static const char name[] = "(random weights)";
     m->path = malloc(sizeof name);
     m->storage = ramc_malloc(n * sizeof(float), "CLIP weights");
+    m->n_storage = n;
     m->vis_blocks = ramc_calloc((size_t)in.vision_layers, sizeof(clip_block), "CLIP blocks");
     m->txt_blocks = ramc_calloc((size_t)in.text_layers, sizeof(clip_block), "CLIP blocks");
     if (!m->path || !m->storage || !m->vis_blocks || !m->txt_blocks) {
@@ -463,6 +464,8 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
     if (!secs) return RAMC_ERR_NOMEM;
     double *phases = secs + opt->repeat;
 
+    const int thawed = sc->kind == BENCH_KIND_TRAIN && opt->frozen;
+    if (thawed) clip_thaw(m);
     ctx c;
     double t0 = now_s();
     ramc_status st = ctx_setup(&c, m, sc, opt->seed);
@@ -525,6 +528,7 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
     }
     out->gflops = out->median * out->flop_per_unit / 1e9;
 done:
+    if (thawed) clip_freeze(m, opt->bf16);
     ctx_free(&c);
     free(secs);
     return st;

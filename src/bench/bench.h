@@ -72,6 +72,9 @@ typedef struct {
      * passes baseline.md's 35.1e9 (plain ViT) and 44e9 (RAM) for ViT-B/16 so
      * that both sides are divided by the same constants. */
     double flop_per_image, flop_per_image_ram;
+    /* How the caller froze m (clip_freeze): training scenarios thaw it, as
+     * the trainer does, and freeze it again the same way when done. */
+    int frozen, bf16;
     bench_progress_fn progress;
     void *progress_user;
 } bench_options;

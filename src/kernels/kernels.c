@@ -28,26 +28,36 @@
 /* out [rows,out_dim] = inp [rows,in_dim] @ weight[out_dim,in_dim]^T + bias [out_dim]. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int rows, int in_dim, int out_dim) {
-    if (kernels_get_bf16() &&
-        matmul_forward_bf16(out, inp, weight, bias, rows, in_dim, out_dim) == 0)
-        return;
+    matmul_forward_ex(out, inp, weight, bias, rows, in_dim, out_dim, MATMUL_PLAIN);
+}
+
+void matmul_forward_ex(float *out, const float *inp, const float *weight, const float *bias,
+                       int rows, int in_dim, int out_dim, matmul_epilogue ep) {
+    if (matmul_forward_packed(out, inp, weight, bias, rows, in_dim, out_dim, ep) == 0) return;
     /* Seeding out with the bias and letting BLAS add the product rounds
-     * once, as PyTorch's addmm does. */
-    float beta = 0.0f;
+     * once, as PyTorch's addmm does; accumulating adds the bias to what is
+     * there and lets BLAS add the product on top. */
+    float beta = ep == MATMUL_ACCUMULATE ? 1.0f : 0.0f;
     if (bias) {
 #pragma omp parallel for schedule(static) if ((long)rows * out_dim >= PAR_MIN)
-        for (int r = 0; r < rows; r++)
-            memcpy(out + (long)r * out_dim, bias, sizeof(float) * (size_t)out_dim);
+        for (int r = 0; r < rows; r++) {
+            float *o = out + (long)r * out_dim;
+            if (ep == MATMUL_ACCUMULATE)
+                for (int j = 0; j < out_dim; j++) o[j] += bias[j];
+            else
+                memcpy(o, bias, sizeof(float) * (size_t)out_dim);
+        }
         beta = 1.0f;
     }
     gemm(0, 1, rows, out_dim, in_dim, 1.0f, inp, in_dim, weight, in_dim, beta, out, out_dim);
+    if (ep == MATMUL_QUICKGELU) quickgelu_forward(out, out, (long)rows * out_dim);
 }
 
 /* dinp [rows,in_dim] += dout @ weight; dweight [out_dim,in_dim] += dout^T @ inp;
  * dbias [out_dim] += column sums of dout [rows,out_dim]. */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int rows, int in_dim, int out_dim) {
-    if (dinp)
+    if (dinp && matmul_backward_input_packed(dinp, dout, weight, rows, in_dim, out_dim) != 0)
         gemm(0, 0, rows, in_dim, out_dim, 1.0f, dout, out_dim, weight, in_dim, 1.0f, dinp,
              in_dim);
     if (dweight)

@@ -17,6 +17,7 @@
 #ifndef RAMC_KERNELS_H
 #define RAMC_KERNELS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* ------------------------------------------------------------- Threading */
@@ -31,17 +32,24 @@ const char *kernels_gemm_backend(void);
  * runs on the calling thread alone), 0 when the backend threads on its own. */
 int kernels_gemm_nests(void);
 
-/* Optional bf16 linear layers (gemm_bf16.c), for INFERENCE on fixed weights:
- * with it on, matmul_forward rounds its input and weight to bf16 (weights once,
- * cached by pointer) and accumulates in float32 through oneDNN. Off unless
- * kernels_set_bf16(1) or RAMC_BF16=1; ignored with the OpenBLAS backend.
- * kernels_bf16_flush() drops the cached weights (call it if they change). */
-void kernels_set_bf16(int on);
-int kernels_get_bf16(void);
-void kernels_bf16_flush(void);
-/* The bf16 path itself: 0 when done, -1 when unavailable (use float32). */
-int matmul_forward_bf16(float *out, const float *inp, const float *weight, const float *bias,
-                        int rows, int in_dim, int out_dim);
+/* Packed linear layers for frozen weights (gemm_packed.c). A registered
+ * range of memory holds weights that never change (the loaded CLIP towers):
+ * matmul_forward / matmul_forward_ex / matmul_backward on a weight inside it
+ * run through oneDNN matmul primitives with the weight reordered once into
+ * oneDNN's layout, the bias and the epilogue fused. With bf16 set, the
+ * range's forward products round inputs and weights to bf16 (AVX512-BF16)
+ * and accumulate in float32; gradients stay float32. RAMC_BF16=1 in the
+ * environment turns bf16 on for every range, RAMC_PACK=0 turns packing off.
+ * Thawing drops the range and its packed copies: call it before the memory
+ * is freed or changed. Without oneDNN these are no-ops. */
+void kernels_freeze_weights(const void *base, size_t bytes, int bf16);
+void kernels_thaw_weights(const void *base);
+/* 1 when packing is on (oneDNN present and RAMC_PACK not 0). */
+int kernels_packed_available(void);
+/* Products run on packed weights so far (for tests and diagnostics). */
+long kernels_packed_count(void);
+/* 1 when RAMC_BF16 asks for bf16 in every frozen range. */
+int kernels_bf16_forced(void);
 
 /* ------------------------------------------------------------------ GEMM */
 
@@ -55,6 +63,23 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * out [rows, out_dim], inp [rows, in_dim], weight [out_dim, in_dim], bias [out_dim] or NULL. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int rows, int in_dim, int out_dim);
+/* What follows the product in matmul_forward_ex. */
+typedef enum {
+    MATMUL_PLAIN = 0,      /* out  = inp @ weight^T + bias */
+    MATMUL_QUICKGELU = 1,  /* out  = QuickGELU(inp @ weight^T + bias), CLIP's MLP */
+    MATMUL_ACCUMULATE = 2  /* out += inp @ weight^T + bias, a residual add */
+} matmul_epilogue;
+/* out [rows, out_dim] as above; fused into the product for frozen weights. */
+void matmul_forward_ex(float *out, const float *inp, const float *weight, const float *bias,
+                       int rows, int in_dim, int out_dim, matmul_epilogue ep);
+/* The packed paths themselves: 0 when done, -1 when the weight is not frozen
+ * or oneDNN declined (the caller then runs the plain path). */
+int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
+                          int rows, int in_dim, int out_dim, matmul_epilogue ep);
+/* dinp [rows, in_dim] += dout [rows, out_dim] @ weight [out_dim, in_dim]. */
+int matmul_backward_input_packed(float *dinp, const float *dout, const float *weight, int rows,
+                                 int in_dim, int out_dim);
+
 /* dinp [rows,in_dim], dweight [out_dim,in_dim], dbias [out_dim]; each may be NULL. */
 void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int rows, int in_dim, int out_dim);

@@ -44,6 +44,7 @@ struct ramc_clip {
     clip_block *txt_blocks;      /* [text_layers] */
 
     float *storage;              /* owns every float array above */
+    size_t n_storage;            /* floats in storage */
 };
 
 
@@ -68,12 +69,19 @@ typedef struct {
     float *h;    /* [B*T, W]   layer-norm output */
     float *qkv;  /* [B*T, 3W] */
     float *attn; /* [B*T, W]   attention output, heads concatenated */
-    float *proj; /* [B*T, W]   out_proj output */
     float *mlp;  /* [B*T, M] */
 } clip_block_scratch;
 
 ramc_status clip_block_scratch_alloc(clip_block_scratch *s, int B, int T, int W, int M);
 void clip_block_scratch_free(clip_block_scratch *s);
+
+/* Marks the model's weights as frozen, so its linear layers run on packed
+ * copies (kernels_freeze_weights), in bf16 if asked. ramc_clip_load does it;
+ * a model built to be trained (clip_create_random) is not frozen unless its
+ * owner says so. ramc_clip_free thaws. */
+void clip_freeze(const ramc_clip *m, int bf16);
+/* Back to plain sgemm on the original weights; the packed copies are freed. */
+void clip_thaw(const ramc_clip *m);
 
 /* One CLIP residual block on the main stream x [B, T, W] (in place), with
  * optional SAA side stream:  if x_loc [B, n_loc, W] is given, the value-value

@@ -16,9 +16,8 @@ ramc_status clip_block_scratch_alloc(clip_block_scratch *s, int B, int T, int W,
     s->h = ramc_malloc(rows * W * sizeof(float), "block scratch");
     s->qkv = ramc_malloc(rows * 3 * W * sizeof(float), "block scratch");
     s->attn = ramc_malloc(rows * W * sizeof(float), "block scratch");
-    s->proj = ramc_malloc(rows * W * sizeof(float), "block scratch");
     s->mlp = ramc_malloc(rows * M * sizeof(float), "block scratch");
-    if (!s->h || !s->qkv || !s->attn || !s->proj || !s->mlp) {
+    if (!s->h || !s->qkv || !s->attn || !s->mlp) {
         clip_block_scratch_free(s);
         return RAMC_ERR_NOMEM;
     }
@@ -29,7 +28,6 @@ void clip_block_scratch_free(clip_block_scratch *s) {
     free(s->h);
     free(s->qkv);
     free(s->attn);
-    free(s->proj);
     free(s->mlp);
     memset(s, 0, sizeof *s);
 }
@@ -38,10 +36,8 @@ void clip_block_scratch_free(clip_block_scratch *s) {
 static void mlp_residual(const clip_block *w, int W, int M, float *x, int n,
                          clip_block_scratch *s) {
     layernorm_forward(s->h, NULL, NULL, x, w->ln_2_w, w->ln_2_b, n, W, LN_EPS);
-    matmul_forward(s->mlp, s->h, w->fc_w, w->fc_b, n, W, M);
-    quickgelu_forward(s->mlp, s->mlp, (long)n * M);
-    matmul_forward(s->proj, s->mlp, w->proj_w, w->proj_b, n, M, W);
-    for (long i = 0; i < (long)n * W; i++) x[i] += s->proj[i];
+    matmul_forward_ex(s->mlp, s->h, w->fc_w, w->fc_b, n, W, M, MATMUL_QUICKGELU);
+    matmul_forward_ex(x, s->mlp, w->proj_w, w->proj_b, n, M, W, MATMUL_ACCUMULATE);
 }
 
 void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x, int B, int T,
@@ -63,8 +59,7 @@ void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x
 
     attention_forward(s->attn, NULL, s->qkv, s->qkv + W, s->qkv + 2 * W, bstride, rstride, B, T,
                       T, W, n_heads, causal);
-    matmul_forward(s->proj, s->attn, w->out_w, w->out_b, rows, W, W);
-    for (long i = 0; i < (long)rows * W; i++) x[i] += s->proj[i];
+    matmul_forward_ex(x, s->attn, w->out_w, w->out_b, rows, W, W, MATMUL_ACCUMULATE);
 
     /* MLP. Prompt rows that are dropped right after the block need none, so
      * with mlp_rows < T each item runs on its first mlp_rows rows. */

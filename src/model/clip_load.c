@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
 #include "model/clip.h"
 
 /* Dimensions are bounded so that size arithmetic below cannot overflow. */
@@ -109,7 +110,8 @@ typedef struct {
 } loader;
 
 ramc_clip_params ramc_clip_default_params(void) {
-    ramc_clip_params p = {.vision_heads = 0, .text_heads = 0, .round_fp16_like_official = 1};
+    ramc_clip_params p = {.vision_heads = 0, .text_heads = 0, .round_fp16_like_official = 1,
+                          .bf16 = 0};
     return p;
 }
 
@@ -227,7 +229,7 @@ static ramc_status pick_heads(const char *path, const char *tower, int requested
 static ramc_status derive_info(loader *ld, const ramc_clip_params *p, ramc_clip_info *info) {
     const layout *L = ld->lay;
     const char *path = ld->f->path;
-    const st_tensor *t;
+    const st_tensor *t = NULL;
     ramc_status st;
 
     if ((st = shape_source(ld, full_name(ld, L->conv), 4, &t))) return st;
@@ -445,8 +447,15 @@ static ramc_status detect_layout(loader *ld) {
                       "(Hugging Face names)", ld->f->path, openai_layout.conv, hf_layout.conv);
 }
 
+void clip_freeze(const ramc_clip *m, int bf16) {
+    kernels_freeze_weights(m->storage, m->n_storage * sizeof(float), bf16);
+}
+
+void clip_thaw(const ramc_clip *m) { kernels_thaw_weights(m->storage); }
+
 void ramc_clip_free(ramc_clip *clip) {
     if (!clip) return;
+    kernels_thaw_weights(clip->storage);
     free(clip->storage);
     free(clip->vis_blocks);
     free(clip->txt_blocks);
@@ -493,6 +502,10 @@ ramc_status ramc_clip_load(const char *path, const ramc_clip_params *params, ram
     strcpy(m->path, path);
     ld.next = m->storage;
     if ((st = load_weights(&ld, m))) goto fail;
+
+    m->n_storage = n;
+    /* A loaded model never changes: its linear layers may be packed. */
+    clip_freeze(m, p.bf16);
 
     free(ld.scratch);
     st_close(f);

@@ -1,0 +1,130 @@
+/* Packed linear layers (src/kernels/gemm_packed.c): the fused epilogues, the
+ * backward input gradient, bf16 ranges, and that a weight changed after a
+ * thaw is never served from a stale packed copy. Every product is judged by
+ * the double-precision reference, on the packed path and on plain sgemm. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "kernels/kernels_ref.h"
+#include "core/rng.h"
+#include "test.h"
+
+enum { IN = 96, OUT = 80 };
+
+static void fill(float *x, size_t n, ramc_rng *r, float scale) {
+    for (size_t i = 0; i < n; i++) x[i] = scale * (2.0f * rng_uniform(r) - 1.0f);
+}
+
+/* out [rows, OUT] = epilogue(inp @ w^T + b) in double, applied to `base` for
+ * the accumulating form. */
+static void reference(float *out, const float *inp, const float *w, const float *b,
+                      const float *base, int rows, matmul_epilogue ep) {
+    size_t ni = (size_t)rows * IN, no = (size_t)rows * OUT;
+    double *di = malloc(ni * sizeof *di), *dw = malloc((size_t)IN * OUT * sizeof *dw);
+    double *db = malloc(OUT * sizeof *db), *dout = malloc(no * sizeof *dout);
+    for (size_t i = 0; i < ni; i++) di[i] = inp[i];
+    for (size_t i = 0; i < (size_t)IN * OUT; i++) dw[i] = w[i];
+    for (int i = 0; i < OUT; i++) db[i] = b[i];
+    ref_matmul_forward(dout, di, dw, db, rows, IN, OUT);
+    if (ep == MATMUL_QUICKGELU) ref_quickgelu_forward(dout, dout, (long)no);
+    for (size_t i = 0; i < no; i++) out[i] = (float)(dout[i] + (ep == MATMUL_ACCUMULATE ? base[i] : 0));
+    free(di), free(dw), free(db), free(dout);
+}
+
+/* Every epilogue at several row counts (each its own primitive, one packed
+ * copy of the weight) against the reference. */
+static void check_forward(const float *w, const float *b, ramc_rng *r, double tol,
+                          const char *what) {
+    static const int row_counts[] = {1, 7, 197, 64};
+    for (int ri = 0; ri < 4; ri++) {
+        int rows = row_counts[ri];
+        float *inp = malloc((size_t)rows * IN * sizeof(float));
+        float *out = malloc((size_t)rows * OUT * sizeof(float));
+        float *base = malloc((size_t)rows * OUT * sizeof(float));
+        float *want = malloc((size_t)rows * OUT * sizeof(float));
+        fill(inp, (size_t)rows * IN, r, 1.0f);
+        fill(base, (size_t)rows * OUT, r, 2.0f);
+        for (int ep = MATMUL_PLAIN; ep <= MATMUL_ACCUMULATE; ep++) {
+            memcpy(out, base, (size_t)rows * OUT * sizeof(float));
+            matmul_forward_ex(out, inp, w, b, rows, IN, OUT, (matmul_epilogue)ep);
+            reference(want, inp, w, b, base, rows, (matmul_epilogue)ep);
+            double e = rel_err(out, want, (size_t)rows * OUT);
+            CHECK(e < tol, "%s, %d rows, epilogue %d: relative error %.3g", what, rows, ep, e);
+        }
+        free(inp), free(out), free(base), free(want);
+    }
+}
+
+static void check_backward_input(const float *w, ramc_rng *r, const char *what) {
+    const int rows = 33;
+    float *dout = malloc((size_t)rows * OUT * sizeof(float));
+    float *dinp = malloc((size_t)rows * IN * sizeof(float));
+    float *want = malloc((size_t)rows * IN * sizeof(float));
+    fill(dout, (size_t)rows * OUT, r, 1.0f);
+    fill(dinp, (size_t)rows * IN, r, 1.0f);
+    for (int i = 0; i < rows; i++) /* dinp + dout @ w, in double */
+        for (int j = 0; j < IN; j++) {
+            double s = dinp[(size_t)i * IN + j];
+            for (int o = 0; o < OUT; o++) s += (double)dout[(size_t)i * OUT + o] * w[(size_t)o * IN + j];
+            want[(size_t)i * IN + j] = (float)s;
+        }
+    matmul_backward(dinp, NULL, NULL, dout, NULL, w, rows, IN, OUT);
+    double e = rel_err(dinp, want, (size_t)rows * IN);
+    CHECK(e < 1e-5, "%s: backward input gradient relative error %.3g", what, e);
+    free(dout), free(dinp), free(want);
+}
+
+int main(void) {
+    ramc_rng r;
+    rng_seed(&r, 7);
+    /* one block holding two weight matrices and a bias, as a model's storage */
+    const size_t nw = (size_t)IN * OUT;
+    float *storage = malloc((2 * nw + OUT) * sizeof(float));
+    float *w1 = storage, *w2 = storage + nw, *b = storage + 2 * nw;
+    fill(storage, 2 * nw + OUT, &r, 0.2f);
+
+    long n0 = kernels_packed_count();
+    check_forward(w1, b, &r, 1e-5, "plain sgemm (not frozen)");
+    check_backward_input(w1, &r, "plain sgemm (not frozen)");
+    CHECK(kernels_packed_count() == n0, "weights outside a frozen range went to the packed path");
+
+    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 0);
+    check_forward(w1, b, &r, 1e-5, "packed f32");
+    check_forward(w2, b, &r, 1e-5, "packed f32, second weight");
+    check_backward_input(w1, &r, "packed f32");
+    /* 2 weights x 4 row counts x 3 epilogues, + 1 backward */
+    if (kernels_packed_available())
+        CHECK(kernels_packed_count() == n0 + 25, "%ld products on packed weights, want 25",
+              kernels_packed_count() - n0);
+    else
+        printf("test_packed: no oneDNN (or RAMC_PACK=0): the plain path was checked twice\n");
+
+    /* Change the weights after a thaw: the next products must see them. */
+    kernels_thaw_weights(storage);
+    fill(storage, 2 * nw, &r, 0.3f);
+    n0 = kernels_packed_count();
+    check_forward(w1, b, &r, 1e-5, "after thaw, changed weights");
+    CHECK(kernels_packed_count() == n0, "a thawed weight still went to the packed path");
+    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 0);
+    check_forward(w1, b, &r, 1e-5, "refrozen, changed weights");
+    check_backward_input(w1, &r, "refrozen, changed weights");
+    kernels_thaw_weights(storage);
+
+    /* bf16 products: inputs and weights rounded to 8 bits of mantissa, sums
+     * of 96 terms in float: well within 2e-2 of the exact product. */
+    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 1);
+    check_forward(w2, b, &r, 2e-2, "packed bf16");
+    check_backward_input(w2, &r, "bf16 range (gradients stay float32)");
+    kernels_thaw_weights(storage);
+
+    /* a thawed range is gone: freeing and reusing the memory is safe */
+    free(storage);
+    float *again = malloc((2 * nw + OUT) * sizeof(float));
+    fill(again, 2 * nw + OUT, &r, 0.25f);
+    kernels_freeze_weights(again, (2 * nw + OUT) * sizeof(float), 0);
+    check_forward(again, again + 2 * nw, &r, 1e-5, "new storage, possibly at the old address");
+    kernels_thaw_weights(again);
+    free(again);
+    return test_summary("test_packed");
+}
