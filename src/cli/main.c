@@ -1,5 +1,6 @@
 /* ramc: the command-line tool. A thin layer over the library: parse the
  * arguments, call the library, print results. */
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
@@ -45,8 +46,8 @@ int cli_fail(const char *command_name) {
  * owns the process: it asks glibc to keep freed memory in the heap for reuse
  * instead. Peak memory is unchanged; the resident size just stays at it. */
 static void keep_freed_memory(void) {
-    mallopt(M_MMAP_THRESHOLD, 256 << 20);
-    mallopt(M_TRIM_THRESHOLD, 512 << 20);
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
     mallopt(M_TOP_PAD, 16 << 20);
 }
 

@@ -11,26 +11,78 @@
 #define TSS_BN_EPS 1e-5f
 #define TSS_BN_MOMENTUM 0.1f
 
+/* Images per im2col chunk of the token-major convolution: bounds its scratch
+ * (chunk x N x k*k*W floats) while keeping each GEMM tall enough to run fast. */
+#define CONV_CHUNK_IMAGES 4
+
 /* out[b, c, r] = in[b, r, c]: in [B, R, Cc] -> out [B, Cc, R]. */
 static void transpose_batched(float *out, const float *in, int B, int R, int Cc) {
-    for (int b = 0; b < B; b++) {
-        const float *ib = in + (size_t)b * R * Cc;
-        float *ob = out + (size_t)b * R * Cc;
-        for (int r = 0; r < R; r++)
-            for (int c = 0; c < Cc; c++) ob[(size_t)c * R + r] = ib[(size_t)r * Cc + c];
+#pragma omp parallel for collapse(2) schedule(static) if ((long)B * R * Cc >= 65536)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < Cc; c++) {
+            const float *ib = in + (size_t)b * R * Cc;
+            float *ob = out + (size_t)b * R * Cc + (size_t)c * R;
+            for (int r = 0; r < R; r++) ob[r] = ib[(size_t)r * Cc + c];
+        }
+}
+
+/* The k x k convolution (stride 1, zero padding k/2, no bias) of the patch
+ * grid, read straight from the token rows x [B, N1, W] into out [B, H, N]
+ * channel-first: what conv2d_forward computes from the channel-first X, but
+ * as one tall GEMM per chunk of images instead of a short one per image.
+ * col [rows, k*k*W] holds the taps in (ky, kx, ci) order, so every tap is a
+ * copy of a whole token row, and a->wk the weight [H, W, k, k] reordered to
+ * [H, k, k, W] to match. For k = 1 the token rows are the input as they are. */
+static void conv_from_tokens(tss_acts *a, float *out, const float *x, const float *weight, int k) {
+    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
+    const int KK = k * k * W;
+    if (k == 1) {
+        for (int b = 0; b < B; b++)
+            matmul_forward(a->tok + (size_t)b * N * H, x + ((size_t)b * N1 + 1) * W, weight, NULL,
+                           N, W, H);
+    } else {
+#pragma omp parallel for schedule(static)
+        for (int h = 0; h < H; h++)
+            for (int ci = 0; ci < W; ci++)
+                for (int q = 0; q < k * k; q++)
+                    a->wk[(size_t)h * KK + (size_t)q * W + ci] = weight[((size_t)h * W + ci) * k * k + q];
+        for (int b0 = 0; b0 < B; b0 += CONV_CHUNK_IMAGES) {
+            const int nb = B - b0 < CONV_CHUNK_IMAGES ? B - b0 : CONV_CHUNK_IMAGES;
+#pragma omp parallel for schedule(static)
+            for (int i = 0; i < nb * N; i++) {
+                const int b = b0 + i / N, t = i % N, r = t / g, c = t % g;
+                float *row = a->col + (size_t)i * KK;
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++) {
+                        float *dst = row + (size_t)(ky * k + kx) * W;
+                        const int y = r + ky - p, xx = c + kx - p;
+                        if (y < 0 || y >= g || xx < 0 || xx >= g)
+                            memset(dst, 0, (size_t)W * sizeof(float));
+                        else
+                            memcpy(dst, x + ((size_t)b * N1 + 1 + (size_t)y * g + xx) * W,
+                                   (size_t)W * sizeof(float));
+                    }
+            }
+            matmul_forward(a->tok + (size_t)b0 * N * H, a->col, a->wk, NULL, nb * N, KK, H);
+        }
     }
+    transpose_batched(out, a->tok, B, N, H);
 }
 
 ramc_status tss_acts_alloc(tss_acts *a, int B, int g, int W, int H, int C, int k) {
     memset(a, 0, sizeof *a);
     const size_t N = (size_t)g * g, BHN = (size_t)B * H * N, BNC = (size_t)B * N * C;
+    const size_t k3 = 3, chunk = B < CONV_CHUNK_IMAGES ? (size_t)B : CONV_CHUNK_IMAGES;
     a->B = B, a->N = (int)N, a->g = g, a->W = W, a->H = H, a->C = C, a->k = k;
     size_t total = (size_t)B * W * N              /* X */
                    + 2 * (4 * BHN + 2 * (size_t)H) /* conv, bn_out, s, G; bn stats */
                    + 2 * (3 * BHN + 2 * (size_t)B * N + BNC) /* f, q, cattn; q stats; attn */
                    + (size_t)C * H + 2 * (size_t)C        /* kv and its stats */
                    + 3 * (size_t)B * 2 * N + BHN          /* pool, gate_logits, gate; fused */
-                   + (size_t)B * (N + 1) * W;             /* out */
+                   + (size_t)B * (N + 1) * W              /* out */
+                   + (size_t)B * N * H                    /* tok */
+                   + (size_t)H * k3 * k3 * W              /* wk */
+                   + (size_t)chunk * N * k3 * k3 * W;     /* col */
     a->storage = ramc_calloc(total, sizeof(float), "TSS activations");
     a->int_storage = ramc_calloc((size_t)B * N, sizeof(int), "TSS activations");
     if (!a->storage || !a->int_storage) {
@@ -62,6 +114,9 @@ ramc_status tss_acts_alloc(tss_acts *a, int B, int g, int W, int H, int C, int k
     TAKE(gate, (size_t)B * 2 * N);
     TAKE(fused, BHN);
     TAKE(out, (size_t)B * (N + 1) * W);
+    TAKE(tok, (size_t)B * N * H);
+    TAKE(wk, (size_t)H * k3 * k3 * W);
+    TAKE(col, chunk * N * k3 * k3 * W);
 #undef TAKE
     a->pool_arg = a->int_storage;
     return RAMC_OK;
@@ -78,11 +133,10 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
     const int N1 = N + 1;
     const float attn_scale = 1.0f / sqrtf((float)H);
 
-    /* patch rows -> image [B, W, g, g] (token 1 + r*g + c is pixel (r, c)) */
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < N; t++)
-            for (int c = 0; c < W; c++)
-                a->X[((size_t)b * W + c) * N + t] = x[((size_t)b * N1 + 1 + t) * W + c];
+    /* patch rows -> image [B, W, g, g] (token 1 + r*g + c is pixel (r, c)):
+     * only the backward's weight gradients read it */
+    if (train)
+        for (int b = 0; b < B; b++) transpose_batched(a->X + (size_t)b * W * N, x + ((size_t)b * N1 + 1) * W, 1, N, W);
 
     a->text = text;
     layernorm_forward(a->kv, a->kv_mean, a->kv_rstd, text, w->norm_kv_w->data, w->norm_kv_b->data,
@@ -94,7 +148,7 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
     const ram_param *nq_w[2] = {w->norm_q1_w, w->norm_q2_w}, *nq_b[2] = {w->norm_q1_b, w->norm_q2_b};
     for (int s = 0; s < 2; s++) {
         int ks = s == 0 ? 1 : 3;
-        conv2d_forward(a->conv[s], a->X, conv_w[s]->data, NULL, B, W, g, g, H, ks, 1, ks / 2);
+        conv_from_tokens(a, a->conv[s], x, conv_w[s]->data, ks);
         if (train)
             batchnorm_forward_train(a->bn_out[s], a->bn_mean[s], a->bn_rstd[s], bn_mean[s]->data,
                                     bn_var[s]->data, a->conv[s], bn_w[s]->data, bn_b[s]->data, B,
@@ -112,15 +166,17 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
         softmax_forward(a->attn[s], a->attn[s], B * N, C, attn_scale);
         gemm(0, 0, B * N, H, C, 1.0f, a->attn[s], C, a->kv, H, 0.0f, a->cattn[s], H);
         /* residual on the un-normalised stream, back to channel-first */
+#pragma omp parallel for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
-            for (int t = 0; t < N; t++)
-                for (int h = 0; h < H; h++) {
+            for (int h = 0; h < H; h++)
+                for (int t = 0; t < N; t++) {
                     size_t tf = ((size_t)b * N + t) * H + h;
                     a->G[s][((size_t)b * H + h) * N + t] = a->f[s][tf] + a->cattn[s][tf];
                 }
     }
 
     /* channel mean and max over the 2H channels of cat(G0, G1) */
+#pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int t = 0; t < N; t++) {
             float sum = 0.0f, best = -INFINITY;
@@ -137,6 +193,7 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
         }
     conv2d_forward(a->gate_logits, a->pool, w->gate_w->data, NULL, B, 2, g, g, 2, k, 1, k / 2);
     sigmoid_forward(a->gate, a->gate_logits, (long)B * 2 * N);
+#pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
             for (int t = 0; t < N; t++) {

@@ -15,7 +15,7 @@
  * needs. Two streams: [0] the 1x1 conv, [1] the 3x3 conv. */
 typedef struct {
     int B, N, g, W, H, C, k;
-    float *X;                 /* [B, W, N]  patch rows of the input, channel-first */
+    float *X;                 /* [B, W, N]  patch rows of the input, channel-first (training only) */
     float *conv[2];           /* [B, H, N]  conv outputs (BatchNorm input) */
     float *bn_mean[2];        /* [H]        batch statistics (training only) */
     float *bn_rstd[2];        /* [H] */
@@ -37,6 +37,9 @@ typedef struct {
     float *gate;              /* [B, 2, N]  sigmoid(gate_logits) */
     float *fused;             /* [B, H, N]  G0*gate0 + G1*gate1 */
     float *out;               /* [B, N1, W] adapter output; row 0 = the input's class token */
+    float *tok;               /* [B, N, H]  conv output token-major (scratch) */
+    float *wk;                /* [H, 3, 3, W] 3x3 weight in im2col order (scratch) */
+    float *col;               /* [chunk*N, 9W] im2col of a chunk of images (scratch) */
     float *storage;
     int *int_storage;
 } tss_acts;
