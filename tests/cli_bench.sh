@@ -31,8 +31,9 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 want = sys.argv[2].split()
 bad = []
-for k in ("ramc_version", "machine", "flop_per_image", "scenarios"):
+for k in ("ramc_version", "machine", "flop_per_image", "scenarios", "precision", "packed_weights"):
     if k not in d: bad.append("missing " + k)
+if d.get("precision") != "f32": bad.append("precision %r" % d.get("precision"))
 if not (d["machine"].get("cpus", 0) >= 1 and d["machine"].get("blas")): bad.append("machine")
 got = [s["name"] for s in d["scenarios"]]
 if got != want: bad.append("scenarios %s" % got)
@@ -52,6 +53,12 @@ PY
 else
     check "positive medians" bash -c "[ \$(grep -cE '\"median\":[[:space:]]*[0-9]*\\.?[0-9]*[1-9]' '$tmp/out.json') -eq 10 ]"
 fi
+
+# 1b. bf16: the same scenarios run and say so (its speed is not tested either)
+"$ramc" bench --size tiny --repeat 1 --warmup 0 --bf16 --scenarios ram_coco_b8_cached,train_b8 --json \
+    > "$tmp/bf16.json" 2> /dev/null
+check "bench --bf16 exits 0" [ $? -eq 0 ]
+check "bench --bf16 reports its precision" grep -q '"precision":[[:space:]]*"bf16"' "$tmp/bf16.json"
 
 # 2. the table, a chosen subset, in-process
 "$ramc" bench --size tiny --repeat 1 --warmup 0 --scenarios text_coco,clip_encode_b1 --no-fork \

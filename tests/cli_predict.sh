@@ -48,6 +48,21 @@ grep -q $'\t"quoted" label\t' "$TMP/out.tsv" || fail "tsv: quoted label"
 "$RAMC" predict "${MODEL[@]}" --labels-file "$TMP/labels.txt" "$JPG" | grep -q '"label":"\\"quoted\\" label"' \
   || fail "JSON escapes quotes"
 
+# --- --bf16: every score within 5e-2 of float32's (the scores of an image sum to 1; on this
+# random tiny model the local Sinkhorn's small temperature amplifies bf16's rounding: seen 2.7e-2),
+# and the same best label per image
+"$RAMC" predict "${MODEL[@]}" --labels "$LABELS" --threshold 0 --format tsv "$JPG" "$PNG" >"$TMP/f32.tsv" 2>/dev/null \
+  || fail "f32 tsv run"
+"$RAMC" predict "${MODEL[@]}" --labels "$LABELS" --threshold 0 --format tsv --bf16 "$JPG" "$PNG" >"$TMP/bf16.tsv" 2>"$TMP/err" \
+  || fail "bf16 run: $(cat "$TMP/err")"
+[ "$(wc -l <"$TMP/bf16.tsv")" -eq 10 ] || fail "bf16: expected 10 lines"
+awk -F'\t' 'NR == FNR { s[$1 FS $2] = $3; next }
+             !(($1 FS $2) in s) { bad = 1 }
+             { d = $3 - s[$1 FS $2]; if (d < 0) d = -d; if (d > 5e-2) bad = 1 }
+             END { exit bad }' "$TMP/f32.tsv" "$TMP/bf16.tsv" || fail "bf16 scores stray more than 5e-2 from float32"
+[ "$(awk -F'\t' '!seen[$1]++ { print $1, $2 }' "$TMP/f32.tsv")" = "$(awk -F'\t' '!seen[$1]++ { print $1, $2 }' "$TMP/bf16.tsv")" ] \
+  || fail "bf16 changes the best label of an image"
+
 # --- directory walk (sorted, recursive, case-insensitive extensions) and batch independence
 mkdir -p "$TMP/dir/sub"
 cp "$JPG" "$TMP/dir/b.JPG"; cp "$PNG" "$TMP/dir/sub/a.png"; cp "$JPG" "$TMP/dir/a.jpeg"; echo x >"$TMP/dir/notes.txt"

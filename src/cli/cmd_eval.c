@@ -20,6 +20,7 @@ static const char usage_text[] =
     "                 [--seen-classes FILE] [--unseen-classes FILE]\n"
     "                 [--image-root DIR] [--path-map OLD=NEW] [--batch N] [--per-image]\n"
     "                 [--per-class] [--report OUT.json] [--official-mode] [--fatal-missing]\n"
+    "                 [--bf16]\n"
     "\n"
     "Evaluates RAM (or, without --adapter, RAM's zero-shot path on the frozen CLIP)\n"
     "as the official code: ZSL on the unseen labels, GZSL on seen + unseen labels\n"
@@ -38,6 +39,8 @@ static const char usage_text[] =
     "                         (schema in docs/metrics.md)\n"
     "  --fatal-missing        stop at an unreadable image (default: report, skip it,\n"
     "                         exit status 1 at the end)\n"
+    "  --bf16                 CLIP's matrix products in bfloat16 (faster; scores\n"
+    "                         within ~1e-2 of float32, docs/performance.md)\n"
     "  --official-mode        drop unknown labels and keep images without labels, as\n"
     "                         the official loader (default: such entries are errors)\n"
     "\n"
@@ -78,6 +81,8 @@ int cmd_eval(int argc, char **argv) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage_text, stdout);
             return 0;
+        } else if (!strcmp(a, "--bf16")) {
+            cp.bf16 = 1;
         } else if (v && !strcmp(a, "--config")) {
             if (ram_train_config_load(&cfg, argv[++i])) return cli_fail("eval");
         } else if (v && !strcmp(a, "--set")) {

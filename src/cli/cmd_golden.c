@@ -9,18 +9,20 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ramc golden [--tolerance REL] [--failures-only] DIR...\n\n"
+            "usage: ramc golden [--tolerance REL] [--failures-only] [--bf16] DIR...\n\n"
             "Runs ramc on the inputs of each golden set DIR (weights, adapter, inputs,\n"
             "outputs .safetensors, config.json, classes.json) and compares every tensor\n"
             "it produces with the reference. One row per tensor: name, shape, max abs\n"
             "error, relative error (max|diff| / max|ref|). Exit 0 only if every tensor\n"
-            "is within the tolerance (default %g relative; ids and counts exactly).\n",
+            "is within the tolerance (default %g relative; ids and counts exactly).\n"
+            "--bf16 runs CLIP's matrix products in bf16, to measure how far that mode\n"
+            "strays from the float32 reference (it is not expected to pass).\n",
             GOLDEN_DEFAULT_TOLERANCE);
 }
 
 int cmd_golden(int argc, char **argv) {
     double tolerance = GOLDEN_DEFAULT_TOLERANCE;
-    int failures_only = 0, n_dirs = 0, status = 0;
+    int failures_only = 0, n_dirs = 0, status = 0, bf16 = 0;
     const char **dirs = calloc((size_t)argc, sizeof *dirs);
     if (!dirs) return 1;
     for (int i = 1; i < argc; i++) {
@@ -36,6 +38,8 @@ int cmd_golden(int argc, char **argv) {
                 free(dirs);
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--bf16")) {
+            bf16 = 1;
         } else if (!strcmp(argv[i], "--failures-only")) {
             failures_only = 1;
         } else if (argv[i][0] == '-') {
@@ -53,7 +57,7 @@ int cmd_golden(int argc, char **argv) {
         return 2;
     }
     for (int d = 0; d < n_dirs; d++) {
-        golden_report report = {.tolerance = tolerance};
+        golden_report report = {.tolerance = tolerance, .bf16 = bf16};
         printf("== %s\n", dirs[d]);
         if (golden_run(dirs[d], &report) != RAMC_OK) {
             cli_fail("golden");

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -44,8 +45,11 @@ int cli_fail(const char *command_name) {
  * them back on free, so every call pays the kernel's page faults again
  * (~20% of a RAM inference call on this VM, docs/performance.md). The CLI
  * owns the process: it asks glibc to keep freed memory in the heap for reuse
- * instead. Peak memory is unchanged; the resident size just stays at it. */
+ * instead. Peak memory is unchanged; the resident size just stays at it.
+ * RAMC_KEEP_FREED_MEMORY=0 in the environment keeps glibc's defaults. */
 static void keep_freed_memory(void) {
+    const char *e = getenv("RAMC_KEEP_FREED_MEMORY");
+    if (e && !strcmp(e, "0")) return;
     mallopt(M_MMAP_THRESHOLD, 1 << 30);
     mallopt(M_TRIM_THRESHOLD, INT_MAX);
     mallopt(M_TOP_PAD, 16 << 20);

@@ -438,6 +438,7 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     if ((st = json_int(model, "vision_heads", 0, &params.vision_heads, config_path)) ||
         (st = json_int(model, "text_heads", 0, &params.text_heads, config_path)))
         goto done;
+    params.bf16 = report->bf16;
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
     if ((st = ramc_clip_load(path, &params, &clip)) != RAMC_OK) goto done;
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);

@@ -30,6 +30,7 @@ typedef struct {
     int n_rows, cap;
     int n_failed;
     double tolerance;
+    int bf16; /* run CLIP's matrix products in bf16 (to measure its deviation) */
 } golden_report;
 
 /* Runs the set in `dir`, appending one row per compared tensor. Returns a

@@ -288,6 +288,14 @@ static packed_weight *pack_weight(const float *w, int in_dim, int out_dim, int o
     weight_dims(orient, in_dim, out_dim, d, &tag);
     dnnl_memory_desc_t fmd;
     if (dnnl_memory_desc_init_by_tag(&fmd, 2, d, dnnl_f32, tag) != dnnl_success) return NULL;
+    if (dnnl_memory_desc_equal(&fmd, md)) { /* the layout as stored: use it in place */
+        dnnl_memory_t mem;
+        if (dnnl_memory_create(&mem, md, g_eng, (void *)w) != dnnl_success) return NULL;
+        packed_weight *e = &g_weights[g_nweights++];
+        *e = (packed_weight){.w = w, .in_dim = in_dim, .out_dim = out_dim, .orient = orient,
+                             .bf16 = bf16, .md = *md, .mem = mem, .buf = NULL};
+        return e;
+    }
     void *buf = aligned_alloc(64, (dnnl_memory_desc_get_size(md) + 63) / 64 * 64);
     if (!buf) return NULL;
     dnnl_memory_t fmem = NULL, pmem = NULL;
