@@ -1,6 +1,5 @@
 /* ramc: the command-line tool. A thin layer over the library: parse the
  * arguments, call the library, print results. */
-#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,9 +49,9 @@ int cli_fail(const char *command_name) {
 static void keep_freed_memory(void) {
     const char *e = getenv("RAMC_KEEP_FREED_MEMORY");
     if (e && !strcmp(e, "0")) return;
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, INT_MAX);
-    mallopt(M_TOP_PAD, 16 << 20);
+    mallopt(M_MMAP_MAX, 0);        /* large blocks from the heap too, not fresh mmaps */
+    mallopt(M_TRIM_THRESHOLD, -1); /* never give the heap's top back */
+    mallopt(M_TOP_PAD, 64 << 20);
 }
 
 int main(int argc, char **argv) {
