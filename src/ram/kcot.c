@@ -3,6 +3,9 @@
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "core/status.h"
 
@@ -42,6 +45,7 @@ static long first_nonfinite(const float *x, long n) {
 
 void kcot_cost_forward(float *cost, const float *sim, float scale, int B, int N, int C) {
     long rows = (long)B * N;
+#pragma omp parallel for schedule(static) if (rows * C >= 65536)
     for (long row = 0; row < rows; row++) {
         softmax_row_scaled(cost + row * C, sim + row * C, C, scale);
         for (int c = 0; c < C; c++) cost[row * C + c] = 1.0f - cost[row * C + c];
@@ -49,6 +53,7 @@ void kcot_cost_forward(float *cost, const float *sim, float scale, int B, int N,
 }
 
 void kcot_lpd_marginal(float *u, const float *sim, float temperature, int B, int N, int C) {
+#pragma omp parallel for schedule(static) if ((long)B * N * C >= 65536)
     for (int b = 0; b < B; b++) {
         float *ub = u + (long)b * N;
         for (int i = 0; i < N; i++) {
@@ -135,6 +140,25 @@ static double dot_f32(const float *a, const float *b, int n) {
 /* One official iteration on one item, in float32 state (K, r, c as torch):
  *   r = u / (K c); c = v / (Kᵀ r); returns mean_i |r - r_prev|.
  * K [N,C]; r, u, r_prev [N]; c, v [C]; col [C] double scratch. */
+/* Threads for the per-item Sinkhorn loop, and the calling thread's index. */
+static int sinkhorn_threads(int B) {
+#ifdef _OPENMP
+    int n = omp_in_parallel() ? 1 : omp_get_max_threads();
+    return n < B ? n : (B > 0 ? B : 1);
+#else
+    (void)B;
+    return 1;
+#endif
+}
+
+static int sinkhorn_thread(void) {
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 static float plain_step(const float *K, float *r, float *c, const float *u, const float *v,
                         float *r_prev, double *col, int N, int C) {
     for (int i = 0; i < N; i++) {
@@ -242,19 +266,24 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
 
     int *it = ramc_calloc((size_t)B, sizeof(int), "sinkhorn iteration counts");
     float *last_err = ramc_malloc((size_t)B * sizeof(float), "sinkhorn errors");
-    float *r_prev = ramc_malloc((size_t)N * sizeof(float), "sinkhorn scratch");
+    const int nthr = sinkhorn_threads(B);
+    float *r_prev = ramc_malloc((size_t)N * nthr * sizeof(float), "sinkhorn scratch");
     double *dscr = ramc_malloc((size_t)(2 * N + 3 * C) * sizeof(double), "sinkhorn scratch");
-    if (!it || !last_err || !r_prev || !dscr) {
+    double *cols = ramc_malloc((size_t)C * nthr * sizeof(double), "sinkhorn scratch");
+    if (!it || !last_err || !r_prev || !dscr || !cols) {
         free(it);
         free(last_err);
         free(r_prev);
         free(dscr);
+        free(cols);
         return RAMC_ERR_NOMEM;
     }
+    for (int b = 0; b < B; b++) last_err[b] = INFINITY;
     st = RAMC_OK;
 
     /* K (or log K) lives in T until the plan replaces it. Negating before the
      * division is exact, so this is bitwise torch's exp(-M / reg). */
+#pragma omp parallel for schedule(static) if ((long)B * NC >= 65536)
     for (long k = 0; k < (long)B * NC; k++) {
         float x = -cost[k] / reg;
         T[k] = opt->mode == SINKHORN_LOG_DOMAIN ? x : expf(x);
@@ -291,7 +320,6 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
             for (int j = 0; j < C; j++) c[(long)b * C + j] = (float)exp(g[j]);
         }
     } else {
-        double *col = dscr;
         const int coupled = opt->mode == SINKHORN_BATCH_COUPLED;
         for (long k = 0; k < (long)B * N; k++) r[k] = 1.0f;
         for (long k = 0; k < (long)B * C; k++) c[k] = 1.0f;
@@ -300,37 +328,45 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
          * iteration where EVERY item has err < thresh) equals this fixpoint:
          * `target` is a lower bound on that iteration; advance each item to
          * its first iteration >= target with err < thresh, which raises the
-         * bound, until all items agree. Per-image mode skips the coupling. */
+         * bound, until all items agree. Per-image mode skips the coupling.
+         * The items of a pass run on OpenMP threads, each with its own
+         * scratch; the fixpoint does not depend on their order. */
         int target = 1, changed = 1;
         while (changed && st == RAMC_OK) {
             changed = 0;
+#pragma omp parallel for schedule(dynamic) num_threads(nthr)
             for (int b = 0; b < B; b++) {
                 const float *Kb = T + b * NC;
                 float *rb = r + (long)b * N, *cb = c + (long)b * C;
+                float *rp = r_prev + (long)N * sinkhorn_thread();
+                double *col = cols + (long)C * sinkhorn_thread();
                 while (it[b] < target || (!(last_err[b] < thresh) && it[b] < max_iter)) {
-                    float e = plain_step(Kb, rb, cb, u + (long)b * N, v + (long)b * C, r_prev, col,
+                    float e = plain_step(Kb, rb, cb, u + (long)b * N, v + (long)b * C, rp, col,
                                          N, C);
                     if (err_hist) err_hist[(long)it[b] * B + b] = e;
                     last_err[b] = e;
                     it[b]++;
-                    if (!isfinite(e)) {
-                        st = ramc_error(RAMC_ERR_NUMERIC,
-                                        "sinkhorn: item %d: scaling became non-finite at "
-                                        "iteration %d (exp(-cost/%g) under/overflows in float32; "
-                                        "use the log-domain mode for small reg)",
-                                        b, it[b], (double)reg);
-                        break;
-                    }
+                    if (!isfinite(e)) break;
                 }
-                if (st != RAMC_OK) break;
-                if (coupled && it[b] > target) {
+            }
+            for (int b = 0; b < B; b++)
+                if (!isfinite(last_err[b])) {
+                    st = ramc_error(RAMC_ERR_NUMERIC,
+                                    "sinkhorn: item %d: scaling became non-finite at "
+                                    "iteration %d (exp(-cost/%g) under/overflows in float32; "
+                                    "use the log-domain mode for small reg)",
+                                    b, it[b], (double)reg);
+                    break;
+                }
+            for (int b = 0; b < B && coupled && st == RAMC_OK; b++)
+                if (it[b] > target) {
                     target = it[b];
                     changed = 1;
                 }
-            }
         }
         /* T = (r_i · c_j) · K_ij, bracketed as torch's outer product times K. */
-        for (int b = 0; b < B && st == RAMC_OK; b++) {
+#pragma omp parallel for schedule(static) if (st == RAMC_OK)
+        for (int b = 0; b < B; b++) {
             float *Tb = T + b * NC;
             const float *rb = r + (long)b * N, *cb = c + (long)b * C;
             for (int i = 0; i < N; i++)
@@ -358,6 +394,7 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
     free(last_err);
     free(r_prev);
     free(dscr);
+    free(cols);
     return st;
 }
 
@@ -365,6 +402,7 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
 
 void kcot_local_logits_forward(float *z, const float *T, const float *sim, float tau,
                                int B, int N, int C) {
+#pragma omp parallel for schedule(static) if ((long)B * N * C >= 65536)
     for (int b = 0; b < B; b++) {
         float *zb = z + (long)b * C;
         for (int c = 0; c < C; c++) zb[c] = 0.0f;
