@@ -31,8 +31,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ramc bench [--size vitb16|tiny] [--repeat N] [--warmup N] [--threads N]\n"
-            "                  [--scenarios a,b,...] [--seed N] [--bf16] [--no-fork] [--json]\n"
-            "                  [--list]\n\n"
+            "                  [--scenarios a,b,...] [--seed N] [--bf16] [--no-pack] [--no-fork]\n"
+            "                  [--json] [--list]\n\n"
             "Times the main workloads on a CLIP with random weights (same cost as real ones;\n"
             "no files needed). Each scenario runs --warmup untimed calls, then --repeat\n"
             "timed ones (default 3 and 1), and reports images/s (or prompts/s): median,\n"
@@ -40,9 +40,8 @@ static void usage(FILE *f) {
             "resident memory of the scenario's own process (each runs in a forked child\n"
             "unless --no-fork); and the official implementation's figure with the ratio.\n"
             "--threads sets the threads (OpenMP and the GEMM backend) (default: all %ld cores).\n"
-            "--bf16 runs the towers' matrix products in bf16 (as ramc_clip_params.bf16).\n"
-            "The CLIP weights are packed once for oneDNN, as ramc_clip_load does;\n"
-            "RAMC_PACK=0 in the environment measures plain sgemm instead.\n"
+            "--bf16 runs the towers' matrix products in bf16 (as ramc_clip_params.bf16),\n"
+            "--no-pack runs float32 on the stored weights (ramc_clip_params.pack_weights = 0).\n"
             "--json prints one JSON object (schema in docs/performance.md).\n",
             sysconf(_SC_NPROCESSORS_ONLN));
 }
@@ -188,7 +187,7 @@ static cJSON *json_num_or_null(double v) { return v > 0 ? cJSON_CreateNumber(v) 
 
 static const char *precision_name(int bf16) { return bf16 || kernels_bf16_forced() ? "bf16" : "f32"; }
 
-static void print_json(const char *size, int threads, int bf16, int repeat, int warmup, int forked,
+static void print_json(const char *size, int threads, int bf16, int packed, int repeat, int warmup, int forked,
                        const int *idx, const outcome *res, int n) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "ramc_version", RAMC_VERSION);
@@ -202,7 +201,7 @@ static void print_json(const char *size, int threads, int bf16, int repeat, int 
     cJSON_AddNumberToObject(mach, "threads", threads);
     cJSON_AddStringToObject(mach, "gemm", kernels_gemm_backend());
     cJSON_AddStringToObject(root, "precision", precision_name(bf16));
-    cJSON_AddBoolToObject(root, "packed_weights", kernels_packed_available());
+    cJSON_AddBoolToObject(root, "packed_weights", packed);
     cJSON_AddStringToObject(root, "size", size);
     cJSON_AddNumberToObject(root, "repeat", repeat);
     cJSON_AddNumberToObject(root, "warmup", warmup);
@@ -257,13 +256,13 @@ static void print_json(const char *size, int threads, int bf16, int repeat, int 
     cJSON_Delete(root);
 }
 
-static void print_table(const char *size, int threads, int bf16, const int *idx,
+static void print_table(const char *size, int threads, int bf16, int packed, const int *idx,
                         const outcome *res, int n) {
     const int full = !strcmp(size, "vitb16");
     printf("ramc %s bench: size %s, %ld CPUs, %d threads, GEMM %s (OpenBLAS %s kernels), %s%s\n",
            RAMC_VERSION, size, sysconf(_SC_NPROCESSORS_ONLN), threads, kernels_gemm_backend(),
            bench_blas_core(), precision_name(bf16),
-           kernels_packed_available() ? ", packed weights" : "");
+           packed ? ", packed weights" : "");
     printf("%-22s %5s %6s %9s %9s %9s %-9s %8s %8s %9s %9s %6s\n", "scenario", "batch", "labels",
            "median", "min", "max", "unit", "GFLOP/s", "RAM GF/s", "peak MB", "official", "ratio");
     for (int k = 0; k < n; k++) {
@@ -294,7 +293,7 @@ static void print_table(const char *size, int threads, int bf16, const int *idx,
 
 int cmd_bench(int argc, char **argv) {
     const char *size = "vitb16", *list = NULL;
-    int repeat = 3, warmup = 1, json = 0, fork_each = 1, bf16 = 0;
+    int repeat = 3, warmup = 1, json = 0, fork_each = 1, bf16 = 0, pack = 1;
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     long long seed = 1;
     if (threads < 1) threads = 1;
@@ -311,6 +310,8 @@ int cmd_bench(int argc, char **argv) {
             json = 1;
         } else if (!strcmp(a, "--bf16")) {
             bf16 = 1;
+        } else if (!strcmp(a, "--no-pack")) {
+            pack = 0;
         } else if (!strcmp(a, "--no-fork")) {
             fork_each = 0;
         } else if (!strcmp(a, "--size") && v) {
@@ -364,12 +365,15 @@ int cmd_bench(int argc, char **argv) {
         free(idx), free(res);
         return cli_fail("bench");
     }
-    clip_freeze(m, bf16); /* as ramc_clip_load: the weights never change */
+    /* as ramc_clip_load would with these parameters */
+    const int packed = kernels_packed_available() &&
+                       (bf16 || pack || kernels_pack_forced() || kernels_bf16_forced());
+    if (packed) clip_freeze(m, bf16);
     fprintf(stderr, "bench: built in %.1f s; %d scenarios, %d warm-up + %d timed runs each, %d threads\n",
             now_s() - t0, n, warmup, repeat, threads);
 
     bench_options opt = {.warmup = warmup, .repeat = repeat, .seed = (uint64_t)seed,
-                         .frozen = 1, .bf16 = bf16};
+                         .frozen = packed, .bf16 = bf16};
     if (bs == BENCH_SIZE_VITB16) opt.flop_per_image = FLOP_VIT_B16, opt.flop_per_image_ram = FLOP_RAM_B16;
     progress_state ps = {.tty = isatty(2), .count = n};
     opt.progress = on_progress;
@@ -396,9 +400,9 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     if (json)
-        print_json(size, threads, bf16, repeat, warmup, fork_each, idx, res, n);
+        print_json(size, threads, bf16, packed, repeat, warmup, fork_each, idx, res, n);
     else
-        print_table(size, threads, bf16, idx, res, n);
+        print_table(size, threads, bf16, packed, idx, res, n);
     ramc_clip_free(m);
     free(idx), free(res);
     return failed ? 1 : 0;

@@ -20,7 +20,7 @@ static const char usage_text[] =
     "                 [--seen-classes FILE] [--unseen-classes FILE]\n"
     "                 [--image-root DIR] [--path-map OLD=NEW] [--batch N] [--per-image]\n"
     "                 [--per-class] [--report OUT.json] [--official-mode] [--fatal-missing]\n"
-    "                 [--bf16]\n"
+    "                 [--bf16] [--no-pack]\n"
     "\n"
     "Evaluates RAM (or, without --adapter, RAM's zero-shot path on the frozen CLIP)\n"
     "as the official code: ZSL on the unseen labels, GZSL on seen + unseen labels\n"
@@ -41,6 +41,8 @@ static const char usage_text[] =
     "                         exit status 1 at the end)\n"
     "  --bf16                 CLIP's matrix products in bfloat16 (faster; scores\n"
     "                         within ~1e-2 of float32, docs/performance.md)\n"
+    "  --no-pack              float32 products on the stored weights: saves a packed\n"
+    "                         copy (4 bytes per weight), slower\n"
     "  --official-mode        drop unknown labels and keep images without labels, as\n"
     "                         the official loader (default: such entries are errors)\n"
     "\n"
@@ -83,6 +85,8 @@ int cmd_eval(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--bf16")) {
             cp.bf16 = 1;
+        } else if (!strcmp(a, "--no-pack")) {
+            cp.pack_weights = 0;
         } else if (v && !strcmp(a, "--config")) {
             if (ram_train_config_load(&cfg, argv[++i])) return cli_fail("eval");
         } else if (v && !strcmp(a, "--set")) {

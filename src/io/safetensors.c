@@ -634,7 +634,7 @@ static void put_le64(unsigned char *p, uint64_t v) {
 
 ramc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int ndim,
                           const int64_t *shape, const void *data) {
-    wentry *e;
+    wentry *e = NULL;
     ramc_status st = writer_append(w, name, dtype, ndim, shape, &e);
     if (st != RAMC_OK) return st;
     if (e->nbytes && !data) {
@@ -660,7 +660,7 @@ ramc_status st_writer_add_f32(st_writer *w, const char *name, st_dtype stored_as
     if (stored_as != ST_F32 && stored_as != ST_F16 && stored_as != ST_BF16)
         return ramc_error(RAMC_ERR_INVALID_ARG, "st_writer_add_f32 '%s': cannot store as %s",
                           name ? name : "?", st_dtype_name(stored_as));
-    wentry *e;
+    wentry *e = NULL;
     ramc_status st = writer_append(w, name, stored_as, ndim, shape, &e);
     if (st != RAMC_OK) return st;
     size_t n = e->nbytes / st_dtype_size(stored_as);

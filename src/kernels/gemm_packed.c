@@ -27,7 +27,8 @@
  * each weight keeps the one packed layout chosen for its first shape, and
  * later shapes are asked to use that same layout, so every weight has at most
  * one packed copy per orientation. RAMC_PACK=0 in the environment turns the
- * whole path off (everything through sgemm), for comparisons.
+ * whole path off (everything through sgemm, bf16 included), for comparisons;
+ * RAMC_PACK=1 asks every loaded model to pack (kernels_pack_forced).
  *
  * Thread safety: one mutex around lookup and execution; oneDNN threads the
  * product itself over OpenMP. Results are bit-identical run to run for a
@@ -52,12 +53,18 @@ static int env_flag(const char *name, int *cache, int dflt) {
 
 int kernels_bf16_forced(void) { return env_flag("RAMC_BF16", &g_bf16_env, 0); }
 
+int kernels_pack_forced(void) {
+    const char *e = getenv("RAMC_PACK");
+    return e && e[0] && strcmp(e, "0") != 0;
+}
+
 #ifndef RAMC_GEMM_DNNL
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16) {
     (void)base, (void)bytes, (void)bf16;
 }
 void kernels_thaw_weights(const void *base) { (void)base; }
 int kernels_packed_available(void) { return 0; }
+int kernels_pack_forced(void) { return 0; }
 long kernels_packed_count(void) { return 0; }
 int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
                           int rows, int in_dim, int out_dim, matmul_epilogue ep) {

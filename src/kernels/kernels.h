@@ -44,8 +44,10 @@ int kernels_gemm_nests(void);
  * is freed or changed. Without oneDNN these are no-ops. */
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16);
 void kernels_thaw_weights(const void *base);
-/* 1 when packing is on (oneDNN present and RAMC_PACK not 0). */
+/* 1 when packing can run (oneDNN present and RAMC_PACK not 0). */
 int kernels_packed_available(void);
+/* 1 when RAMC_PACK asks every loaded model to pack its float32 weights. */
+int kernels_pack_forced(void);
 /* Products run on packed weights so far (for tests and diagnostics). */
 long kernels_packed_count(void);
 /* 1 when RAMC_BF16 asks for bf16 in every frozen range. */

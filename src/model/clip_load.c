@@ -111,7 +111,7 @@ typedef struct {
 
 ramc_clip_params ramc_clip_default_params(void) {
     ramc_clip_params p = {.vision_heads = 0, .text_heads = 0, .round_fp16_like_official = 1,
-                          .bf16 = 0};
+                          .bf16 = 0, .pack_weights = 1};
     return p;
 }
 
@@ -504,8 +504,11 @@ ramc_status ramc_clip_load(const char *path, const ramc_clip_params *params, ram
     if ((st = load_weights(&ld, m))) goto fail;
 
     m->n_storage = n;
-    /* A loaded model never changes: its linear layers may be packed. */
-    clip_freeze(m, p.bf16);
+    /* A loaded model never changes, so its linear layers may run on packed
+     * copies: always for bf16 (the copy is its bf16 weights), for float32
+     * unless asked not to (ramc.h). */
+    if (p.bf16 || p.pack_weights || kernels_pack_forced() || kernels_bf16_forced())
+        clip_freeze(m, p.bf16);
 
     free(ld.scratch);
     st_close(f);
