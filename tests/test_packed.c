@@ -34,8 +34,10 @@ static void reference(float *out, const float *inp, const float *w, const float 
 
 /* Every epilogue at several row counts (each its own primitive, one packed
  * copy of the weight) against the reference. */
-static void check_forward(const float *w, const float *b, ramc_rng *r, double tol,
-                          const char *what) {
+/* w is what the kernel gets; ref_w the same values for the reference (a
+ * released matrix must not be read directly: its pages are inaccessible). */
+static void check_forward_ref(const float *w, const float *ref_w, const float *b, ramc_rng *r,
+                              double tol, const char *what) {
     static const int row_counts[] = {1, 7, 197, 64};
     for (int ri = 0; ri < 4; ri++) {
         int rows = row_counts[ri];
@@ -48,7 +50,7 @@ static void check_forward(const float *w, const float *b, ramc_rng *r, double to
         for (int ep = MATMUL_PLAIN; ep <= MATMUL_ACCUMULATE; ep++) {
             memcpy(out, base, (size_t)rows * OUT * sizeof(float));
             matmul_forward_ex(out, inp, w, b, rows, IN, OUT, (matmul_epilogue)ep);
-            reference(want, inp, w, b, base, rows, (matmul_epilogue)ep);
+            reference(want, inp, ref_w, b, base, rows, (matmul_epilogue)ep);
             double e = rel_err(out, want, (size_t)rows * OUT);
             CHECK(e < tol, "%s, %d rows, epilogue %d: relative error %.3g", what, rows, ep, e);
         }
@@ -56,7 +58,13 @@ static void check_forward(const float *w, const float *b, ramc_rng *r, double to
     }
 }
 
-static void check_backward_input(const float *w, ramc_rng *r, const char *what) {
+static void check_forward(const float *w, const float *b, ramc_rng *r, double tol,
+                          const char *what) {
+    check_forward_ref(w, w, b, r, tol, what);
+}
+
+static void check_backward_input_ref(const float *w, const float *ref_w, ramc_rng *r,
+                                     const char *what) {
     const int rows = 33;
     float *dout = malloc((size_t)rows * OUT * sizeof(float));
     float *dinp = malloc((size_t)rows * IN * sizeof(float));
@@ -66,13 +74,17 @@ static void check_backward_input(const float *w, ramc_rng *r, const char *what) 
     for (int i = 0; i < rows; i++) /* dinp + dout @ w, in double */
         for (int j = 0; j < IN; j++) {
             double s = dinp[(size_t)i * IN + j];
-            for (int o = 0; o < OUT; o++) s += (double)dout[(size_t)i * OUT + o] * w[(size_t)o * IN + j];
+            for (int o = 0; o < OUT; o++) s += (double)dout[(size_t)i * OUT + o] * ref_w[(size_t)o * IN + j];
             want[(size_t)i * IN + j] = (float)s;
         }
     matmul_backward(dinp, NULL, NULL, dout, NULL, w, rows, IN, OUT);
     double e = rel_err(dinp, want, (size_t)rows * IN);
     CHECK(e < 1e-5, "%s: backward input gradient relative error %.3g", what, e);
     free(dout), free(dinp), free(want);
+}
+
+static void check_backward_input(const float *w, ramc_rng *r, const char *what) {
+    check_backward_input_ref(w, w, r, what);
 }
 
 int main(void) {
@@ -89,7 +101,7 @@ int main(void) {
     check_backward_input(w1, &r, "plain sgemm (not frozen)");
     CHECK(kernels_packed_count() == n0, "weights outside a frozen range went to the packed path");
 
-    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 0);
+    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 0, 0);
     check_forward(w1, b, &r, 1e-5, "packed f32");
     check_forward(w2, b, &r, 1e-5, "packed f32, second weight");
     check_backward_input(w1, &r, "packed f32");
@@ -106,23 +118,51 @@ int main(void) {
     n0 = kernels_packed_count();
     check_forward(w1, b, &r, 1e-5, "after thaw, changed weights");
     CHECK(kernels_packed_count() == n0, "a thawed weight still went to the packed path");
-    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 0);
+    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 0, 0);
     check_forward(w1, b, &r, 1e-5, "refrozen, changed weights");
     check_backward_input(w1, &r, "refrozen, changed weights");
     kernels_thaw_weights(storage);
 
     /* bf16 products: inputs and weights rounded to 8 bits of mantissa, sums
      * of 96 terms in float: well within 2e-2 of the exact product. */
-    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 1);
+    kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 1, 1);
     check_forward(w2, b, &r, 2e-2, "packed bf16");
     check_backward_input(w2, &r, "bf16 range (gradients stay float32)");
     kernels_thaw_weights(storage);
+
+    /* Released originals: the packed copy replaces the stored matrix (its
+     * whole pages go back to the kernel), products stay right, the backward
+     * and a thaw rebuild it bit for bit. Page-aligned storage, so every
+     * matrix covers whole pages. */
+    {
+        const size_t bytes = (2 * nw + OUT) * sizeof(float), cap = (bytes + 4095) / 4096 * 4096;
+        float *st = aligned_alloc(4096, cap), *saved = malloc(bytes);
+        fill(st, 2 * nw + OUT, &r, 0.2f);
+        memcpy(saved, st, bytes);
+        kernels_freeze_weights(st, bytes, 0, 1);
+        check_forward_ref(st, saved, saved + 2 * nw, &r, 1e-5, "released original");
+        if (kernels_packed_available())
+            CHECK(kernels_released_bytes() >= 4096, "no page of the stored matrix was released");
+        check_backward_input_ref(st, saved, &r, "released original, backward");
+        CHECK(kernels_released_bytes() == 0, "the backward did not rebuild the matrix it reads");
+        check_forward_ref(st + nw, saved + nw, saved + 2 * nw, &r, 1e-5, "second matrix released");
+        kernels_thaw_weights(st);
+        CHECK(kernels_released_bytes() == 0, "thaw left released pages");
+        CHECK(memcmp(st, saved, bytes) == 0, "thaw did not rebuild the stored matrices exactly");
+        /* forget: no rebuild, but the memory is usable again (to be freed) */
+        kernels_freeze_weights(st, bytes, 0, 1);
+        check_forward_ref(st, saved, saved + 2 * nw, &r, 1e-5, "released again");
+        kernels_forget_weights(st);
+        memset(st, 0, bytes); /* would fault if a page were still protected */
+        CHECK(kernels_released_bytes() == 0, "forget left released pages");
+        free(st), free(saved);
+    }
 
     /* a thawed range is gone: freeing and reusing the memory is safe */
     free(storage);
     float *again = malloc((2 * nw + OUT) * sizeof(float));
     fill(again, 2 * nw + OUT, &r, 0.25f);
-    kernels_freeze_weights(again, (2 * nw + OUT) * sizeof(float), 0);
+    kernels_freeze_weights(again, (2 * nw + OUT) * sizeof(float), 0, 0);
     check_forward(again, again + 2 * nw, &r, 1e-5, "new storage, possibly at the old address");
     kernels_thaw_weights(again);
     free(again);

@@ -23,6 +23,16 @@
  * A range may ask for bf16 products (AVX512-BF16): its forward products then
  * round activations and weights to bf16 and accumulate in float32.
  *
+ * A range frozen with `release` set (float32 only: a bf16 copy cannot give
+ * the float32 values back) does not keep each matrix twice: once a weight is
+ * packed, the whole pages of its stored matrix are given back to the kernel
+ * (madvise DONTNEED) and made inaccessible (mprotect PROT_NONE), so a stray
+ * direct read faults loudly instead of reading zeros. Anything that needs the
+ * stored matrix again gets it rebuilt first, exactly (a reorder is a copy):
+ * the sgemm fallback, the backward's other orientation, and thawing.
+ * kernels_forget_weights() drops a range without rebuilding, for memory that
+ * is about to be freed.
+ *
  * Primitives are cached by shape and epilogue (least recently used out);
  * each weight keeps the one packed layout chosen for its first shape, and
  * later shapes are asked to use that same layout, so every weight has at most
@@ -37,8 +47,11 @@
 #include "kernels/kernels.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static int g_bf16_env = -1; /* RAMC_BF16, read once */
 static int g_pack_env = -1; /* RAMC_PACK, read once */
@@ -59,10 +72,12 @@ int kernels_pack_forced(void) {
 }
 
 #ifndef RAMC_GEMM_DNNL
-void kernels_freeze_weights(const void *base, size_t bytes, int bf16) {
-    (void)base, (void)bytes, (void)bf16;
+void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release) {
+    (void)base, (void)bytes, (void)bf16, (void)release;
 }
 void kernels_thaw_weights(const void *base) { (void)base; }
+void kernels_forget_weights(const void *base) { (void)base; }
+size_t kernels_released_bytes(void) { return 0; }
 int kernels_packed_available(void) { return 0; }
 int kernels_pack_forced(void) { return 0; }
 long kernels_packed_count(void) { return 0; }
@@ -91,7 +106,7 @@ enum { ORIENT_FORWARD = 0, /* inp @ W^T: logical weights [in, out], W is their "
 typedef struct {
     const char *base;
     size_t bytes;
-    int bf16;
+    int bf16, release;
 } frozen_range;
 
 typedef struct {
@@ -100,6 +115,8 @@ typedef struct {
     dnnl_memory_desc_t md; /* the packed layout */
     dnnl_memory_t mem;
     void *buf;
+    char *rel_lo;  /* whole pages of the stored matrix given back, or NULL */
+    size_t rel_len;
 } packed_weight;
 
 typedef struct {
@@ -135,18 +152,34 @@ long kernels_packed_count(void) {
     return n;
 }
 
-void kernels_freeze_weights(const void *base, size_t bytes, int bf16) {
+static void drop_range(const void *base, int rebuild);
+
+void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release) {
     if (!base || !bytes) return;
+    drop_range(base, 1); /* re-freezing starts over with the new settings */
     pthread_mutex_lock(&g_lock);
-    for (int i = 0; i < g_nranges; i++)
-        if (g_ranges[i].base == base) { /* re-registering updates the precision */
-            g_ranges[i].bytes = bytes, g_ranges[i].bf16 = bf16;
-            goto done;
-        }
     if (g_nranges < MAX_RANGES) /* beyond that, the range just stays on sgemm */
-        g_ranges[g_nranges++] = (frozen_range){(const char *)base, bytes, bf16};
-done:
+        g_ranges[g_nranges++] =
+            (frozen_range){(const char *)base, bytes, bf16, release && !bf16};
     pthread_mutex_unlock(&g_lock);
+}
+
+size_t kernels_released_bytes(void) {
+    pthread_mutex_lock(&g_lock);
+    size_t n = 0;
+    for (int i = 0; i < g_nweights; i++) n += g_weights[i].rel_len;
+    pthread_mutex_unlock(&g_lock);
+    return n;
+}
+
+static dnnl_data_type_t dt(int bf16) { return bf16 ? dnnl_bf16 : dnnl_f32; }
+
+/* The logical weight dims {k, n} and the tag of the stored W in them. */
+static void weight_dims(int orient, int in_dim, int out_dim, dnnl_dims_t d, dnnl_format_tag_t *tag) {
+    if (orient == ORIENT_FORWARD)
+        d[0] = in_dim, d[1] = out_dim, *tag = dnnl_ba;
+    else
+        d[0] = out_dim, d[1] = in_dim, *tag = dnnl_ab;
 }
 
 static void destroy_prim(prim_entry *p) {
@@ -154,7 +187,61 @@ static void destroy_prim(prim_entry *p) {
     dnnl_primitive_desc_destroy(p->pd);
 }
 
-void kernels_thaw_weights(const void *base) {
+/* The stored matrix of a packed weight, back from its copy (exact: a reorder
+ * only moves floats). 0 when it is there (again). */
+static int rebuild_original(packed_weight *e) {
+    if (!e->rel_lo) return 0;
+    if (mprotect(e->rel_lo, e->rel_len, PROT_READ | PROT_WRITE) != 0) return -1;
+    dnnl_dims_t d;
+    dnnl_format_tag_t tag;
+    weight_dims(e->orient, e->in_dim, e->out_dim, d, &tag);
+    dnnl_memory_desc_t fmd;
+    dnnl_memory_t fmem = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t rp = NULL;
+    int ok = dnnl_memory_desc_init_by_tag(&fmd, 2, d, dnnl_f32, tag) == dnnl_success &&
+             dnnl_memory_create(&fmem, &fmd, g_eng, (void *)e->w) == dnnl_success &&
+             dnnl_reorder_primitive_desc_create(&rpd, &e->md, g_eng, &fmd, g_eng, NULL) ==
+                 dnnl_success &&
+             dnnl_primitive_create(&rp, rpd) == dnnl_success;
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, e->mem}, {DNNL_ARG_TO, fmem}};
+        ok = dnnl_primitive_execute(rp, g_stream, 2, args) == dnnl_success &&
+             dnnl_stream_wait(g_stream) == dnnl_success;
+    }
+    if (rp) dnnl_primitive_destroy(rp);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (fmem) dnnl_memory_destroy(fmem);
+    if (!ok) return -1;
+    e->rel_lo = NULL, e->rel_len = 0;
+    return 0;
+}
+
+/* Gives back the whole pages of w's stored matrix once e holds a copy. */
+static void release_original(packed_weight *e) {
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t lo = ((uintptr_t)e->w + page - 1) / page * page;
+    const uintptr_t hi = ((uintptr_t)e->w + (size_t)e->in_dim * e->out_dim * sizeof(float)) /
+                         page * page;
+    if (hi <= lo || madvise((void *)lo, hi - lo, MADV_DONTNEED) != 0) return;
+    e->rel_lo = (char *)lo, e->rel_len = hi - lo;
+    /* Should the pages stay accessible, they are zero now: put the values
+     * back and keep both copies. */
+    if (mprotect((void *)lo, hi - lo, PROT_NONE) != 0) rebuild_original(e);
+}
+
+/* Rebuilds w's stored matrix if a packed copy replaced it. */
+static int ensure_original(const float *w) {
+    for (int i = 0; i < g_nweights; i++)
+        if (g_weights[i].w == w && g_weights[i].rel_lo && rebuild_original(&g_weights[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* Drops the range at base and every packed copy inside it; with rebuild the
+ * stored matrices are first made whole again, else their pages are only made
+ * accessible (the memory is about to be freed). */
+static void drop_range(const void *base, int rebuild) {
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < g_nranges; i++) {
         if (g_ranges[i].base != base) continue;
@@ -166,6 +253,8 @@ void kernels_thaw_weights(const void *base) {
         for (int j = 0; j < g_nweights; j++) {
             packed_weight *w = &g_weights[j];
             if ((const char *)w->w >= lo && (const char *)w->w < hi) {
+                if (w->rel_lo && (!rebuild || rebuild_original(w) != 0))
+                    mprotect(w->rel_lo, w->rel_len, PROT_READ | PROT_WRITE);
                 for (int p = 0; p < g_nprims;)
                     if (g_prims[p].layout_of == w) {
                         destroy_prim(&g_prims[p]);
@@ -194,6 +283,10 @@ void kernels_thaw_weights(const void *base) {
     pthread_mutex_unlock(&g_lock);
 }
 
+void kernels_thaw_weights(const void *base) { drop_range(base, 1); }
+
+void kernels_forget_weights(const void *base) { drop_range(base, 0); }
+
 /* The frozen range holding [w, w + bytes), or NULL. */
 static const frozen_range *range_of(const void *w, size_t bytes) {
     const char *p = (const char *)w;
@@ -212,16 +305,6 @@ static int engine_ready(void) {
         return 0;
     }
     return 1;
-}
-
-static dnnl_data_type_t dt(int bf16) { return bf16 ? dnnl_bf16 : dnnl_f32; }
-
-/* The logical weight dims {k, n} and the tag of the stored W in them. */
-static void weight_dims(int orient, int in_dim, int out_dim, dnnl_dims_t d, dnnl_format_tag_t *tag) {
-    if (orient == ORIENT_FORWARD)
-        d[0] = in_dim, d[1] = out_dim, *tag = dnnl_ba;
-    else
-        d[0] = out_dim, d[1] = in_dim, *tag = dnnl_ab;
 }
 
 static packed_weight *find_weight(const float *w, int in_dim, int out_dim, int orient, int bf16) {
@@ -334,7 +417,7 @@ static packed_weight *pack_weight(const float *w, int in_dim, int out_dim, int o
 
 /* The primitive and packed weight for this product, made on first use. */
 static int lookup(const float *w, int rows, int in_dim, int out_dim, int orient, int bf16,
-                  int has_bias, int ep, prim_entry **prim, packed_weight **pw) {
+                  int release, int has_bias, int ep, prim_entry **prim, packed_weight **pw) {
     const int k = orient == ORIENT_FORWARD ? in_dim : out_dim;
     const int n = orient == ORIENT_FORWARD ? out_dim : in_dim;
     packed_weight *e = find_weight(w, in_dim, out_dim, orient, bf16);
@@ -349,8 +432,11 @@ static int lookup(const float *w, int rows, int in_dim, int out_dim, int orient,
     if (!p) p = make_prim(rows, k, n, orient, bf16, has_bias, ep, e ? &e->md : NULL);
     if (!p) return -1;
     if (!e) {
+        /* the other orientation's copy may have replaced the stored matrix */
+        if (ensure_original(w) != 0) return -1;
         e = pack_weight(w, in_dim, out_dim, orient, bf16, &p->wmd);
         if (!e) return -1;
+        if (release && e->buf) release_original(e);
     }
     if (!p->layout_of) p->layout_of = e;
     p->used = ++g_clock;
@@ -404,7 +490,8 @@ int matmul_forward_packed(float *out, const float *inp, const float *weight, con
     const int bf16 = r->bf16 || kernels_bf16_forced();
     prim_entry *p;
     packed_weight *pw;
-    if (lookup(weight, rows, in_dim, out_dim, ORIENT_FORWARD, bf16, bias != NULL, ep, &p, &pw))
+    if (lookup(weight, rows, in_dim, out_dim, ORIENT_FORWARD, bf16, r->release, bias != NULL,
+               ep, &p, &pw))
         goto done;
     const void *src = inp;
     if (bf16) {
@@ -419,6 +506,8 @@ int matmul_forward_packed(float *out, const float *inp, const float *weight, con
     }
     rc = execute(p, pw, src, bias, out);
 done:
+    /* the caller falls back to sgemm on the stored matrix: make it whole */
+    if (rc != 0 && ensure_original(weight) != 0) rc = -2;
     pthread_mutex_unlock(&g_lock);
     return rc;
 }
@@ -430,10 +519,13 @@ int matmul_backward_input_packed(float *dinp, const float *dout, const float *we
     pthread_mutex_lock(&g_lock);
     prim_entry *p;
     packed_weight *pw;
-    /* gradients stay float32 whatever the range's forward precision */
+    /* gradients stay float32 whatever the range's forward precision; the
+     * backward's copy never replaces the stored matrix */
     if (range_of(weight, (size_t)in_dim * out_dim * sizeof(float)) && engine_ready() &&
-        !lookup(weight, rows, in_dim, out_dim, ORIENT_BACKWARD, 0, 0, MATMUL_ACCUMULATE, &p, &pw))
+        !lookup(weight, rows, in_dim, out_dim, ORIENT_BACKWARD, 0, 0, 0, MATMUL_ACCUMULATE, &p,
+                &pw))
         rc = execute(p, pw, dout, NULL, dinp);
+    if (rc != 0 && ensure_original(weight) != 0) rc = -2;
     pthread_mutex_unlock(&g_lock);
     return rc;
 }

@@ -42,8 +42,17 @@ int kernels_gemm_nests(void);
  * environment turns bf16 on for every range, RAMC_PACK=0 turns packing off.
  * Thawing drops the range and its packed copies: call it before the memory
  * is freed or changed. Without oneDNN these are no-ops. */
-void kernels_freeze_weights(const void *base, size_t bytes, int bf16);
+void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release);
 void kernels_thaw_weights(const void *base);
+/* With release (float32 ranges): a packed copy REPLACES its stored matrix,
+ * whose pages are given back and made inaccessible until something needs
+ * them (sgemm fallback, backward, thaw), which rebuilds them exactly. So a
+ * frozen model's linear weights must only be read through matmul_* or after
+ * a thaw. kernels_forget_weights drops a range without rebuilding: for
+ * memory about to be freed. */
+void kernels_forget_weights(const void *base);
+/* Bytes of stored matrices currently replaced by their packed copies. */
+size_t kernels_released_bytes(void);
 /* 1 when packing can run (oneDNN present and RAMC_PACK not 0). */
 int kernels_packed_available(void);
 /* 1 when RAMC_PACK asks every loaded model to pack its float32 weights. */

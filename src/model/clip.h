@@ -78,7 +78,9 @@ void clip_block_scratch_free(clip_block_scratch *s);
 /* Marks the model's weights as frozen, so its linear layers run on packed
  * copies (kernels_freeze_weights), in bf16 if asked. ramc_clip_load does it;
  * a model built to be trained (clip_create_random) is not frozen unless its
- * owner says so. ramc_clip_free thaws. */
+ * owner says so. In float32 each packed copy replaces its stored matrix:
+ * while frozen, read the blocks' linear weights only through matmul_*, or
+ * clip_thaw first (which puts them back, exactly). */
 void clip_freeze(const ramc_clip *m, int bf16);
 /* Back to plain sgemm on the original weights; the packed copies are freed. */
 void clip_thaw(const ramc_clip *m);

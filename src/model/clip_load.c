@@ -448,14 +448,15 @@ static ramc_status detect_layout(loader *ld) {
 }
 
 void clip_freeze(const ramc_clip *m, int bf16) {
-    kernels_freeze_weights(m->storage, m->n_storage * sizeof(float), bf16);
+    /* float32: the packed copies replace the stored matrices (kernels.h) */
+    kernels_freeze_weights(m->storage, m->n_storage * sizeof(float), bf16, 1);
 }
 
 void clip_thaw(const ramc_clip *m) { kernels_thaw_weights(m->storage); }
 
 void ramc_clip_free(ramc_clip *clip) {
     if (!clip) return;
-    kernels_thaw_weights(clip->storage);
+    kernels_forget_weights(clip->storage);
     free(clip->storage);
     free(clip->vis_blocks);
     free(clip->txt_blocks);
