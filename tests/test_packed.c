@@ -146,6 +146,25 @@ int main(void) {
         check_backward_input_ref(st, saved, &r, "released original, backward");
         CHECK(kernels_released_bytes() == 0, "the backward did not rebuild the matrix it reads");
         check_forward_ref(st + nw, saved + nw, saved + 2 * nw, &r, 1e-5, "second matrix released");
+        /* a view into the released second matrix (as the value rows of a
+         * fused QKV weight): its rows [40, 80) as a [40, IN] weight */
+        {
+            enum { V0 = 40, VN = 40, ROWS = 5 };
+            float inp[ROWS * IN], out[ROWS * VN];
+            fill(inp, ROWS * IN, &r, 1.0f);
+            matmul_forward(out, inp, st + nw + (size_t)V0 * IN, NULL, ROWS, IN, VN);
+            double worst = 0;
+            for (int i = 0; i < ROWS; i++)
+                for (int o = 0; o < VN; o++) {
+                    double want = 0;
+                    for (int k = 0; k < IN; k++) want += (double)inp[i * IN + k] * saved[nw + (size_t)(V0 + o) * IN + k];
+                    double e = fabs(out[i * VN + o] - want) / (fabs(want) > 1 ? fabs(want) : 1);
+                    if (e > worst) worst = e;
+                }
+            CHECK(worst < 1e-5, "view into a released matrix: error %.3g", worst);
+            check_forward_ref(st + nw, saved + nw, saved + 2 * nw, &r, 1e-5,
+                              "the matrix around the view");
+        }
         kernels_thaw_weights(st);
         CHECK(kernels_released_bytes() == 0, "thaw left released pages");
         CHECK(memcmp(st, saved, bytes) == 0, "thaw did not rebuild the stored matrices exactly");

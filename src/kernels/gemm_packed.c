@@ -230,11 +230,15 @@ static void release_original(packed_weight *e) {
     if (mprotect((void *)lo, hi - lo, PROT_NONE) != 0) rebuild_original(e);
 }
 
-/* Rebuilds w's stored matrix if a packed copy replaced it. */
-static int ensure_original(const float *w) {
-    for (int i = 0; i < g_nweights; i++)
-        if (g_weights[i].w == w && g_weights[i].rel_lo && rebuild_original(&g_weights[i]) != 0)
-            return -1;
+/* Makes the stored floats [w, w + n) readable: rebuilds every matrix whose
+ * packed copy replaced it and that overlaps them (a weight may be a view
+ * into another one, e.g. the value rows of a fused QKV matrix). */
+static int ensure_original(const float *w, size_t n) {
+    for (int i = 0; i < g_nweights; i++) {
+        packed_weight *e = &g_weights[i];
+        const float *lo = e->w, *hi = e->w + (size_t)e->in_dim * e->out_dim;
+        if (e->rel_lo && lo < w + n && w < hi && rebuild_original(e) != 0) return -1;
+    }
     return 0;
 }
 
@@ -433,7 +437,7 @@ static int lookup(const float *w, int rows, int in_dim, int out_dim, int orient,
     if (!p) return -1;
     if (!e) {
         /* the other orientation's copy may have replaced the stored matrix */
-        if (ensure_original(w) != 0) return -1;
+        if (ensure_original(w, (size_t)in_dim * out_dim) != 0) return -1;
         e = pack_weight(w, in_dim, out_dim, orient, bf16, &p->wmd);
         if (!e) return -1;
         if (release && e->buf) release_original(e);
@@ -507,7 +511,7 @@ int matmul_forward_packed(float *out, const float *inp, const float *weight, con
     rc = execute(p, pw, src, bias, out);
 done:
     /* the caller falls back to sgemm on the stored matrix: make it whole */
-    if (rc != 0 && ensure_original(weight) != 0) rc = -2;
+    if (rc != 0 && ensure_original(weight, (size_t)in_dim * out_dim) != 0) rc = -2;
     pthread_mutex_unlock(&g_lock);
     return rc;
 }
@@ -525,7 +529,7 @@ int matmul_backward_input_packed(float *dinp, const float *dout, const float *we
         !lookup(weight, rows, in_dim, out_dim, ORIENT_BACKWARD, 0, 0, 0, MATMUL_ACCUMULATE, &p,
                 &pw))
         rc = execute(p, pw, dout, NULL, dinp);
-    if (rc != 0 && ensure_original(weight) != 0) rc = -2;
+    if (rc != 0 && ensure_original(weight, (size_t)in_dim * out_dim) != 0) rc = -2;
     pthread_mutex_unlock(&g_lock);
     return rc;
 }

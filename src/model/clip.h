@@ -96,6 +96,13 @@ void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x
                         int causal, float *side_out, int n_loc, int mlp_rows,
                         clip_block_scratch *s);
 
+/* Only the SAA side stream of a block, for a last block whose main stream
+ * nobody reads (RAM's teacher): side_out [B, n_loc, W] as clip_block_forward
+ * computes it, x [B, T, W] left as it is. Projects only the value rows of the
+ * QKV weight and skips the main attention and the MLP (~80% of a block). */
+void clip_block_side_forward(const clip_block *w, int W, int n_heads, const float *x, int B,
+                             int T, float *side_out, int n_loc, clip_block_scratch *s);
+
 /* The whole vision tower without adapters (frozen CLIP, or RAM's teacher):
  * images [B,3,S,S] -> x [B, N1, W] main stream after the last block (before
  * ln_post); with saa != 0 also x_loc [B, N1, W], the side stream that sums the

@@ -70,6 +70,17 @@ void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x
     }
 }
 
+void clip_block_side_forward(const clip_block *w, int W, int n_heads, const float *x, int B,
+                             int T, float *side_out, int n_loc, clip_block_scratch *s) {
+    const int rows = B * T;
+    layernorm_forward(s->h, NULL, NULL, x, w->ln_1_w, w->ln_1_b, rows, W, LN_EPS);
+    /* the value rows of in_proj: weight rows [2W, 3W), their bias */
+    matmul_forward(s->qkv, s->h, w->qkv_w + (size_t)2 * W * W, w->qkv_b + 2 * W, rows, W, W);
+    attention_forward(s->attn, NULL, s->qkv, s->qkv, s->qkv, (long)T * W, W, B, n_loc, n_loc, W,
+                      n_heads, 0);
+    matmul_forward(side_out, s->attn, w->out_w, w->out_b, B * n_loc, W, W);
+}
+
 ramc_status clip_vision_embed(const ramc_clip *m, const float *images, int B, float *x,
                               float *ln_pre_in) {
     const ramc_clip_info *in = &m->info;

@@ -494,8 +494,13 @@ static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int 
         clip_block_scratch s;
         if ((st = clip_block_scratch_alloc(&s, B, N1, W, M)) == RAMC_OK) {
             for (int l = first; l < in->vision_layers; l++) {
-                clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0, side,
-                                   N1, N1, &s);
+                /* the teacher reads only x_loc: the last block's main stream is not needed */
+                if (l == in->vision_layers - 1)
+                    clip_block_side_forward(&m->vis_blocks[l], W, in->vision_heads, x, B, N1, side,
+                                            N1, &s);
+                else
+                    clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0,
+                                       side, N1, N1, &s);
                 for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
             }
             clip_block_scratch_free(&s);
