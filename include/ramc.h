@@ -36,6 +36,16 @@ const char *ramc_last_error(void);
 void ramc_clear_error(void);
 const char *ramc_status_name(ramc_status status);
 
+/* Process-wide, for applications that call ramc repeatedly: ramc allocates
+ * its scratch per call (tens to hundreds of MB for ViT-B/16 batches), and by
+ * default glibc hands such blocks back to the kernel on free, so every call
+ * pays the page faults again (up to ~40% of a training step on some VMs).
+ * This asks glibc to serve them from the heap and keep freed memory for
+ * reuse: peak memory is unchanged, the resident size stays at it. The ramc
+ * command calls it at start (RAMC_KEEP_FREED_MEMORY=0 there skips it). It
+ * changes malloc's behaviour for the whole process, hence opt-in. */
+void ramc_keep_freed_memory(void);
+
 /* ------------------------------------------------------------- tokenizer */
 
 #define RAMC_CONTEXT_LENGTH 77

@@ -1,6 +1,5 @@
 /* ramc: the command-line tool. A thin layer over the library: parse the
  * arguments, call the library, print results. */
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,23 +38,10 @@ int cli_fail(const char *command_name) {
     return 1;
 }
 
-/* The library allocates its scratch per call (tens of MB for a batch of
- * ViT-B/16 images). By default glibc serves such blocks with mmap and gives
- * them back on free, so every call pays the kernel's page faults again
- * (~20% of a RAM inference call on this VM, docs/performance.md). The CLI
- * owns the process: it asks glibc to keep freed memory in the heap for reuse
- * instead. Peak memory is unchanged; the resident size just stays at it.
- * RAMC_KEEP_FREED_MEMORY=0 in the environment keeps glibc's defaults. */
-static void keep_freed_memory(void) {
-    const char *e = getenv("RAMC_KEEP_FREED_MEMORY");
-    if (e && !strcmp(e, "0")) return;
-    mallopt(M_MMAP_MAX, 0);        /* large blocks from the heap too, not fresh mmaps */
-    mallopt(M_TRIM_THRESHOLD, -1); /* never give the heap's top back */
-    mallopt(M_TOP_PAD, 64 << 20);
-}
-
 int main(int argc, char **argv) {
-    keep_freed_memory();
+    /* The CLI owns its process: keep freed memory for reuse (ramc.h). */
+    const char *keep = getenv("RAMC_KEEP_FREED_MEMORY");
+    if (!keep || strcmp(keep, "0") != 0) ramc_keep_freed_memory();
     if (argc < 2) {
         usage(stderr);
         return 2;
