@@ -175,6 +175,12 @@ static void test_per_image(ramc_model *m, const ramc_tokenizer *tok) {
 
 /* ------------------------------------------- baseline and zero-shot path */
 
+static void count_tap(void *user, const char *name, const float *data, int ndim,
+                      const int64_t *shape) {
+    (void)name, (void)data, (void)ndim, (void)shape;
+    (*(int *)user)++;
+}
+
 static void test_baseline(ramc_model *m_ad, ramc_model *m_zs, const ramc_tokenizer *tok) {
     ramc_clip_info in = ramc_model_get_info(m_zs);
     const int D = in.embed_dim, L = in.context_length, N1 = in.n_patches + 1;
@@ -243,6 +249,24 @@ static void test_baseline(ramc_model *m_ad, ramc_model *m_zs, const ramc_tokeniz
     ram_head h;
     CHECK(ram_vision_forward(clip, NULL, images, B, text, C, 0, x, xl, NULL, NULL) == RAMC_OK, "vision");
     CHECK(ram_image_features(clip, x, xl, B, g, f) == RAMC_OK, "features");
+    {
+        /* the last block computes only the class token when nothing else is
+         * read; a tap asks for every row: both must agree where it counts */
+        float *xt = malloc((size_t)B * N1 * W * sizeof(float));
+        float *xlt = malloc((size_t)B * N1 * W * sizeof(float));
+        int taps = 0;
+        CHECK(ram_vision_forward(clip, NULL, images, B, text, C, 0, xt, xlt, count_tap, &taps) ==
+                  RAMC_OK, "vision with a tap");
+        CHECK(taps > 0, "the tap was called");
+        double ex = 0;
+        for (int b = 0; b < B; b++)
+            ex = fmax(ex, rel_err(x + (size_t)b * N1 * W, xt + (size_t)b * N1 * W, (size_t)W));
+        printf("class token, last block on its row alone vs every row: rel err %.3g\n", ex);
+        CHECK(ex <= 1e-5, "class token of the last block: %g", ex);
+        CHECK(rel_err(xl, xlt, (size_t)B * N1 * W) <= 1e-6, "side stream: %g",
+              rel_err(xl, xlt, (size_t)B * N1 * W));
+        free(xt), free(xlt);
+    }
     CHECK(ram_head_alloc(&h, B, N, C, D, 100) == RAMC_OK, "head");
     sinkhorn_options opt = sinkhorn_default_options();
     opt.mode = SINKHORN_PER_IMAGE;

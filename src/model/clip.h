@@ -96,6 +96,14 @@ void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x
                         int causal, float *side_out, int n_loc, int mlp_rows,
                         clip_block_scratch *s);
 
+/* A last block whose main stream only matters at the class token (RAM
+ * without an adapter in that block: the local features come from the side
+ * stream): side_out as clip_block_forward, but only row 0 of each item of x
+ * is updated; the other rows keep the block's input. The MLP and the main
+ * attention's queries run on B rows instead of B*T. Needs T >= 2. */
+void clip_block_forward_cls(const clip_block *w, int W, int M, int n_heads, float *x, int B,
+                            int T, float *side_out, int n_loc, clip_block_scratch *s);
+
 /* Only the SAA side stream of a block, for a last block whose main stream
  * nobody reads (RAM's teacher): side_out [B, n_loc, W] as clip_block_forward
  * computes it, x [B, T, W] left as it is. Projects only the value rows of the

@@ -70,6 +70,29 @@ void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x
     }
 }
 
+void clip_block_forward_cls(const clip_block *w, int W, int M, int n_heads, float *x, int B,
+                            int T, float *side_out, int n_loc, clip_block_scratch *s) {
+    const int rows = B * T;
+    const long bstride = (long)T * 3 * W, rstride = 3 * W;
+    layernorm_forward(s->h, NULL, NULL, x, w->ln_1_w, w->ln_1_b, rows, W, LN_EPS);
+    matmul_forward(s->qkv, s->h, w->qkv_w, w->qkv_b, rows, W, 3 * W);
+    if (side_out) {
+        const float *v = s->qkv + 2 * W;
+        attention_forward(s->attn, NULL, v, v, v, bstride, rstride, B, n_loc, n_loc, W, n_heads,
+                          0);
+        matmul_forward(side_out, s->attn, w->out_w, w->out_b, B * n_loc, W, W);
+    }
+    /* the class token's query against every key; then its row alone through
+     * the out-projection and the MLP, gathered into cls [B, W] */
+    attention_forward(s->attn, NULL, s->qkv, s->qkv + W, s->qkv + 2 * W, bstride, rstride, B, 1,
+                      T, W, n_heads, 0);
+    float *cls = s->attn + (size_t)B * W;
+    for (int b = 0; b < B; b++) memcpy(cls + (size_t)b * W, x + (size_t)b * T * W, W * sizeof(float));
+    matmul_forward_ex(cls, s->attn, w->out_w, w->out_b, B, W, W, MATMUL_ACCUMULATE);
+    mlp_residual(w, W, M, cls, B, s);
+    for (int b = 0; b < B; b++) memcpy(x + (size_t)b * T * W, cls + (size_t)b * W, W * sizeof(float));
+}
+
 void clip_block_side_forward(const clip_block *w, int W, int n_heads, const float *x, int B,
                              int T, float *side_out, int n_loc, clip_block_scratch *s) {
     const int rows = B * T;

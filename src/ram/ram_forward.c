@@ -158,7 +158,11 @@ ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const f
     for (int l = 0; l < in->vision_layers; l++) {
         int v = a ? ram_vision_adapted_index(a, l) : -1;
         if (!saa) memcpy(side, x, stream * sizeof(float)); /* side follows the main stream */
-        if (v < 0) {
+        if (v < 0 && saa && !tap && l == in->vision_layers - 1) {
+            /* only the class token of the last block's main stream is read */
+            clip_block_forward_cls(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, side, N1,
+                                   &s);
+        } else if (v < 0) {
             clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0,
                                saa ? side : NULL, N1, N1, &s);
         } else {

@@ -34,7 +34,10 @@ enum {
  * TSS in the adapted blocks (a may be NULL: RAM's zero-shot SAA-CLIP, the
  * teacher). text [C, D] are the unnormalised label features TSS attends to.
  * flags: RAM_VISION_* (0 for inference).
- * x, x_loc [B, N1, W] out: main and side stream after the last block. */
+ * x, x_loc [B, N1, W] out: main and side stream after the last block. Only
+ * row 0 (the class token) of each image of x is used downstream, and when
+ * the last block has no adapter (and no tap asks for it) only that row is
+ * computed there: x's other rows then hold the last block's input. */
 ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const float *images,
                                int B, const float *text, int C, int flags, float *x, float *x_loc,
                                clip_tap_fn tap, void *tap_user);
