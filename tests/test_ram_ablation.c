@@ -168,7 +168,15 @@ int main(void) {
         /* and the main stream is the plain CLIP one: the default SAA tower's x */
         streams saa;
         if (run_vision(m, NULL, text, 0, &saa)) {
-            CHECK(!memcmp(saa.x, plain.x, sizeof saa.x), "a=NULL: NO_SAA changed the main stream");
+            /* only the class token of x is read after the last block (the SAA
+             * tower computes only that row there): compare those rows */
+            double ec = 0;
+            for (int b = 0; b < B; b++) {
+                const float *p0 = plain.x + (size_t)b * N1 * W, *s0 = saa.x + (size_t)b * N1 * W;
+                for (int c = 0; c < W; c++)
+                    ec = fmax(ec, fabs((double)s0[c] - p0[c]) / fmax(1.0, fabs((double)p0[c])));
+            }
+            CHECK(ec <= 1e-5, "a=NULL: NO_SAA changed the main stream's class token (%g)", ec);
             CHECK(stream_diff(saa.x_loc, plain.x_loc) > 1e-2,
                   "a=NULL: NO_SAA did not change the side stream (rel diff %g)",
                   stream_diff(saa.x_loc, plain.x_loc));
