@@ -40,23 +40,28 @@ static void mlp_residual(const clip_block *w, int W, int M, float *x, int n,
     matmul_forward_ex(x, s->mlp, w->proj_w, w->proj_b, n, M, W, MATMUL_ACCUMULATE);
 }
 
+/* s->qkv [B*T, 3W] = ln_1(x) @ in_proj^T + b, then the SAA side stream into
+ * side_out (if given) from v: it goes first, since the main stream's
+ * attention does not modify qkv. */
+static void qkv_and_side(const clip_block *w, int W, int n_heads, const float *x, int B, int T,
+                         float *side_out, int n_loc, clip_block_scratch *s) {
+    const int rows = B * T;
+    layernorm_forward(s->h, NULL, NULL, x, w->ln_1_w, w->ln_1_b, rows, W, LN_EPS);
+    matmul_forward(s->qkv, s->h, w->qkv_w, w->qkv_b, rows, W, 3 * W);
+    if (side_out) {
+        const float *v = s->qkv + 2 * W;
+        attention_forward(s->attn, NULL, v, v, v, (long)T * 3 * W, 3 * W, B, n_loc, n_loc, W,
+                          n_heads, 0);
+        matmul_forward(side_out, s->attn, w->out_w, w->out_b, B * n_loc, W, W);
+    }
+}
+
 void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x, int B, int T,
                         int causal, float *side_out, int n_loc, int mlp_rows,
                         clip_block_scratch *s) {
     const int rows = B * T;
     const long bstride = (long)T * 3 * W, rstride = 3 * W;
-
-    layernorm_forward(s->h, NULL, NULL, x, w->ln_1_w, w->ln_1_b, rows, W, LN_EPS);
-    matmul_forward(s->qkv, s->h, w->qkv_w, w->qkv_b, rows, W, 3 * W);
-
-    /* Side stream first: it reads v, and the main stream does not modify qkv. */
-    if (side_out) {
-        const float *v = s->qkv + 2 * W;
-        attention_forward(s->attn, NULL, v, v, v, bstride, rstride, B, n_loc, n_loc, W, n_heads,
-                          0);
-        matmul_forward(side_out, s->attn, w->out_w, w->out_b, B * n_loc, W, W);
-    }
-
+    qkv_and_side(w, W, n_heads, x, B, T, side_out, n_loc, s);
     attention_forward(s->attn, NULL, s->qkv, s->qkv + W, s->qkv + 2 * W, bstride, rstride, B, T,
                       T, W, n_heads, causal);
     matmul_forward_ex(x, s->attn, w->out_w, w->out_b, rows, W, W, MATMUL_ACCUMULATE);
@@ -72,16 +77,8 @@ void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x
 
 void clip_block_forward_cls(const clip_block *w, int W, int M, int n_heads, float *x, int B,
                             int T, float *side_out, int n_loc, clip_block_scratch *s) {
-    const int rows = B * T;
     const long bstride = (long)T * 3 * W, rstride = 3 * W;
-    layernorm_forward(s->h, NULL, NULL, x, w->ln_1_w, w->ln_1_b, rows, W, LN_EPS);
-    matmul_forward(s->qkv, s->h, w->qkv_w, w->qkv_b, rows, W, 3 * W);
-    if (side_out) {
-        const float *v = s->qkv + 2 * W;
-        attention_forward(s->attn, NULL, v, v, v, bstride, rstride, B, n_loc, n_loc, W, n_heads,
-                          0);
-        matmul_forward(side_out, s->attn, w->out_w, w->out_b, B * n_loc, W, W);
-    }
+    qkv_and_side(w, W, n_heads, x, B, T, side_out, n_loc, s);
     /* the class token's query against every key; then its row alone through
      * the out-projection and the MLP, gathered into cls [B, W] */
     attention_forward(s->attn, NULL, s->qkv, s->qkv + W, s->qkv + 2 * W, bstride, rstride, B, 1,
