@@ -365,10 +365,9 @@ int cmd_bench(int argc, char **argv) {
         free(idx), free(res);
         return cli_fail("bench");
     }
-    /* as ramc_clip_load would with these parameters */
-    const int packed = kernels_packed_available() &&
-                       (bf16 || pack || kernels_pack_forced() || kernels_bf16_forced());
-    if (packed) clip_freeze(m, bf16);
+    ramc_clip_params cp = ramc_clip_default_params();
+    cp.bf16 = bf16, cp.pack_weights = pack;
+    const int packed = clip_pack_as_loaded(m, &cp);
     fprintf(stderr, "bench: built in %.1f s; %d scenarios, %d warm-up + %d timed runs each, %d threads\n",
             now_s() - t0, n, warmup, repeat, threads);
 

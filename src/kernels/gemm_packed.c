@@ -54,7 +54,7 @@
 #include <unistd.h>
 
 static int g_bf16_env = -1; /* RAMC_BF16, read once */
-static int g_pack_env = -1; /* RAMC_PACK, read once */
+static int g_pack_env = -2; /* RAMC_PACK, not read yet */
 
 static int env_flag(const char *name, int *cache, int dflt) {
     if (*cache < 0) {
@@ -66,10 +66,16 @@ static int env_flag(const char *name, int *cache, int dflt) {
 
 int kernels_bf16_forced(void) { return env_flag("RAMC_BF16", &g_bf16_env, 0); }
 
-int kernels_pack_forced(void) {
-    const char *e = getenv("RAMC_PACK");
-    return e && e[0] && strcmp(e, "0") != 0;
+/* RAMC_PACK, read once: -1 unset, 0 off, 1 forced on. */
+static int pack_env(void) {
+    if (g_pack_env == -2) {
+        const char *e = getenv("RAMC_PACK");
+        g_pack_env = !(e && e[0]) ? -1 : strcmp(e, "0") != 0;
+    }
+    return g_pack_env;
 }
+
+int kernels_pack_forced(void) { return pack_env() == 1; }
 
 #ifndef RAMC_GEMM_DNNL
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release) {
@@ -79,7 +85,6 @@ void kernels_thaw_weights(const void *base) { (void)base; }
 void kernels_forget_weights(const void *base) { (void)base; }
 size_t kernels_released_bytes(void) { return 0; }
 int kernels_packed_available(void) { return 0; }
-int kernels_pack_forced(void) { return 0; }
 long kernels_packed_count(void) { return 0; }
 int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
                           int rows, int in_dim, int out_dim, matmul_epilogue ep) {
@@ -143,7 +148,7 @@ static long g_count; /* products done here */
 static uint16_t *g_src; /* bf16 activations */
 static size_t g_src_cap;
 
-int kernels_packed_available(void) { return env_flag("RAMC_PACK", &g_pack_env, 1); }
+int kernels_packed_available(void) { return pack_env() != 0; }
 
 long kernels_packed_count(void) {
     pthread_mutex_lock(&g_lock);

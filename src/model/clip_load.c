@@ -452,6 +452,16 @@ void clip_freeze(const ramc_clip *m, int bf16) {
     kernels_freeze_weights(m->storage, m->n_storage * sizeof(float), bf16, 1);
 }
 
+int clip_pack_as_loaded(const ramc_clip *m, const ramc_clip_params *p) {
+    /* bf16 always packs (the copy is its bf16 weights), float32 unless asked
+     * not to (ramc.h); the environment can force either */
+    if (!kernels_packed_available() ||
+        !(p->bf16 || p->pack_weights || kernels_pack_forced() || kernels_bf16_forced()))
+        return 0;
+    clip_freeze(m, p->bf16);
+    return 1;
+}
+
 void clip_thaw(const ramc_clip *m) { kernels_thaw_weights(m->storage); }
 
 void ramc_clip_free(ramc_clip *clip) {
@@ -505,11 +515,8 @@ ramc_status ramc_clip_load(const char *path, const ramc_clip_params *params, ram
     if ((st = load_weights(&ld, m))) goto fail;
 
     m->n_storage = n;
-    /* A loaded model never changes, so its linear layers may run on packed
-     * copies: always for bf16 (the copy is its bf16 weights), for float32
-     * unless asked not to (ramc.h). */
-    if (p.bf16 || p.pack_weights || kernels_pack_forced() || kernels_bf16_forced())
-        clip_freeze(m, p.bf16);
+    /* A loaded model never changes, so its linear layers may run on packed copies. */
+    clip_pack_as_loaded(m, &p);
 
     free(ld.scratch);
     st_close(f);
