@@ -185,7 +185,10 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 
 static cJSON *json_num_or_null(double v) { return v > 0 ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
-static const char *precision_name(int bf16) { return bf16 || kernels_bf16_forced() ? "bf16" : "f32"; }
+/* bf16 only runs on packed weights (RAMC_PACK=0 leaves everything float32). */
+static const char *precision_name(int bf16, int packed) {
+    return packed && (bf16 || kernels_bf16_forced()) ? "bf16" : "f32";
+}
 
 static void print_json(const char *size, int threads, int bf16, int packed, int repeat, int warmup, int forked,
                        const int *idx, const outcome *res, int n) {
@@ -200,7 +203,7 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
     else cJSON_AddNullToObject(mach, "openblas_coretype");
     cJSON_AddNumberToObject(mach, "threads", threads);
     cJSON_AddStringToObject(mach, "gemm", kernels_gemm_backend());
-    cJSON_AddStringToObject(root, "precision", precision_name(bf16));
+    cJSON_AddStringToObject(root, "precision", precision_name(bf16, packed));
     cJSON_AddBoolToObject(root, "packed_weights", packed);
     cJSON_AddStringToObject(root, "size", size);
     cJSON_AddNumberToObject(root, "repeat", repeat);
@@ -261,7 +264,7 @@ static void print_table(const char *size, int threads, int bf16, int packed, con
     const int full = !strcmp(size, "vitb16");
     printf("ramc %s bench: size %s, %ld CPUs, %d threads, GEMM %s (OpenBLAS %s kernels), %s%s\n",
            RAMC_VERSION, size, sysconf(_SC_NPROCESSORS_ONLN), threads, kernels_gemm_backend(),
-           bench_blas_core(), precision_name(bf16),
+           bench_blas_core(), precision_name(bf16, packed),
            packed ? ", packed weights" : "");
     printf("%-22s %5s %6s %9s %9s %9s %-9s %8s %8s %9s %9s %6s\n", "scenario", "batch", "labels",
            "median", "min", "max", "unit", "GFLOP/s", "RAM GF/s", "peak MB", "official", "ratio");
