@@ -10,30 +10,12 @@ SRC=$3
 FX=$SRC/tests/fixtures/images
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cli_preprocess.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
+source "$SRC/tests/lib_cli.sh"
 
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then ok; else bad "$what"; fi
-}
 same_as_fixture() { # same_as_fixture FILE FIXTURE.gz
     gzip -dc "$2" | cmp -s - "$1"
 }
-run() { # run EXPECTED_RC ARGS... ; stderr kept in $WORK/err
-    local want=$1
-    shift
-    "$RAMC" preprocess "$@" >"$WORK/out" 2>"$WORK/err"
-    local rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        bad "ramc preprocess $* exited $rc, want $want: $(head -c 300 "$WORK/err")"
-        return 1
-    fi
-    ok
-}
+run() { run_ramc preprocess "$@"; } # run EXPECTED_RC ARGS...
 no_leftovers() { # no file other than the listed survivors in $WORK/o
     local extra
     extra=$(cd "$WORK/o" && ls -A | grep -v -x -F -f <(printf '%s\n' "$@" keep) || true)
@@ -115,5 +97,4 @@ run 2 "$FX/cat_444.jpg" --clip-stats --mean 0,0,0 --std 1,1,1 --tensor "$WORK/o/
 run 2 "$FX/cat_444.jpg" "$FX/cat_444.jpg" --out "$WORK/o/x.png"
 check "nothing written by usage errors" no_leftovers keep
 
-echo "cli_preprocess: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary cli_preprocess

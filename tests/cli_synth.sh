@@ -8,26 +8,8 @@ set -u
 RAMC=$1
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cli_synth.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); echo "FAIL: $*" >&2; }
-check() { # check DESCRIPTION COMMAND...
-    local what=$1
-    shift
-    if "$@"; then ok; else bad "$what"; fi
-}
-run() { # run EXPECTED_RC ARGS... ; output in $WORK/out, $WORK/err
-    local want=$1
-    shift
-    "$RAMC" synth "$@" >"$WORK/out" 2>"$WORK/err"
-    local rc=$?
-    if [ "$rc" -ne "$want" ]; then
-        bad "ramc synth $* exited $rc, want $want: $(head -c 300 "$WORK/err")"
-        return 1
-    fi
-    ok
-}
+source "$3/tests/lib_cli.sh"
+run() { run_ramc synth "$@"; } # run EXPECTED_RC ARGS...
 
 run 0 --help && check "--help prints usage" grep -q "usage: ramc synth" "$WORK/out"
 check "listed by ramc --help" bash -c "'$RAMC' --help | grep -q '^  synth'"
@@ -90,5 +72,4 @@ run 2 --out "$WORK/e" --bogus
 run 2 --out
 check "bad usage wrote nothing" test ! -e "$WORK/e"
 
-echo "cli_synth: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary cli_synth
