@@ -549,16 +549,6 @@ static float *gload(const gset *g, const char *name, long *numel) {
     return buf;
 }
 
-/* max|a-b| / max|b|, the golden README's relative measure. */
-static double rel_diff(const float *a, const float *b, long n) {
-    double d = 0, m = 1e-30;
-    for (long k = 0; k < n; k++) {
-        d = fmax(d, fabs((double)a[k] - b[k]));
-        m = fmax(m, fabs((double)b[k]));
-    }
-    return d / m;
-}
-
 static void l2norm_rows(float *x, const float *in, int rows, int dim) {
     for (int r = 0; r < rows; r++) {
         double s = 0;
@@ -599,11 +589,11 @@ static void golden_head(const char *dir, st_file *out, st_file *in, float ls, fl
 
     kcot_cost_forward(mine, sim, ls, B, N, C);
     snprintf(what, sizeof what, "%s %scost", dir, prefix);
-    CHECK(rel_diff(mine, training ? cost_st : cost, n) < 1e-5, "%s: rel %g", what,
-          rel_diff(mine, training ? cost_st : cost, n));
+    CHECK(rel_err(mine, training ? cost_st : cost, (size_t)n) < 1e-5, "%s: rel %g", what,
+          rel_err(mine, training ? cost_st : cost, (size_t)n));
     kcot_lpd_marginal(um, sim, 0.1f, B, N, C);
-    CHECK(rel_diff(um, u, (long)B * N) < 1e-5, "%s %su: rel %g", dir, prefix,
-          rel_diff(um, u, (long)B * N));
+    CHECK(rel_err(um, u, (size_t)(long)B * N) < 1e-5, "%s %su: rel %g", dir, prefix,
+          rel_err(um, u, (size_t)(long)B * N));
     kcot_uniform(vm, B, C);
     CHECK(memcmp(vm, v, sizeof(float) * B * C) == 0, "%s %sv bitwise", dir, prefix);
 
@@ -625,14 +615,14 @@ static void golden_head(const char *dir, st_file *out, st_file *in, float ls, fl
             for (long k = 0; k < (long)B * N * D; k++) fn[k] *= ls;
             kcot_global_logits_forward(simT, fn, tn, 1.0f, B * N, C, D);
             kcot_teacher_prob(P, simT, 1.0f, 20.0f, B, N, C);
-            CHECK(rel_diff(P, Pg, n) < 1e-4, "%s teacher.prob rel %g", dir, rel_diff(P, Pg, n));
+            CHECK(rel_err(P, Pg, (size_t)n) < 1e-4, "%s teacher.prob rel %g", dir, rel_err(P, Pg, (size_t)n));
             kcot_teacher_mask(P, y, B, N, C);
-            CHECK(rel_diff(P, Pmg, n) < 1e-4, "%s teacher.prob_masked rel %g", dir,
-                  rel_diff(P, Pmg, n));
+            CHECK(rel_err(P, Pmg, (size_t)n) < 1e-4, "%s teacher.prob_masked rel %g", dir,
+                  rel_err(P, Pmg, (size_t)n));
             kcot_teacher_cost(ct, Pmg, 0.05f, n);
-            CHECK(rel_diff(ct, ctg2, n) < 1e-6, "%s cost_teacher rel %g", dir, rel_diff(ct, ctg2, n));
+            CHECK(rel_err(ct, ctg2, (size_t)n) < 1e-6, "%s cost_teacher rel %g", dir, rel_err(ct, ctg2, (size_t)n));
             for (long k = 0; k < n; k++) mine[k] = cost_st[k] + ctg2[k];
-            CHECK(rel_diff(mine, cost, n) < 1e-7, "%s cost = student + teacher", dir);
+            CHECK(rel_err(mine, cost, (size_t)n) < 1e-7, "%s cost = student + teacher", dir);
             /* MMC losses from the golden logits */
             float *lg = gload(&g, "loss_glb", NULL), *ll = gload(&g, "loss_loc", NULL);
             if (lg && ll) {
@@ -662,22 +652,22 @@ static void golden_head(const char *dir, st_file *out, st_file *in, float ls, fl
           ramc_last_error());
     CHECK(bi == giters, "%s %ssinkhorn_iters %d, golden %d", dir, prefix, bi, giters);
     if (bi == giters) {
-        CHECK(rel_diff(Tm, T, n) < 1e-4, "%s %sT rel %g", dir, prefix, rel_diff(Tm, T, n));
-        CHECK(rel_diff(rm, r, (long)B * N) < 1e-4, "%s %sr rel %g", dir, prefix,
-              rel_diff(rm, r, (long)B * N));
-        CHECK(rel_diff(cm, c, (long)B * C) < 1e-4, "%s %sc rel %g", dir, prefix,
-              rel_diff(cm, c, (long)B * C));
+        CHECK(rel_err(Tm, T, (size_t)n) < 1e-4, "%s %sT rel %g", dir, prefix, rel_err(Tm, T, (size_t)n));
+        CHECK(rel_err(rm, r, (size_t)(long)B * N) < 1e-4, "%s %sr rel %g", dir, prefix,
+              rel_err(rm, r, (size_t)(long)B * N));
+        CHECK(rel_err(cm, c, (size_t)(long)B * C) < 1e-4, "%s %sc rel %g", dir, prefix,
+              rel_err(cm, c, (size_t)(long)B * C));
         /* err is a difference of nearby r values, so late entries carry
          * cancellation error of ulp(r); compare against the tensor's scale. */
-        double de = rel_diff(eh, errg, (long)giters * B);
+        double de = rel_err(eh, errg, (size_t)(long)giters * B);
         CHECK(de < 1e-4, "%s %ssinkhorn_err rel %g", dir, prefix, de);
     }
     kcot_local_logits_forward(z, T, sim, tau_l, B, N, C);
-    CHECK(rel_diff(z, zl, (long)B * C) < 1e-5, "%s %slogits_loc rel %g", dir, prefix,
-          rel_diff(z, zl, (long)B * C));
+    CHECK(rel_err(z, zl, (size_t)(long)B * C) < 1e-5, "%s %slogits_loc rel %g", dir, prefix,
+          rel_err(z, zl, (size_t)(long)B * C));
     kcot_score(sc, NULL, NULL, zg, zl, B, C);
-    CHECK(rel_diff(sc, score, (long)B * C) < 1e-5, "%s %sscore rel %g", dir, prefix,
-          rel_diff(sc, score, (long)B * C));
+    CHECK(rel_err(sc, score, (size_t)(long)B * C) < 1e-5, "%s %sscore rel %g", dir, prefix,
+          rel_err(sc, score, (size_t)(long)B * C));
     (void)tau_g;
     free(it);
     free(mine);
