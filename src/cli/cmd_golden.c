@@ -16,7 +16,14 @@ static void usage(FILE *f) {
             "error, relative error (max|diff| / max|ref|). Exit 0 only if every tensor\n"
             "is within the tolerance (default %g relative; ids and counts exactly).\n"
             "--bf16 runs CLIP's matrix products in bf16, to measure how far that mode\n"
-            "strays from the float32 reference (it is not expected to pass).\n",
+            "strays from the float32 reference (it is not expected to pass).\n\n"
+            "A trajectory set (config.json \"kind\": \"trajectory\": trajectory.safetensors\n"
+            "instead of outputs) is replayed through ramc's trainer: optimisers, per-epoch\n"
+            "schedule, per-epoch EMA and BatchNorm, step by step. Each step's parameters,\n"
+            "BatchNorm buffers and EMA are judged by their displacement from the start,\n"
+            "||ref - ours|| / ||ref - initial|| <= 1e-2; losses within 1e-4, scores 1e-3\n"
+            "relative, learning rates, parameter groups and counts exactly (docs/golden.md).\n"
+            "--tolerance applies to single-step sets only.\n",
             GOLDEN_DEFAULT_TOLERANCE);
 }
 

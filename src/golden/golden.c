@@ -1,6 +1,7 @@
 /* Golden-set comparison (see golden.h). Each stage runs one part of ramc on
  * the set's inputs and compares what it produced, tensor by tensor. */
 #include "golden/golden.h"
+#include "golden/golden_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@ typedef struct {
     int first_adapted_vision, first_adapted_text;
 } golden_ctx;
 
-static golden_row *add_row(golden_report *r) {
+golden_row *golden_add_row(golden_report *r) {
     if (r->n_rows == r->cap) {
         int cap = r->cap ? 2 * r->cap : 64;
         golden_row *rows = realloc(r->rows, (size_t)cap * sizeof *rows);
@@ -39,7 +40,7 @@ static golden_row *add_row(golden_report *r) {
     return row;
 }
 
-static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
+void golden_format_shape(char *buf, size_t size, int ndim, const int64_t *shape) {
     size_t used = (size_t)snprintf(buf, size, "[");
     for (int d = 0; d < ndim && used < size; d++)
         used += (size_t)snprintf(buf + used, size - used, d ? ",%lld" : "%lld", (long long)shape[d]);
@@ -48,7 +49,7 @@ static void format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
 
 /* A row that failed before any numbers could be compared. */
 static void fail_row(golden_ctx *g, const char *name, const char *why) {
-    golden_row *row = add_row(g->report);
+    golden_row *row = golden_add_row(g->report);
     if (!row) return;
     snprintf(row->name, sizeof row->name, "%s", name);
     snprintf(row->shape, sizeof row->shape, "%s", why);
@@ -82,10 +83,10 @@ static void compare_f32(golden_ctx *g, const char *name, const float *ours, int 
         if (fabs(ref[i]) > max_ref) max_ref = fabs(ref[i]);
     }
     free(ref);
-    golden_row *row = add_row(g->report);
+    golden_row *row = golden_add_row(g->report);
     if (!row) return;
     snprintf(row->name, sizeof row->name, "%s", name);
-    format_shape(row->shape, sizeof row->shape, t->ndim, t->shape);
+    golden_format_shape(row->shape, sizeof row->shape, t->ndim, t->shape);
     row->max_abs = nonfinite ? INFINITY : max_abs;
     row->rel = nonfinite ? INFINITY : (max_ref > 0 ? max_abs / max_ref : max_abs);
     row->pass = !nonfinite && row->rel <= g->report->tolerance;
@@ -110,10 +111,10 @@ static void compare_i64(golden_ctx *g, st_file *file, const char *name, const in
     int64_t wrong = 0;
     for (int64_t i = 0; i < numel; i++) wrong += ours[i] != ref[i];
     free(ref);
-    golden_row *row = add_row(g->report);
+    golden_row *row = golden_add_row(g->report);
     if (!row) return;
     snprintf(row->name, sizeof row->name, "%s", name);
-    format_shape(row->shape, sizeof row->shape, t->ndim, t->shape);
+    golden_format_shape(row->shape, sizeof row->shape, t->ndim, t->shape);
     row->exact = 1;
     row->max_abs = (double)wrong; /* number of differing entries */
     row->rel = numel ? (double)wrong / (double)numel : 0;
@@ -357,7 +358,7 @@ static ramc_status stage_train(golden_ctx *g, const ramc_clip *m, ram_adapter *a
 
 /* obj[key] as a non-negative integer: `fallback` when absent, an error naming
  * the file when present but not such an integer. */
-static ramc_status json_int(const cJSON *obj, const char *key, int fallback, int *out,
+ramc_status golden_json_int(const cJSON *obj, const char *key, int fallback, int *out,
                             const char *file) {
     const cJSON *v = obj ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
     *out = fallback;
@@ -382,7 +383,7 @@ static ramc_status json_first(const cJSON *obj, const char *key, int fallback, i
 }
 
 /* An object member that must be an object when present. */
-static ramc_status json_object(const cJSON *obj, const char *key, const cJSON **out,
+ramc_status golden_json_object(const cJSON *obj, const char *key, const cJSON **out,
                                const char *file) {
     *out = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (*out && !cJSON_IsObject(*out))
@@ -390,7 +391,7 @@ static ramc_status json_object(const cJSON *obj, const char *key, const cJSON **
     return RAMC_OK;
 }
 
-static ramc_status input_shape(st_file *inputs, const char *name, int want_ndim, int64_t *shape,
+ramc_status golden_input_shape(st_file *inputs, const char *name, int want_ndim, int64_t *shape,
                                const char *path) {
     const st_tensor *t = st_find(inputs, name);
     if (!t) return ramc_error(RAMC_ERR_MISMATCH, "%s: missing tensor '%s'", path, name);
@@ -423,8 +424,13 @@ ramc_status golden_run(const char *dir, golden_report *report) {
         st = ramc_error(RAMC_ERR_FORMAT, "%s: expected a JSON object", config_path);
         goto done;
     }
-    if ((st = json_object(config, "model", &model, config_path)) ||
-        (st = json_object(config, "cfg", &cfg, config_path)))
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(config, "kind");
+    if (cJSON_IsString(kind) && strcmp(kind->valuestring, "trajectory") == 0) {
+        st = golden_run_trajectory(dir, config, report);
+        goto done;
+    }
+    if ((st = golden_json_object(config, "model", &model, config_path)) ||
+        (st = golden_json_object(config, "cfg", &cfg, config_path)))
         goto done;
     snprintf(path, sizeof path, "%s/classes.json", dir);
     if ((st = json_load_file(path, CONFIG_MAX_BYTES, &classes)) != RAMC_OK) goto done;
@@ -435,8 +441,8 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     }
 
     ramc_clip_params params = ramc_clip_default_params();
-    if ((st = json_int(model, "vision_heads", 0, &params.vision_heads, config_path)) ||
-        (st = json_int(model, "text_heads", 0, &params.text_heads, config_path)))
+    if ((st = golden_json_int(model, "vision_heads", 0, &params.vision_heads, config_path)) ||
+        (st = golden_json_int(model, "text_heads", 0, &params.text_heads, config_path)))
         goto done;
     params.bf16 = report->bf16;
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
@@ -456,8 +462,8 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     /* inputs: images [B,3,S,S], text_tokens [C,L] */
     int64_t ishape[4], tshape[2], tgshape[2];
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);
-    if ((st = input_shape(inputs, "images", 4, ishape, path)) != RAMC_OK) goto done;
-    if ((st = input_shape(inputs, "text_tokens", 2, tshape, path)) != RAMC_OK) goto done;
+    if ((st = golden_input_shape(inputs, "images", 4, ishape, path)) != RAMC_OK) goto done;
+    if ((st = golden_input_shape(inputs, "text_tokens", 2, tshape, path)) != RAMC_OK) goto done;
     const ramc_clip_info *in = &clip->info;
     if (ishape[1] != 3 || ishape[2] != in->image_size || ishape[3] != in->image_size) {
         st = ramc_error(RAMC_ERR_MISMATCH, "%s: images are [%lld,%lld,%lld,%lld], the model takes "
@@ -489,7 +495,7 @@ ramc_status golden_run(const char *dir, golden_report *report) {
     snprintf(path, sizeof path, "%s/adapter.safetensors", dir);
     if ((st = ram_adapter_load(path, clip, 1, &adapter)) != RAMC_OK) goto done;
     int n_seen;
-    if ((st = json_int(config, "n_seen", C, &n_seen, config_path))) goto done;
+    if ((st = golden_json_int(config, "n_seen", C, &n_seen, config_path))) goto done;
     if (n_seen < 0 || n_seen > C) {
         st = ramc_error(RAMC_ERR_FORMAT, "%s/config.json: n_seen %d outside 0..%d", dir, n_seen, C);
         goto done;
@@ -501,7 +507,7 @@ ramc_status golden_run(const char *dir, golden_report *report) {
                              "eval_zsl.")) != RAMC_OK)
         goto done;
     /* training runs last: it updates the BatchNorm running statistics */
-    if ((st = input_shape(inputs, "targets_seen", 2, tgshape, path)) != RAMC_OK) goto done;
+    if ((st = golden_input_shape(inputs, "targets_seen", 2, tgshape, path)) != RAMC_OK) goto done;
     if (tgshape[0] != B || tgshape[1] != n_seen) {
         st = ramc_error(RAMC_ERR_MISMATCH, "%s: targets_seen is [%lld,%lld], expected [%d,%d]",
                         path, (long long)tgshape[0], (long long)tgshape[1], B, n_seen);

@@ -17,7 +17,7 @@
 #define GOLDEN_DEFAULT_TOLERANCE 1e-4
 
 typedef struct {
-    char name[160];
+    char name[256];
     char shape[64];
     double max_abs;   /* max |ours - ref| */
     double rel;       /* max_abs / max |ref| */

@@ -21,6 +21,7 @@
 #include "train/checkpoint.h"
 #include "train/ema.h"
 #include "train/optim.h"
+#include "train/solver.h"
 
 /* Everything one run holds; freed in one place. */
 typedef struct {
@@ -29,8 +30,7 @@ typedef struct {
     ramc_clip *clip;
     ram_adapter *adapter;
     ram_adapter *ema_view;       /* the EMA weights, for evaluation and the final file */
-    ram_optimizer *opt;
-    ram_ema *ema;
+    ram_solver solver;           /* optimisers, schedule, EMA, step settings */
     ramc_rng rng;
     class_list seen, unseen, gzsl;
     int have_unseen;
@@ -157,34 +157,15 @@ static ramc_status encode_prompts(trainer *t) {
     return st;
 }
 
-static ram_optim_options optim_options(const ram_train_config *cfg) {
-    ram_optim_options o = ram_optim_default_options();
-    o.base_lr = cfg->base_lr;
-    o.clip_lr_scale = cfg->clip_lr_factor;
-    o.weight_decay = cfg->weight_decay;
-    o.base_lr_sgd = cfg->base_lr_sgd;
-    o.weight_decay_sgd = cfg->weight_decay_sgd;
-    o.momentum = cfg->momentum;
-    o.warmup_epochs = cfg->warmup_epochs;
-    o.scheduler_max_epochs = cfg->scheduler_max_epochs;
-    o.warmup_lr_init = cfg->warmup_lr_factor * cfg->base_lr;
-    o.lr_min = cfg->min_lr_factor * cfg->base_lr;
-    return o;
-}
-
 static ramc_status build_model(trainer *t) {
     const ram_train_config *cfg = t->cfg;
     ram_config rc;
     ramc_status st = ram_train_config_model(cfg, &t->clip->info, &rc);
     if (st == RAMC_OK) st = ram_adapter_create(t->clip, &rc, (uint64_t)cfg->seed, 1, &t->adapter);
     if (st == RAMC_OK) st = ram_adapter_create(t->clip, &rc, (uint64_t)cfg->seed, 0, &t->ema_view);
+    if (st == RAMC_OK) st = ram_solver_create(t->adapter, cfg, &t->solver);
     if (st) return st;
-    ram_optim_options oo = optim_options(cfg);
-    if ((st = optimizer_create(t->adapter, &oo, &t->opt))) return st;
-    ram_ema_options eo = ram_ema_default_options();
-    eo.decay = cfg->ema_decay;
-    eo.enabled = cfg->use_ema;
-    if ((st = ema_create(t->adapter, &eo, &t->ema))) return st;
+    t->solver.step.text_cache = &t->text_cache;
     rng_seed(&t->rng, (uint64_t)cfg->seed);
     return RAMC_OK;
 }
@@ -263,7 +244,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
     eo.uniform_source = !cfg->use_lpd;
     eo.no_saa = !cfg->use_saa;
     eo.no_tss = !cfg->use_tss;
-    ramc_status st = ema_copy_to(t->ema, t->ema_view);
+    ramc_status st = ema_copy_to(t->solver.ema, t->ema_view);
     if (st) return st;
     struct ramc_model live = {t->clip, t->adapter}, averaged = {t->clip, t->ema_view};
     const struct {
@@ -271,7 +252,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
         const dataset *ds;
         int enabled;
     } sets[2] = {{"zsl", &t->zsl, t->have_zsl}, {"gzsl", &t->gzsl_set, t->have_gzsl}};
-    for (int m = 0; m < (t->ema ? 2 : 1); m++)
+    for (int m = 0; m < (t->solver.ema ? 2 : 1); m++)
         for (int s = 0; s < 2; s++) {
             if (!sets[s].enabled) continue;
             eval_report *r = NULL;
@@ -301,7 +282,7 @@ static ramc_status save_checkpoint(trainer *t, int epoch, int64_t step_in_epoch,
     char path[4200];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->dir);
     ram_progress p = {epoch, step_in_epoch, global_step};
-    ramc_status st = checkpoint_save(path, t->adapter, t->opt, t->ema, &t->rng, &p, t->config_text);
+    ramc_status st = checkpoint_save(path, t->adapter, t->solver.opt, t->solver.ema, &t->rng, &p, t->config_text);
     if (st) return st;
     snprintf(sum->checkpoint, sizeof sum->checkpoint, "%s", path);
     ram_train_event ev = {.kind = TRAIN_EVENT_CHECKPOINT, .epoch = epoch, .path = path,
@@ -340,8 +321,7 @@ static void trainer_free(trainer *t) {
     ramc_clip_free(t->clip);
     ram_adapter_free(t->adapter);
     ram_adapter_free(t->ema_view);
-    optimizer_free(t->opt);
-    ema_free(t->ema);
+    ram_solver_free(&t->solver);
     class_list_free(&t->seen);
     class_list_free(&t->unseen);
     class_list_free(&t->gzsl);
@@ -379,18 +359,6 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
     const int B = cfg->batch_size, Cs = t->seen.n;
     const int64_t steps = t->train.n_items / B;
     ramc_status st = RAMC_OK;
-    ram_train_options topt = ram_train_default_options();
-    topt.use_teacher = cfg->use_teacher;
-    topt.teacher_weight = (float)cfg->ot_regsc;
-    topt.reg = (float)cfg->ot_reg;
-    topt.teacher_sharpen = (float)cfg->teacher_sharpen;
-    topt.sinkhorn = cfg->sinkhorn;
-    topt.matching = (ram_matching)cfg->matching;
-    topt.uniform_source = !cfg->use_lpd;
-    topt.no_saa = !cfg->use_saa;
-    topt.no_tss = !cfg->use_tss;
-    topt.loss = (ram_loss_kind)cfg->loss;
-    topt.text_cache = &t->text_cache;
     loader_ctx lc = {t, 0};
     ramc_loader_options lo = loader_default_options();
     lo.batch_size = B;
@@ -405,10 +373,9 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
 
     for (; epoch <= cfg->max_epochs; epoch++, step_in_epoch = 0) {
         sum->epoch = epoch;
-        optimizer_set_epoch(t->opt, epoch);
-        /* a new EMA at the start of every epoch (SPEC §7.7); a resumed
-         * mid-epoch run has it from the checkpoint */
-        if (step_in_epoch == 0 && (st = ema_reset(t->ema, t->adapter))) return st;
+        /* a resumed mid-epoch run has its EMA from the checkpoint */
+        if ((st = ram_solver_begin_epoch(&t->solver, t->adapter, epoch, step_in_epoch == 0)))
+            return st;
         ramc_loader *loader = NULL;
         if ((st = loader_new(t->paths, t->train.n_items, t->order, t->train.n_items, &lo,
                              (uint64_t)epoch, &loader)))
@@ -425,22 +392,16 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
                 return save_checkpoint(t, epoch, step_in_epoch, global_step, sum);
             }
             if ((st = loader_next_batch(loader, t->images, t->items, &count)) || count == 0) break;
-            optimizer_zero_grad(t->adapter);
             if ((st = dataset_targets(&t->train, t->items, count, t->targets))) break;
             ram_train_result res;
-            st = ram_train_step(t->clip, t->adapter, t->images, count, t->tokens, Cs,
-                                t->teacher_text, t->targets, &topt, &res, NULL, NULL);
+            st = ram_solver_step(&t->solver, t->clip, t->adapter, t->images, count, t->tokens, Cs,
+                                 t->teacher_text, t->targets, &res);
             double loss = st ? 0 : res.loss, lg = st ? 0 : res.loss_glb, ll = st ? 0 : res.loss_loc;
             ram_train_result_free(&res);
             if (st) {
                 ramc_error_prefix(st, "epoch %d step %lld", epoch, (long long)step_in_epoch + 1);
                 break;
             }
-            if ((st = optimizer_step(t->opt, t->adapter))) {
-                ramc_error_prefix(st, "epoch %d step %lld", epoch, (long long)step_in_epoch + 1);
-                break;
-            }
-            if ((st = ema_update(t->ema, t->adapter))) break;
             step_in_epoch++, global_step++;
             t->steps_this_run++;
             t->images_this_run += count;
@@ -450,7 +411,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
                                   .steps_per_epoch = steps, .global_step = global_step,
                                   .total_steps = steps * cfg->max_epochs, .loss = loss,
                                   .loss_glb = lg, .loss_loc = ll};
-            for (int g = 0; g < 3; g++) ev.lr[g] = t->opt->lr[g];
+            for (int g = 0; g < 3; g++) ev.lr[g] = t->solver.opt->lr[g];
             double elapsed = now_s() - t->start_time;
             ev.images_per_s = elapsed > 0 ? (double)t->images_this_run / elapsed : 0;
             emit(t, &ev);
@@ -523,7 +484,7 @@ ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) 
     }
 
     ram_progress p = {1, 0, 0};
-    if (o->resume && (st = checkpoint_load(o->resume, t.adapter, t.opt, t.ema, &t.rng, &p)))
+    if (o->resume && (st = checkpoint_load(o->resume, t.adapter, t.solver.opt, t.solver.ema, &t.rng, &p)))
         goto done;
     cJSON *start = cJSON_CreateObject();
     cJSON_AddStringToObject(start, "event", o->resume ? "resume" : "start");
@@ -544,8 +505,8 @@ ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) 
         char path[4200];
         snprintf(path, sizeof path, "%s/adapter.safetensors", t.dir);
         if ((st = ram_adapter_save(t.adapter, path))) goto done;
-        if (t.ema) {
-            if ((st = ema_copy_to(t.ema, t.ema_view))) goto done;
+        if (t.solver.ema) {
+            if ((st = ema_copy_to(t.solver.ema, t.ema_view))) goto done;
             snprintf(path, sizeof path, "%s/adapter-ema.safetensors", t.dir);
             if ((st = ram_adapter_save(t.ema_view, path))) goto done;
         }

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# ramc golden on every training-trajectory set, and that it can fail: a set
+# whose recorded solver settings were altered (learning rate, EMA decay,
+# warm-up, momentum, batch order) must not pass, and broken sets give clean
+# errors.
+set -u
+ramc=$1 shared=$2
+fails=0 passes=0
+check() { # check NAME COND...
+    local name=$1; shift
+    if "$@"; then passes=$((passes + 1)); else fails=$((fails + 1)); echo "FAIL: $name" >&2; fi
+}
+differs() { ! cmp -s "$1" "$2"; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+sets=0 first=
+for dir in "$shared"/golden/*/; do
+    [ -f "$dir/trajectory.safetensors" ] || continue
+    sets=$((sets + 1)); first=${first:-$dir}
+    "$ramc" golden "$dir" > "$tmp/out.txt" 2>&1
+    rc=$?
+    check "golden $dir exits 0" [ $rc -eq 0 ]
+    [ $rc -eq 0 ] || grep -v " ok$" "$tmp/out.txt" | tail -n 30 >&2
+    check "golden $dir reports no failure" grep -q ", 0 failed" "$tmp/out.txt"
+    check "golden $dir compares live tensors" grep -q "^step1.live.temperature .* ok" "$tmp/out.txt"
+    check "golden $dir compares the EMA" grep -q "^step1.ema.temperature_loc .* ok" "$tmp/out.txt"
+    check "golden $dir compares learning rates" grep -q "^step1.lr.sgd .* ok" "$tmp/out.txt"
+    check "golden $dir compares losses" grep -q "^step2.loss .* ok" "$tmp/out.txt"
+done
+check "at least one trajectory set" [ $sets -gt 0 ]
+[ -n "$first" ] || { echo "cli_golden_trajectory: no set found under $shared/golden"; exit 1; }
+
+# A copy of the first set with one solver setting changed must fail on the
+# rows that setting drives.
+tamper() { # tamper NAME SED-EXPRESSION EXPECTED-FAILING-ROW-REGEX
+    rm -rf "$tmp/set"; cp -r "$first" "$tmp/set"; chmod -R u+w "$tmp/set"
+    sed -i -E "$2" "$tmp/set/config.json"
+    check "$1: config.json was changed" differs "$first/config.json" "$tmp/set/config.json"
+    "$ramc" golden "$tmp/set" > "$tmp/out.txt" 2>&1
+    local rc=$?
+    check "$1: exits 1 (got $rc)" [ $rc -eq 1 ]
+    check "$1: fails $3" grep -Eq "$3.*FAIL" "$tmp/out.txt"
+}
+tamper "other base_lr"     's/"base_lr": [0-9.e-]+/"base_lr": 0.0123/' '^step[0-9]+\.live\.temperature '
+tamper "EMA decay"         's/"ema_decay": [0-9.e-]+/"ema_decay": 0.5/' '^step[0-9]+\.ema\.'
+tamper "no warm-up"        's/"warmup_epochs": [0-9]+/"warmup_epochs": 0/' '^step1\.lr\.'
+tamper "no momentum"       's/"momentum": [0-9.e-]+/"momentum": 0.0/' '^step[2-9]\.live\..*embeds'
+tamper "other batch order" '0,/"batch_index": 0/s//"batch_index": 1/' '^step1\.(loss|score)'
+
+# broken sets: clean errors naming the file, exit 1
+rm -rf "$tmp/set"; cp -r "$first" "$tmp/set"; chmod -R u+w "$tmp/set"
+head -c 5000 "$first/trajectory.safetensors" > "$tmp/set/trajectory.safetensors"
+"$ramc" golden "$tmp/set" > "$tmp/out.txt" 2>&1
+rc=$?
+check "truncated trajectory exits 1 (got $rc)" [ $rc -eq 1 ]
+check "truncated trajectory message names the file" grep -q "trajectory.safetensors" "$tmp/out.txt"
+cp "$first/trajectory.safetensors" "$tmp/set/"
+sed -i -E 's/"solver"/"solver_gone"/' "$tmp/set/config.json"
+"$ramc" golden "$tmp/set" > "$tmp/out.txt" 2>&1
+check "missing solver exits 1" [ $? -eq 1 ]
+check "missing solver is named" grep -q "solver" "$tmp/out.txt"
+cp "$first/config.json" "$tmp/set/"
+sed -i -E 's/"ema_decay"/"ema_mystery"/' "$tmp/set/config.json"
+"$ramc" golden "$tmp/set" > "$tmp/out.txt" 2>&1
+check "unknown solver key exits 1" [ $? -eq 1 ]
+check "unknown solver key is named" grep -q "ema_mystery" "$tmp/out.txt"
+
+echo "cli_golden_trajectory: $passes passed, $fails failed"
+[ $fails -eq 0 ]
