@@ -62,8 +62,11 @@ check "missing solver is named" grep -q "solver" "$tmp/out.txt"
 cp "$first/config.json" "$tmp/set/"
 sed -i -E 's/"ema_decay"/"ema_mystery"/' "$tmp/set/config.json"
 "$ramc" golden "$tmp/set" > "$tmp/out.txt" 2>&1
-check "unknown solver key exits 1" [ $? -eq 1 ]
-check "unknown solver key is named" grep -q "ema_mystery" "$tmp/out.txt"
+# an unknown key is listed as ignored; the decay it was meant to set then falls
+# back to the preset's, which the EMA rows expose
+check "unknown solver key (with its effect) exits 1" [ $? -eq 1 ]
+check "unknown solver key is listed as ignored" grep -q "^solver.ema_mystery .*ignored" "$tmp/out.txt"
+check "its effect shows in the EMA" grep -Eq "^step[0-9]+\.ema\..*FAIL" "$tmp/out.txt"
 
 echo "cli_golden_trajectory: $passes passed, $fails failed"
 [ $fails -eq 0 ]

@@ -314,6 +314,13 @@ static ramc_status set_preset(ram_train_config *cfg, const char *value, const ch
     return RAMC_OK;
 }
 
+int ram_train_config_has_key(const char *key) {
+    if (strcmp(key, "preset") == 0) return 1;
+    for (int i = 0; i < N_KEYS; i++)
+        if (strcmp(keys[i].name, key) == 0) return 1;
+    return 0;
+}
+
 ramc_status ram_train_config_apply(ram_train_config *cfg, const char *key, const char *value,
                                    const char *origin) {
     if (!origin) origin = "config";

@@ -108,6 +108,9 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset);
 ramc_status ram_train_config_apply(ram_train_config *cfg, const char *key, const char *value,
                                    const char *origin);
 
+/* 1 if `key` is a setting ram_train_config_apply knows. */
+int ram_train_config_has_key(const char *key);
+
 /* "key=value" (a --set argument): split at the first '=', both sides
  * trimmed, the value parsed as in a file (quotes, lists, comments). */
 ramc_status ram_train_config_set(ram_train_config *cfg, const char *assignment,
