@@ -47,6 +47,16 @@ done
 check "log has steps" grep -q '"event":"step"' "$tmp/ref/log.jsonl"
 check "no temporary files left" [ -z "$(ls "$tmp/ref" | grep -i tmp)" ]
 
+# 1b. the schedule trap: epochs at the cosine floor are announced on stderr
+# and in log.jsonl; the settings above (cosine over 60 epochs) are not
+check "a useful schedule gives no warning" bash -c "! grep -q 'learning-rate schedule' '$tmp/out.txt'"
+check "a useful schedule logs no warning" bash -c "! grep -q '\"event\":\"warning\"' '$tmp/ref/log.jsonl'"
+(train "$tmp/floor" --set max_epochs=2 --set scheduler_max_epochs=2 --max-steps 1) > "$tmp/floor.txt" 2>&1
+check "floor schedule warns on stderr" grep -q "runs epochs 2-2 of 2 at its floor" "$tmp/floor.txt"
+check "floor schedule warning in log.jsonl" grep -q '"kind":"schedule"' "$tmp/floor/log.jsonl"
+(train "$tmp/warm" --set max_epochs=2 --set warmup_epochs=50 --max-steps 1) > "$tmp/warm.txt" 2>&1
+check "a long warm-up warns" grep -q "epochs 1-2 run below 10%" "$tmp/warm.txt"
+
 # 2. evaluation of the trained adapter, report file
 "$ramc" eval --clip "$clip" --vision-heads 2 --text-heads 2 --adapter "$tmp/ref/adapter.safetensors" \
     --seen-classes "$tmp/seen.txt" --unseen-classes "$tmp/unseen.txt" \

@@ -9,6 +9,7 @@
 #include "test.h"
 #include "train/ema.h"
 #include "train/optim.h"
+#include "train/solver.h"
 
 #define WEIGHTS RAMC_SHARED_DIR "/golden/tiny-s0/weights.safetensors"
 
@@ -329,8 +330,41 @@ out:
     ram_adapter_free(b);
 }
 
+/* The schedule trap check (solver.h): the floor after scheduler_max_epochs
+ * and a warm-up that starts low are reported with the epochs concerned; the
+ * official settings and the cosine's own tail are not. */
+static void test_schedule_check(void) {
+    static const struct {
+        int max_epochs, scheduler_max_epochs, warmup_epochs, want;
+        const char *says; /* a phrase the message must hold ("" when no warning) */
+    } cases[] = {
+        {6, 60, 3, 0, ""},                      /* the official COCO settings */
+        {1, 1, 0, 1, "epochs 1-1 of 1 at its floor"}, /* the old experiment script */
+        {10, 10, 0, 1, "epochs 10-10 of 10"},   /* the last epoch only */
+        {10, 4, 2, 7, "epochs 4-10 of 10"},     /* a trajectory-like short cycle, then 7 at the floor */
+        {10, 11, 0, 0, ""},                     /* the cosine tail: low by design, no floor */
+        {5, 60, 40, 3, "epochs 1-3 run below 10%"}, /* a 40-epoch warm-up over 5: starts at 3.5% */
+    };
+    char msg[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ram_train_config cfg;
+        ram_train_config_init(&cfg, RAM_PRESET_COCO);
+        cfg.max_epochs = cases[i].max_epochs;
+        cfg.scheduler_max_epochs = cases[i].scheduler_max_epochs;
+        cfg.warmup_epochs = cases[i].warmup_epochs;
+        int n = ram_schedule_check(&cfg, msg, sizeof msg);
+        CHECK(n == cases[i].want, "schedule %d/%d/%d: %d epochs flagged, want %d (%s)",
+              cases[i].max_epochs, cases[i].scheduler_max_epochs, cases[i].warmup_epochs, n,
+              cases[i].want, msg);
+        CHECK(cases[i].want ? strstr(msg, cases[i].says) != NULL : msg[0] == '\0',
+              "schedule %d/%d/%d: message '%s' should say '%s'", cases[i].max_epochs,
+              cases[i].scheduler_max_epochs, cases[i].warmup_epochs, msg, cases[i].says);
+    }
+}
+
 int main(void) {
     test_group_names();
+    test_schedule_check();
     ramc_clip *clip = load_clip();
     if (clip) {
         test_groups_on_adapter(clip);

@@ -1,6 +1,7 @@
 /* The official loop's optimiser, schedule and EMA rules (see solver.h). */
 #include "train/solver.h"
 
+#include <stdio.h>
 #include <string.h>
 
 ram_optim_options ram_solver_optim_options(const ram_train_config *cfg) {
@@ -74,4 +75,52 @@ ramc_status ram_solver_step(ram_solver *s, const ramc_clip *clip, ram_adapter *a
     if (st) return st;
     if ((st = optimizer_step(s->opt, a))) return st;
     return ema_update(s->ema, a);
+}
+
+int ram_schedule_check(const ram_train_config *cfg, char *msg, size_t size) {
+    const ram_optim_options o = ram_solver_optim_options(cfg);
+    const double peak[RAM_N_GROUPS] = {cfg->base_lr * cfg->clip_lr_factor, cfg->base_lr,
+                                       cfg->base_lr_sgd};
+    int n_floor = 0, n_low = 0, first_floor = 0, first_low = 0, last_low = 0;
+    double worst = 1;
+    for (int e = 1; e <= cfg->max_epochs; e++) {
+        double share = 1;
+        for (int g = 0; g < RAM_N_GROUPS; g++)
+            if (peak[g] > 0) {
+                double s = ram_lr_at_epoch(&o, peak[g], e) / peak[g];
+                if (s < share) share = s;
+            }
+        /* the cosine tail's low rates are the schedule's design; the floor after
+         * it and a warm-up that starts too low are traps */
+        const int at_floor = e >= cfg->scheduler_max_epochs, in_warmup = e < cfg->warmup_epochs;
+        if (share >= RAM_SCHEDULE_USEFUL_SHARE || !(at_floor || in_warmup)) continue;
+        if (share < worst) worst = share;
+        if (at_floor) {
+            if (!n_floor++) first_floor = e;
+        } else {
+            if (!n_low++) first_low = e;
+            last_low = e;
+        }
+    }
+    if (size) msg[0] = '\0';
+    size_t used = 0;
+    if (n_floor && used < size)
+        used += (size_t)snprintf(
+            msg + used, size - used,
+            "the learning-rate schedule runs epochs %d-%d of %d at its floor (min_lr_factor %g x "
+            "base_lr, down to %.2g%% of a group's peak) because scheduler_max_epochs is %d: the "
+            "official cosine schedule ends at epoch scheduler_max_epochs and stays at the floor "
+            "after it, so those epochs barely train. Set scheduler_max_epochs above max_epochs "
+            "(the official settings: 60 for 6 epochs); see docs/datasets.md.",
+            first_floor, cfg->max_epochs, cfg->max_epochs, cfg->min_lr_factor, 100 * worst,
+            cfg->scheduler_max_epochs);
+    if (n_low && used < size)
+        used += (size_t)snprintf(
+            msg + used, size - used,
+            "%sepochs %d-%d run below %g%% of a group's peak learning rate (warm-up of %d epochs "
+            "from warmup_lr_factor %g x base_lr): fewer warm-up epochs or more epochs would "
+            "train more; see docs/datasets.md.",
+            n_floor ? " Also, " : "the learning-rate schedule: ", first_low, last_low,
+            100 * RAM_SCHEDULE_USEFUL_SHARE, cfg->warmup_epochs, cfg->warmup_lr_factor);
+    return n_floor + n_low;
 }

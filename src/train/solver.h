@@ -53,4 +53,18 @@ ramc_status ram_solver_step(ram_solver *s, const ramc_clip *clip, ram_adapter *a
                             const float *teacher_text, const float *targets,
                             ram_train_result *res);
 
+/* A trained epoch whose rate is below this share of its group's peak counts
+ * as barely training (the official settings start at ~34% in epoch 1). */
+#define RAM_SCHEDULE_USEFUL_SHARE 0.1
+
+/* Checks the schedule a config asks for, epoch by epoch, for the trap of the
+ * official cosine schedule: an epoch t >= scheduler_max_epochs runs at the
+ * floor (min_lr_factor x base_lr, for every group), and a long warm-up
+ * starts low. Returns how many of the max_epochs trained epochs sit at the
+ * floor or in the warm-up below RAM_SCHEDULE_USEFUL_SHARE of some group's
+ * peak (the low rates of the cosine's own tail are by design and not
+ * counted), and writes a message saying which, why and what to change into
+ * msg (empty when 0). */
+int ram_schedule_check(const ram_train_config *cfg, char *msg, size_t size);
+
 #endif

@@ -494,6 +494,15 @@ ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) 
     cJSON_AddNumberToObject(start, "epoch", (double)p.epoch);
     cJSON_AddNumberToObject(start, "global_step", (double)p.global_step);
     log_json(&t, start);
+    char warning[1024];
+    if (ram_schedule_check(cfg, warning, sizeof warning)) {
+        message(&t, warning);
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "event", "warning");
+        cJSON_AddStringToObject(w, "kind", "schedule");
+        cJSON_AddStringToObject(w, "message", warning);
+        log_json(&t, w);
+    }
     ram_train_event ev = {.kind = TRAIN_EVENT_START, .epoch = (int)p.epoch,
                           .max_epochs = cfg->max_epochs,
                           .steps_per_epoch = t.train.n_items / B,
