@@ -10,6 +10,7 @@ set -u
 ramc=$1 shared=$2 src=$(cd "$3" && pwd)
 fails=0 passes=0
 check() { local name=$1; shift; if "$@"; then passes=$((passes + 1)); else fails=$((fails + 1)); echo "FAIL: $name" >&2; fi; }
+differs() { ! cmp -s "$1" "$2"; }
 tmp=$(mktemp -d); [ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT; echo "tmp=$tmp"
 fx=$src/tests/fixtures/images
 clip=$shared/golden/tiny-s0/weights.safetensors
@@ -77,6 +78,20 @@ rc=$?
 check "SIGINT exits 130 (got $rc)" [ $rc -eq 130 ]
 check "SIGINT writes a checkpoint" [ -s "$tmp/int/checkpoint.safetensors" ]
 check "SIGINT says how to resume" grep -q "resume with" "$tmp/int.txt"
+
+# 3b. resuming a copy writes beside the copy, never into the original run
+mkdir -p "$tmp/copy"; cp "$tmp/int/checkpoint.safetensors" "$tmp/copy/"
+cp "$tmp/int/checkpoint.safetensors" "$tmp/int-original.safetensors"
+"$ramc" train --resume "$tmp/copy/checkpoint.safetensors" --vision-heads 2 --text-heads 2 \
+    --max-steps 400 --quiet > "$tmp/copy.txt" 2>&1
+check "resumed copy writes its log beside itself" [ -s "$tmp/copy/log.jsonl" ]
+check "resumed copy leaves the original checkpoint alone" cmp -s "$tmp/int/checkpoint.safetensors" "$tmp/int-original.safetensors"
+check "resumed copy moves its own checkpoint" differs "$tmp/copy/checkpoint.safetensors" "$tmp/int-original.safetensors"
+# 3c. something that is not a checkpoint: a clear error, not a crash
+"$ramc" train --resume "$clip" --max-steps 4 > "$tmp/notckpt.txt" 2>&1
+rc=$?
+check "resume from CLIP weights exits 1 (got $rc)" [ $rc -eq 1 ]
+check "resume from CLIP weights names the file" grep -q "weights.safetensors: not a ramc training checkpoint" "$tmp/notckpt.txt"
 
 # 4. kill -9 at random moments; resuming until done gives the uninterrupted result
 mv "$tmp/ref" "$tmp/ref_done"

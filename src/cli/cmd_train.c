@@ -37,7 +37,8 @@ static const char usage_text[] =
     "  --image-root DIR     folder that relative image paths are joined to\n"
     "  --output DIR         checkpoints, adapters, reports and log.jsonl\n"
     "  --resume CHECKPOINT  continue a run exactly where it stopped (its config\n"
-    "                       is used unless --config is given)\n"
+    "                       is used unless --config is given); writes into the\n"
+    "                       checkpoint's own folder unless --output is given\n"
     "  --max-steps N        stop after N optimisation steps (with a checkpoint)\n"
     "  --fatal-missing      stop at an unreadable image (default: report it, skip it)\n"
     "  --quiet              no progress output\n"
@@ -179,6 +180,16 @@ int cmd_train(int argc, char **argv) {
         ramc_status st = ram_train_config_parse(&o.cfg, text, strlen(text), o.resume);
         free(text);
         if (st) return cli_fail("train");
+        /* A resumed run writes beside its checkpoint (or where --output says),
+         * never into the folder recorded inside it: resuming a copy must not
+         * overwrite the original run. */
+        char dir[RAM_CONFIG_MAX_STRING];
+        snprintf(dir, sizeof dir, "%s", o.resume);
+        char *slash = strrchr(dir, '/');
+        if (!slash) snprintf(dir, sizeof dir, ".");
+        else if (slash == dir) dir[1] = '\0';
+        else *slash = '\0';
+        snprintf(o.cfg.output_dir, sizeof o.cfg.output_dir, "%s", dir);
     }
     /* second pass: everything else, in order */
     for (int i = 1; i < argc; i++) {

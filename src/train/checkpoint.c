@@ -203,6 +203,20 @@ static int is_known_tensor(const ck_list *l, const char *name, int have_ema, int
     return 0;
 }
 
+/* A file written by checkpoint_save, in a version this build reads; CLIP
+ * weights or an adapter file given as a checkpoint end here. */
+static ramc_status check_identity(const st_file *f, const char *path) {
+    const char *format = st_metadata(f, "format"), *version = st_metadata(f, "version");
+    if (!format || strcmp(format, RAMC_CHECKPOINT_FORMAT) != 0)
+        return ramc_error(RAMC_ERR_FORMAT, "%s: not a ramc training checkpoint (metadata format "
+                          "is '%s', expected '%s'; CLIP weights and adapters cannot be resumed)",
+                          path, format ? format : "(none)", RAMC_CHECKPOINT_FORMAT);
+    if (!version || strcmp(version, RAMC_CHECKPOINT_VERSION) != 0)
+        return ramc_error(RAMC_ERR_FORMAT, "%s: checkpoint version '%s', this build reads '%s'",
+                          path, version ? version : "(none)", RAMC_CHECKPOINT_VERSION);
+    return RAMC_OK;
+}
+
 ramc_status checkpoint_load(const char *path, ram_adapter *a, ram_optimizer *opt, ram_ema *ema,
                             ramc_rng *rng, ram_progress *progress) {
     if (!path || !a || !opt || !progress)
@@ -211,17 +225,9 @@ ramc_status checkpoint_load(const char *path, ram_adapter *a, ram_optimizer *opt
     if (st != RAMC_OK) return st;
     st_file *f = NULL;
     if ((st = st_open(path, &f)) != RAMC_OK) return st;
-    const char *format = st_metadata(f, "format"), *version = st_metadata(f, "version");
-    if (!format || strcmp(format, RAMC_CHECKPOINT_FORMAT) != 0) {
+    if ((st = check_identity(f, path)) != RAMC_OK) {
         st_close(f);
-        return ramc_error(RAMC_ERR_FORMAT, "%s: not a ramc training checkpoint (metadata format "
-                          "is '%s', expected '%s')", path, format ? format : "(none)",
-                          RAMC_CHECKPOINT_FORMAT);
-    }
-    if (!version || strcmp(version, RAMC_CHECKPOINT_VERSION) != 0) {
-        st_close(f);
-        return ramc_error(RAMC_ERR_FORMAT, "%s: checkpoint version '%s', this build reads '%s'",
-                          path, version ? version : "(none)", RAMC_CHECKPOINT_VERSION);
+        return st;
     }
 
     /* Integer and double state is staged here and committed at the end. */
@@ -349,8 +355,15 @@ ramc_status checkpoint_read_config(const char *path, char **config_text) {
     st_file *f = NULL;
     ramc_status st = st_open(path, &f);
     if (st != RAMC_OK) return st;
+    if ((st = check_identity(f, path)) != RAMC_OK) {
+        st_close(f);
+        return st;
+    }
     const char *c = st_metadata(f, "config");
-    if (c) {
+    if (!c)
+        st = ramc_error(RAMC_ERR_FORMAT, "%s: a ramc checkpoint without its training configuration "
+                        "(no 'config' in the metadata): cannot resume from it", path);
+    else {
         size_t len = strlen(c);
         *config_text = ramc_malloc(len + 1, path);
         if (*config_text) memcpy(*config_text, c, len + 1);
