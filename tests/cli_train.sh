@@ -146,5 +146,16 @@ check "unknown config key is an error" [ $? -ne 0 ]
 "$ramc" train --train x > /dev/null 2>&1
 check "missing required options: usage error" [ $? -eq 2 ]
 
+# 6. bad usage exits 2, whichever command and option
+"$ramc" train --set max_epochs > /dev/null 2>&1
+check "train --set without '=' exits 2" [ $? -eq 2 ]
+"$ramc" train --set no_such_key=1 > /dev/null 2>&1
+check "train --set with an unknown key exits 2" [ $? -eq 2 ]
+"$ramc" eval --set max_epochs > /dev/null 2>&1
+check "eval --set without '=' exits 2" [ $? -eq 2 ]
+"$ramc" eval --batch 0 > "$tmp/b0.txt" 2>&1
+check "eval --batch 0 exits 2" [ $? -eq 2 ]
+check "eval --batch 0 says why" grep -q "positive" "$tmp/b0.txt"
+
 echo "cli_train: $passes passed, $fails failed"
 [ $fails -eq 0 ]

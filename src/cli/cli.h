@@ -18,5 +18,7 @@ int cmd_convert(int argc, char **argv);
 
 /* Prints "ramc <command>: <library's last error>" to stderr and returns 1. */
 int cli_fail(const char *command);
+/* The same for an error in the command line itself (a bad --set): returns 2. */
+int cli_usage_error(const char *command);
 
 #endif

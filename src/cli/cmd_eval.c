@@ -90,7 +90,7 @@ int cmd_eval(int argc, char **argv) {
         } else if (v && !strcmp(a, "--config")) {
             if (ram_train_config_load(&cfg, argv[++i])) return cli_fail("eval");
         } else if (v && !strcmp(a, "--set")) {
-            if (ram_train_config_set(&cfg, argv[++i], "--set")) return cli_fail("eval");
+            if (ram_train_config_set(&cfg, argv[++i], "--set")) return cli_usage_error("eval");
         } else if (v && !strcmp(a, "--clip")) {
             if (ram_train_config_apply(&cfg, "model", argv[++i], a)) return cli_fail("eval");
         } else if (v && !strcmp(a, "--adapter")) {
@@ -101,6 +101,10 @@ int cmd_eval(int argc, char **argv) {
             long n = strtol(argv[++i], &end, 10);
             if (*end || n < 0 || n > 1 << 20) {
                 fprintf(stderr, "ramc eval: %s needs a non-negative integer\n", a);
+                return 2;
+            }
+            if (n == 0 && !strcmp(a, "--batch")) {
+                fprintf(stderr, "ramc eval: --batch needs a positive integer (images per batch)\n");
                 return 2;
             }
             if (!strcmp(a, "--batch")) batch = (int)n;

@@ -208,7 +208,7 @@ int cmd_train(int argc, char **argv) {
             continue;
         }
         if (has_value && !strcmp(a, "--set")) {
-            if (ram_train_config_set(&o.cfg, argv[++i], "--set")) return cli_fail("train");
+            if (ram_train_config_set(&o.cfg, argv[++i], "--set")) return cli_usage_error("train");
             continue;
         }
         if (has_value && (!strcmp(a, "--vision-heads") || !strcmp(a, "--text-heads") ||

@@ -38,6 +38,11 @@ int cli_fail(const char *command_name) {
     return 1;
 }
 
+int cli_usage_error(const char *command) {
+    cli_fail(command);
+    return 2;
+}
+
 int main(int argc, char **argv) {
     /* The CLI owns its process: keep freed memory for reuse (ramc.h). */
     const char *keep = getenv("RAMC_KEEP_FREED_MEMORY");
