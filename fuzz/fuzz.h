@@ -22,7 +22,8 @@
     X(class_list)       \
     X(tokenizer)        \
     X(image)            \
-    X(config)
+    X(config)           \
+    X(pickle)
 
 #define FUZZ_DECLARE(name)                                 \
     void fuzz_init_##name(void);                           \

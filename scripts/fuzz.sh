@@ -23,7 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-targets_all=(safetensors dataset_json dataset_tsv class_list tokenizer image config)
+targets_all=(safetensors dataset_json dataset_tsv class_list tokenizer image config pickle)
 
 mode=${1:-short}
 shift || true

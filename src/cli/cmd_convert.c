@@ -1,7 +1,8 @@
-/* ramc convert: rewrite a safetensors file with its floating-point tensors in
- * another precision (f16 halves the embedded default model). Names, shapes,
- * tensor order and metadata are kept; integer tensors are copied unchanged.
- * Every loader reads F32, F16 and BF16, so a converted file drops in anywhere. */
+/* ramc convert: rewrite a safetensors file or a PyTorch checkpoint as
+ * safetensors, optionally with its floating-point tensors in another precision
+ * (f16 halves the embedded default model). Names, shapes, tensor order and
+ * metadata are kept; integer tensors are copied unchanged. Every loader reads
+ * F32, F16 and BF16, so a converted file drops in anywhere. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +12,20 @@
 #include "ramc.h"
 
 static const char usage_text[] =
-    "usage: ramc convert (--f16 | --bf16 | --f32) IN.safetensors OUT.safetensors\n"
+    "usage: ramc convert [--f16 | --bf16 | --f32] IN OUT.safetensors\n"
     "\n"
-    "Writes OUT with every floating-point tensor of IN stored as float16, bfloat16\n"
-    "or float32 (round to nearest even), names, shapes, order and metadata kept;\n"
-    "integer tensors are copied. OUT is written atomically and may not be IN.\n"
+    "IN is a safetensors file or a PyTorch checkpoint (.pt, .pth, .bin: torch.save\n"
+    "of a state dict, or a TorchScript archive such as OpenAI's ViT-B-16.pt; read\n"
+    "without running any of it). Writes OUT with every tensor of IN, names, shapes,\n"
+    "order and metadata kept; with --f16, --bf16 or --f32 every floating-point\n"
+    "tensor is stored in that precision (round to nearest even), otherwise in its\n"
+    "own. Integer tensors are copied. OUT is written atomically and may not be IN.\n"
     "A CLIP loaded by ramc is fp16-rounded anyway (as the official build_model),\n"
     "so --f16 loses nothing for CLIP weights; adapters change by the rounding.\n"
     "\n"
-    "example:\n"
-    "  ramc convert --f16 run/adapter.safetensors data/default/adapter.safetensors\n";
+    "examples:\n"
+    "  ramc convert --f16 run/adapter.safetensors data/default/adapter.safetensors\n"
+    "  ramc convert ViT-B-16.pt ViT-B-16.safetensors\n";
 
 static int is_float(st_dtype d) { return d == ST_F32 || d == ST_F16 || d == ST_BF16 || d == ST_F64; }
 
@@ -49,8 +54,8 @@ int cmd_convert(int argc, char **argv) {
             return 2;
         }
     }
-    if (!have_dtype || !in || !out) {
-        fprintf(stderr, "ramc convert: give --f16, --bf16 or --f32, IN and OUT\n\n%s", usage_text);
+    if (!in || !out) {
+        fprintf(stderr, "ramc convert: give IN and OUT\n\n%s", usage_text);
         return 2;
     }
     if (!strcmp(in, out)) {
@@ -65,7 +70,7 @@ int cmd_convert(int argc, char **argv) {
     ramc_status st = w ? RAMC_OK : ramc_error(RAMC_ERR_NOMEM, "convert: out of memory");
     for (int i = 0; st == RAMC_OK && i < f->n_tensors; i++) {
         const st_tensor *t = &f->tensors[i];
-        if (!is_float(t->dtype)) {
+        if (!is_float(t->dtype) || !have_dtype) {
             st = st_writer_add(w, t->name, t->dtype, t->ndim, t->shape, t->data);
             continue;
         }

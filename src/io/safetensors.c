@@ -1,5 +1,6 @@
 /* Safetensors reader (validated mmap) and atomic writer. */
 #include "io/safetensors.h"
+#include "io/torch_file.h"
 
 #include "core/utf8.h"
 
@@ -133,6 +134,8 @@ void st_close(st_file *file) {
     if (!file) return;
     if (file->map) munmap(file->map, file->map_size);
     for (int i = 0; i < file->n_tensors; i++) free(file->tensors[i].name);
+    for (int i = 0; i < file->n_owned; i++) free(file->owned[i]);
+    free(file->owned);
     free(file->tensors);
     for (int i = 0; i < file->n_metadata; i++) {
         free(file->metadata_keys[i]);
@@ -413,6 +416,23 @@ ramc_status st_open(const char *path, st_file **out) {
     f->map_size = (size_t)size;
 
     const unsigned char *bytes = map;
+    if (torch_is_archive(bytes, (size_t)size)) {
+        if ((st = torch_read_archive(f, bytes, (size_t)size)) != RAMC_OK) goto fail;
+        /* every tensor was copied out: the mapping is no longer needed */
+        munmap(f->map, f->map_size);
+        f->map = NULL;
+        *out = f;
+        return RAMC_OK;
+    }
+    if (torch_is_legacy(bytes, (size_t)size)) {
+        st = ramc_error(RAMC_ERR_FORMAT,
+                        "%s: a PyTorch checkpoint in the legacy format (before torch 1.6), which is "
+                        "not read; convert it once with python3 -c \"import torch; "
+                        "torch.save(torch.load('IN', map_location='cpu'), 'OUT.pt')\" "
+                        "(torch >= 1.6 writes the zip format), then use OUT.pt or "
+                        "ramc convert OUT.pt OUT.safetensors", path);
+        goto fail;
+    }
     uint64_t hlen = le64(bytes);
     if (hlen > ST_MAX_HEADER_BYTES) {
         st = ramc_error(RAMC_ERR_FORMAT, "%s: header length %" PRIu64 " exceeds the %u-byte limit", path,

@@ -41,11 +41,15 @@ typedef struct {
     st_tensor *tensors; /* in header order */
     int n_metadata;
     char **metadata_keys, **metadata_values;
+    void **owned;       /* tensor buffers of a file read by copying (PyTorch archives) */
+    int n_owned;
 } st_file;
 
 const char *st_dtype_name(st_dtype dtype);
 size_t st_dtype_size(st_dtype dtype);
 
+/* Opens a safetensors file, or a PyTorch zip checkpoint (torch.save >= 1.6 or
+ * torch.jit.save; see torch_file.h), whose tensors then read the same way. */
 ramc_status st_open(const char *path, st_file **out);
 void st_close(st_file *file);
 
