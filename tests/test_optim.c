@@ -10,7 +10,7 @@
 #include "train/ema.h"
 #include "train/optim.h"
 
-#define WEIGHTS RAMC_SHARED_DIR "/golden/tiny-s0/weights.safetensors"
+#define WEIGHTS RAMC_GOLDEN_DIR "/tiny-s0/weights.safetensors"
 
 static ramc_clip *load_clip(void) {
     ramc_clip_params p = ramc_clip_default_params();
