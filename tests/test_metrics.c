@@ -55,7 +55,7 @@ static void test_spec_vector(void) {
      *   CF1 = 2(1/3)(3/4)/(13/12) = 6/13 */
     check_six(topk1(spec_s, spec_y, 3, 4, 3), 1.0 / 3, 1.0, 0.5, 1.0 / 3, 0.75, 6.0 / 13,
               "spec k=3");
-    CHECK_CLOSE(6.0 / 13, 0.461538, 1e-6, "SPEC's printed CF1");
+    CHECK_CLOSE(6.0 / 13, 0.461538, 1e-6, "spec §8.2's printed CF1");
 }
 
 /* Ties: equal scores -> lower class index first.
@@ -127,7 +127,7 @@ static void test_all_zero(void) {
     CHECK(isnan(e.OP) && isnan(e.OR) && isnan(e.OF1) && e.CP == 0 && e.CF1 == 0, "n=0");
 }
 
-/* -1 reads as 0: same numbers as the SPEC vector with its zeros replaced by
+/* -1 reads as 0: same numbers as the spec §8.2 vector with its zeros replaced by
  * -1. Other label values and NaN scores are refused. */
 static void test_minus_one_and_errors(void) {
     float y[12];
