@@ -1,4 +1,4 @@
-/* KCOT: the SPEC §5.10 test vectors, Sinkhorn modes (batch coupling,
+/* KCOT: the spec §5.10 test vectors, Sinkhorn modes (batch coupling,
  * per-image independence, log domain), marginals, error paths, and
  * finite-difference checks of every logits backward against double-precision
  * reference forwards written here. */
@@ -33,7 +33,7 @@ static void check_vec(const float *got, const double *want, int n, double tol, c
     }
 }
 
-/* ------------------------------------------------------- SPEC §5.10 data */
+/* ------------------------------------------------------- spec §5.10 data */
 
 static const float S510[2 * 4 * 3] = {
     0.230f, 0.215f, 0.220f, 0.225f, 0.228f, 0.221f, 0.215f, 0.216f, 0.231f, 0.220f, 0.221f, 0.219f,

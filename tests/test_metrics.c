@@ -1,4 +1,4 @@
-/* Tests of src/eval/metrics.c and src/eval/report.c against SPEC §8.2's test
+/* Tests of src/eval/metrics.c and src/eval/report.c against spec §8.2's test
  * vector, hand-worked cases (arithmetic in the comments), a brute-force
  * reference on random tied data, and a JSON round trip. */
 #include <stdint.h>
@@ -33,7 +33,7 @@ static void check_six(metrics_topk m, double op, double or_, double of1, double 
     }
 }
 
-/* SPEC §8.2: 3 images x 4 classes. Image 2 has no positive; class 1 has no
+/* spec §8.2: 3 images x 4 classes. Image 2 has no positive; class 1 has no
  * positive (it counts 0 in CP and CR). */
 static const float spec_s[12] = {0.9f, 0.1f, 0.5f, 0.3f, 0.2f, 0.8f,
                                  0.7f, 0.1f, 0.4f, 0.3f, 0.2f, 0.95f};

@@ -1,5 +1,5 @@
 /* The tokenizer against the official tokenize(s, 77, truncate=True) on the
- * golden cases, the COCO names of SPEC §4.2, a Hugging Face vocab.json +
+ * golden cases, the COCO names of spec §4.2, a Hugging Face vocab.json +
  * merges.txt made from the official file, and the error paths. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -92,7 +92,7 @@ static ramc_status make_dir(const char *path) {
 static ramc_status load_classes(trainer *t) {
     const ram_train_config *cfg = t->cfg;
     ramc_status st;
-    /* Label order: sorted by code point, as the official code (SPEC §9.1). */
+    /* Label order: sorted by code point, as the official code (spec §9.1). */
     if (cfg->seen_classes[0]) {
         if ((st = class_list_load(cfg->seen_classes, &t->seen))) return st;
     } else if ((st = class_list_from_json(cfg->train, &t->seen))) {
@@ -406,7 +406,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
     for (; epoch <= cfg->max_epochs; epoch++, step_in_epoch = 0) {
         sum->epoch = epoch;
         optimizer_set_epoch(t->opt, epoch);
-        /* a new EMA at the start of every epoch (SPEC §7.7); a resumed
+        /* a new EMA at the start of every epoch (spec §7.7); a resumed
          * mid-epoch run has it from the checkpoint */
         if (step_in_epoch == 0 && (st = ema_reset(t->ema, t->adapter))) return st;
         ramc_loader *loader = NULL;
