@@ -7,6 +7,9 @@
  * Objects are opaque: create with *_load / *_new, release with *_free.
  * A loaded model is immutable and may be shared between threads; per-call
  * scratch memory belongs to the call.
+ *
+ * Comments across the sources cite "spec §N": section N of docs/spec.md, the
+ * project's account of what the official RAM code computes.
  */
 #ifndef RAMC_H
 #define RAMC_H

@@ -10,7 +10,7 @@
 # The split is regenerated here, byte-identical every time: the first 200
 # images of test_zsl and test_gzsl of `ramc synth --seed 0` (the world the
 # model was trained in; its adapter never saw these images or the unseen labels).
-# usage: cli_default_model.sh RAMC_BINARY SHARED_DIR SOURCE_DIR
+# usage: cli_default_model.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
 RAMC=$1
 SRC=$3

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# ramc golden on every shared golden set, and its failure modes:
-# a tampered set must fail, broken files must give clean errors.
+# ramc golden on every single-step golden set (those with an outputs.safetensors;
+# trajectory sets are skipped for now), and its failure modes: a tampered set
+# must fail, broken files must give clean errors.
+# usage: cli_golden.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR [--extra-only]
+# Sets come from GOLDEN_DIR (tests/golden) and from the folder named by
+# $RAMC_EXTRA_GOLDEN_DIR, if any; a name found in both is run once, from
+# GOLDEN_DIR. Extra sets may be of full ViT-B/16 size, too slow for the fast
+# label, so they run only with --extra-only (ctest's cli_golden_extra, label
+# slow), and without it (cli_golden) only the in-repo sets and failure modes.
 set -u
-ramc=$1 shared=$2
+ramc=$1 golden=$2 extra=${RAMC_EXTRA_GOLDEN_DIR:-}
+mode=${4:-}
 fails=0 passes=0
 check() { # check NAME COND...
     local name=$1; shift
@@ -10,23 +18,59 @@ check() { # check NAME COND...
 }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-# 1. every shared set passes, with every tensor compared
-sets=0
-for dir in "$shared"/golden/*/; do
-    [ -f "$dir/outputs.safetensors" ] || continue
-    sets=$((sets + 1))
-    "$ramc" golden "$dir" > "$tmp/out.txt" 2>&1
-    rc=$?
-    check "golden $dir exits 0" [ $rc -eq 0 ]
-    [ $rc -eq 0 ] || tail -n 30 "$tmp/out.txt" >&2
-    check "golden $dir reports no failure" grep -q ", 0 failed" "$tmp/out.txt"
-    check "golden $dir compares gradients" grep -q "^train.grad." "$tmp/out.txt"
-    check "golden $dir compares Sinkhorn iterations" grep -q "^eval.sinkhorn_iters .* ok" "$tmp/out.txt"
-done
-check "at least one golden set" [ $sets -gt 0 ]
+# run_sets ROOT: ramc golden on every single-step set under ROOT not already
+# run; counts them in $sets and remembers names in $seen and paths in $ran.
+sets=0 seen=" " ran=()
+run_sets() {
+    local dir name rc
+    for dir in "$1"/*/; do
+        [ -d "$dir" ] || continue
+        dir=${dir%/} name=$(basename "$dir")
+        if [ ! -f "$dir/outputs.safetensors" ]; then
+            echo "skipped: $dir (no outputs.safetensors: not a single-step set)"
+            continue
+        fi
+        case "$seen" in *" $name "*)
+            echo "skipped: $dir (same name as a set in $golden, which is checked instead)"
+            continue ;;
+        esac
+        seen="$seen$name " sets=$((sets + 1)) ran+=("$dir")
+        [ "$mode" = --extra-only ] && [ "$1" = "$golden" ] && continue
+        echo "golden: $dir"
+        "$ramc" golden "$dir" > "$tmp/out.txt" 2>&1
+        rc=$?
+        check "golden $dir exits 0" [ $rc -eq 0 ]
+        [ $rc -eq 0 ] || tail -n 30 "$tmp/out.txt" >&2
+        check "golden $dir reports no failure" grep -q ", 0 failed" "$tmp/out.txt"
+        check "golden $dir compares gradients" grep -q "^train.grad." "$tmp/out.txt"
+        check "golden $dir compares Sinkhorn iterations" grep -q "^eval.sinkhorn_iters .* ok" "$tmp/out.txt"
+    done
+}
+
+# 1. every set passes, with every tensor compared. In --extra-only mode the
+# in-repo sets are listed (so their names deduplicate) but not run again.
+run_sets "$golden"
+# tests/golden ships single-step sets; finding none means a broken checkout
+check "at least one single-step golden set in $golden" [ $sets -gt 0 ]
+first=${ran[0]:-$golden/tiny-s0}
+if [ "$mode" != --extra-only ]; then
+    echo "cli_golden: extra golden sets run in cli_golden_extra (ctest label slow)"
+elif [ -z "$extra" ]; then
+    echo "cli_golden_extra: no extra golden folder configured (RAMC_EXTRA_GOLDEN_DIR empty), nothing to run"
+elif [ ! -d "$extra" ]; then
+    echo "cli_golden_extra: extra golden folder $extra absent, nothing to run"
+else
+    in_repo=$sets
+    run_sets "$extra"
+    echo "cli_golden_extra: $((sets - in_repo)) extra sets from $extra"
+fi
+if [ "$mode" = --extra-only ]; then
+    echo "cli_golden_extra: $passes passed, $fails failed"
+    [ $fails -eq 0 ]
+    exit
+fi
 
 # 2. a tampered set fails: scale one adapter tensor through a copy made by ramc's own writer
-first=$(ls -d "$shared"/golden/*/ | head -n 1)
 cp -r "$first" "$tmp/set"
 chmod -R u+w "$tmp/set"
 python3 - "$tmp/set/adapter.safetensors" <<'PY' 2>/dev/null || true

@@ -3,8 +3,12 @@
 # whose recorded solver settings were altered (learning rate, EMA decay,
 # warm-up, momentum, batch order) must not pass, and broken sets give clean
 # errors.
+# usage: cli_golden_trajectory.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR [--extra-only]
+# Without --extra-only: the sets in GOLDEN_DIR (tests/golden) and the failure
+# modes. With it (ctest cli_golden_trajectory_extra, label slow): the sets in
+# $RAMC_EXTRA_GOLDEN_DIR not also in GOLDEN_DIR, which may be of full size.
 set -u
-ramc=$1 shared=$2
+ramc=$1 golden=$2 extra=${RAMC_EXTRA_GOLDEN_DIR:-} mode=${4:-}
 fails=0 passes=0
 check() { # check NAME COND...
     local name=$1; shift
@@ -13,22 +17,46 @@ check() { # check NAME COND...
 differs() { ! cmp -s "$1" "$2"; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
-sets=0 first=
-for dir in "$shared"/golden/*/; do
-    [ -f "$dir/trajectory.safetensors" ] || continue
-    sets=$((sets + 1)); first=${first:-$dir}
+run_set() { # run_set DIR
+    local dir=$1 rc
     "$ramc" golden "$dir" > "$tmp/out.txt" 2>&1
     rc=$?
     check "golden $dir exits 0" [ $rc -eq 0 ]
     [ $rc -eq 0 ] || grep -v " ok$" "$tmp/out.txt" | tail -n 30 >&2
     check "golden $dir reports no failure" grep -q ", 0 failed" "$tmp/out.txt"
     check "golden $dir compares live tensors" grep -q "^step1.live.temperature .* ok" "$tmp/out.txt"
-    check "golden $dir compares the EMA" grep -q "^step1.ema.temperature_loc .* ok" "$tmp/out.txt"
     check "golden $dir compares learning rates" grep -q "^step1.lr.sgd .* ok" "$tmp/out.txt"
-    check "golden $dir compares losses" grep -q "^step2.loss .* ok" "$tmp/out.txt"
+    check "golden $dir compares losses" grep -q "^step1.loss .* ok" "$tmp/out.txt"
+}
+
+sets=0 first=
+if [ "$mode" = --extra-only ]; then
+    if [ -z "$extra" ] || [ ! -d "$extra" ]; then
+        echo "cli_golden_trajectory: no extra golden folder configured (RAMC_EXTRA_GOLDEN_DIR), nothing to run"
+        echo "cli_golden_trajectory: 0 passed, 0 failed"
+        exit 0
+    fi
+    for dir in "$extra"/*/; do
+        dir=${dir%/}
+        [ -f "$dir/trajectory.safetensors" ] || continue
+        if [ -d "$golden/$(basename "$dir")" ]; then echo "skipped: $dir (also in $golden)"; continue; fi
+        sets=$((sets + 1)); run_set "$dir"
+    done
+    echo "cli_golden_trajectory: $sets extra trajectory sets; $passes passed, $fails failed"
+    [ $fails -eq 0 ]
+    exit
+fi
+for dir in "$golden"/*/; do
+    dir=${dir%/}
+    [ -f "$dir/trajectory.safetensors" ] || continue
+    sets=$((sets + 1)); first=${first:-$dir}
+    run_set "$dir"
 done
-check "at least one trajectory set" [ $sets -gt 0 ]
-[ -n "$first" ] || { echo "cli_golden_trajectory: no set found under $shared/golden"; exit 1; }
+check "at least one trajectory set in $golden" [ $sets -gt 0 ]
+[ -n "$first" ] || { echo "cli_golden_trajectory: no set found under $golden"; exit 1; }
+# the EMA is compared too (this set uses one)
+"$ramc" golden "$first" > "$tmp/out.txt" 2>&1
+check "golden $first compares the EMA" grep -q "^step1.ema.temperature_loc .* ok" "$tmp/out.txt"
 
 # A copy of the first set with one solver setting changed must fail on the
 # rows that setting drives.

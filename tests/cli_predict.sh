@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # ramc predict end to end on the image fixtures with the tiny golden model:
 # output formats, --explain PNGs, and the error paths (exit codes, messages).
-# usage: cli_predict.sh RAMC_BINARY SHARED_DIR SOURCE_DIR
+# usage: cli_predict.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
-RAMC=$1 SHARED=$2 SRC=$3
-G=$SHARED/golden/tiny-s0
+RAMC=$1 GOLDEN=$2 SRC=$3
+G=$GOLDEN/tiny-s0
 FIX=$SRC/tests/fixtures/images
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT

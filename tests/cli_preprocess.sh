@@ -3,7 +3,7 @@
 # scripts/make_image_fixtures.py), the PNG it writes decodes back to the same
 # pixels, exit codes, and no output (or temporary) file after a failure.
 # Needs only bash, gzip and coreutils.
-# usage: cli_preprocess.sh RAMC_BINARY SHARED_DIR SOURCE_DIR
+# usage: cli_preprocess.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
 RAMC=$1
 SRC=$3

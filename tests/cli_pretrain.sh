@@ -5,7 +5,7 @@
 # words fall back to bytes, SOT/EOT are the two largest ids), an interrupted
 # run resumes to the same model as an uninterrupted one, and resume refuses a
 # different seed. Skipped (exit 0) when `ramc synth` is not built.
-# usage: cli_pretrain.sh RAMC_BINARY SHARED_DIR SOURCE_DIR
+# usage: cli_pretrain.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
 RAMC=$1
 TMP=$(mktemp -d)

@@ -3,7 +3,7 @@
 # counts, a second run with the same seed is byte-identical, --help, bad
 # arguments exit 2, a non-empty output folder is refused (exit 1) and left
 # untouched. Needs only bash and coreutils.
-# usage: cli_synth.sh RAMC_BINARY SHARED_DIR SOURCE_DIR
+# usage: cli_synth.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
 RAMC=$1
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cli_synth.XXXXXX")

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # ramc tokenize end to end: the golden cases through stdin/stdout, and the
-# exit codes of its error paths. Usage: cli_tokenize.sh RAMC_BINARY SHARED_DIR SOURCE_DIR
+# exit codes of its error paths. Usage: cli_tokenize.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
 BIN=$1
-SHARED=$2
+GOLDEN=$2
 SRC=$3
-CASES=$SHARED/golden/tokenizer/cases.json
+CASES=$GOLDEN/tokenizer/cases.json
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 fail=0

@@ -3,12 +3,12 @@
 # and ramc convert give the same predictions as the safetensors conversions;
 # the legacy format and hostile archives are refused with the file named.
 set -u
-ramc=$1 shared=$2 src=$(cd "$3" && pwd)
+ramc=$1 golden=$2 src=$(cd "$3" && pwd)
 fails=0 passes=0
 check() { local name=$1; shift; if "$@"; then passes=$((passes + 1)); else fails=$((fails + 1)); echo "FAIL: $name" >&2; fi; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 F=$src/tests/fixtures/torch
-G=$shared/golden/tiny-s0
+G=$golden/tiny-s0
 img=$src/tests/fixtures/images/cat_444.jpg
 heads=(--vision-heads 2 --text-heads 2)
 labels="cat,dog,car,person,bicycle"

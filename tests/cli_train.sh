@@ -7,13 +7,13 @@
 #    the checkpoint of an uninterrupted run;
 #  - malformed datasets give clear errors naming the file and entry.
 set -u
-ramc=$1 shared=$2 src=$(cd "$3" && pwd)
+ramc=$1 golden=$2 src=$(cd "$3" && pwd)
 fails=0 passes=0
 check() { local name=$1; shift; if "$@"; then passes=$((passes + 1)); else fails=$((fails + 1)); echo "FAIL: $name" >&2; fi; }
 differs() { ! cmp -s "$1" "$2"; }
 tmp=$(mktemp -d); [ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$tmp"' EXIT; echo "tmp=$tmp"
 fx=$src/tests/fixtures/images
-clip=$shared/golden/tiny-s0/weights.safetensors
+clip=$golden/tiny-s0/weights.safetensors
 
 # a labelled set: the label is the photo's subject
 : > "$tmp/train.tsv"

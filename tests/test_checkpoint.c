@@ -13,7 +13,7 @@
 #include "test.h"
 #include "train/checkpoint.h"
 
-#define WEIGHTS RAMC_SHARED_DIR "/golden/tiny-s0/weights.safetensors"
+#define WEIGHTS RAMC_GOLDEN_DIR "/tiny-s0/weights.safetensors"
 #define STEPS_PER_EPOCH 3
 #define N_STEPS 11
 #define CONFIG_TEXT "{\"config\": \"coco\", \"note\": \"quotes \\\" and\\nnewlines\"}"

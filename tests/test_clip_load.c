@@ -10,7 +10,7 @@
 #include "model/clip.h"
 #include "test.h"
 
-#define WEIGHTS RAMC_SHARED_DIR "/golden/tiny-s0/weights.safetensors"
+#define WEIGHTS RAMC_GOLDEN_DIR "/tiny-s0/weights.safetensors"
 
 static char tmpdir[256];
 

@@ -1,4 +1,4 @@
-/* Training configuration: presets against SPEC §1, file parsing, --set
+/* Training configuration: presets against spec §1, file parsing, --set
  * precedence, every error path, dump/parse round trip (src/data/config.h). */
 #include <stdlib.h>
 #include <string.h>

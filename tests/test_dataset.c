@@ -392,7 +392,7 @@ static void test_gzsl(void) {
     class_list_free(&seen);
     class_list_free(&unseen);
 
-    /* COCO 48/17 (SPEC §9.2): unseen take GZSL indices 48..64 */
+    /* COCO 48/17 (spec §9.2): unseen take GZSL indices 48..64 */
     const char *coco_unseen[] = {"umbrella", "tie", "snowboard", "skateboard", "sink", "scissors",
                                  "knife", "keyboard", "elephant", "dog", "cup", "cow", "couch",
                                  "cat", "cake", "bus", "airplane"};

@@ -1,7 +1,8 @@
-/* KCOT: the SPEC §5.10 test vectors, Sinkhorn modes (batch coupling,
+/* KCOT: the spec §5.10 test vectors, Sinkhorn modes (batch coupling,
  * per-image independence, log domain), marginals, error paths, and
  * finite-difference checks of every logits backward against double-precision
  * reference forwards written here. */
+#include <dirent.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,7 +33,7 @@ static void check_vec(const float *got, const double *want, int n, double tol, c
     }
 }
 
-/* ------------------------------------------------------- SPEC §5.10 data */
+/* ------------------------------------------------------- spec §5.10 data */
 
 static const float S510[2 * 4 * 3] = {
     0.230f, 0.215f, 0.220f, 0.225f, 0.228f, 0.221f, 0.215f, 0.216f, 0.231f, 0.220f, 0.221f, 0.219f,
@@ -517,8 +518,9 @@ static void test_logits_gradients(void) {
 
 /* --------------------------------------------------- golden-set parity */
 
-/* The RAM head of every golden set in shared/golden/ (sets without an
- * outputs.safetensors are skipped): cost, LPD marginal, Sinkhorn (iteration
+/* The RAM head of every single-step golden set, in tests/golden and in the
+ * optional extra folder (RAMC_EXTRA_GOLDEN_DIR; sets without an
+ * outputs.safetensors, e.g. trajectories, are skipped): cost, LPD marginal, Sinkhorn (iteration
  * count exactly; plan, scalings and err history to 1e-4 relative), local
  * logits, scores, and for training the teacher plan, its mask and cost, and
  * the MMC losses. */
@@ -695,34 +697,98 @@ done:
     free(cost_st);
 }
 
+/* A golden set found on disk: folder name (what deduplicates) and path. */
+typedef struct {
+    char name[256], path[1024];
+} golden_dir;
+
+static int golden_dir_cmp(const void *a, const void *b) {
+    return strcmp(((const golden_dir *)a)->name, ((const golden_dir *)b)->name);
+}
+
+/* Appends the single-step sets under root to list[*n..max), sorted by name
+ * so runs are reproducible; a name already listed is skipped (the in-repo
+ * copy comes first and wins, so an extra folder that also holds tiny-s0
+ * does not check it twice). */
+static void collect_golden_sets(const char *root, const char *where, golden_dir *list, int *n,
+                                int max) {
+    DIR *d = opendir(root);
+    if (!d) {
+        printf("test_kcot: %s golden folder %s absent, its sets skipped\n", where, root);
+        return;
+    }
+    int first = *n;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char probe[1024];
+        snprintf(probe, sizeof probe, "%s/%s/outputs.safetensors", root, e->d_name);
+        FILE *f = fopen(probe, "rb");
+        if (!f) {
+            char dir[1024];
+            snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
+            DIR *sub = opendir(dir);
+            if (sub) {
+                closedir(sub);
+                printf("test_kcot: %s has no outputs.safetensors (not a single-step set), skipped\n", dir);
+            }
+            continue;
+        }
+        fclose(f);
+        int dup = 0;
+        for (int k = 0; k < *n; k++) dup |= strcmp(list[k].name, e->d_name) == 0;
+        if (dup) {
+            printf("test_kcot: %s/%s skipped, a set of that name was checked already\n", root, e->d_name);
+            continue;
+        }
+        if (*n == max) {
+            CHECK(0, "more than %d golden sets", max);
+            break;
+        }
+        snprintf(list[*n].name, sizeof list[*n].name, "%s", e->d_name);
+        snprintf(list[*n].path, sizeof list[*n].path, "%s/%s", root, e->d_name);
+        (*n)++;
+    }
+    closedir(d);
+    qsort(list + first, (size_t)(*n - first), sizeof *list, golden_dir_cmp);
+}
+
 static void test_golden(void) {
-    const char *sets[] = {"tiny-s0", "tiny-s1", "vitb16-s0", "vitb16-nus-s0"};
-    int found = 0;
-    for (size_t s = 0; s < sizeof sets / sizeof *sets; s++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/golden/%s/outputs.safetensors", RAMC_SHARED_DIR, sets[s]);
-        FILE *probe = fopen(path, "rb");
-        if (!probe) continue;
-        fclose(probe);
+    enum { MAX_SETS = 64 };
+    static golden_dir sets[MAX_SETS];
+    int nsets = 0;
+    collect_golden_sets(RAMC_GOLDEN_DIR, "in-repo", sets, &nsets, MAX_SETS);
+    /* The shipped sets are what a plain clone checks; losing them must fail,
+     * not quietly skip the parity. */
+    CHECK(nsets > 0, "no single-step golden set in %s", RAMC_GOLDEN_DIR);
+    if (RAMC_EXTRA_GOLDEN_DIR[0])
+        collect_golden_sets(RAMC_EXTRA_GOLDEN_DIR, "extra", sets, &nsets, MAX_SETS);
+    else
+        printf("test_kcot: no extra golden folder configured (RAMC_EXTRA_GOLDEN_DIR empty)\n");
+    for (int s = 0; s < nsets; s++) {
+        const char *name = sets[s].name;
+        char path[1100], p2[1100], p3[1100], p4[1100];
+        snprintf(path, sizeof path, "%s/outputs.safetensors", sets[s].path);
+        snprintf(p2, sizeof p2, "%s/inputs.safetensors", sets[s].path);
+        snprintf(p3, sizeof p3, "%s/adapter.safetensors", sets[s].path);
+        snprintf(p4, sizeof p4, "%s/weights.safetensors", sets[s].path);
         st_file *out = NULL, *in = NULL, *ad = NULL, *w = NULL;
-        char p2[1024], p3[1024], p4[1024];
-        snprintf(p2, sizeof p2, "%s/golden/%s/inputs.safetensors", RAMC_SHARED_DIR, sets[s]);
-        snprintf(p3, sizeof p3, "%s/golden/%s/adapter.safetensors", RAMC_SHARED_DIR, sets[s]);
-        snprintf(p4, sizeof p4, "%s/golden/%s/weights.safetensors", RAMC_SHARED_DIR, sets[s]);
         if (st_open(path, &out) != RAMC_OK || st_open(p2, &in) != RAMC_OK ||
             st_open(p3, &ad) != RAMC_OK || st_open(p4, &w) != RAMC_OK) {
-            CHECK(0, "%s: %s", sets[s], ramc_last_error());
+            CHECK(0, "%s: %s", sets[s].path, ramc_last_error());
         } else {
             float ls_raw, tg, tl;
             const st_tensor *a = st_find(w, "logit_scale"), *b = st_find(ad, "temperature"),
                             *c = st_find(ad, "temperature_loc");
-            if (a && b && c && st_read_f32(w, a, &ls_raw) == RAMC_OK &&
-                st_read_f32(ad, b, &tg) == RAMC_OK && st_read_f32(ad, c, &tl) == RAMC_OK) {
+            int ok = a && b && c && st_read_f32(w, a, &ls_raw) == RAMC_OK &&
+                     st_read_f32(ad, b, &tg) == RAMC_OK && st_read_f32(ad, c, &tl) == RAMC_OK;
+            CHECK(ok, "%s: logit_scale, temperature or temperature_loc unreadable", sets[s].path);
+            if (ok) {
                 float ls = expf(ls_raw);
-                found++;
-                golden_head(sets[s], out, in, ls, tg, tl, "eval.");
-                golden_head(sets[s], out, in, ls, tg, tl, "eval_zsl.");
-                golden_head(sets[s], out, in, ls, tg, tl, "train.");
+                printf("test_kcot: head parity on %s\n", sets[s].path);
+                golden_head(name, out, in, ls, tg, tl, "eval.");
+                golden_head(name, out, in, ls, tg, tl, "eval_zsl.");
+                golden_head(name, out, in, ls, tg, tl, "train.");
             }
         }
         if (out) st_close(out);
@@ -730,7 +796,6 @@ static void test_golden(void) {
         if (ad) st_close(ad);
         if (w) st_close(w);
     }
-    if (!found) printf("test_kcot: no golden set under %s/golden, parity skipped\n", RAMC_SHARED_DIR);
 }
 
 int main(void) {

@@ -1,4 +1,4 @@
-/* Losses: the SPEC §5.10 MMC vector, and every forward against a double
+/* Losses: the spec §5.10 MMC vector, and every forward against a double
  * reference written here, every backward against central differences of that
  * reference. */
 #include <math.h>

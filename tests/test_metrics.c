@@ -1,4 +1,4 @@
-/* Tests of src/eval/metrics.c and src/eval/report.c against SPEC §8.2's test
+/* Tests of src/eval/metrics.c and src/eval/report.c against spec §8.2's test
  * vector, hand-worked cases (arithmetic in the comments), a brute-force
  * reference on random tied data, and a JSON round trip. */
 #include <stdint.h>
@@ -33,7 +33,7 @@ static void check_six(metrics_topk m, double op, double or_, double of1, double 
     }
 }
 
-/* SPEC §8.2: 3 images x 4 classes. Image 2 has no positive; class 1 has no
+/* spec §8.2: 3 images x 4 classes. Image 2 has no positive; class 1 has no
  * positive (it counts 0 in CP and CR). */
 static const float spec_s[12] = {0.9f, 0.1f, 0.5f, 0.3f, 0.2f, 0.8f,
                                  0.7f, 0.1f, 0.4f, 0.3f, 0.2f, 0.95f};
@@ -55,7 +55,7 @@ static void test_spec_vector(void) {
      *   CF1 = 2(1/3)(3/4)/(13/12) = 6/13 */
     check_six(topk1(spec_s, spec_y, 3, 4, 3), 1.0 / 3, 1.0, 0.5, 1.0 / 3, 0.75, 6.0 / 13,
               "spec k=3");
-    CHECK_CLOSE(6.0 / 13, 0.461538, 1e-6, "SPEC's printed CF1");
+    CHECK_CLOSE(6.0 / 13, 0.461538, 1e-6, "spec §8.2's printed CF1");
 }
 
 /* Ties: equal scores -> lower class index first.
@@ -127,7 +127,7 @@ static void test_all_zero(void) {
     CHECK(isnan(e.OP) && isnan(e.OR) && isnan(e.OF1) && e.CP == 0 && e.CF1 == 0, "n=0");
 }
 
-/* -1 reads as 0: same numbers as the SPEC vector with its zeros replaced by
+/* -1 reads as 0: same numbers as the spec §8.2 vector with its zeros replaced by
  * -1. Other label values and NaN scores are refused. */
 static void test_minus_one_and_errors(void) {
     float y[12];

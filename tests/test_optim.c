@@ -1,5 +1,5 @@
 /* Optimiser groups, update arithmetic, learning-rate schedule and EMA
- * (SPEC §7.4, §7.5, §7.7), on the tiny golden CLIP's COCO-style adapter. */
+ * (spec §7.4, §7.5, §7.7), on the tiny golden CLIP's COCO-style adapter. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,7 @@
 #include "train/optim.h"
 #include "train/solver.h"
 
-#define WEIGHTS RAMC_SHARED_DIR "/golden/tiny-s0/weights.safetensors"
+#define WEIGHTS RAMC_GOLDEN_DIR "/tiny-s0/weights.safetensors"
 
 static ramc_clip *load_clip(void) {
     ramc_clip_params p = ramc_clip_default_params();
@@ -85,7 +85,7 @@ out:
     ram_adapter_free(a);
 }
 
-/* SPEC §7.5: the lrs in use during epochs 1..6 after scheduler.step(epoch),
+/* spec §7.5: the lrs in use during epochs 1..6 after scheduler.step(epoch),
  * to 7 significant digits. */
 static void test_lr_table(const ramc_clip *clip) {
     static const char *table[6][3] = {

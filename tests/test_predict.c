@@ -19,8 +19,8 @@
 #include "ram/ram_forward.h"
 #include "test.h"
 
-#define GOLDEN RAMC_SHARED_DIR "/golden/tiny-s0"
-#define VOCAB RAMC_SHARED_DIR "/golden/tokenizer/bpe_simple_vocab_16e6.txt.gz"
+#define GOLDEN RAMC_GOLDEN_DIR "/tiny-s0"
+#define VOCAB RAMC_SOURCE_DIR "/data/bpe_simple_vocab_16e6.txt.gz"
 
 enum { B = 4, C = 9, S = 32, N = 16 };
 

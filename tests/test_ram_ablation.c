@@ -26,7 +26,7 @@
 #include "ram/ram_forward.h"
 #include "test.h"
 
-#define GOLDEN RAMC_SHARED_DIR "/golden/tiny-s0"
+#define GOLDEN RAMC_GOLDEN_DIR "/tiny-s0"
 
 enum { B = 4, C = 9, S = 32, N = 16, N1 = N + 1, W = 64, D = 32, L = 77 };
 

@@ -9,14 +9,14 @@
 #include "ram/ram.h"
 #include "test.h"
 
-static const char *golden = RAMC_SHARED_DIR "/golden/tiny-s0";
+static const char *golden = RAMC_GOLDEN_DIR "/tiny-s0";
 
 static ramc_clip *load_clip(void) {
     ramc_clip_params p = ramc_clip_default_params();
     p.vision_heads = 2;
     p.text_heads = 2;
     ramc_clip *clip = NULL;
-    ramc_status st = ramc_clip_load(RAMC_SHARED_DIR "/golden/tiny-s0/weights.safetensors", &p, &clip);
+    ramc_status st = ramc_clip_load(RAMC_GOLDEN_DIR "/tiny-s0/weights.safetensors", &p, &clip);
     CHECK(st == RAMC_OK, "load clip: %s", ramc_last_error());
     return clip;
 }

@@ -20,7 +20,7 @@
 #include "ram/ram_train.h"
 #include "test.h"
 
-#define GOLDEN RAMC_SHARED_DIR "/golden/tiny-s0"
+#define GOLDEN RAMC_GOLDEN_DIR "/tiny-s0"
 #define TOL 2e-6
 
 /* max |a - b| / max |b| over one row each, worst row */

@@ -1,5 +1,5 @@
 /* The tokenizer against the official tokenize(s, 77, truncate=True) on the
- * golden cases, the COCO names of SPEC §4.2, a Hugging Face vocab.json +
+ * golden cases, the COCO names of spec §4.2, a Hugging Face vocab.json +
  * merges.txt made from the official file, and the error paths. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +13,7 @@
 #include "test.h"
 #include "text/text.h"
 
-#define SHARED RAMC_SHARED_DIR "/golden/tokenizer"
+#define CASES_DIR RAMC_GOLDEN_DIR "/tokenizer"
 #define VOCAB_GZ RAMC_SOURCE_DIR "/data/bpe_simple_vocab_16e6.txt.gz"
 
 /* Cases whose expected ids the C port is known not to reproduce (ftfy
@@ -287,8 +287,8 @@ static void test_ftfy(void) {
 int main(void) {
     test_ftfy();
     size_t len;
-    char *js = slurp(SHARED "/cases.json", &len);
-    CHECK(js != NULL, "cannot read %s", SHARED "/cases.json");
+    char *js = slurp(CASES_DIR "/cases.json", &len);
+    CHECK(js != NULL, "cannot read %s", CASES_DIR "/cases.json");
     if (!js) return test_summary("test_tokenizer");
     cJSON *cases = cJSON_Parse(js);
     free(js);

@@ -12,7 +12,7 @@
 #include "ram/ram.h"
 #include "test.h"
 
-#define GOLDEN RAMC_SHARED_DIR "/golden/tiny-s0"
+#define GOLDEN RAMC_GOLDEN_DIR "/tiny-s0"
 #define FIXTURES RAMC_SOURCE_DIR "/tests/fixtures/torch"
 
 static const char *const allow_od[] = {"collections.OrderedDict", NULL};

@@ -87,7 +87,7 @@ static void base_options(ram_trainer_options *o, const char *dir, const char *ou
     memset(o, 0, sizeof *o);
     ram_train_config *c = &o->cfg;
     ram_train_config_init(c, RAM_PRESET_COCO);
-    snprintf(c->model, sizeof c->model, "%s", RAMC_SHARED_DIR "/golden/tiny-s0/weights.safetensors");
+    snprintf(c->model, sizeof c->model, "%s", RAMC_GOLDEN_DIR "/tiny-s0/weights.safetensors");
     snprintf(c->train, sizeof c->train, "%s/train.json", dir);
     snprintf(c->seen_classes, sizeof c->seen_classes, "%s/seen.txt", dir);
     snprintf(c->output_dir, sizeof c->output_dir, "%s/%s", dir, out);

@@ -1,4 +1,4 @@
-/* Training augmentation (SPEC §7.1) and test transform (SPEC §7.2).
+/* Training augmentation (spec §7.1) and test transform (spec §7.2).
  * See augment.h for the contract and docs/augmentation.md for the choices. */
 #include "data/augment.h"
 

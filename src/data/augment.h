@@ -1,8 +1,8 @@
 /* Training augmentation and test transform (internal).
  *
  * augment_train reproduces the official per-sample training pipeline
- * (SPEC §7.1) on 8-bit RGB, then in normalised float; augment_test is the
- * evaluation transform (SPEC §7.2). docs/augmentation.md lists every step,
+ * (spec §7.1) on 8-bit RGB, then in normalised float; augment_test is the
+ * evaluation transform (spec §7.2). docs/augmentation.md lists every step,
  * its parameters and where ramc deviates from imgaug/torchvision/timm.
  *
  * Randomness: every sample gets its own seed, augment_sample_seed(seed,

@@ -140,7 +140,7 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset) {
     cfg->preset = nus ? RAM_PRESET_NUS : RAM_PRESET_COCO;
     /* Counted from the last block, so a preset fits any depth: on the 12-block
      * ViT-B/16 these are the official [9,10,11] (vision, both presets) and
-     * [9,10,11] (COCO) or [6..11] (NUS) for the text prompts (SPEC §1). */
+     * [9,10,11] (COCO) or [6..11] (NUS) for the text prompts (spec §1). */
     cfg->n_depth_vision = 3;
     for (int i = 0; i < 3; i++) cfg->depth_vision[i] = i - 3;
     cfg->n_depth_text = nus ? 6 : 3;

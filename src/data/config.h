@@ -1,4 +1,4 @@
-/* Training and evaluation settings (SPEC §1, §7.3-§7.8; docs/datasets.md).
+/* Training and evaluation settings (spec §1, §7.3-§7.8; docs/datasets.md).
  *
  * Every hyper-parameter lives in one struct that is filled, in order of
  * increasing precedence, from a preset ("coco" or "nus": the official
@@ -35,7 +35,7 @@
 typedef struct {
     ram_preset preset;
 
-    /* model (SPEC §1 MODEL.*) */
+    /* model (spec §1 MODEL.*) */
     int n_depth_vision, depth_vision[RAM_MAX_LAYERS]; /* blocks with visual prompts + TSS;
                                                          negative = from the end (-1: last) */
     int n_depth_text, depth_text[RAM_MAX_LAYERS];     /* text blocks with deep prompts */
@@ -99,7 +99,7 @@ typedef struct {
     int n_applied;
 } ram_train_config;
 
-/* Fills every key with the preset's values (SPEC §1). */
+/* Fills every key with the preset's values (spec §1). */
 void ram_train_config_init(ram_train_config *cfg, ram_preset preset);
 
 /* Sets one key from its text form. `origin` says where the value came from

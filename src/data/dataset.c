@@ -362,7 +362,7 @@ ramc_status class_list_gzsl(const class_list *seen, const class_list *unseen, cl
     if (!tmp) return RAMC_ERR_NOMEM;
     for (int i = 0; i < seen->n; i++) tmp[i] = seen->names[i];
     for (int i = 0; i < unseen->n; i++) tmp[seen->n + i] = unseen->names[i];
-    /* each block sorted on its own: seen first, then unseen (SPEC §9.1) */
+    /* each block sorted on its own: seen first, then unseen (spec §9.1) */
     qsort(tmp, (size_t)seen->n, sizeof *tmp, class_name_compare);
     qsort(tmp + seen->n, (size_t)unseen->n, sizeof *tmp, class_name_compare);
     ramc_status st = class_list_from_names((const char *const *)tmp, n, "GZSL classes", out);

@@ -1,4 +1,4 @@
-/* Class lists and multi-label datasets (SPEC §9, docs/datasets.md).
+/* Class lists and multi-label datasets (spec §9, docs/datasets.md).
  *
  * A class list is the model's label order: label index j <-> prompt j.
  * A dataset is a list of (image path, distinct class indices) read from the
@@ -60,7 +60,7 @@ ramc_status class_list_sort(class_list *cl);
 
 ramc_status class_list_copy(const class_list *src, class_list *out);
 
-/* The GZSL label order of SPEC §9.1: sorted(seen) + sorted(unseen). A name
+/* The GZSL label order of spec §9.1: sorted(seen) + sorted(unseen). A name
  * in both lists is an error. */
 ramc_status class_list_gzsl(const class_list *seen, const class_list *unseen, class_list *out);
 

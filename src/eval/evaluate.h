@@ -1,4 +1,4 @@
-/* Evaluation of a model on a labelled dataset (SPEC §8): label features once
+/* Evaluation of a model on a labelled dataset (spec §8): label features once
  * per label set, every image through the test transform and the model, then
  * the official top-k metrics and mAP.
  *

@@ -186,7 +186,7 @@ static ramc_status ap_unchecked(const float *scores, const float *labels, int n,
         }
         if (class_pos) class_pos[j] = npos;
         if (npos == 0) {
-            /* skipped in the mean (the LESA/BiAM/MKT convention, SPEC §8.3) */
+            /* skipped in the mean (the LESA/BiAM/MKT convention, spec §8.3) */
             if (class_ap) class_ap[j] = NAN;
             continue;
         }

@@ -1,4 +1,4 @@
-/* Multi-label evaluation metrics (SPEC §8, docs/metrics.md).
+/* Multi-label evaluation metrics (spec §8, docs/metrics.md).
  *
  * Top-k metrics reproduce the official utils/metrics.py::multilabel_evaluation
  * (OP, OR, OF1, CP, CR, CF1), including its edge cases; mAP follows the usual

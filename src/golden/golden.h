@@ -1,5 +1,5 @@
 /* Golden-set comparison: run ramc on the inputs of a set made by the official
- * implementation (see ../shared/golden/README.md for the format) and compare
+ * implementation (docs/spec.md §13 describes the files) and compare
  * every tensor ramc can produce with outputs.safetensors.
  *
  * A golden set folder holds weights.safetensors (CLIP, OpenAI names),

@@ -151,7 +151,7 @@ int clip_eot_position(const int32_t *ids, int L);
  * its first T = (max EOT) + 1 rows only; prompts are sorted by EOT position
  * and encoded TEXT_FEATURES_CHUNK at a time (bounded scratch for any n).
  * deep_prompts: NULL (plain CLIP) or [text_layers] pointers, each NULL or
- * nc x Wt deep prompts of that block (SPEC §4.3: inserted after SOT, rounded
+ * nc x Wt deep prompts of that block (spec §4.3: inserted after SOT, rounded
  * to fp16; the block then runs on min(T + nc, L) rows, and when T + nc > L the
  * rows L-nc.. skip the block exactly as on the full 77-row stream).
  * Same values as clip_text_forward/ram_text_forward + clip_text_project up to

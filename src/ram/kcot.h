@@ -1,5 +1,5 @@
 /* KCOT (knowledge-constrained optimal transport), the two RAM heads and the
- * ablation matchers of the paper's Table 5 (SPEC §5).
+ * ablation matchers of the paper's Table 5 (spec §5).
  *
  * Conventions follow kernels.h (llm.c style):
  *  - plain row-major float32 arrays, the shape of each written beside it;
@@ -9,7 +9,7 @@
  *  - only sinkhorn() can fail (non-finite data, bad options), so only it
  *    returns a ramc_status; the others trust the caller with shapes.
  *
- * Which pieces carry a gradient (SPEC §5.5-§5.8): the cost, the LPD marginal,
+ * Which pieces carry a gradient (spec §5.5-§5.8): the cost, the LPD marginal,
  * the teacher plan and the Sinkhorn plan T are all computed under no-grad in
  * the official code, so they have no backward here. Gradients flow only
  * through the logits: z_loc = Σ_N T·sim / τ_l (T constant) and
@@ -23,7 +23,7 @@
  *   kcot_local_logits_forward(z_loc, T, sim, τ_l)
  *   kcot_global_logits_forward(z_glb, ĝ, t̂, τ_g)
  *   kcot_score(score, ..., z_glb, z_loc)
- * Training adds, before sinkhorn (seen classes, SPEC §5.7):
+ * Training adds, before sinkhorn (seen classes, spec §5.7):
  *   kcot_teacher_prob(P, simT, exp(teacher logit_scale), 20)
  *   kcot_teacher_mask(P, y)
  *   kcot_teacher_cost(cost_teacher, P, 0.05); cost += cost_teacher
@@ -78,7 +78,7 @@ void kcot_teacher_cost(float *cost_teacher, const float *P, float lambda, long n
  *  SINKHORN_BATCH_COUPLED  parity with the official code (golden sets, the
  *      paper's evaluation): every item keeps iterating until ALL items of the
  *      batch have mean_i |r - r_prev| < thresh (or max_iter), so an image's
- *      plan depends on the other images of its batch (SPEC §5.6, §10.16).
+ *      plan depends on the other images of its batch (spec §5.6, §10.16).
  *  SINKHORN_PER_IMAGE  prediction: each item stops on its own test, so its
  *      result is bitwise independent of batch size, order and companions.
  *      Same float32 arithmetic as the batch-coupled mode; an item that

@@ -1,4 +1,4 @@
-/* Training losses (SPEC §6): the MMC loss RAM trains with, and the two
+/* Training losses (spec §6): the MMC loss RAM trains with, and the two
  * alternatives of the paper's loss ablation (ASL and a ranking loss).
  *
  * Conventions as kernels.h: row-major float32, shapes beside the arguments;
@@ -42,7 +42,7 @@ asl_options asl_default_options(void);
  *   w  = (1 - p·y - pn·(1-y))^(γ⁺·y + γ⁻·(1-y))
  *   loss = -Σ ℓ·w / B / C · 1000
  * z, y [B,C]. The official code would be handed z_glb as [B,1,C] and
- * broadcast it against y [B,C] into [B,B,C] (SPEC §6.3, a latent bug); here
+ * broadcast it against y [B,C] into [B,B,C] (spec §6.3, a latent bug); here
  * both are [B,C], entry by entry, which is what the loss means. */
 float loss_asl_forward(const float *z, const float *y, int B, int C, const asl_options *opt);
 /* dz [B,C] += dloss · ∂loss/∂z with the focusing weight w held constant (it

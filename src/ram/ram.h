@@ -86,7 +86,7 @@ typedef enum { RAM_PRESET_COCO = 0, RAM_PRESET_NUS = 1 } ram_preset;
  * temperature 2e-3 (COCO) or 2e-4 (NUS). */
 ram_config ram_config_preset(ram_preset preset, const ramc_clip_info *info);
 
-/* A new adapter initialised as the official code does (SPEC §2.6), from a seed. */
+/* A new adapter initialised as the official code does (spec §2.6), from a seed. */
 ramc_status ram_adapter_create(const ramc_clip *clip, const ram_config *cfg, uint64_t seed,
                                int with_grads, ram_adapter **out);
 

@@ -379,7 +379,7 @@ ramc_status ram_adapter_create(const ramc_clip *clip, const ram_config *cfg, uin
     }
     ramc_rng rng;
     rng_seed(&rng, seed);
-    /* SPEC §2.6: prompts N(0, 0.02); convs kaiming-uniform(a=sqrt 5) = U(±1/sqrt(fan_in));
+    /* spec §2.6: prompts N(0, 0.02); convs kaiming-uniform(a=sqrt 5) = U(±1/sqrt(fan_in));
      * BatchNorm and LayerNorm affine 1, 0; running stats 0, 1. */
     for (int i = 0; i < a->n_params; i++) {
         ram_param *p = &a->params[i];

@@ -23,7 +23,7 @@ static void tap3(clip_tap_fn tap, void *user, const char *name, const float *dat
 
 /* ------------------------------------------------------------------ text */
 
-/* A prompted text block (SPEC §4.3): the nc prompts go right after SOT, the
+/* A prompted text block (spec §4.3): the nc prompts go right after SOT, the
  * block runs on the first L rows, and the last nc original rows skip it. */
 static void prompted_text_block(const clip_block *w, const ramc_clip_info *in, const float *prompts,
                                 int nc, float *x, float *xp, int n, clip_block_scratch *s) {

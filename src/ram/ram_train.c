@@ -58,7 +58,7 @@ static void tap3(clip_tap_fn tap, void *user, const char *name, const float *dat
 
 /* Text tower state for the backward: activations of blocks first..last.
  * Every stream has T = (max EOT) + 1 rows per sequence, R = min(T + nc, L)
- * in prompted blocks (SPEC §4.3: positions after EOT never reach it). */
+ * in prompted blocks (spec §4.3: positions after EOT never reach it). */
 typedef struct {
     int n, first;                  /* sequences; first block that keeps activations */
     int T, R;                      /* rows per sequence: plain / prompted blocks */
@@ -78,7 +78,7 @@ static void text_state_free(text_state *t, int layers) {
     memset(t, 0, sizeof *t);
 }
 
-/* x [n, T, Wt] <-> xp [n, R, Wt]: prompts after SOT (SPEC §4.3),
+/* x [n, T, Wt] <-> xp [n, R, Wt]: prompts after SOT (spec §4.3),
  * xp = [x0; P; x[1 : R-nc]]; back: x[0] = xp[0], x[1 : R-nc] = xp[1+nc : R].
  * Rows R-nc .. T-1 (only when R = L) skip the block and keep their values. */
 static void text_insert_prompts(float *xp, const float *x, const float *prompts, int n, int T,
@@ -474,7 +474,7 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
 
 /* --------------------------------------------------------------- teacher */
 
-/* The frozen SAA-CLIP teacher's plan (SPEC §5.7): P, its masked form and the
+/* The frozen SAA-CLIP teacher's plan (spec §5.7): P, its masked form and the
  * cost term, from its local features and the teacher label features.
  * x, x_loc [B, N1, W]: the shared prefix (vision_prefix, SAA) entering block
  * `first`; the teacher's remaining blocks run on them in place. */

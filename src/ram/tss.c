@@ -1,4 +1,4 @@
-/* TSS forward and backward (see tss.h and SPEC §3.4). */
+/* TSS forward and backward (see tss.h and spec §3.4). */
 #include "ram/tss.h"
 
 #include <math.h>

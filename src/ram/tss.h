@@ -1,5 +1,5 @@
 /* TSS — the text-guided, convolutional part of the Ladder Local Adapter
- * (the official LocalAdapter, SPEC §3.4), forward and backward.
+ * (the official LocalAdapter, spec §3.4), forward and backward.
  *
  * Shapes: B images, N = g*g patches, N1 = N + 1 tokens, W vision width,
  * H hidden width (= CLIP embed dim), C candidate labels, k gate kernel.

@@ -1,4 +1,4 @@
-/* The exponential moving average of the adapter (SPEC §7.7, the official
+/* The exponential moving average of the adapter (spec §7.7, the official
  * utils/model_utils.py::ModelEma with decay 0.9997).
  *
  * Official behaviour kept:

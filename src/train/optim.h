@@ -1,5 +1,5 @@
-/* The official optimisers of RAM (SPEC §7.4) and their warm-up + cosine
- * learning-rate schedule (SPEC §7.5), over the adapter's parameter table.
+/* The official optimisers of RAM (spec §7.4) and their warm-up + cosine
+ * learning-rate schedule (spec §7.5), over the adapter's parameter table.
  *
  * Three parameter groups, assigned by name in this order (make_optimizer.py):
  *   name contains "embeds"   -> SGD            (visual and deep text prompts)

@@ -92,7 +92,7 @@ static ramc_status make_dir(const char *path) {
 static ramc_status load_classes(trainer *t) {
     const ram_train_config *cfg = t->cfg;
     ramc_status st;
-    /* Label order: sorted by code point, as the official code (SPEC §9.1). */
+    /* Label order: sorted by code point, as the official code (spec §9.1). */
     if (cfg->seen_classes[0]) {
         if ((st = class_list_load(cfg->seen_classes, &t->seen))) return st;
     } else if ((st = class_list_from_json(cfg->train, &t->seen))) {

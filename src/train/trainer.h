@@ -1,4 +1,4 @@
-/* The training loop of `ramc train` (SPEC §7): data, augmentation,
+/* The training loop of `ramc train` (spec §7): data, augmentation,
  * optimisation, EMA, evaluation, checkpoints and the log, from one config.
  *
  * Resuming is exact: the image order is fixed by the seed (one permutation
