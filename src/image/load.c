@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "image/image.h"
+#include "io/file.h"
 
 ramc_status image_check_size(long long width, long long height, const char *what) {
     if (width <= 0 || height <= 0)
@@ -51,13 +52,10 @@ ramc_status ramc_image_load(const char *path, ramc_image *out) {
     if (!path || !out) return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_image_load: NULL argument");
     out->width = out->height = 0;
     out->rgb = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ramc_error(RAMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return ramc_error(RAMC_ERR_IO, "%s: not a regular file", path);
-    }
+    ramc_status os = fopen_regular_file(path, &f, &st);
+    if (os != RAMC_OK) return os;
     if ((unsigned long long)st.st_size > RAMC_IMAGE_MAX_FILE_BYTES) {
         fclose(f);
         return ramc_error(RAMC_ERR_LIMIT, "%s: file of %lld bytes exceeds the limit of %llu bytes",

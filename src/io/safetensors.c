@@ -2,6 +2,7 @@
 #include "io/safetensors.h"
 
 #include "core/utf8.h"
+#include "io/file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -374,22 +375,9 @@ ramc_status st_open(const char *path, st_file **out) {
         return RAMC_ERR_NOMEM;
     }
     ramc_status st = RAMC_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        st = ramc_error(RAMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
+    int fd;
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        st = ramc_error(RAMC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        goto fail;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        st = ramc_error(RAMC_ERR_IO, "%s: not a regular file", path);
-        close(fd);
-        goto fail;
-    }
+    if ((st = open_regular_file(path, &fd, &sb)) != RAMC_OK) goto fail;
     uint64_t size = (uint64_t)sb.st_size;
     if (size < 8) {
         st = ramc_error(RAMC_ERR_FORMAT, "%s: file is %" PRIu64 " bytes, too short for a safetensors header",
