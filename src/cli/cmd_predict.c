@@ -436,7 +436,9 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
         return 1;
     }
     cJSON *obj = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-    int ok = obj && arr && cJSON_AddStringToObject(obj, "image", image);
+    cJSON *name = json_string_utf8(image);
+    int ok = obj && arr && name && cJSON_AddItemToObject(obj, "image", name);
+    if (!ok) cJSON_Delete(name);
     if (ok) cJSON_AddItemToObject(obj, "labels", arr), arr = NULL;
     cJSON *list = ok ? cJSON_GetObjectItemCaseSensitive(obj, "labels") : NULL;
     for (int k = 0; ok && k < n; k++) {

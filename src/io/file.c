@@ -152,3 +152,11 @@ ramc_status json_load_file(const char *path, size_t max_bytes, cJSON **out) {
     *out = root;
     return RAMC_OK;
 }
+
+cJSON *json_string_utf8(const char *s) {
+    char *clean = utf8_sanitize(s ? s : "");
+    if (!clean) return NULL;
+    cJSON *v = cJSON_CreateString(clean);
+    free(clean);
+    return v;
+}

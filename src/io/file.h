@@ -34,6 +34,11 @@ cJSON *json_parse_whole(const char *text, size_t n, long *at);
 ramc_status json_parse_text(const char *text, size_t n, const char *name, cJSON **out);
 ramc_status json_error(const char *name, int trailing, long at);
 
+/* A JSON string of s that stays valid JSON whatever bytes s holds (a file
+ * name can hold any): invalid UTF-8 becomes U+FFFD (utf8_sanitize). NULL
+ * when out of memory. */
+cJSON *json_string_utf8(const char *s);
+
 /* Parses a JSON file; errors name the file and the offset of a syntax error. */
 ramc_status json_load_file(const char *path, size_t max_bytes, cJSON **out);
 

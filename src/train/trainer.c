@@ -16,6 +16,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "eval/evaluate.h"
+#include "io/file.h"
 #include "ram/ram_train.h"
 #include "text/text.h"
 #include "train/checkpoint.h"
@@ -290,7 +291,7 @@ static ramc_status save_checkpoint(trainer *t, int epoch, int64_t step_in_epoch,
     emit(t, &ev);
     cJSON *line = cJSON_CreateObject();
     cJSON_AddStringToObject(line, "event", "checkpoint");
-    cJSON_AddStringToObject(line, "path", path);
+    cJSON_AddItemToObject(line, "path", json_string_utf8(path)); /* any bytes */
     cJSON_AddNumberToObject(line, "epoch", epoch);
     cJSON_AddNumberToObject(line, "step_in_epoch", (double)step_in_epoch);
     cJSON_AddNumberToObject(line, "global_step", (double)global_step);
@@ -522,7 +523,7 @@ ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) 
     }
     cJSON *end = cJSON_CreateObject();
     cJSON_AddStringToObject(end, "event", st ? "error" : sum->interrupted ? "stopped" : "done");
-    if (st) cJSON_AddStringToObject(end, "error", ramc_last_error());
+    if (st) cJSON_AddItemToObject(end, "error", json_string_utf8(ramc_last_error()));
     cJSON_AddNumberToObject(end, "global_step", (double)sum->global_step);
     cJSON_AddNumberToObject(end, "last_loss", sum->last_loss);
     cJSON_AddNumberToObject(end, "elapsed_s", now_s() - t.start_time);
