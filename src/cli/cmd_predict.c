@@ -701,7 +701,12 @@ int cmd_predict(int argc, char **argv) {
         }
         if (loaded == 0) continue;
         if (ramc_predict(model, labels, tensor, loaded, &pp, scores, plan, lpd) != RAMC_OK) {
-            status = cli_fail("predict");
+            /* values the load checks let through can still overflow here:
+             * say which weights were in use */
+            fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o.clip,
+                    o.adapter && !o.baseline ? " and " : "", o.adapter && !o.baseline ? o.adapter : "",
+                    ramc_last_error());
+            status = 1;
             for (int j = 0; j < loaded; j++) ramc_image_free(&origs[j]);
             continue;
         }

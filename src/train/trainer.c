@@ -104,7 +104,10 @@ static ramc_status load_classes(trainer *t) {
     if (cfg->unseen_classes[0]) {
         if ((st = class_list_load(cfg->unseen_classes, &t->unseen))) return st;
         if ((st = class_list_sort(&t->unseen))) return st;
-        if ((st = class_list_gzsl(&t->seen, &t->unseen, &t->gzsl))) return st;
+        if ((st = class_list_gzsl(&t->seen, &t->unseen, &t->gzsl)))
+            return ramc_error_prefix(st, "seen classes %s, unseen classes %s",
+                                     cfg->seen_classes[0] ? cfg->seen_classes : cfg->train,
+                                     cfg->unseen_classes);
         t->have_unseen = 1;
     }
     return RAMC_OK;
