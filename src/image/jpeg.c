@@ -202,3 +202,24 @@ ramc_status image_decode_jpeg(const uint8_t *data, size_t size, const char *name
     out->rgb = rgb;
     return RAMC_OK;
 }
+
+int image_probe_jpeg(FILE *f, long long *width, long long *height) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_error_ctx err;
+    memset(&err, 0, sizeof err);
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_error;
+    err.pub.emit_message = on_message;
+    err.pub.output_message = on_output;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_stdio_src(&cinfo, f); /* reads only as far as the frame header */
+    jpeg_read_header(&cinfo, TRUE);
+    *width = cinfo.image_width;
+    *height = cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    return 1;
+}
