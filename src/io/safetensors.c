@@ -823,18 +823,32 @@ ramc_status st_writer_save(st_writer *w, const char *path) {
         return ramc_error(RAMC_ERR_NOMEM, "%s: out of memory building the header", path);
     }
     size_t plen = strlen(path);
-    char *tmp = ramc_malloc(plen + 5, "temporary path");
+    char *tmp = ramc_malloc(plen + 12, "temporary path");
     if (!tmp) {
         free(hdr.s);
         return RAMC_ERR_NOMEM;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
+    /* A fresh, unpredictable name created with O_EXCL (mkstemp): a fixed
+     * name could be a symlink planted by someone else, and fopen would
+     * follow it. */
+    snprintf(tmp, plen + 12, "%s.tmp.XXXXXX", path);
 
     ramc_status st = RAMC_OK;
-    FILE *fp = fopen(tmp, "wb");
+    int tfd = mkstemp(tmp);
+    FILE *fp = NULL;
+    if (tfd >= 0) {
+        mode_t mask = umask(0); /* mkstemp makes 0600; give the usual mode */
+        umask(mask);
+        if (fchmod(tfd, 0666 & ~mask) != 0 || !(fp = fdopen(tfd, "wb"))) {
+            int e = errno;
+            close(tfd);
+            unlink(tmp);
+            errno = e;
+        }
+    }
     if (!fp) {
-        st = ramc_error(RAMC_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        st = ramc_error(RAMC_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
+                        strerror(errno));
         goto done;
     }
     unsigned char len8[8];
