@@ -634,8 +634,10 @@ int cmd_predict(int argc, char **argv) {
         status = cli_fail("predict");
         goto done;
     }
-    if (ramc_labels_encode(model, tok, (const char *const *)names.v, names.n, o.template_str,
-                           &labels) != RAMC_OK) {
+    ramc_status lst = ramc_labels_encode(model, tok, (const char *const *)names.v, names.n,
+                                         o.template_str, &labels);
+    if (lst != RAMC_OK) {
+        if (o.labels_file) ramc_error_prefix(lst, "%s", o.labels_file); /* which list is at fault */
         status = cli_fail("predict");
         goto done;
     }
