@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "data/dataset.h"
 #include "fuzz.h"
 
@@ -16,6 +17,8 @@ static void check_list(const class_list *cl, int sorted) {
     for (int i = 0; i < cl->n; i++) {
         const char *s = cl->names[i];
         FUZZ_CHECK(s && s[0], "name %d empty", i);
+        /* U+00A0, U+3000... alone would make a label nobody can see */
+        FUZZ_CHECK(s && !utf8_is_blank(s, strlen(s)), "name %d is only white space", i);
         FUZZ_CHECK(strlen(s) <= DATASET_MAX_NAME_BYTES, "name %d too long", i);
         /* names are unique, so lookup finds each at its own index */
         FUZZ_CHECK(class_list_find(cl, s) == i, "find('%s') = %d, expected %d", s,

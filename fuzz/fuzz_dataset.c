@@ -103,6 +103,19 @@ int fuzz_dataset_run(const uint8_t *data, size_t size, int json) {
             FUZZ_CHECK(ds.classes.n == classes->n, "class list not kept");
         }
         dataset_free(&ds);
+        if (json) {
+            /* one JSON value and nothing after it: the same text with
+             * garbage appended is refused (cJSON alone stops at the value) */
+            char *tail = malloc(size - 1 + 9);
+            if (tail) {
+                memcpy(tail, text, size - 1);
+                memcpy(tail + size - 1, "]}garbage", 9);
+                dataset more;
+                FUZZ_CHECK(dataset_parse_json(tail, size - 1 + 9, name, classes, &o, &more) != RAMC_OK,
+                           "accepted a dataset followed by ']}garbage'");
+                free(tail);
+            }
+        }
     } else {
         FUZZ_CHECK(ds.n_items == 0 && ds.items == NULL, "failed parse left items");
         fuzz_check_error_message(json ? "dataset_parse_json" : "dataset_parse_tsv");

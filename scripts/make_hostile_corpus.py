@@ -472,6 +472,8 @@ def main():
     big_ts = with_values(small_ts, "visual.proj", [1e6] + [0.1] * 31)
     clip_variant("fp16_overflow.safetensors", big_ts, "fp16",
                  "1e6 in visual.proj: infinite after the official fp16 rounding")
+    clip_variant("logit_scale_100.safetensors", with_values(small_ts, "logit_scale", [100.0]),
+                 "not a usable temperature", "logit_scale 100: exp() overflows the temperature")
     # the text tower of clip_small cannot embed the real tokenizer's ids; that
     # is a property of the file, not damage, so it is a case too
     entry("weights/clip_small.safetensors", "clip-vocab", 1, "vocabulary",
@@ -493,6 +495,13 @@ def main():
                "NaN", "NaN in adapt_embeds")
     ad_variant("inf_temperature.safetensors", with_values(ad_ts, "temperature", [float("inf")]),
                "NaN or Inf", "temperature is +Inf")
+    ad_variant("zero_temperature.safetensors", with_values(ad_ts, "temperature", [0.0]),
+               "must be positive", "temperature is 0")
+    ad_variant("negative_temperature_loc.safetensors", with_values(ad_ts, "temperature_loc", [-0.002]),
+               "must be positive", "temperature_loc is -0.002")
+    bn_var = [t.name for t in ad_ts if t.name.endswith("conv_adapter_layers1.1.running_var")][0]
+    ad_variant("negative_running_var.safetensors", with_values(ad_ts, bn_var, [-1.0, 1.0, 1.0, 1.0]),
+               "variance cannot be negative", "a BatchNorm running_var holds -1")
     ad_variant("missing_temperature.safetensors", [t for t in ad_ts if t.name != "temperature_loc"],
                "temperature_loc", "temperature_loc is missing")
     ad_variant("missing_bn.safetensors",
@@ -590,6 +599,16 @@ def main():
             break
     entry(write("image/bad_huffman.jpg", bytes(b[:segs[-1][2] + 200]) + b"\xff\xd9"), "image", 1, "",
           "JPEG with an impossible Huffman table")
+    # the scan data of the real image, then a proper EOI, under a header that
+    # claims 16384x16384: libjpeg only warns and fills the rest with grey
+    entry(write("image/scan_short_16k.jpg", jpeg_with_size(jpg, 16384, 16384,
+                                                           keep_scan=len(jpg) - 2 - segs[-1][2])),
+          "image", 1, "incomplete or corrupt JPEG",
+          "JPEG header claims 16384x16384, the scan holds the data of a small image, then EOI")
+    text_bomb = (PNG_SIG + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0)) +
+                 struct.pack(">I", 2**31 - 1) + b"tEXtComment\0hi")
+    entry(write("image/text_chunk_2g.png", text_bomb), "image", 1, "claims 2147483647 bytes",
+          "PNG whose text chunk claims 2^31-1 bytes in a file of a few dozen (no 2 GB reservation)")
     entry(write("image/garbage.jpg", Lcg(7).bytes(512)), "image", 1, "",
           "512 random bytes with a .jpg name")
     entry(write("image/text.png", "this is not an image\n"), "image", 1, "", "a text file with a .png name")
@@ -617,6 +636,14 @@ def main():
           "4097 labels (limit 4096)")
     entry(write("labels/nul_byte.txt", b"cat\nd\x00g\n"), "labels", 1, "NUL",
           "NUL byte inside a label")
+    entry(write("labels/nbsp_only.txt", "cat\n\u00a0\u00a0\ndog\n"), "labels", 1, "white space",
+          "a label of only U+00A0 NO-BREAK SPACE")
+    entry(write("labels/ideographic_space.txt", "cat\n\u3000\n"), "labels", 1, "white space",
+          "a label of only U+3000 IDEOGRAPHIC SPACE")
+    entry(write("labels/same_tokens.txt", "Red Star\ncat\nred  star\n"), "labels", 1, "same tokens",
+          "'Red Star' and 'red  star' tokenize identically")
+    entry(write("labels/label_150_words.txt", "cat\n" + " ".join(["word"] * 150) + "\n"), "labels", 1,
+          "would be cut", "a 150-word label: its prompt exceeds the 77-token context")
 
     # ---- tokenizer vocabulary
     real = open(os.path.join(SRC, "data", "bpe_simple_vocab_16e6.txt.gz"), "rb").read()
@@ -645,6 +672,8 @@ def main():
           "golden-config", 1, "config.json", "config.json with wrong value types")
     entry(write("golden/config_bad_utf8.json", b'{"size": "t\xffny"}'), "golden-config", 1, "config.json",
           "config.json with invalid UTF-8")
+    entry(write("golden/config_trailing.json", '{"size": "tiny"}\n]}garbage\n'), "golden-config", 1,
+          "data after the end", "config.json followed by trailing garbage")
     entry(write("golden/classes_truncated.json", '{"template": "A photo of a {}.", "seen": ["bicy'),
           "golden-classes", 1, "classes.json", "classes.json cut in the middle")
     entry(write("golden/classes_wrong_types.json",
@@ -672,6 +701,10 @@ def main():
     entry(write("dataset/empty_labels.json", json.dumps({"images": [["a.jpg", []]],
                                                          "classes": ["cat", "dog"]})), "dataset", 1,
           "images[0]", "an image with an empty label list (strict mode)")
+    entry(write("dataset/trailing_garbage.json", json.dumps({"images": [["a.jpg", ["cat"]]]}) + "garbage"),
+          "dataset", 1, "data after the end of the JSON value", "dataset JSON followed by ']}garbage'-style trailing bytes")
+    entry(write("dataset/classes_nbsp.txt", "cat\n\u00a0\n"), "dataset-classes", 1, "white space",
+          "class list with a name of only U+00A0")
     entry(write("dataset/no_tab.tsv", "a.jpg cat,dog\n"), "dataset", 1, ":1:", "TSV line without a tab")
     entry(write("dataset/stray_comma.tsv", "a.jpg\tcat,,dog\n"), "dataset", 1, ":1:",
           "TSV label list with an empty item")

@@ -177,5 +177,100 @@ rc=$?
 if [ $rc -eq 1 ] && grep -q 4096 "$TMP/err" && [ ! -s "$TMP/stdout" ]; then passed=$((passed + 1))
 else fail "--labels with 4097 names: exit $rc: $(head -c 300 "$TMP/err")"; fi
 
+# --- fixtures made at test time: special files, link loops, odd names, output folders
+# expect NAME WANT_RC SUBSTRING CMD...: runs CMD under a timeout (a hang fails),
+# checks the exit status and that stderr holds SUBSTRING
+expect() {
+  local name=$1 want=$2 sub=$3; shift 3
+  timeout 60 "$@" >"$TMP/stdout" 2>"$TMP/err"
+  local rc=$? why=""
+  if [ $rc -eq 124 ]; then why="hung (killed after 60 s)"
+  elif [ $rc -ge 128 ]; then why="killed by signal $((rc - 128))"
+  elif [ $rc -ne "$want" ]; then why="exit $rc, want $want"
+  elif [ -n "$sub" ] && ! grep -qF -- "$sub" "$TMP/err"; then why="stderr lacks '$sub'"
+  elif grep -q "ERROR: AddressSanitizer\|runtime error:\|LeakSanitizer" "$TMP/err"; then why="sanitizer report"
+  fi
+  if [ -n "$why" ]; then fail "$name: $why; stderr: $(head -c 400 "$TMP/err" | tr '\n' '|')"
+  else passed=$((passed + 1)); fi
+}
+S=$TMP/special; mkdir -p "$S"
+# 2. a FIFO wherever a file is read: refused at once, named, never waited on
+mkfifo "$S/pipe.png" "$S/pipe.safetensors" "$S/pipe.txt" "$S/pipe.cfg" "$S/pipe.jpg"
+P=(predict --clip "$CLIP" "${HEADS[@]}" --labels a,b)
+expect "FIFO as an image (predict)" 1 "pipe.png: is a FIFO" "$RAMC" "${P[@]}" "$S/pipe.png" "$IMG"
+grep -qF "\"image\":\"$IMG\"" "$TMP/stdout" || fail "FIFO as an image: the valid image after it was not printed"
+expect "FIFO as an image (preprocess)" 1 "pipe.jpg: is a FIFO" "$RAMC" preprocess "$S/pipe.jpg" --size 16 --out "$S/o.png"
+expect "FIFO as --clip" 1 "pipe.safetensors: is a FIFO" "$RAMC" predict --clip "$S/pipe.safetensors" "${HEADS[@]}" --labels a "$IMG"
+expect "FIFO as --adapter" 1 "pipe.safetensors: is a FIFO" "$RAMC" predict --clip "$CLIP" --adapter "$S/pipe.safetensors" "${HEADS[@]}" --labels a "$IMG"
+expect "FIFO as --labels-file" 1 "pipe.txt: is a FIFO" "$RAMC" predict --clip "$CLIP" "${HEADS[@]}" --labels-file "$S/pipe.txt" "$IMG"
+expect "FIFO as --vocab" 1 "pipe.txt: is a FIFO" bash -c '"$0" tokenize --vocab "$1" </dev/null' "$RAMC" "$S/pipe.txt"
+expect "/dev/zero as an image" 1 "character device" "$RAMC" preprocess /dev/zero --size 16 --out "$S/o.png"
+if [ $have_train -eq 1 ]; then
+  expect "FIFO as --config" 1 "pipe.cfg: is a FIFO" "$RAMC" train --config "$S/pipe.cfg"
+fi
+if [ $have_eval -eq 1 ]; then
+  printf '%s\tcat\n' "$S/pipe.jpg" >"$S/fifo.tsv"
+  expect "FIFO listed in a dataset" 1 "pipe.jpg: is a FIFO" "$RAMC" eval --clip "$CLIP" "${HEADS[@]}" \
+    --test "$S/fifo.tsv" --classes "$H/dataset/classes_ok.txt" --report "$S/r.json"
+  expect "FIFO as a dataset" 1 "pipe.txt: is a FIFO" "$RAMC" eval --clip "$CLIP" "${HEADS[@]}" \
+    --test "$S/pipe.txt" --classes "$H/dataset/classes_ok.txt" --report "$S/r.json"
+  printf 'cat\ndog\n' >"$S/seen.txt"; printf 'dog\n' >"$S/unseen.txt"
+  expect "seen/unseen overlap names both lists" 1 "unseen classes $S/unseen.txt" "$RAMC" eval --clip "$CLIP" \
+    "${HEADS[@]}" --test-gzsl "$H/dataset/ok.tsv" --seen-classes "$S/seen.txt" --unseen-classes "$S/unseen.txt"
+  grep -qF "seen classes $S/seen.txt" "$TMP/err" || fail "seen/unseen overlap: the seen list is not named"
+fi
+rm -f "$S"/pipe.*
+
+# 3. folder walks: links to folders are not followed (one image, once); with
+# --follow-links each real folder is still walked once; the depth is capped
+W=$TMP/walk; mkdir -p "$W/d/sub"; cp "$IMG" "$W/d/a.png"; cp "$IMG" "$W/d/sub/b.png"
+ln -s . "$W/d/self"; ln -s .. "$W/d/up"; ln -s ../d "$W/d/sub/back"
+for follow in "" --follow-links; do
+  expect "link loops ${follow:-(default)}" 0 "" "$RAMC" "${P[@]}" $follow "$W/d"
+  n=$(grep -c '"image"' "$TMP/stdout")
+  [ "$n" -eq 2 ] && passed=$((passed + 1)) || fail "link loops ${follow:-(default)}: $n results, want 2 (a.png, sub/b.png once each)"
+done
+deep=$W/deep; for i in $(seq 70); do deep=$deep/x; done; mkdir -p "$deep"; cp "$IMG" "$deep/z.png"
+expect "folders nested 70 deep" 1 "deeper than 64" "$RAMC" "${P[@]}" "$W/deep"
+mkdir -p "$W/empty"
+expect "no image in a folder names it" 1 "no .jpg/.jpeg/.png images found in $W/empty" "$RAMC" "${P[@]}" "$W/empty"
+
+# 7. a file name that is not UTF-8 still gives valid JSON (U+FFFD in its place)
+U=$TMP/utf; mkdir -p "$U"; cp "$IMG" "$U/$(printf 'bad\xff\xfe.png')"
+expect "non-UTF-8 file name" 0 "" "$RAMC" "${P[@]}" "$U"
+if command -v python3 >/dev/null; then
+  python3 -c 'import json,sys
+lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
+assert len(lines) == 1 and json.loads(lines[0])["image"].endswith("bad\ufffd\ufffd.png"), lines' <"$TMP/stdout" \
+    && passed=$((passed + 1)) || fail "non-UTF-8 file name: the JSON output is not valid UTF-8 JSON"
+else
+  echo "skip: JSON check of a non-UTF-8 file name (no python3)"; skipped=$((skipped + 1))
+fi
+
+# 10. training output folders: a folder holding a run is refused without
+# --overwrite, a folder another run holds (its lock) is refused, and a
+# symlink planted at a temporary name is not followed
+if [ $have_train -eq 1 ] && [ -f "$G/weights.safetensors" ]; then
+  O=$TMP/run; mkdir -p "$O"
+  printf '%s\tcat\n%s\tdog\n' "$IMG" "$IMG" >"$O.tsv"
+  TR=(train --clip "$G/weights.safetensors" "${HEADS[@]}" --train "$O.tsv" --seen-classes "$H/dataset/classes_ok.txt"
+      --set batch_size=2 --set max_epochs=1 --set warmup_epochs=0 --set eval_period=100 --set workers=1 --quiet)
+  echo "not a real run" >"$O/checkpoint.safetensors"
+  expect "a folder holding a run is refused" 1 "already holds a run" "$RAMC" "${TR[@]}" --output "$O"
+  grep -q "not a real run" "$O/checkpoint.safetensors" || fail "a refused run touched the old checkpoint"
+  rm -f "$O/checkpoint.safetensors"
+  ( flock -x 9; sleep 30 ) 9>"$O/.ramc.lock" & lockpid=$!
+  sleep 0.5
+  expect "a folder locked by another run is refused" 1 "another ramc run" "$RAMC" "${TR[@]}" --output "$O"
+  kill $lockpid 2>/dev/null; wait $lockpid 2>/dev/null
+  for n in checkpoint adapter adapter-ema; do ln -s "$TMP/victim_$n" "$O/$n.safetensors.tmp"; done
+  expect "a planted temporary symlink is not followed" 0 "" "$RAMC" "${TR[@]}" --output "$O"
+  [ ! -e "$TMP/victim_checkpoint" ] && [ ! -e "$TMP/victim_adapter" ] && [ -s "$O/checkpoint.safetensors" ] \
+    && passed=$((passed + 1)) || fail "the checkpoint was written through a planted symlink"
+  expect "--overwrite replaces a run" 0 "" "$RAMC" "${TR[@]}" --output "$O" --overwrite
+else
+  echo "skip: training output folders (no ramc train or no golden set)"; skipped=$((skipped + 1))
+fi
+
 echo "cli_hostile: $passed passed, $failed failed, $xfail known bugs (XFAIL), $xpass XPASS, $skipped skipped"
 [ $failed -eq 0 ] || exit 1

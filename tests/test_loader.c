@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "data/loader.h"
+#include "image/image.h"
 #include "test.h"
 
 #define FIX RAMC_SOURCE_DIR "/tests/fixtures/images/"
@@ -222,6 +223,49 @@ int main(void) {
         loader_free(L);
         free(img);
         loader_free(NULL);
+    }
+
+    /* --- decode memory budget: 4 workers over 12 copies of one image may not
+     * hold more decodes than the budget allows, and the batches do not
+     * change. A budget below one image decodes one at a time. */
+    {
+        long long w, h, fb;
+        CHECK(image_probe_file(good[0], &w, &h, &fb) == RAMC_OK && w > 0 && h > 0 && fb > 0,
+              "probe %s", good[0]);
+        CHECK(image_probe_file(FIX "cat_rgb.png", &w, &h, &fb) == RAMC_OK && w > 0 && h > 0,
+              "probe png");
+        CHECK(image_probe_file(FIX, &w, &h, &fb) != RAMC_OK, "probe refuses a folder");
+        CHECK(image_probe_file(good[0], &w, &h, &fb) == RAMC_OK, "probe again");
+        unsigned long long need = (unsigned long long)fb + 9ull * (unsigned long long)(w * h);
+        int same[12] = {0};
+        ramc_loader_options bo = o;
+        bo.workers = 4;
+        bo.batch_size = 4;
+        float *ref_b = malloc(sizeof(float) * ITEM * 12), *got_b = malloc(sizeof(float) * ITEM * 12);
+        int ri[12], rc[3];
+        ramc_status e1;
+        int nb1 = run_epoch(good, NGOOD, same, 12, bo, 3, ref_b, ri, rc, 3, &e1);
+        unsigned long long budgets[2] = {need * 5 / 2, 1};
+        for (int k = 0; k < 2; k++) {
+            bo.decode_budget = budgets[k];
+            ramc_loader *L = NULL;
+            CHECK(loader_new(good, NGOOD, same, 12, &bo, 3, &L) == RAMC_OK, "budget loader");
+            float *img = malloc(sizeof(float) * ITEM * 4);
+            int items[4], count, total = 0;
+            while (L && loader_next_batch(L, img, items, &count) == RAMC_OK && count > 0) {
+                if (total + count <= 12) memcpy(got_b + (size_t)total * ITEM, img, sizeof(float) * ITEM * (size_t)count);
+                total += count;
+            }
+            unsigned long long peak = loader_peak_decode_bytes(L);
+            unsigned long long cap = budgets[k] > need ? budgets[k] : need;
+            CHECK(peak >= need && peak <= cap, "budget %llu: peak %llu, one image %llu", budgets[k], peak, need);
+            CHECK(total == 12 && nb1 == 3 && e1 == RAMC_OK && rel_err(got_b, ref_b, ITEM * 12) == 0,
+                  "budget %llu: same batches", budgets[k]);
+            free(img);
+            loader_free(L);
+        }
+        free(ref_b);
+        free(got_b);
     }
 
     /* --- argument checks */

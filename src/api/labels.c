@@ -14,12 +14,6 @@
  * times the MLP's 4x) for large vocabularies on ViT-B-sized towers. */
 #define TEXT_CHUNK 64
 
-static int only_space(const char *s) {
-    for (; *s; s++)
-        if (!strchr(" \t\n\v\f\r", *s)) return 0;
-    return 1;
-}
-
 /* The template must hold exactly one "{}" and no other brace: the official
  * code fills it with Python's str.format, where other braces would mean
  * something else (or fail). */
@@ -50,8 +44,10 @@ static ramc_status check_names(const char *const *names, int n) {
         const char *s = names[i];
         if (!s) return ramc_error(RAMC_ERR_INVALID_ARG, "label %d: NULL name", i + 1);
         size_t len = strlen(s);
-        if (len == 0 || only_space(s))
-            return ramc_error(RAMC_ERR_INVALID_ARG, "label %d: empty name", i + 1);
+        if (len == 0 || utf8_is_blank(s, len))
+            return ramc_error(RAMC_ERR_INVALID_ARG,
+                              "label %d: empty name (nothing but white space, Unicode spaces included)",
+                              i + 1);
         if (len > RAMC_MAX_LABEL_BYTES)
             return ramc_error(RAMC_ERR_LIMIT, "label %d: name of %zu bytes, at most %d", i + 1, len,
                               RAMC_MAX_LABEL_BYTES);
@@ -67,6 +63,38 @@ static ramc_status check_names(const char *const *names, int n) {
                 return ramc_error(RAMC_ERR_INVALID_ARG, "label %d \"%s\": duplicate of label %d",
                                   i + 1, names[i], j + 1);
     return RAMC_OK;
+}
+
+/* qsort has no context argument: each entry carries its row and length */
+typedef struct {
+    const int32_t *row;
+    int index, len;
+} token_row;
+
+static int cmp_token_rows(const void *a, const void *b) {
+    const token_row *x = a, *y = b;
+    int c = memcmp(x->row, y->row, (size_t)x->len * sizeof *x->row);
+    return c ? c : (x->index > y->index) - (x->index < y->index);
+}
+
+/* Two names that tokenize alike ("Red Star", "red star": CLIP lowercases and
+ * folds white space) are one label to the model, and would split its score
+ * between two entries: refused, naming both, rather than merged behind the
+ * caller's back. */
+static ramc_status check_same_tokens(const char *const *names, const int32_t *tokens, int n, int L) {
+    token_row *r = ramc_malloc((size_t)n * sizeof *r, "label order");
+    if (!r) return RAMC_ERR_NOMEM;
+    for (int i = 0; i < n; i++) r[i] = (token_row){tokens + (size_t)i * L, i, L};
+    qsort(r, (size_t)n, sizeof *r, cmp_token_rows);
+    ramc_status st = RAMC_OK;
+    for (int k = 1; k < n && st == RAMC_OK; k++)
+        if (!memcmp(r[k - 1].row, r[k].row, (size_t)L * sizeof *tokens))
+            st = ramc_error(RAMC_ERR_INVALID_ARG,
+                            "label %d \"%.200s\" and label %d \"%.200s\" give the same tokens "
+                            "(case and spacing do not count): keep one",
+                            r[k - 1].index + 1, names[r[k - 1].index], r[k].index + 1, names[r[k].index]);
+    free(r);
+    return st;
 }
 
 /* template with its "{}" replaced by name; malloc'd */
@@ -113,7 +141,8 @@ ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
     const int plain_too = m->adapter && m->adapter->n_text_prompted > 0;
     ramc_labels *lb = ramc_calloc(1, sizeof *lb, "labels");
     int32_t *tokens = ramc_malloc((size_t)n * L * sizeof(int32_t), "label tokens");
-    if (!lb || !tokens) {
+    int32_t *probe = ramc_malloc((size_t)(L + 1) * sizeof(int32_t), "label tokens");
+    if (!lb || !tokens || !probe) {
         st = RAMC_ERR_NOMEM;
         goto fail;
     }
@@ -138,23 +167,36 @@ ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
             st = RAMC_ERR_NOMEM;
             goto fail;
         }
-        /* over-long prompts are truncated to 77 tokens as the official
-         * tokenize(..., truncate=True) */
-        st = ramc_tokenize(tok, prompt, tokens + (size_t)i * L, L);
+        /* The official tokenize(..., truncate=True) would cut an over-long
+         * prompt silently, scoring a label that is not the one asked for:
+         * one token more than the context shows whether anything was cut. */
+        st = ramc_tokenize(tok, prompt, probe, L + 1);
+        if (st == RAMC_OK && probe[L] != 0) {
+            st = ramc_error(RAMC_ERR_LIMIT,
+                            "label %d \"%.60s%s\": its prompt needs more than the model's %d tokens "
+                            "and would be cut; shorten the label",
+                            i + 1, names[i], strlen(names[i]) > 60 ? "..." : "", L);
+            free(prompt);
+            goto fail;
+        }
+        if (st == RAMC_OK) memcpy(tokens + (size_t)i * L, probe, (size_t)L * sizeof *probe);
         free(prompt);
         if (st != RAMC_OK) {
             ramc_error_prefix(st, "label %d", i + 1);
             goto fail;
         }
     }
+    if ((st = check_same_tokens(names, tokens, n, L)) != RAMC_OK) goto fail;
     if ((st = encode(m, m->adapter, tokens, n, lb->features)) != RAMC_OK) goto fail;
     if (plain_too && (st = encode(m, NULL, tokens, n, lb->features_plain)) != RAMC_OK) goto fail;
     free(tokens);
+    free(probe);
     ramc_tokenizer_free(own_tok);
     *out = lb;
     return RAMC_OK;
 fail:
     free(tokens);
+    free(probe);
     ramc_tokenizer_free(own_tok);
     ramc_labels_free(lb);
     return st;

@@ -190,7 +190,12 @@ int cmd_eval(int argc, char **argv) {
     if (cfg.test_gzsl[0]) {
         const class_list *labels = &seen;
         if (cfg.unseen_classes[0]) {
-            if (class_list_gzsl(&seen, &unseen, &gzsl)) goto fail;
+            ramc_status gst = class_list_gzsl(&seen, &unseen, &gzsl);
+            if (gst) {
+                ramc_error_prefix(gst, "seen classes %s, unseen classes %s", cfg.seen_classes,
+                                  cfg.unseen_classes);
+                goto fail;
+            }
             labels = &gzsl;
         }
         if (!load_set(cfg.test_gzsl, labels, &cfg, &sets[n_sets], "gzsl")) goto fail;

@@ -23,11 +23,13 @@ static const char usage_text[] =
     "                    (--labels \"a,b,c\" | --labels-file FILE) [--template \"A photo of a {}.\"]\n"
     "                    [--top-k K] [--threshold T] [--format json|tsv] [--baseline clip]\n"
     "                    [--batch N] [--explain DIR] [--vocab FILE] [--bf16] [--no-pack]\n"
+    "                    [--follow-links]\n"
     "                    IMAGE_OR_DIR...\n"
     "\n"
     "Scores every label for every image with RAM (Recover and Match) and prints\n"
     "the best ones. Folders are searched recursively for .jpg/.jpeg/.png files\n"
-    "(sorted by path); images are resized straight to the model's input size\n"
+    "(sorted by path; links to folders are not followed, each folder is searched\n"
+    "once, at most 64 levels deep); images are resized straight to the model's input size\n"
     "(bilinear, as the official test transform) and normalised with mean = std = 0.5.\n"
     "\n"
     "  --clip WEIGHTS       CLIP weights (.safetensors, OpenAI or Hugging Face names);\n"
@@ -53,6 +55,8 @@ static const char usage_text[] =
     "  --vocab FILE         CLIP BPE vocabulary (default: the one shipped in data/)\n"
     "  --bf16               run CLIP's matrix products in bfloat16 (AVX512-BF16):\n"
     "                       faster, scores within ~1e-2 of float32 (docs/performance.md)\n"
+    "  --follow-links       also search folders reached through symbolic links\n"
+    "                       (still each real folder once, so a loop ends)\n"
     "  --no-pack            float32 products on the stored weights: saves a packed\n"
     "                       copy (4 bytes per weight), ~40% slower at batch 1\n"
     "\n"
@@ -154,13 +158,47 @@ static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Appends the images under dir (sorted, recursive) to out. Returns 0 if
- * something could not be read (reported on stderr), 1 otherwise. */
-static int walk(const char *dir, int depth, strlist *out) {
+/* Folders already walked, by device and inode: a folder reached twice (a
+ * link loop such as "x -> .", or two links to one place under
+ * --follow-links) is walked once, so no walk multiplies paths or runs on. */
+typedef struct {
+    struct { dev_t dev; ino_t ino; } *v;
+    int n, cap;
+    int follow_links;
+} walk_ctx;
+
+/* 1 if (dev, ino) was new and is now recorded, 0 if seen before, -1 out of memory */
+static int walk_visit(walk_ctx *w, const struct stat *sb) {
+    for (int i = 0; i < w->n; i++)
+        if (w->v[i].dev == sb->st_dev && w->v[i].ino == sb->st_ino) return 0;
+    if (w->n == w->cap) {
+        int cap = w->cap ? 2 * w->cap : 64;
+        void *v = realloc(w->v, (size_t)cap * sizeof *w->v);
+        if (!v) return -1;
+        w->v = v, w->cap = cap;
+    }
+    w->v[w->n].dev = sb->st_dev, w->v[w->n].ino = sb->st_ino;
+    w->n++;
+    return 1;
+}
+
+/* Appends the images under dir (sorted, recursive) to out. Links to folders
+ * are followed only with --follow-links; links to files always are. Returns
+ * 0 if something could not be read (reported on stderr), 1 otherwise. */
+static int walk(const char *dir, const struct stat *dir_sb, int depth, walk_ctx *w, strlist *out) {
     if (depth > MAX_WALK_DEPTH) {
         fprintf(stderr, "ramc predict: %s: folders nested deeper than %d, skipped\n", dir,
                 MAX_WALK_DEPTH);
         return 0;
+    }
+    int fresh = walk_visit(w, dir_sb);
+    if (fresh < 0) {
+        fprintf(stderr, "ramc predict: %s: out of memory\n", dir);
+        return 0;
+    }
+    if (!fresh) {
+        fprintf(stderr, "ramc predict: %s: folder already searched (a link loop?), skipped\n", dir);
+        return 1;
     }
     DIR *d = opendir(dir);
     if (!d) {
@@ -185,7 +223,8 @@ static int walk(const char *dir, int depth, strlist *out) {
             break;
         }
         snprintf(path, len + 1, "%s%s%s", dir, slash ? "" : "/", names.v[i]);
-        struct stat sb;
+        struct stat sb, lsb;
+        int is_link = lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode);
         if (stat(path, &sb) != 0) {
             /* a dangling link or a file that vanished: only worth a word if it looked like an image */
             if (has_image_ext(path)) {
@@ -193,7 +232,11 @@ static int walk(const char *dir, int depth, strlist *out) {
                 ok = 0;
             }
         } else if (S_ISDIR(sb.st_mode)) {
-            ok &= walk(path, depth + 1, out);
+            if (is_link && !w->follow_links)
+                fprintf(stderr, "ramc predict: %s: link to a folder, not followed (--follow-links "
+                                "follows them)\n", path);
+            else
+                ok &= walk(path, &sb, depth + 1, w, out);
         } else if (S_ISREG(sb.st_mode) && has_image_ext(path)) {
             ok &= strlist_push(out, path, strlen(path));
         }
@@ -393,7 +436,9 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
         return 1;
     }
     cJSON *obj = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-    int ok = obj && arr && cJSON_AddStringToObject(obj, "image", image);
+    cJSON *name = json_string_utf8(image);
+    int ok = obj && arr && name && cJSON_AddItemToObject(obj, "image", name);
+    if (!ok) cJSON_Delete(name);
     if (ok) cJSON_AddItemToObject(obj, "labels", arr), arr = NULL;
     cJSON *list = ok ? cJSON_GetObjectItemCaseSensitive(obj, "labels") : NULL;
     for (int k = 0; ok && k < n; k++) {
@@ -415,7 +460,7 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
 
 typedef struct {
     const char *clip, *adapter, *labels_arg, *labels_file, *template_str, *explain, *vocab;
-    int vision_heads, text_heads, top_k, top_k_set, json, baseline, batch, bf16, no_pack;
+    int vision_heads, text_heads, top_k, top_k_set, json, baseline, batch, bf16, no_pack, follow_links;
     float threshold;
     int threshold_set;
 } options;
@@ -443,6 +488,7 @@ int cmd_predict(int argc, char **argv) {
         if (!strcmp(a, "--")) { only_inputs = 1; continue; }
         if (!strcmp(a, "--bf16")) { o.bf16 = 1; continue; }
         if (!strcmp(a, "--no-pack")) { o.no_pack = 1; continue; }
+        if (!strcmp(a, "--follow-links")) { o.follow_links = 1; continue; }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage_text, stdout);
             strlist_free(&inputs);
@@ -547,19 +593,33 @@ int cmd_predict(int argc, char **argv) {
     }
 
     /* gather the images first: a typo in a path should not cost a model load */
+    walk_ctx wc = {.follow_links = o.follow_links};
+    int n_dirs = 0;
     for (int i = 0; i < inputs.n; i++) {
         struct stat sb;
         if (stat(inputs.v[i], &sb) != 0) {
             fprintf(stderr, "ramc predict: %s: %s\n", inputs.v[i], strerror(errno));
             status = 1;
         } else if (S_ISDIR(sb.st_mode)) {
-            if (!walk(inputs.v[i], 0, &images)) status = 1;
+            if (!walk(inputs.v[i], &sb, 0, &wc, &images)) status = 1;
+            n_dirs++;
         } else if (!strlist_push(&images, inputs.v[i], strlen(inputs.v[i]))) {
             status = 1;
         }
     }
+    free(wc.v);
     if (images.n == 0) {
-        fprintf(stderr, "ramc predict: no .jpg/.jpeg/.png images found\n");
+        fprintf(stderr, "ramc predict: no .jpg/.jpeg/.png images found");
+        for (int i = 0, shown = 0; i < inputs.n; i++) {
+            struct stat sb;
+            if (stat(inputs.v[i], &sb) != 0 || !S_ISDIR(sb.st_mode)) continue;
+            if (shown == 3) {
+                fprintf(stderr, ", ... (%d folders)", n_dirs);
+                break;
+            }
+            fprintf(stderr, "%s %s", shown++ ? "," : " in", inputs.v[i]);
+        }
+        fputc('\n', stderr);
         status = 1;
         goto done;
     }
@@ -574,8 +634,10 @@ int cmd_predict(int argc, char **argv) {
         status = cli_fail("predict");
         goto done;
     }
-    if (ramc_labels_encode(model, tok, (const char *const *)names.v, names.n, o.template_str,
-                           &labels) != RAMC_OK) {
+    ramc_status lst = ramc_labels_encode(model, tok, (const char *const *)names.v, names.n,
+                                         o.template_str, &labels);
+    if (lst != RAMC_OK) {
+        if (o.labels_file) ramc_error_prefix(lst, "%s", o.labels_file); /* which list is at fault */
         status = cli_fail("predict");
         goto done;
     }
@@ -641,7 +703,12 @@ int cmd_predict(int argc, char **argv) {
         }
         if (loaded == 0) continue;
         if (ramc_predict(model, labels, tensor, loaded, &pp, scores, plan, lpd) != RAMC_OK) {
-            status = cli_fail("predict");
+            /* values the load checks let through can still overflow here:
+             * say which weights were in use */
+            fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o.clip,
+                    o.adapter && !o.baseline ? " and " : "", o.adapter && !o.baseline ? o.adapter : "",
+                    ramc_last_error());
+            status = 1;
             for (int j = 0; j < loaded; j++) ramc_image_free(&origs[j]);
             continue;
         }

@@ -18,7 +18,7 @@ static const char usage_text[] =
     "                  [--unseen-classes FILE] [--test-zsl FILE] [--test-gzsl FILE]\n"
     "                  [--image-root DIR] [--output DIR] [--resume CHECKPOINT]\n"
     "                  [--vision-heads N --text-heads N] [--max-steps N] [--fatal-missing]\n"
-    "                  [--quiet]\n"
+    "                  [--overwrite] [--quiet]\n"
     "\n"
     "Trains RAM's trainable parts (visual and text prompts, TSS adapters,\n"
     "temperatures) on the seen labels of a dataset, with the frozen CLIP and its\n"
@@ -35,7 +35,10 @@ static const char usage_text[] =
     "  --seen-classes FILE, --unseen-classes FILE   one label per line\n"
     "  --test-zsl FILE, --test-gzsl FILE            evaluation sets\n"
     "  --image-root DIR     folder that relative image paths are joined to\n"
-    "  --output DIR         checkpoints, adapters, reports and log.jsonl\n"
+    "  --output DIR         checkpoints, adapters, reports and log.jsonl; a folder\n"
+    "                       that already holds a run is refused, and so is one\n"
+    "                       another run is writing into (DIR/.ramc.lock)\n"
+    "  --overwrite          start a new run in a folder that holds one\n"
     "  --resume CHECKPOINT  continue a run exactly where it stopped (its config\n"
     "                       is used unless --config is given); writes into the\n"
     "                       checkpoint's own folder unless --output is given\n"
@@ -205,6 +208,10 @@ int cmd_train(int argc, char **argv) {
         }
         if (!strcmp(a, "--fatal-missing")) {
             o.fatal_missing = 1;
+            continue;
+        }
+        if (!strcmp(a, "--overwrite")) {
+            o.overwrite = 1;
             continue;
         }
         if (has_value && !strcmp(a, "--set")) {

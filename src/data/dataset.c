@@ -53,6 +53,11 @@ static int name_ok(const char *s, size_t n, char *why, size_t why_size) {
         snprintf(why, why_size, "invalid UTF-8 at byte %ld of a class name", bad);
         return 0;
     }
+    if (utf8_is_blank(s, n)) {
+        /* U+00A0, U+3000...: a name nobody can see would still take a share of every score */
+        snprintf(why, why_size, "class name of only (Unicode) white space");
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {
         /* a control character would break TSV lines, logs and prompts */
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F) {
@@ -603,12 +608,9 @@ ramc_status dataset_parse_json(const char *text, size_t len, const char *name,
     memset(out, 0, sizeof *out);
     dataset_options defaults = dataset_default_options();
     if (!opts) opts = &defaults;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    if (!root) {
-        long offset = end ? (long)(end - text) : -1;
-        return ramc_error(RAMC_ERR_FORMAT, "%s: invalid JSON near byte %ld", name, offset);
-    }
+    cJSON *root;
+    ramc_status pst = json_parse_text(text, len, name, &root);
+    if (pst != RAMC_OK) return pst;
     builder b;
     memset(&b, 0, sizeof b);
     path_rules rules;

@@ -10,6 +10,7 @@
  * finished first.
  */
 #include "data/loader.h"
+#include "image/image.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -18,6 +19,14 @@
 
 #define LOADER_MSG_BYTES 512
 #define LOADER_MAX_WORKERS 64
+/* Decoding is the loader's only large allocation: a 16384x16384 image is
+ * 768 MiB of RGB before augmentation copies and crops it. Workers reserve
+ * an estimate from this budget (bytes, across all workers and the
+ * consumer) before decoding, from the size the file's header declares, so
+ * a data set that lists huge images many times cannot multiply that by the
+ * number of workers. An item whose estimate alone exceeds the budget is
+ * decoded when nothing else is in flight. docs/limits.md. */
+#define LOADER_DECODE_BUDGET_BYTES (1ull << 30)
 
 typedef struct {
     int pos;         /* position of the order this slot holds */
@@ -42,6 +51,9 @@ struct ramc_loader {
     pthread_mutex_t mu;
     pthread_cond_t cv_work; /* a position became claimable, or stop */
     pthread_cond_t cv_done; /* a slot finished */
+    pthread_cond_t cv_budget;  /* decode memory was given back */
+    unsigned long long in_flight; /* bytes reserved by decodes running now */
+    unsigned long long budget, peak;
     int next_claim;         /* first unclaimed position */
     int consumed;           /* first position the consumer has not used */
     int stop;
@@ -68,6 +80,32 @@ ramc_loader_options loader_default_options(void) {
     return o;
 }
 
+/* Waits until the decode of `path` fits the budget and reserves it; returns
+ * the bytes reserved. The estimate: the file, its decoded RGB, and the
+ * augmentation's copy and crop of it. A file whose header cannot be read
+ * reserves the whole budget (it will most likely fail quickly anyway). */
+static unsigned long long reserve_decode(ramc_loader *L, const char *path) {
+    long long w, h, bytes;
+    unsigned long long need = L->budget;
+    if (image_probe_file(path, &w, &h, &bytes) == RAMC_OK && w >= 0 && h >= 0 && bytes >= 0 &&
+        image_check_size(w, h, path) == RAMC_OK)
+        need = (unsigned long long)bytes + 9ull * (unsigned long long)w * (unsigned long long)h;
+    pthread_mutex_lock(&L->mu);
+    while (L->in_flight > 0 && L->in_flight + need > L->budget)
+        pthread_cond_wait(&L->cv_budget, &L->mu);
+    L->in_flight += need;
+    if (L->in_flight > L->peak) L->peak = L->in_flight;
+    pthread_mutex_unlock(&L->mu);
+    return need;
+}
+
+static void release_decode(ramc_loader *L, unsigned long long need) {
+    pthread_mutex_lock(&L->mu);
+    L->in_flight -= need;
+    pthread_cond_broadcast(&L->cv_budget);
+    pthread_mutex_unlock(&L->mu);
+}
+
 /* Decode and transform position `pos` into its slot. Runs without the lock:
  * the slot and its buffer belong to the claimant until it marks it done. */
 static void process(ramc_loader *L, int pos) {
@@ -80,6 +118,7 @@ static void process(ramc_loader *L, int pos) {
     if (!path) {
         s = ramc_error(RAMC_ERR_INVALID_ARG, "item %d has no path", item);
     } else {
+        unsigned long long need = reserve_decode(L, path);
         s = ramc_image_load(path, &img);
         if (s == RAMC_OK)
             s = L->opt.train ? augment_train(&img, &L->opt.augment,
@@ -87,6 +126,7 @@ static void process(ramc_loader *L, int pos) {
                                              dst, NULL)
                              : augment_test(&img, L->S, L->opt.augment.mean, L->opt.augment.std, dst);
         ramc_image_free(&img);
+        release_decode(L, need);
     }
     sl->status = s;
     /* The message is per thread: copy it before the next call overwrites it. */
@@ -190,6 +230,7 @@ ramc_status loader_new(const char *const *paths, int n_paths, const int *order, 
     L->opt = *opt;
     L->S = opt->augment.image_size;
     L->item_floats = (size_t)3 * L->S * L->S;
+    L->budget = opt->decode_budget ? opt->decode_budget : LOADER_DECODE_BUDGET_BYTES;
     long long window = (long long)opt->batch_size * opt->prefetch_batches;
     /* No point holding more slots than items (an eval set smaller than one
      * batch), but keep at least one. */
@@ -208,6 +249,7 @@ ramc_status loader_new(const char *const *paths, int n_paths, const int *order, 
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv_work, NULL);
     pthread_cond_init(&L->cv_done, NULL);
+    pthread_cond_init(&L->cv_budget, NULL);
     s = start_epoch(L, epoch);
     if (s != RAMC_OK) {
         loader_free(L);
@@ -289,6 +331,14 @@ int loader_num_batches(const ramc_loader *L) {
     return L->opt.drop_last ? L->n / B : (L->n + B - 1) / B;
 }
 
+unsigned long long loader_peak_decode_bytes(const ramc_loader *L) {
+    if (!L) return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&L->mu);
+    unsigned long long p = L->peak;
+    pthread_mutex_unlock((pthread_mutex_t *)&L->mu);
+    return p;
+}
+
 int loader_skipped(const ramc_loader *L) { return L ? L->skipped : 0; }
 
 void loader_free(ramc_loader *L) {
@@ -297,6 +347,7 @@ void loader_free(ramc_loader *L) {
     pthread_mutex_destroy(&L->mu);
     pthread_cond_destroy(&L->cv_work);
     pthread_cond_destroy(&L->cv_done);
+    pthread_cond_destroy(&L->cv_budget);
     free(L->order);
     free(L->slots);
     free(L->buf);

@@ -48,6 +48,9 @@ typedef struct {
     ramc_augment_options augment;
     uint64_t seed;        /* augmentation seed; 0 */
     int on_error;         /* loader_error_policy; LOADER_SKIP */
+    /* bytes of decodes in flight at once (loader.c); 0 = 1 GiB. An image
+     * that needs more alone is decoded while nothing else is. */
+    unsigned long long decode_budget;
     loader_report_fn report; /* may be NULL */
     void *report_user;
 } ramc_loader_options;
@@ -78,6 +81,9 @@ ramc_status loader_restart(ramc_loader *L, uint64_t epoch);
 /* Batches this epoch if every image loads: n/B, rounded down with
  * drop_last, up without. Skipped items can only reduce it. */
 int loader_num_batches(const ramc_loader *L);
+/* The most decode memory (estimated bytes) in flight at once so far. */
+unsigned long long loader_peak_decode_bytes(const ramc_loader *L);
+
 /* Items skipped so far this epoch. */
 int loader_skipped(const ramc_loader *L);
 

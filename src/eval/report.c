@@ -2,6 +2,7 @@
  * a plain-text table. The table printer is the one place in the library that
  * prints, and only to the FILE* its caller hands in. */
 #include "eval/report.h"
+#include "io/file.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -97,8 +98,8 @@ cJSON *report_to_json(const eval_report *r) {
     cJSON *root = cJSON_CreateObject();
     if (!root) goto nomem;
     add(root, "schema", cJSON_CreateString(REPORT_SCHEMA), &ok);
-    add(root, "name", cJSON_CreateString(r->name ? r->name : ""), &ok);
-    add(root, "model", cJSON_CreateString(r->model ? r->model : ""), &ok);
+    add(root, "name", json_string_utf8(r->name), &ok); /* paths: any bytes */
+    add(root, "model", json_string_utf8(r->model), &ok);
     add(root, "units", cJSON_CreateString("fraction"), &ok);
     add(root, "n_images", cJSON_CreateNumber(m->n_images), &ok);
     add(root, "n_classes", cJSON_CreateNumber(C), &ok);

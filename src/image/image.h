@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "core/status.h"
 
@@ -38,6 +39,14 @@ ramc_status image_decode_png(const uint8_t *data, size_t size, const char *name,
 /* Sniffs the format and dispatches; `name` is used in error messages. */
 ramc_status image_decode_memory(const uint8_t *data, size_t size, const char *name,
                                 ramc_image *out);
+
+/* The size an image file declares (PNG IHDR, JPEG frame header), read
+ * without decoding, and the file's size: what a decode of it will need, for
+ * callers that bound the memory of several decodes at once. Refuses what
+ * ramc_image_load refuses to open (not a regular file). */
+ramc_status image_probe_file(const char *path, long long *width, long long *height,
+                             long long *file_bytes);
+int image_probe_jpeg(FILE *f, long long *width, long long *height); /* 1 if found */
 
 /* Encodes `img` as an 8-bit RGB PNG into a malloc'd buffer. */
 ramc_status image_encode_png(const ramc_image *img, uint8_t **data, size_t *size);

@@ -18,6 +18,8 @@ typedef struct {
     jmp_buf jump;
     char message[JMSG_LENGTH_MAX];
     int truncated;
+    int corrupt; /* a corrupt-data warning: corrupt_message holds the first */
+    char corrupt_message[JMSG_LENGTH_MAX];
     int too_many_scans;
 } jpeg_error_ctx;
 
@@ -29,14 +31,26 @@ static void on_error(j_common_ptr cinfo) {
     longjmp(ctx->jump, 1);
 }
 
-/* Warnings are not printed (library code stays silent). Pillow ignores
- * corrupt-data warnings but refuses a file that ends early, which libjpeg
- * only reports as the JWRN_JPEG_EOF warning while padding with a fake EOI. */
+/* Warnings are not printed (library code stays silent). libjpeg reports
+ * missing or damaged scan data only as warnings and goes on, filling the
+ * rest of the image with grey: JWRN_JPEG_EOF when the bytes run out,
+ * JWRN_HIT_MARKER when a marker (even a proper end-of-image) cuts the scan
+ * short, and the other corrupt-data warnings below. Pillow ignores all but
+ * the first; ramc refuses them all, so no image is scored that was not
+ * wholly decoded. Extraneous bytes between markers lose no pixel data and
+ * stay accepted (some cameras write them). */
 static void on_message(j_common_ptr cinfo, int level) {
     jpeg_error_ctx *ctx = (jpeg_error_ctx *)cinfo->err;
     if (level < 0) {
         cinfo->err->num_warnings++;
-        if (cinfo->err->msg_code == JWRN_JPEG_EOF) ctx->truncated = 1;
+        int code = cinfo->err->msg_code;
+        if (code == JWRN_JPEG_EOF) ctx->truncated = 1;
+        else if (code == JWRN_HIT_MARKER || code == JWRN_MUST_RESYNC || code == JWRN_HUFF_BAD_CODE ||
+                 code == JWRN_ARITH_BAD_CODE || code == JWRN_BOGUS_PROGRESSION ||
+                 code == JWRN_NOT_SEQUENTIAL) {
+            if (!ctx->corrupt) cinfo->err->format_message(cinfo, ctx->corrupt_message);
+            ctx->corrupt = 1;
+        }
     }
 }
 
@@ -156,13 +170,28 @@ ramc_status image_decode_jpeg(const uint8_t *data, size_t size, const char *name
                 dst[3 * x + 2] = clip8(nk - muldiv255(yy, nk));
             }
         }
-        if (err.truncated) break;
+        if (err.truncated || err.corrupt) break;
     }
     if (err.truncated) {
         status = ramc_error(RAMC_ERR_FORMAT, "%s: truncated JPEG (data ends before the image does)",
                             name);
         longjmp(err.jump, 1);
     }
+    if (err.corrupt) {
+        status = ramc_error(RAMC_ERR_FORMAT, "%s: incomplete or corrupt JPEG scan data (%s)", name,
+                            err.corrupt_message);
+        longjmp(err.jump, 1);
+    }
+    /* a progressive file may end (with a proper EOI) before a component's
+     * first scan: nothing of that component was decoded */
+    if (cinfo.progressive_mode && cinfo.coef_bits)
+        for (int c = 0; c < comps; c++)
+            if (cinfo.coef_bits[c][0] < 0) {
+                status = ramc_error(RAMC_ERR_FORMAT,
+                                    "%s: incomplete progressive JPEG (no scan for component %d)",
+                                    name, c + 1);
+                longjmp(err.jump, 1);
+            }
     /* The image is complete; garbage after it (which finish_decompress may
      * choke on) should not fail a load that Pillow accepts. */
     jpeg_abort_decompress(&cinfo);
@@ -172,4 +201,25 @@ ramc_status image_decode_jpeg(const uint8_t *data, size_t size, const char *name
     out->height = h;
     out->rgb = rgb;
     return RAMC_OK;
+}
+
+int image_probe_jpeg(FILE *f, long long *width, long long *height) {
+    struct jpeg_decompress_struct cinfo;
+    jpeg_error_ctx err;
+    memset(&err, 0, sizeof err);
+    cinfo.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_error;
+    err.pub.emit_message = on_message;
+    err.pub.output_message = on_output;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_decompress(&cinfo);
+        return 0;
+    }
+    jpeg_create_decompress(&cinfo);
+    jpeg_stdio_src(&cinfo, f); /* reads only as far as the frame header */
+    jpeg_read_header(&cinfo, TRUE);
+    *width = cinfo.image_width;
+    *height = cinfo.image_height;
+    jpeg_destroy_decompress(&cinfo);
+    return 1;
 }

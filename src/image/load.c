@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "image/image.h"
+#include "io/file.h"
 
 ramc_status image_check_size(long long width, long long height, const char *what) {
     if (width <= 0 || height <= 0)
@@ -51,13 +52,10 @@ ramc_status ramc_image_load(const char *path, ramc_image *out) {
     if (!path || !out) return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_image_load: NULL argument");
     out->width = out->height = 0;
     out->rgb = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return ramc_error(RAMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f;
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return ramc_error(RAMC_ERR_IO, "%s: not a regular file", path);
-    }
+    ramc_status os = fopen_regular_file(path, &f, &st);
+    if (os != RAMC_OK) return os;
     if ((unsigned long long)st.st_size > RAMC_IMAGE_MAX_FILE_BYTES) {
         fclose(f);
         return ramc_error(RAMC_ERR_LIMIT, "%s: file of %lld bytes exceeds the limit of %llu bytes",
@@ -86,4 +84,28 @@ void ramc_image_free(ramc_image *img) {
     free(img->rgb);
     img->rgb = NULL;
     img->width = img->height = 0;
+}
+
+ramc_status image_probe_file(const char *path, long long *width, long long *height,
+                             long long *file_bytes) {
+    *width = *height = *file_bytes = -1;
+    FILE *f;
+    struct stat st;
+    ramc_status s = fopen_regular_file(path, &f, &st);
+    if (s != RAMC_OK) return s;
+    *file_bytes = (long long)st.st_size;
+    uint8_t head[24];
+    size_t got = fread(head, 1, sizeof head, f);
+    int ok = 0;
+    if (got == sizeof head && !memcmp(head, "\x89PNG\r\n\x1a\n", 8) && !memcmp(head + 12, "IHDR", 4)) {
+        *width = (long long)head[16] << 24 | head[17] << 16 | head[18] << 8 | head[19];
+        *height = (long long)head[20] << 24 | head[21] << 16 | head[22] << 8 | head[23];
+        ok = 1;
+    } else if (got >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) {
+        rewind(f);
+        ok = image_probe_jpeg(f, width, height);
+    }
+    fclose(f);
+    if (!ok) return ramc_error(RAMC_ERR_FORMAT, "%s: no JPEG or PNG image size found", path);
+    return RAMC_OK;
 }

@@ -88,6 +88,37 @@ static void convert_row(const uint8_t *in, uint8_t *dst, int w, int depth, int c
     }
 }
 
+/* libpng reserves a chunk's declared length before reading it (2 GB for a
+ * 60-byte file whose text chunk claims 2^31-1 bytes), and its own bound on
+ * ancillary chunks is not applied by every handler. So every length is
+ * checked against the bytes left in the file first; walking the chunk
+ * headers costs nothing next to decoding. A file cut after its last whole
+ * chunk (no IEND) stays for libpng to judge. */
+static ramc_status check_chunk_lengths(const uint8_t *data, size_t size, const char *name) {
+    size_t pos = 8;
+    while (size - pos >= 8) {
+        uint32_t len = (uint32_t)data[pos] << 24 | (uint32_t)data[pos + 1] << 16 |
+                       (uint32_t)data[pos + 2] << 8 | data[pos + 3];
+        char type[5];
+        for (int i = 0; i < 4; i++) {
+            unsigned char c = data[pos + 4 + i];
+            type[i] = (char)((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ? c : '?');
+        }
+        type[4] = '\0';
+        size_t left = size - pos - 8;
+        if (len > left)
+            return ramc_error(RAMC_ERR_FORMAT,
+                              "%s: invalid PNG: chunk '%s' at byte %zu claims %lu bytes, but only %zu "
+                              "are left in the file",
+                              name, type, pos, (unsigned long)len, left);
+        if (!memcmp(type, "IEND", 4)) break;
+        pos += 8 + (size_t)len;
+        if (size - pos < 4) break;
+        pos += 4; /* CRC */
+    }
+    return RAMC_OK;
+}
+
 ramc_status image_decode_png(const uint8_t *data, size_t size, const char *name,
                              ramc_image *out) {
     png_source src = {data, size, 0, ""};
@@ -97,6 +128,8 @@ ramc_status image_decode_png(const uint8_t *data, size_t size, const char *name,
     volatile ramc_status status = RAMC_OK;
     out->width = out->height = 0;
     out->rgb = NULL;
+    ramc_status lengths = check_chunk_lengths(data, size, name);
+    if (lengths != RAMC_OK) return lengths;
 
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, on_png_error,
                                              on_png_warning);
@@ -118,6 +151,10 @@ ramc_status image_decode_png(const uint8_t *data, size_t size, const char *name,
     /* libpng's own 1e6-per-side cap would report a huge declared size as a
      * malformed header; lift it so our bound reports RAMC_ERR_LIMIT. */
     png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+    /* What a compressed text or ICC chunk may inflate to: libpng drops a
+     * larger one as a benign error (the pixels do not depend on it). */
+    png_set_chunk_malloc_max(png, size < (8u << 20) ? (8u << 20) : size);
+    png_set_chunk_cache_max(png, 1000);
     /* Pillow tolerates what libpng calls benign (e.g. trailing IDAT data). */
     png_set_benign_errors(png, 1);
     png_read_info(png, info);

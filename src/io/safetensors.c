@@ -3,6 +3,7 @@
 #include "io/torch_file.h"
 
 #include "core/utf8.h"
+#include "io/file.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -377,22 +378,9 @@ ramc_status st_open(const char *path, st_file **out) {
         return RAMC_ERR_NOMEM;
     }
     ramc_status st = RAMC_OK;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        st = ramc_error(RAMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-        goto fail;
-    }
+    int fd;
     struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        st = ramc_error(RAMC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        goto fail;
-    }
-    if (!S_ISREG(sb.st_mode)) {
-        st = ramc_error(RAMC_ERR_IO, "%s: not a regular file", path);
-        close(fd);
-        goto fail;
-    }
+    if ((st = open_regular_file(path, &fd, &sb)) != RAMC_OK) goto fail;
     uint64_t size = (uint64_t)sb.st_size;
     if (size < 8) {
         st = ramc_error(RAMC_ERR_FORMAT, "%s: file is %" PRIu64 " bytes, too short for a safetensors header",
@@ -855,18 +843,32 @@ ramc_status st_writer_save(st_writer *w, const char *path) {
         return ramc_error(RAMC_ERR_NOMEM, "%s: out of memory building the header", path);
     }
     size_t plen = strlen(path);
-    char *tmp = ramc_malloc(plen + 5, "temporary path");
+    char *tmp = ramc_malloc(plen + 12, "temporary path");
     if (!tmp) {
         free(hdr.s);
         return RAMC_ERR_NOMEM;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
+    /* A fresh, unpredictable name created with O_EXCL (mkstemp): a fixed
+     * name could be a symlink planted by someone else, and fopen would
+     * follow it. */
+    snprintf(tmp, plen + 12, "%s.tmp.XXXXXX", path);
 
     ramc_status st = RAMC_OK;
-    FILE *fp = fopen(tmp, "wb");
+    int tfd = mkstemp(tmp);
+    FILE *fp = NULL;
+    if (tfd >= 0) {
+        mode_t mask = umask(0); /* mkstemp makes 0600; give the usual mode */
+        umask(mask);
+        if (fchmod(tfd, 0666 & ~mask) != 0 || !(fp = fdopen(tfd, "wb"))) {
+            int e = errno;
+            close(tfd);
+            unlink(tmp);
+            errno = e;
+        }
+    }
     if (!fp) {
-        st = ramc_error(RAMC_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
+        st = ramc_error(RAMC_ERR_IO, "%s: cannot create a temporary file beside it: %s", path,
+                        strerror(errno));
         goto done;
     }
     unsigned char len8[8];

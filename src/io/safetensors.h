@@ -80,7 +80,7 @@ ramc_status st_writer_add(st_writer *w, const char *name, st_dtype dtype, int nd
 ramc_status st_writer_add_f32(st_writer *w, const char *name, st_dtype stored_as, int ndim,
                               const int64_t *shape, const float *data);
 ramc_status st_writer_set_metadata(st_writer *w, const char *key, const char *value);
-/* Writes to path.tmp, fsyncs, renames over path: a crash never leaves a partial file. */
+/* Writes to a new path.tmp.XXXXXX (mkstemp), fsyncs, renames over path: a crash never leaves a partial file. */
 ramc_status st_writer_save(st_writer *w, const char *path);
 void st_writer_free(st_writer *w);
 

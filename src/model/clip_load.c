@@ -298,6 +298,7 @@ static double total_floats(const ramc_clip_info *in) {
     return vis + txt + 1; /* + logit_scale */
 }
 
+#define CLIP_MAX_ABS_LOGIT_SCALE 80.0f /* exp(+-80) and 1/exp(+-80) are finite floats */
 #define MAX_FLOATS 4e11 /* 1.6 TB: no real checkpoint comes near */
 
 /* ---------------------------------------------------------- tensors */
@@ -424,6 +425,16 @@ static ramc_status load_weights(loader *ld, ramc_clip *m) {
 
     float *scale = take(ld, 1);
     if ((st = load_into(ld, full_name(ld, L->logit_scale), 0, NULL, scale, 0))) return st;
+    /* exp(logit_scale) is the zero-shot path's inverse temperature and the
+     * matching cost's scale: it and its reciprocal must be finite positive
+     * floats, or every score comes out NaN far from this file. The official
+     * training clamps it to ln(100) = 4.6. */
+    if (!(fabsf(*scale) <= CLIP_MAX_ABS_LOGIT_SCALE))
+        return ramc_error(RAMC_ERR_NUMERIC,
+                          "%s: tensor '%s' is %g: exp() of it is not a usable temperature "
+                          "(|logit_scale| must be at most %g; CLIP's own is ln(100) = 4.6)",
+                          ld->f->path, full_name(ld, L->logit_scale), (double)*scale,
+                          (double)CLIP_MAX_ABS_LOGIT_SCALE);
     m->info.logit_scale = *scale;
     return RAMC_OK;
 }

@@ -276,6 +276,25 @@ static ramc_status adapter_alloc(ram_adapter *a, const ramc_clip_info *in, int w
     return RAMC_OK;
 }
 
+/* Finite is not enough for two kinds of value: a temperature divides the
+ * logits (0 or below makes every score NaN in Sinkhorn, far from this
+ * file), and a BatchNorm variance goes under a square root. */
+static ramc_status check_param_range(const char *path, const ram_param *p) {
+    size_t len = strlen(p->name);
+    int temperature = !strcmp(p->name, "temperature") || !strcmp(p->name, "temperature_loc");
+    int variance = len >= 11 && !strcmp(p->name + len - 11, "running_var");
+    for (int64_t e = 0; (temperature || variance) && e < p->numel; e++) {
+        if (temperature && !(p->data[e] > 0))
+            return ramc_error(RAMC_ERR_NUMERIC, "%s: tensor '%s' is %g: a temperature must be positive",
+                              path, p->name, (double)p->data[e]);
+        if (variance && !(p->data[e] >= 0))
+            return ramc_error(RAMC_ERR_NUMERIC,
+                              "%s: tensor '%s': element %lld is %g: a variance cannot be negative", path,
+                              p->name, (long long)e, (double)p->data[e]);
+    }
+    return RAMC_OK;
+}
+
 ramc_status ram_adapter_load(const char *path, const ramc_clip *clip, int with_grads,
                              ram_adapter **out) {
     *out = NULL;
@@ -291,6 +310,7 @@ ramc_status ram_adapter_load(const char *path, const ramc_clip *clip, int with_g
         for (int64_t e = 0; st == RAMC_OK && e < p->numel; e++)
             if (!isfinite(p->data[e]))
                 st = ramc_error(RAMC_ERR_NUMERIC, "%s: tensor '%s' holds NaN or Inf", path, p->name);
+        if (st == RAMC_OK) st = check_param_range(path, p);
     }
     for (int v = 0; st == RAMC_OK && v < a->n_vision_adapted; v++) {
         st = read_bn_count(f, a->vision_layers[v], 1, &a->tss[v].bn1_count);

@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <zlib.h>
 
 #include "ramc.h"
 #include "text/text.h"
+#include "io/file.h"
 
 #define N_MERGES_OFFICIAL 48894 /* lines 1..48894 of the official file: 49152 - 256 - 2 */
 #define CACHE_SLOTS 16384
@@ -210,43 +212,24 @@ static ramc_status tok_finish(ramc_tokenizer *t, const char *what) {
 
 /* ------------------------------------------------------------- file input */
 
-static ramc_status read_plain(const char *path, char **out, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ramc_error(RAMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    if (!buf) { fclose(f); return ramc_error(RAMC_ERR_NOMEM, "%s: out of memory", path); }
-    for (;;) {
-        if (n == cap) {
-            char *nb = realloc(buf, cap * 2 + 1);
-            if (!nb) { free(buf); fclose(f); return ramc_error(RAMC_ERR_NOMEM, "%s: out of memory", path); }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) { free(buf); return ramc_error(RAMC_ERR_IO, "%s: read error", path); }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return RAMC_OK;
-}
-
 /* The official vocabulary is 1.6 MB decompressed, Hugging Face's files a
  * few MB: anything past this bound is a gzip bomb, not a vocabulary. */
 #define VOCAB_MAX_BYTES (256u << 20)
 
+static ramc_status read_plain(const char *path, char **out, size_t *len) {
+    return read_whole_file(path, VOCAB_MAX_BYTES, out, len);
+}
+
 /* gzip or plain text (zlib reads a non-gzip file through unchanged). */
 static ramc_status read_maybe_gz(const char *path, char **out, size_t *len) {
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return ramc_error(RAMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    fclose(probe);
-    gzFile g = gzopen(path, "rb");
-    if (!g) return ramc_error(RAMC_ERR_IO, "%s: cannot open", path);
+    int fd;
+    ramc_status os = open_regular_file(path, &fd, NULL);
+    if (os != RAMC_OK) return os;
+    gzFile g = gzdopen(fd, "rb");
+    if (!g) {
+        close(fd);
+        return ramc_error(RAMC_ERR_IO, "%s: cannot open", path);
+    }
     size_t cap = 1 << 20, n = 0;
     char *buf = malloc(cap + 1);
     if (!buf) { gzclose(g); return ramc_error(RAMC_ERR_NOMEM, "%s: out of memory", path); }
@@ -438,7 +421,7 @@ ramc_status ramc_tokenizer_load_hf(const char *vocab_json, const char *merges_tx
     size_t vlen, mlen;
     ramc_status st = read_plain(vocab_json, &vbuf, &vlen);
     if (st) return st;
-    cJSON *root = cJSON_ParseWithLength(vbuf, vlen);
+    cJSON *root = json_parse_whole(vbuf, vlen, NULL);
     free(vbuf);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);

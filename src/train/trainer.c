@@ -6,7 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -16,6 +20,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "eval/evaluate.h"
+#include "io/file.h"
 #include "ram/ram_train.h"
 #include "text/text.h"
 #include "train/checkpoint.h"
@@ -44,6 +49,7 @@ typedef struct {
     float *images, *targets;
     int *items;
     FILE *log;
+    int lock_fd;                 /* held open (and flock'ed) for the whole run; -1 if none */
     char dir[4096];
     char *config_text;
     double start_time;
@@ -87,6 +93,58 @@ static ramc_status make_dir(const char *path) {
     return ramc_error(RAMC_ERR_IO, "%s: cannot create the output folder: %s", path, strerror(errno));
 }
 
+/* Two runs writing one folder would interleave checkpoints and logs: each
+ * run takes an exclusive flock on DIR/.ramc.lock and keeps it to the end
+ * (the kernel drops it if the process dies, so a stale file blocks nobody).
+ * Then a new run refuses a folder that already holds a run, unless told to
+ * overwrite it or it resumes that folder's own checkpoint. */
+static ramc_status claim_output_dir(trainer *t) {
+    char lock[4200];
+    snprintf(lock, sizeof lock, "%s/.ramc.lock", t->dir);
+    t->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+    if (t->lock_fd < 0)
+        return ramc_error(RAMC_ERR_IO, "%s: cannot create the lock file: %s", lock, strerror(errno));
+    if (flock(t->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            return ramc_error(RAMC_ERR_IO,
+                              "%s: another ramc run is writing into this folder (it holds %s); "
+                              "wait for it or choose another --output",
+                              t->dir, lock);
+        return ramc_error(RAMC_ERR_IO, "%s: cannot lock: %s", lock, strerror(e));
+    }
+    /* Temporaries of a run killed mid-write (names are random now, so a
+     * later save no longer replaces them). Safe under the lock: no other
+     * run is writing here. */
+    DIR *d = opendir(t->dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        static const char *const stems[] = {"checkpoint.safetensors.tmp.", "adapter.safetensors.tmp.",
+                                            "adapter-ema.safetensors.tmp."};
+        for (size_t k = 0; k < sizeof stems / sizeof *stems; k++)
+            if (!strncmp(e->d_name, stems[k], strlen(stems[k]))) {
+                char stale[4400];
+                snprintf(stale, sizeof stale, "%s/%s", t->dir, e->d_name);
+                unlink(stale);
+            }
+    }
+    if (d) closedir(d);
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", t->dir);
+    struct stat cs;
+    if (t->o->overwrite || lstat(ckpt, &cs) != 0) return RAMC_OK;
+    if (t->o->resume) {
+        /* resuming this very folder's checkpoint (by identity, not by name) */
+        struct stat rs;
+        if (stat(t->o->resume, &rs) == 0 && stat(ckpt, &cs) == 0 && rs.st_dev == cs.st_dev &&
+            rs.st_ino == cs.st_ino)
+            return RAMC_OK;
+    }
+    return ramc_error(RAMC_ERR_IO,
+                      "%s: already holds a run (%s); --overwrite replaces it, --resume %s "
+                      "continues it",
+                      t->dir, ckpt, ckpt);
+}
+
 /* ------------------------------------------------------------- set-up */
 
 static ramc_status load_classes(trainer *t) {
@@ -103,7 +161,10 @@ static ramc_status load_classes(trainer *t) {
     if (cfg->unseen_classes[0]) {
         if ((st = class_list_load(cfg->unseen_classes, &t->unseen))) return st;
         if ((st = class_list_sort(&t->unseen))) return st;
-        if ((st = class_list_gzsl(&t->seen, &t->unseen, &t->gzsl))) return st;
+        if ((st = class_list_gzsl(&t->seen, &t->unseen, &t->gzsl)))
+            return ramc_error_prefix(st, "seen classes %s, unseen classes %s",
+                                     cfg->seen_classes[0] ? cfg->seen_classes : cfg->train,
+                                     cfg->unseen_classes);
         t->have_unseen = 1;
     }
     return RAMC_OK;
@@ -290,7 +351,7 @@ static ramc_status save_checkpoint(trainer *t, int epoch, int64_t step_in_epoch,
     emit(t, &ev);
     cJSON *line = cJSON_CreateObject();
     cJSON_AddStringToObject(line, "event", "checkpoint");
-    cJSON_AddStringToObject(line, "path", path);
+    cJSON_AddItemToObject(line, "path", json_string_utf8(path)); /* any bytes */
     cJSON_AddNumberToObject(line, "epoch", epoch);
     cJSON_AddNumberToObject(line, "step_in_epoch", (double)step_in_epoch);
     cJSON_AddNumberToObject(line, "global_step", (double)global_step);
@@ -318,6 +379,7 @@ static void log_step(trainer *t, const ram_train_event *ev) {
 
 static void trainer_free(trainer *t) {
     if (t->log) fclose(t->log);
+    if (t->lock_fd >= 0) close(t->lock_fd); /* releases the flock */
     ramc_clip_free(t->clip);
     ram_adapter_free(t->adapter);
     ram_adapter_free(t->ema_view);
@@ -441,6 +503,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
 ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) {
     trainer t;
     memset(&t, 0, sizeof t);
+    t.lock_fd = -1;
     memset(sum, 0, sizeof *sum);
     t.o = o;
     t.cfg = &o->cfg;
@@ -454,6 +517,7 @@ ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) 
     }
     snprintf(t.dir, sizeof t.dir, "%s", cfg->output_dir);
     if ((st = make_dir(t.dir))) goto done;
+    if ((st = claim_output_dir(&t))) goto done;
     if ((st = ram_train_config_dump(cfg, &t.config_text))) goto done;
     if ((st = ramc_clip_load(cfg->model, &o->clip_params, &t.clip))) goto done;
     /* Packed weight copies (+~570 MB for ViT-B/16) measured no faster for a
@@ -522,7 +586,7 @@ ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) 
     }
     cJSON *end = cJSON_CreateObject();
     cJSON_AddStringToObject(end, "event", st ? "error" : sum->interrupted ? "stopped" : "done");
-    if (st) cJSON_AddStringToObject(end, "error", ramc_last_error());
+    if (st) cJSON_AddItemToObject(end, "error", json_string_utf8(ramc_last_error()));
     cJSON_AddNumberToObject(end, "global_step", (double)sum->global_step);
     cJSON_AddNumberToObject(end, "last_loss", sum->last_loss);
     cJSON_AddNumberToObject(end, "elapsed_s", now_s() - t.start_time);

@@ -52,6 +52,10 @@ typedef struct {
     volatile sig_atomic_t *stop;
     int64_t max_steps;           /* stop (with a checkpoint) after this many global steps; 0: none */
     int fatal_missing;           /* 1: an unreadable image stops training; 0: reported and skipped */
+    /* 1: a new run may replace the run (checkpoint.safetensors) already in
+     * cfg.output_dir; 0: that is refused. Resuming a checkpoint of that
+     * folder is always allowed. */
+    int overwrite;
     ram_train_callback callback; /* may be NULL */
     void *user;
 } ram_trainer_options;
@@ -64,7 +68,9 @@ typedef struct {
     char checkpoint[4200];       /* last checkpoint written ("" if none) */
 } ram_train_summary;
 
-/* Runs training as configured. Writes into cfg.output_dir: checkpoint.safetensors
+/* Runs training as configured. Holds an advisory lock (flock on
+ * cfg.output_dir/.ramc.lock) for the whole run: a second run into the same
+ * folder fails at once. Writes into cfg.output_dir: checkpoint.safetensors
  * (atomically, every checkpoint_period epochs and when stopped), adapter.safetensors
  * and adapter-ema.safetensors at the end, eval reports, and log.jsonl. A NaN or
  * Inf loss or gradient stops with RAMC_ERR_NUMERIC and leaves the last good
