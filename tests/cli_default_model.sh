@@ -107,8 +107,11 @@ cp "$SRC/data/default/vocab.json" "$SRC/data/default/merges.txt" "$TMP/c32/"
   --labels-file "$SRC/data/default/labels.txt" --top-k 3 --format tsv "$SRC/data/samples" \
   >"$TMP/pred32.tsv" 2>"$TMP/err" || fail "predict with the converted CLIP: $(cat "$TMP/err")"
 cmp -s "$TMP/pred.tsv" "$TMP/pred32.tsv" || fail "converted CLIP predicts differently"
-"$RAMC" convert "$SRC/data/default/clip.safetensors" "$TMP/x.safetensors" >/dev/null 2>&1
-[ $? -eq 2 ] || fail "convert without a dtype: want exit 2"
+"$RAMC" convert "$SRC/data/default/clip.safetensors" "$TMP/x.safetensors" >/dev/null 2>&1 &&
+  cmp -s "$SRC/data/default/clip.safetensors" "$TMP/x.safetensors" ||
+  fail "convert without a dtype keeps every tensor as stored (same bytes)"
+"$RAMC" convert "$SRC/data/default/clip.safetensors" >/dev/null 2>&1
+[ $? -eq 2 ] || fail "convert without OUT: want exit 2"
 "$RAMC" convert --f16 "$TMP/none.safetensors" "$TMP/y.safetensors" >/dev/null 2>"$TMP/err"
 [ $? -eq 1 ] && grep -q none.safetensors "$TMP/err" || fail "convert of a missing file: $(cat "$TMP/err")"
 
