@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "model/clip.h"
