@@ -7,7 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
-#include "image/image.h"
+#include "io/file.h"
 #include "data/config.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
@@ -247,7 +247,7 @@ int cmd_eval(int argc, char **argv) {
         reports = NULL;
         char *text = cJSON_Print(root);
         cJSON_Delete(root);
-        if (!text || image_write_file_atomic(report_path, text, strlen(text)) != RAMC_OK) {
+        if (!text || file_write_atomic(report_path, text, strlen(text)) != RAMC_OK) {
             status = text ? cli_fail("eval") : 1;
         }
         free(text);

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "image/image.h"
+#include "io/file.h"
 #include "io/safetensors.h"
 #include "ramc.h"
 
@@ -180,9 +181,9 @@ int cmd_preprocess(int argc, char **argv) {
     if (out_png && image_encode_png(&resized, &png, &png_size) != RAMC_OK) goto done;
 
     /* Everything that can fail on the input has; now the writes. */
-    if (out_png && image_write_file_atomic(out_png, png, png_size) != RAMC_OK) goto done;
+    if (out_png && file_write_atomic(out_png, png, png_size) != RAMC_OK) goto done;
     if (out_rgb &&
-        image_write_file_atomic(out_rgb, resized.rgb, (size_t)width * height * 3) != RAMC_OK)
+        file_write_atomic(out_rgb, resized.rgb, (size_t)width * height * 3) != RAMC_OK)
         goto done;
     if (out_tensor && st_writer_save(writer, out_tensor) != RAMC_OK) goto done;
     rc = 0;
