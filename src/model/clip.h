@@ -75,6 +75,13 @@ typedef struct {
 ramc_status clip_block_scratch_alloc(clip_block_scratch *s, int B, int T, int W, int M);
 void clip_block_scratch_free(clip_block_scratch *s);
 
+/* A CLIP with every weight drawn from N(0, sigma) with the sigmas of CLIP's
+ * own initialisation (LayerNorms 1/0), in one storage allocation; freed with
+ * ramc_clip_free. shape needs image_size, patch_size, vision_width/layers/
+ * heads/mlp, text_width/layers/heads/mlp, context_length, vocab_size,
+ * embed_dim; grid and n_patches are derived, logit_scale set to ln(100). */
+ramc_status clip_create_random(const ramc_clip_info *shape, uint64_t seed, ramc_clip **out);
+
 /* Marks the model's weights as frozen, so its linear layers run on packed
  * copies (kernels_freeze_weights), in bf16 if asked. ramc_clip_load does it;
  * a model built to be trained (clip_create_random) is not frozen unless its

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "bench/bench.h"
 #include "core/rng.h"
 #include "data/loader.h"
 #include "io/file.h"
