@@ -8,7 +8,7 @@
 
 #include "cli/cli.h"
 #include "io/file.h"
-#include "data/config.h"
+#include "train/config.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
 #include "ramc.h"
