@@ -89,8 +89,8 @@ ramc_status clip_create_random(const ramc_clip_info *shape, uint64_t seed, ramc_
  * while frozen, read the blocks' linear weights only through matmul_*, or
  * clip_thaw first (which puts them back, exactly). */
 void clip_freeze(const ramc_clip *m, int bf16);
-/* Freezes m as ramc_clip_load does for these parameters (pack_weights, bf16,
- * RAMC_PACK/RAMC_BF16); 1 when its linear layers will run packed. */
+/* Freezes m as ramc_clip_load does for these parameters (pack_weights,
+ * bf16); 1 when its linear layers will run packed. */
 int clip_pack_as_loaded(const ramc_clip *m, const ramc_clip_params *p);
 /* Back to plain sgemm on the original weights; the packed copies are freed. */
 void clip_thaw(const ramc_clip *m);
