@@ -166,7 +166,13 @@ int cmd_preprocess(int argc, char **argv) {
             ramc_error(RAMC_ERR_NOMEM, "out of memory for the tensor");
             goto done;
         }
-        if (ramc_image_to_tensor(&resized, mean, std, chw) != RAMC_OK) goto done;
+        /* the library's test transform (ramc_preprocess_image), so this
+         * tensor is what ramc predict feeds the model for the same settings */
+        ramc_preprocess_params pp = ramc_preprocess_default_params();
+        pp.width = width, pp.height = height, pp.filter = filter;
+        memcpy(pp.mean, mean, sizeof pp.mean);
+        memcpy(pp.std, std, sizeof pp.std);
+        if (ramc_preprocess_image(NULL, &decoded, &pp, chw) != RAMC_OK) goto done;
         writer = st_writer_new();
         if (!writer) goto done;
         int64_t shape[4] = {1, 3, height, width};
