@@ -132,7 +132,7 @@ static double map_of(ramc_clip *clip, ram_adapter *a, const char *set, const cha
     }
     ramc_model *m = NULL;
     eval_report *r = NULL;
-    if (ramc_model_view(clip, a, 0, &m) == RAMC_OK &&
+    if (api_model_view(clip, a, 0, &m) == RAMC_OK &&
         ram_evaluate(m, &ds, NULL, "seen", "test", NULL, &r) == RAMC_OK) {
         map = r->metrics.map;
         report_free(r);

@@ -18,7 +18,7 @@ typedef struct {
 struct ramc_model {
     ramc_clip *clip;
     ram_adapter *adapter; /* NULL: RAM's zero-shot path on the frozen CLIP */
-    int borrowed;         /* 1: clip and adapter belong to the caller (ramc_model_view) */
+    int borrowed;         /* 1: clip and adapter belong to the caller (api_model_view) */
     int threads;          /* ramc_clip_params.threads: 0 = the caller's OpenMP setting */
     model_lazy *lazy;
 };

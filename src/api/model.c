@@ -42,7 +42,7 @@ ramc_status ramc_model_load(const char *clip_path, const char *adapter_path,
     return RAMC_OK;
 }
 
-ramc_status ramc_model_view(ramc_clip *clip, ram_adapter *adapter, int threads, ramc_model **out) {
+ramc_status api_model_view(ramc_clip *clip, ram_adapter *adapter, int threads, ramc_model **out) {
     if (!out) return ramc_error(RAMC_ERR_INVALID_ARG, "model_view: no output pointer");
     *out = NULL;
     if (!clip) return ramc_error(RAMC_ERR_INVALID_ARG, "model_view: no CLIP");

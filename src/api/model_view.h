@@ -12,6 +12,6 @@
  * change between calls (label sets encoded before a change keep the old
  * features). ramc_model_free frees the view only. threads as
  * ramc_clip_params.threads. */
-ramc_status ramc_model_view(ramc_clip *clip, ram_adapter *adapter, int threads, ramc_model **out);
+ramc_status api_model_view(ramc_clip *clip, ram_adapter *adapter, int threads, ramc_model **out);
 
 #endif

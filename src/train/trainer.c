@@ -310,8 +310,8 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
     ramc_status st = ema_copy_to(t->solver.ema, t->ema_view);
     if (st) return st;
     /* kept for the whole run, so the model's tokenizer is read once */
-    if (!t->live_model && (st = ramc_model_view(t->clip, t->adapter, 0, &t->live_model))) return st;
-    if (!t->ema_model && (st = ramc_model_view(t->clip, t->ema_view, 0, &t->ema_model))) return st;
+    if (!t->live_model && (st = api_model_view(t->clip, t->adapter, 0, &t->live_model))) return st;
+    if (!t->ema_model && (st = api_model_view(t->clip, t->ema_view, 0, &t->ema_model))) return st;
     const struct {
         const char *name;
         const dataset *ds;
