@@ -140,7 +140,9 @@ typedef struct {
      * is all cores unless OMP_NUM_THREADS or omp_set_num_threads say
      * otherwise. A call sets it for its own duration only and restores the
      * caller's setting. Results are bitwise reproducible for a fixed count;
-     * another count may move the last bits of the matrix products. */
+     * another count may move the last bits of the matrix products.
+     * ramc_clip_encode_text/_image do not read it (they run with the
+     * caller's OpenMP setting). */
     int threads;
 } ramc_clip_params;
 
