@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/config.h"
+#include "train/config.h"
 #include "fuzz.h"
 
 void fuzz_init_config(void) {}

@@ -6,7 +6,9 @@
  * ramc_last_error() holds a message naming the input and the problem.
  * Objects are opaque: create with *_load / *_new, release with *_free.
  * A loaded model is immutable and may be shared between threads; per-call
- * scratch memory belongs to the call.
+ * scratch memory belongs to the call. The library reads no environment
+ * variable: everything it does is set through these functions and their
+ * parameter structs (the ramc command maps its RAMC_* variables onto them).
  *
  * Comments across the sources cite "spec §N": section N of docs/spec.md, the
  * project's account of what the official RAM code computes.
@@ -39,6 +41,18 @@ const char *ramc_last_error(void);
 void ramc_clear_error(void);
 const char *ramc_status_name(ramc_status status);
 
+/* ---------------------------------------------------------------- library */
+
+/* The version of this build, e.g. "0.1.0-dev" (as `ramc --version` prints). */
+const char *ramc_version(void);
+
+/* The data folder: the default BPE vocabulary (bpe_simple_vocab_16e6.txt.gz)
+ * and the embedded default model (default/). NULL or "" goes back to the
+ * folder fixed at build time. Process-wide: set it at start-up, before other
+ * threads use ramc. The ramc command sets it from $RAMC_DATA_DIR. Fails only
+ * for a path longer than 4095 bytes. */
+ramc_status ramc_set_data_dir(const char *dir);
+
 /* Process-wide, for applications that call ramc repeatedly: ramc allocates
  * its scratch per call (tens to hundreds of MB for ViT-B/16 batches), and by
  * default glibc hands such blocks back to the kernel on free, so every call
@@ -65,8 +79,8 @@ ramc_status ramc_tokenizer_load_hf(const char *vocab_json, const char *merges_tx
                                    ramc_tokenizer **out);
 /* The tokenizer a model was trained with: Hugging Face vocab.json +
  * merges.txt beside its weights file (models made by `ramc pretrain-clip`),
- * otherwise CLIP's own vocabulary shipped with ramc ($RAMC_DATA_DIR or the
- * build's data folder). */
+ * otherwise CLIP's own vocabulary shipped with ramc (in the data folder,
+ * ramc_set_data_dir). */
 ramc_status ramc_tokenizer_load_for_model(const char *weights_path, ramc_tokenizer **out);
 void ramc_tokenizer_free(ramc_tokenizer *tok);
 
@@ -110,15 +124,26 @@ typedef struct {
     int round_fp16_like_official;
     /* 1: the towers' matrix products run in bf16 (AVX512-BF16) with float32
      * accumulation: ~1.5-2x faster inference, scores within ~1e-2 of float32
-     * (docs/performance.md). Default 0 (float32). RAMC_BF16=1 forces it. */
+     * (docs/performance.md). Default 0 (float32). The ramc command sets it
+     * with --bf16 or RAMC_BF16=1. */
     int bf16;
     /* 1 (default): keep a copy of every linear weight in oneDNN's blocked
      * layout, with bias and activation fused into the products: ~40% faster
      * float32 inference at batch 1, ~6% at batch 8, for +4 bytes per weight
      * (+460 MB for ViT-B/16). 0: plain sgemm on the stored weights. bf16
-     * always packs (its copy is the bf16 weights). RAMC_PACK=0 in the
-     * environment disables packing (and so bf16), RAMC_PACK=1 forces it. */
+     * always packs (its copy is the bf16 weights). The ramc command clears
+     * it with --no-pack or RAMC_PACK=0 (which also clears bf16). */
     int pack_weights;
+    /* Threads (OpenMP, and the GEMM backend's) of every call on a model
+     * loaded with these parameters (ramc_model_load: ramc_labels_encode,
+     * ramc_predict). 0 (default): the calling thread's OpenMP setting, which
+     * is all cores unless OMP_NUM_THREADS or omp_set_num_threads say
+     * otherwise. A call sets it for its own duration only and restores the
+     * caller's setting. Results are bitwise reproducible for a fixed count;
+     * another count may move the last bits of the matrix products.
+     * ramc_clip_encode_text/_image do not read it (they run with the
+     * caller's OpenMP setting). */
+    int threads;
 } ramc_clip_params;
 
 ramc_clip_params ramc_clip_default_params(void);
@@ -184,8 +209,8 @@ void ramc_model_free(ramc_model *model);
 /* The embedded default model shipped with ramc: DATA/default/clip.safetensors
  * (a small CLIP pre-trained on the synthetic world of `ramc synth`, with its
  * vocab.json + merges.txt beside it) and DATA/default/adapter.safetensors (its
- * RAM adapter), DATA being $RAMC_DATA_DIR or the data folder fixed at build
- * time. Writes both paths (NUL-terminated; each buffer of `size` bytes) and
+ * RAM adapter), DATA being the data folder (ramc_set_data_dir, else the one
+ * fixed at build time). Writes both paths (NUL-terminated; each buffer of `size` bytes) and
  * returns RAMC_OK when the CLIP file exists, an error naming it otherwise. */
 ramc_status ramc_default_model_paths(char *clip_path, char *adapter_path, size_t size);
 /* Sizes of the underlying CLIP: image_size S, grid, n_patches, embed_dim... */
@@ -195,8 +220,11 @@ int ramc_model_has_adapter(const ramc_model *model);
 /* Encodes the label set: each name goes into template (which holds exactly
  * one "{}"; NULL: RAMC_DEFAULT_TEMPLATE), is tokenized and run through the
  * text tower (with the adapter's deep prompts, if any). tok may be NULL: the
- * model's own tokenizer is then used (ramc_tokenizer_load_for_model). Names must be 1..RAMC_MAX_LABEL_BYTES bytes of valid UTF-8, not
- * only whitespace, and unique; 1..RAMC_MAX_LABELS of them. The label set
+ * model's own tokenizer is then used (ramc_tokenizer_load_for_model on its
+ * weights path), read from disk on the first such call and kept by the model
+ * for every later one (thread-safe). Names must be 1..RAMC_MAX_LABEL_BYTES
+ * bytes of valid UTF-8, not only whitespace, and unique; 1..RAMC_MAX_LABELS
+ * of them. The label set
  * belongs to `model` and is only valid with it. */
 ramc_status ramc_labels_encode(const ramc_model *model, const ramc_tokenizer *tok,
                                const char *const *names, int n, const char *template_str,
@@ -235,11 +263,14 @@ typedef struct {
     int uniform_source;
     int no_saa;
     int no_tss;
+    /* Threads of this call; 0 (default): the model's (ramc_clip_params.threads). */
+    int threads;
 } ramc_predict_params;
 
 ramc_predict_params ramc_predict_default_params(void);
 
-/* images [B,3,S,S] normalised (mean = std = 0.5 for RAM's test transform);
+/* images [B,3,S,S] normalised (mean = std = 0.5 for RAM's test transform:
+ * ramc_preprocess_file / ramc_preprocess_image make them);
  * scores [B,C] out (each row sums to 1 over the label set); plan [B,N,C]
  * out or NULL: the KCOT transport plan (patch i, label c), N = n_patches in
  * row-major grid order; lpd [B,N] out or NULL: the LPD patch marginal u.
@@ -248,6 +279,30 @@ ramc_predict_params ramc_predict_default_params(void);
 ramc_status ramc_predict(const ramc_model *model, const ramc_labels *labels,
                          const float *images, int B, const ramc_predict_params *params,
                          float *scores, float *plan, float *lpd);
+
+/* --------------------------------------------------------- preprocessing */
+
+/* The official test transform, so that an application feeds ramc_predict
+ * exactly what the model was evaluated on: the decoded RGB image resized
+ * straight to the model's input size (no crop, aspect ratio not kept) with
+ * Pillow's bilinear filter, bit-exact, then per channel (x/255 - mean)/std. */
+typedef struct {
+    int width, height;     /* output size; 0 (default): the model's image_size S */
+    int filter;            /* ramc_filter; default RAMC_FILTER_BILINEAR (the official one) */
+    float mean[3], std[3]; /* Normalize; default 0.5 each (RAM, with or without adapter) */
+} ramc_preprocess_params;
+
+ramc_preprocess_params ramc_preprocess_default_params(void);
+
+/* image (8-bit RGB in memory, any size) -> chw [3, height, width], height and
+ * width from params or, where 0, the model's S (model may then not be NULL;
+ * with both sizes set it may). params may be NULL (defaults). For a batch,
+ * write image b at chw + b * 3 * S * S. */
+ramc_status ramc_preprocess_image(const ramc_model *model, const ramc_image *image,
+                                  const ramc_preprocess_params *params, float *chw);
+/* The same from a JPEG or PNG file (ramc_image_load); errors name the file. */
+ramc_status ramc_preprocess_file(const ramc_model *model, const char *path,
+                                 const ramc_preprocess_params *params, float *chw);
 
 /* --------------------------------------------------------- explanations */
 

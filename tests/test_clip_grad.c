@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/bench.h"
+#include "model/clip.h"
 #include "core/rng.h"
 #include "model/clip_train.h"
 #include "test.h"

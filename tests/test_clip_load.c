@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "model/clip.h"
 #include "test.h"

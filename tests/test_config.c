@@ -1,9 +1,9 @@
 /* Training configuration: presets against spec §1, file parsing, --set
- * precedence, every error path, dump/parse round trip (src/data/config.h). */
+ * precedence, every error path, dump/parse round trip (src/train/config.h). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/config.h"
+#include "train/config.h"
 #include "io/file.h"
 #include "test.h"
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "ram/ram.h"
 #include "test.h"

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "test.h"
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/half.h"
 #include "io/pickle.h"
 #include "io/safetensors.h"
 #include "model/clip.h"

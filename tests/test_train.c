@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "api/api.h"
+#include "api/model_view.h"
 #include "core/rng.h"
 #include "eval/evaluate.h"
 #include "image/image.h"
@@ -130,14 +130,16 @@ static double map_of(ramc_clip *clip, ram_adapter *a, const char *set, const cha
         class_list_free(&cl);
         return map;
     }
-    struct ramc_model m = {clip, a};
+    ramc_model *m = NULL;
     eval_report *r = NULL;
-    if (ram_evaluate(&m, &ds, NULL, "seen", "test", NULL, &r) == RAMC_OK) {
+    if (api_model_view(clip, a, 0, &m) == RAMC_OK &&
+        ram_evaluate(m, &ds, NULL, "seen", "test", NULL, &r) == RAMC_OK) {
         map = r->metrics.map;
         report_free(r);
     } else {
         fprintf(stderr, "%s\n", ramc_last_error());
     }
+    ramc_model_free(m);
     dataset_free(&ds);
     class_list_free(&cl);
     return map;

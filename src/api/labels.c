@@ -8,6 +8,7 @@
 #include "api/api.h"
 #include "core/utf8.h"
 #include "core/status.h"
+#include "kernels/kernels.h"
 #include "ram/ram_forward.h"
 
 /* Labels per text-tower call: bounds the activations (n x 77 x width floats,
@@ -121,9 +122,9 @@ static ramc_status encode(const ramc_model *m, const ram_adapter *a, const int32
     return RAMC_OK;
 }
 
-ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
-                               const char *const *names, int n, const char *template_str,
-                               ramc_labels **out) {
+static ramc_status labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
+                                 const char *const *names, int n, const char *template_str,
+                                 ramc_labels **out) {
     if (!out) return ramc_error(RAMC_ERR_INVALID_ARG, "labels_encode: no output pointer");
     *out = NULL;
     if (!m || !m->clip) return ramc_error(RAMC_ERR_INVALID_ARG, "labels_encode: no model");
@@ -133,11 +134,7 @@ ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
     if (st != RAMC_OK) return st;
 
     const int L = m->clip->info.context_length, D = m->clip->info.embed_dim;
-    ramc_tokenizer *own_tok = NULL;
-    if (!tok) {
-        if ((st = ramc_tokenizer_load_for_model(m->clip->path, &own_tok)) != RAMC_OK) return st;
-        tok = own_tok;
-    }
+    if (!tok && (st = model_tokenizer(m, &tok)) != RAMC_OK) return st;
     const int plain_too = m->adapter && m->adapter->n_text_prompted > 0;
     ramc_labels *lb = ramc_calloc(1, sizeof *lb, "labels");
     int32_t *tokens = ramc_malloc((size_t)n * L * sizeof(int32_t), "label tokens");
@@ -191,14 +188,21 @@ ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
     if (plain_too && (st = encode(m, NULL, tokens, n, lb->features_plain)) != RAMC_OK) goto fail;
     free(tokens);
     free(probe);
-    ramc_tokenizer_free(own_tok);
     *out = lb;
     return RAMC_OK;
 fail:
     free(tokens);
     free(probe);
-    ramc_tokenizer_free(own_tok);
     ramc_labels_free(lb);
+    return st;
+}
+
+ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
+                               const char *const *names, int n, const char *template_str,
+                               ramc_labels **out) {
+    int saved = kernels_threads_begin(m ? m->threads : 0);
+    ramc_status st = labels_encode(m, tok, names, n, template_str, out);
+    kernels_threads_end(saved);
     return st;
 }
 

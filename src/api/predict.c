@@ -35,6 +35,9 @@ static ramc_status check_params(const ramc_predict_params *p) {
     if (p->matching < 0 || p->matching > 2)
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: matching %d is not 0 (KCOT), 1 (average "
                           "pooling) or 2 (re-weighting)", p->matching);
+    if (p->threads < 0)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "predict: threads %d, expected >= 0 (0: the model's)",
+                          p->threads);
     if (p->max_iter < 1 || p->max_iter > 100000)
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: max_iter %d outside 1..100000", p->max_iter);
     if (!(p->tau_global >= 0) || !isfinite(p->tau_global) || !(p->tau_local >= 0) ||
@@ -137,9 +140,9 @@ static ramc_status predict_ram(const ramc_model *m, const ramc_labels *lb, const
     return st;
 }
 
-ramc_status ramc_predict(const ramc_model *m, const ramc_labels *lb, const float *images, int B,
-                         const ramc_predict_params *params, float *scores, float *plan,
-                         float *lpd) {
+static ramc_status predict(const ramc_model *m, const ramc_labels *lb, const float *images, int B,
+                           const ramc_predict_params *params, float *scores, float *plan,
+                           float *lpd) {
     if (!m || !m->clip || !lb) return ramc_error(RAMC_ERR_INVALID_ARG, "predict: no model or labels");
     if (lb->model != m)
         return ramc_error(RAMC_ERR_MISMATCH,
@@ -170,4 +173,14 @@ ramc_status ramc_predict(const ramc_model *m, const ramc_labels *lb, const float
             return ramc_error(RAMC_ERR_NUMERIC, "predict: image %ld: non-finite score for label \"%s\"",
                               i / lb->n, lb->names[i % lb->n]);
     return RAMC_OK;
+}
+
+ramc_status ramc_predict(const ramc_model *m, const ramc_labels *lb, const float *images, int B,
+                         const ramc_predict_params *params, float *scores, float *plan,
+                         float *lpd) {
+    int threads = params && params->threads > 0 ? params->threads : m ? m->threads : 0;
+    int saved = kernels_threads_begin(threads);
+    ramc_status st = predict(m, lb, images, B, params, scores, plan, lpd);
+    kernels_threads_end(saved);
+    return st;
 }

@@ -24,12 +24,7 @@ typedef enum { BENCH_SIZE_VITB16 = 0, BENCH_SIZE_TINY = 1 } bench_size;
  * the SOT/EOT ids exist). */
 ramc_clip_info bench_clip_shape(bench_size size);
 
-/* A CLIP with every weight drawn from N(0, sigma) with the sigmas of CLIP's
- * own initialisation (LayerNorms 1/0), in one storage allocation; freed with
- * ramc_clip_free. shape needs image_size, patch_size, vision_width/layers/
- * heads/mlp, text_width/layers/heads/mlp, context_length, vocab_size,
- * embed_dim; grid and n_patches are derived, logit_scale set to ln(100). */
-ramc_status clip_create_random(const ramc_clip_info *shape, uint64_t seed, ramc_clip **out);
+/* The model itself: clip_create_random (model/clip.h). */
 
 /* ------------------------------------------------------------ scenarios */
 

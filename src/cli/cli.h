@@ -5,6 +5,8 @@
 #ifndef RAMC_CLI_H
 #define RAMC_CLI_H
 
+#include "ramc.h"
+
 int cmd_tokenize(int argc, char **argv);
 int cmd_preprocess(int argc, char **argv);
 int cmd_golden(int argc, char **argv);
@@ -20,5 +22,15 @@ int cmd_convert(int argc, char **argv);
 int cli_fail(const char *command);
 /* The same for an error in the command line itself (a bad --set): returns 2. */
 int cli_usage_error(const char *command);
+
+/* The environment, read here and nowhere in the library (cli/env.c):
+ * RAMC_BF16=1 and RAMC_PACK=0|1 over a command's CLIP parameters, applied
+ * after its flags; RAMC_DATA_DIR (ramc_set_data_dir) and
+ * RAMC_KEEP_FREED_MEMORY once at start. */
+void cli_env_clip_params(ramc_clip_params *p);
+void cli_env_process(void);
+
+/* --threads N: 1..4096 into *out; 0 and an error message otherwise. */
+int cli_parse_threads(const char *command, const char *value, int *out);
 
 #endif

@@ -20,10 +20,6 @@
 #include "cli/cli.h"
 #include "kernels/kernels.h"
 
-#ifndef RAMC_VERSION
-#define RAMC_VERSION "0.1.0-dev"
-#endif
-
 /* baseline.md's per-image FLOP: plain ViT-B/16 at 224, and RAM's vision tower */
 #define FLOP_VIT_B16 35.1e9
 #define FLOP_RAM_B16 44e9
@@ -186,14 +182,12 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 static cJSON *json_num_or_null(double v) { return v > 0 ? cJSON_CreateNumber(v) : cJSON_CreateNull(); }
 
 /* bf16 only runs on packed weights (RAMC_PACK=0 leaves everything float32). */
-static const char *precision_name(int bf16, int packed) {
-    return packed && (bf16 || kernels_bf16_forced()) ? "bf16" : "f32";
-}
+static const char *precision_name(int bf16, int packed) { return packed && bf16 ? "bf16" : "f32"; }
 
 static void print_json(const char *size, int threads, int bf16, int packed, int repeat, int warmup, int forked,
                        const int *idx, const outcome *res, int n) {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "ramc_version", RAMC_VERSION);
+    cJSON_AddStringToObject(root, "ramc_version", ramc_version());
     cJSON *mach = cJSON_AddObjectToObject(root, "machine");
     cJSON_AddNumberToObject(mach, "cpus", (double)sysconf(_SC_NPROCESSORS_ONLN));
     cJSON_AddStringToObject(mach, "blas", bench_blas_config());
@@ -263,7 +257,7 @@ static void print_table(const char *size, int threads, int bf16, int packed, con
                         const outcome *res, int n) {
     const int full = !strcmp(size, "vitb16");
     printf("ramc %s bench: size %s, %ld CPUs, %d threads, GEMM %s (OpenBLAS %s kernels), %s%s\n",
-           RAMC_VERSION, size, sysconf(_SC_NPROCESSORS_ONLN), threads, kernels_gemm_backend(),
+           ramc_version(), size, sysconf(_SC_NPROCESSORS_ONLN), threads, kernels_gemm_backend(),
            bench_blas_core(), precision_name(bf16, packed),
            packed ? ", packed weights" : "");
     printf("%-22s %5s %6s %9s %9s %9s %-9s %8s %8s %9s %9s %6s\n", "scenario", "batch", "labels",
@@ -370,6 +364,8 @@ int cmd_bench(int argc, char **argv) {
     }
     ramc_clip_params cp = ramc_clip_default_params();
     cp.bf16 = bf16, cp.pack_weights = pack;
+    cli_env_clip_params(&cp);
+    bf16 = cp.bf16;
     const int packed = clip_pack_as_loaded(m, &cp);
     fprintf(stderr, "bench: built in %.1f s; %d scenarios, %d warm-up + %d timed runs each, %d threads\n",
             now_s() - t0, n, warmup, repeat, threads);

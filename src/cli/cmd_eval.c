@@ -7,8 +7,8 @@
 #include <cjson/cJSON.h>
 
 #include "cli/cli.h"
-#include "image/image.h"
-#include "data/config.h"
+#include "io/file.h"
+#include "train/config.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
 #include "ramc.h"
@@ -20,7 +20,7 @@ static const char usage_text[] =
     "                 [--seen-classes FILE] [--unseen-classes FILE]\n"
     "                 [--image-root DIR] [--path-map OLD=NEW] [--batch N] [--per-image]\n"
     "                 [--per-class] [--report OUT.json] [--official-mode] [--fatal-missing]\n"
-    "                 [--bf16] [--no-pack]\n"
+    "                 [--bf16] [--no-pack] [--threads N]\n"
     "\n"
     "Evaluates RAM (or, without --adapter, RAM's zero-shot path on the frozen CLIP)\n"
     "as the official code: ZSL on the unseen labels, GZSL on seen + unseen labels\n"
@@ -43,6 +43,8 @@ static const char usage_text[] =
     "                         within ~1e-2 of float32, docs/performance.md)\n"
     "  --no-pack              float32 products on the stored weights: saves a packed\n"
     "                         copy (4 bytes per weight), slower\n"
+    "  --threads N            threads for the model (default: all cores, or\n"
+    "                         OMP_NUM_THREADS); image decoding uses the config's workers\n"
     "  --official-mode        drop unknown labels and keep images without labels, as\n"
     "                         the official loader (default: such entries are errors)\n"
     "\n"
@@ -87,6 +89,8 @@ int cmd_eval(int argc, char **argv) {
             cp.bf16 = 1;
         } else if (!strcmp(a, "--no-pack")) {
             cp.pack_weights = 0;
+        } else if (v && !strcmp(a, "--threads")) {
+            if (!cli_parse_threads("eval", argv[++i], &cp.threads)) return 2;
         } else if (v && !strcmp(a, "--config")) {
             if (ram_train_config_load(&cfg, argv[++i])) return cli_fail("eval");
         } else if (v && !strcmp(a, "--set")) {
@@ -174,6 +178,7 @@ int cmd_eval(int argc, char **argv) {
     eval_set sets[3];
     int n_sets = 0;
     cJSON *reports = cJSON_CreateArray();
+    cli_env_clip_params(&cp);
     if (ramc_model_load(cfg.model, adapter, &cp, &model)) {
         status = cli_fail("eval");
         goto done;
@@ -247,7 +252,7 @@ int cmd_eval(int argc, char **argv) {
         reports = NULL;
         char *text = cJSON_Print(root);
         cJSON_Delete(root);
-        if (!text || image_write_file_atomic(report_path, text, strlen(text)) != RAMC_OK) {
+        if (!text || file_write_atomic(report_path, text, strlen(text)) != RAMC_OK) {
             status = text ? cli_fail("eval") : 1;
         }
         free(text);

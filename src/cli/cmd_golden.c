@@ -63,8 +63,11 @@ int cmd_golden(int argc, char **argv) {
         free(dirs);
         return 2;
     }
+    ramc_clip_params cp = ramc_clip_default_params();
+    cp.bf16 = bf16;
+    cli_env_clip_params(&cp);
     for (int d = 0; d < n_dirs; d++) {
-        golden_report report = {.tolerance = tolerance, .bf16 = bf16};
+        golden_report report = {.tolerance = tolerance, .bf16 = cp.bf16, .no_pack = !cp.pack_weights};
         printf("== %s\n", dirs[d]);
         if (golden_run(dirs[d], &report) != RAMC_OK) {
             cli_fail("golden");

@@ -23,14 +23,14 @@ static const char usage_text[] =
     "                    (--labels \"a,b,c\" | --labels-file FILE) [--template \"A photo of a {}.\"]\n"
     "                    [--top-k K] [--threshold T] [--format json|tsv] [--baseline clip]\n"
     "                    [--batch N] [--explain DIR] [--vocab FILE] [--bf16] [--no-pack]\n"
-    "                    [--follow-links]\n"
-    "                    IMAGE_OR_DIR...\n"
+    "                    [--follow-links] [--threads N] IMAGE_OR_DIR...\n"
     "\n"
     "Scores every label for every image with RAM (Recover and Match) and prints\n"
     "the best ones. Folders are searched recursively for .jpg/.jpeg/.png files\n"
     "(sorted by path; links to folders are not followed, each folder is searched\n"
     "once, at most 64 levels deep); images are resized straight to the model's input size\n"
-    "(bilinear, as the official test transform) and normalised with mean = std = 0.5.\n"
+    "(bilinear, as the official test transform) and normalised with mean = std = 0.5\n"
+    "(ramc_preprocess_file).\n"
     "\n"
     "  --clip WEIGHTS       CLIP weights (.safetensors, OpenAI or Hugging Face names);\n"
     "                       default: the embedded model data/default/ (a small CLIP\n"
@@ -59,6 +59,10 @@ static const char usage_text[] =
     "                       (still each real folder once, so a loop ends)\n"
     "  --no-pack            float32 products on the stored weights: saves a packed\n"
     "                       copy (4 bytes per weight), ~40% slower at batch 1\n"
+    "  --threads N          threads for the model (default: all cores, or OMP_NUM_THREADS)\n"
+    "\n"
+    "Environment: RAMC_BF16=1 as --bf16, RAMC_PACK=0 as --no-pack (and no bf16),\n"
+    "RAMC_DATA_DIR the folder of the default model and vocabulary.\n"
     "\n"
     "Exit status: 0 success, 1 an image or file failed (the others are still\n"
     "printed), 2 bad usage.\n"
@@ -461,6 +465,7 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
 typedef struct {
     const char *clip, *adapter, *labels_arg, *labels_file, *template_str, *explain, *vocab;
     int vision_heads, text_heads, top_k, top_k_set, json, baseline, batch, bf16, no_pack, follow_links;
+    int threads;
     float threshold;
     int threshold_set;
 } options;
@@ -497,7 +502,7 @@ int cmd_predict(int argc, char **argv) {
         static const char *const with_value[] = {
             "--clip", "--adapter", "--vocab", "--vision-heads", "--text-heads", "--labels",
             "--labels-file", "--template", "--top-k", "--batch", "--explain", "--threshold",
-            "--format", "--baseline"};
+            "--format", "--baseline", "--threads"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
         if (!known || !v) {
@@ -516,6 +521,7 @@ int cmd_predict(int argc, char **argv) {
         else if (!strcmp(a, "--top-k")) ok = parse_nonneg_int(v, RAMC_MAX_LABELS, &o.top_k), o.top_k_set = 1;
         else if (!strcmp(a, "--batch")) ok = parse_nonneg_int(v, RAMC_MAX_BATCH, &o.batch) && o.batch;
         else if (!strcmp(a, "--explain")) o.explain = v;
+        else if (!strcmp(a, "--threads")) ok = parse_nonneg_int(v, 4096, &o.threads) && o.threads;
         else if (!strcmp(a, "--threshold")) {
             char *end;
             o.threshold = strtof(v, &end);
@@ -626,6 +632,8 @@ int cmd_predict(int argc, char **argv) {
 
     ramc_clip_params cp = ramc_clip_default_params();
     cp.vision_heads = o.vision_heads, cp.text_heads = o.text_heads, cp.bf16 = o.bf16, cp.pack_weights = !o.no_pack;
+    cp.threads = o.threads;
+    cli_env_clip_params(&cp);
     if (ramc_model_load(o.clip, o.adapter, &cp, &model) != RAMC_OK) {
         status = cli_fail("predict");
         goto done;
@@ -673,20 +681,18 @@ int cmd_predict(int argc, char **argv) {
     }
     ramc_predict_params pp = ramc_predict_default_params();
     pp.mode = o.baseline ? RAMC_PREDICT_CLIP_BASELINE : RAMC_PREDICT_RAM;
-    const float mean[3] = {0.5f, 0.5f, 0.5f}, stdv[3] = {0.5f, 0.5f, 0.5f};
 
     for (int first = 0; first < images.n; first += BS) {
         const int n = images.n - first < BS ? images.n - first : BS;
         int loaded = 0; /* decoded images, packed at the front of tensor */
         for (int k = 0; k < n; k++) {
             const char *path = images.v[first + k];
-            ramc_image img = {0}, small = {0};
+            ramc_image img = {0};
             ok_item[k] = 0;
+            /* decoded here rather than by ramc_preprocess_file: --explain draws on the original */
             ramc_status st = ramc_image_load(path, &img);
-            if (st == RAMC_OK) st = ramc_image_resize(&img, S, S, RAMC_FILTER_BILINEAR, &small);
             if (st == RAMC_OK)
-                st = ramc_image_to_tensor(&small, mean, stdv, tensor + (size_t)loaded * per_image);
-            ramc_image_free(&small);
+                st = ramc_preprocess_image(model, &img, NULL, tensor + (size_t)loaded * per_image);
             if (st != RAMC_OK) {
                 /* the decoders' messages name the file; make sure one does */
                 const char *msg = ramc_last_error();

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "image/image.h"
+#include "io/file.h"
 #include "io/safetensors.h"
 #include "ramc.h"
 
@@ -165,7 +166,13 @@ int cmd_preprocess(int argc, char **argv) {
             ramc_error(RAMC_ERR_NOMEM, "out of memory for the tensor");
             goto done;
         }
-        if (ramc_image_to_tensor(&resized, mean, std, chw) != RAMC_OK) goto done;
+        /* the library's test transform (ramc_preprocess_image), so this
+         * tensor is what ramc predict feeds the model for the same settings */
+        ramc_preprocess_params pp = ramc_preprocess_default_params();
+        pp.width = width, pp.height = height, pp.filter = filter;
+        memcpy(pp.mean, mean, sizeof pp.mean);
+        memcpy(pp.std, std, sizeof pp.std);
+        if (ramc_preprocess_image(NULL, &decoded, &pp, chw) != RAMC_OK) goto done;
         writer = st_writer_new();
         if (!writer) goto done;
         int64_t shape[4] = {1, 3, height, width};
@@ -180,9 +187,9 @@ int cmd_preprocess(int argc, char **argv) {
     if (out_png && image_encode_png(&resized, &png, &png_size) != RAMC_OK) goto done;
 
     /* Everything that can fail on the input has; now the writes. */
-    if (out_png && image_write_file_atomic(out_png, png, png_size) != RAMC_OK) goto done;
+    if (out_png && file_write_atomic(out_png, png, png_size) != RAMC_OK) goto done;
     if (out_rgb &&
-        image_write_file_atomic(out_rgb, resized.rgb, (size_t)width * height * 3) != RAMC_OK)
+        file_write_atomic(out_rgb, resized.rgb, (size_t)width * height * 3) != RAMC_OK)
         goto done;
     if (out_tensor && st_writer_save(writer, out_tensor) != RAMC_OK) goto done;
     rc = 0;

@@ -18,7 +18,7 @@ static const char usage_text[] =
     "                  [--unseen-classes FILE] [--test-zsl FILE] [--test-gzsl FILE]\n"
     "                  [--image-root DIR] [--output DIR] [--resume CHECKPOINT]\n"
     "                  [--vision-heads N --text-heads N] [--max-steps N] [--fatal-missing]\n"
-    "                  [--overwrite] [--quiet]\n"
+    "                  [--overwrite] [--threads N] [--quiet]\n"
     "\n"
     "Trains RAM's trainable parts (visual and text prompts, TSS adapters,\n"
     "temperatures) on the seen labels of a dataset, with the frozen CLIP and its\n"
@@ -44,6 +44,8 @@ static const char usage_text[] =
     "                       checkpoint's own folder unless --output is given\n"
     "  --max-steps N        stop after N optimisation steps (with a checkpoint)\n"
     "  --fatal-missing      stop at an unreadable image (default: report it, skip it)\n"
+    "  --threads N          threads for the model's products (default: all cores, or\n"
+    "                       OMP_NUM_THREADS); image decoding uses the config's workers\n"
     "  --quiet              no progress output\n"
     "\n"
     "Ctrl-C (SIGINT) or SIGTERM stops after the current step and writes a\n"
@@ -214,6 +216,10 @@ int cmd_train(int argc, char **argv) {
             o.overwrite = 1;
             continue;
         }
+        if (has_value && !strcmp(a, "--threads")) {
+            if (!cli_parse_threads("train", argv[++i], &o.clip_params.threads)) return 2;
+            continue;
+        }
         if (has_value && !strcmp(a, "--set")) {
             if (ram_train_config_set(&o.cfg, argv[++i], "--set")) return cli_usage_error("train");
             continue;
@@ -259,6 +265,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "ramc train: no --clip given: using the embedded default model %s as the "
                         "backbone\n", clip);
     }
+
+    cli_env_clip_params(&o.clip_params);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

@@ -1,5 +1,6 @@
 /* ramc: the command-line tool. A thin layer over the library: parse the
  * arguments, call the library, print results. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: ramc <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-12s %s\n", "version", "print the version (also: ramc --version)");
     fprintf(f, "\nRun 'ramc <command> --help' for the options of a command.\n");
 }
 
@@ -43,16 +45,30 @@ int cli_usage_error(const char *command) {
     return 2;
 }
 
+int cli_parse_threads(const char *command, const char *value, int *out) {
+    char *end;
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    if (errno || end == value || *end || n < 1 || n > 4096) {
+        fprintf(stderr, "ramc %s: invalid --threads '%s' (want 1 to 4096)\n", command, value);
+        return 0;
+    }
+    *out = (int)n;
+    return 1;
+}
+
 int main(int argc, char **argv) {
-    /* The CLI owns its process: keep freed memory for reuse (ramc.h). */
-    const char *keep = getenv("RAMC_KEEP_FREED_MEMORY");
-    if (!keep || strcmp(keep, "0") != 0) ramc_keep_freed_memory();
+    cli_env_process();
     if (argc < 2) {
         usage(stderr);
         return 2;
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("ramc %s\n", ramc_version());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

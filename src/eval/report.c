@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "core/status.h"
-#include "image/image.h" /* image_write_file_atomic */
+#include "io/file.h"
 
 static char *dup_str(const char *s, const char *what) {
     if (!s) s = "";
@@ -205,7 +205,7 @@ ramc_status report_write_json_file(const eval_report *r, const char *path) {
     size_t len = 0;
     char *txt = json_text(r, &len);
     if (!txt) return RAMC_ERR_NOMEM;
-    ramc_status s = image_write_file_atomic(path, txt, len);
+    ramc_status s = file_write_atomic(path, txt, len);
     free(txt);
     return s;
 }

@@ -445,6 +445,7 @@ ramc_status golden_run(const char *dir, golden_report *report) {
         (st = golden_json_int(model, "text_heads", 0, &params.text_heads, config_path)))
         goto done;
     params.bf16 = report->bf16;
+    params.pack_weights = !report->no_pack;
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
     if ((st = ramc_clip_load(path, &params, &clip)) != RAMC_OK) goto done;
     snprintf(path, sizeof path, "%s/inputs.safetensors", dir);

@@ -31,6 +31,7 @@ typedef struct {
     int n_failed;
     double tolerance;
     int bf16; /* run CLIP's matrix products in bf16 (to measure its deviation) */
+    int no_pack; /* 1: float32 products on the stored weights (ramc_clip_params.pack_weights = 0) */
 } golden_report;
 
 /* Runs the set in `dir`, appending one row per compared tensor. Returns a

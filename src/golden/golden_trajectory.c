@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data/config.h"
+#include "train/config.h"
 #include "golden/golden_internal.h"
 #include "io/file.h"
 #include "model/clip.h"

@@ -54,11 +54,4 @@ ramc_status image_encode_png(const ramc_image *img, uint8_t **data, size_t *size
  * over `path`, so a failure never leaves a partial file at `path`. */
 ramc_status image_write_png(const ramc_image *img, const char *path);
 
-/* Writes `size` bytes atomically (temporary file in the same folder, fsync,
- * rename). On failure nothing is left behind. */
-ramc_status image_write_file_atomic(const char *path, const void *data, size_t size);
-/* The same with durable = 0: no fsync, so a reader never sees a partial
- * file but a power cut may lose it (for many small generated files). */
-ramc_status write_file_replace(const char *path, const void *data, size_t size, int durable);
-
 #endif

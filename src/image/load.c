@@ -8,19 +8,6 @@
 #include "image/image.h"
 #include "io/file.h"
 
-ramc_status image_check_size(long long width, long long height, const char *what) {
-    if (width <= 0 || height <= 0)
-        return ramc_error(RAMC_ERR_FORMAT, "%s: invalid image size %lldx%lld", what, width,
-                          height);
-    if (width > RAMC_IMAGE_MAX_SIDE || height > RAMC_IMAGE_MAX_SIDE)
-        return ramc_error(RAMC_ERR_LIMIT, "%s: image size %lldx%lld exceeds the limit of %d pixels per side",
-                          what, width, height, RAMC_IMAGE_MAX_SIDE);
-    if ((unsigned long long)width * (unsigned long long)height > RAMC_IMAGE_MAX_PIXELS)
-        return ramc_error(RAMC_ERR_LIMIT, "%s: image size %lldx%lld exceeds the limit of %llu pixels",
-                          what, width, height, (unsigned long long)RAMC_IMAGE_MAX_PIXELS);
-    return RAMC_OK;
-}
-
 /* Names formats we recognise but do not decode, so the error says what the
  * file is rather than just "unknown". */
 static const char *other_format(const uint8_t *d, size_t n) {

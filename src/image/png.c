@@ -21,6 +21,7 @@
 #include <png.h>
 
 #include "image/image.h"
+#include "io/file.h"
 
 typedef struct {
     const uint8_t *data;
@@ -297,7 +298,7 @@ ramc_status image_write_png(const ramc_image *img, const char *path) {
     size_t size = 0;
     ramc_status s = image_encode_png(img, &data, &size);
     if (s != RAMC_OK) return ramc_error_prefix(s, "%s", path);
-    s = image_write_file_atomic(path, data, size);
+    s = file_write_atomic(path, data, size);
     free(data);
     return s;
 }

@@ -42,4 +42,11 @@ cJSON *json_string_utf8(const char *s);
 /* Parses a JSON file; errors name the file and the offset of a syntax error. */
 ramc_status json_load_file(const char *path, size_t max_bytes, cJSON **out);
 
+/* Writes `size` bytes atomically (temporary file in the same folder, fsync,
+ * rename). On failure nothing is left behind. */
+ramc_status file_write_atomic(const char *path, const void *data, size_t size);
+/* The same with durable = 0: no fsync, so a reader never sees a partial
+ * file but a power cut may lose it (for many small generated files). */
+ramc_status file_write_replace(const char *path, const void *data, size_t size, int durable);
+
 #endif

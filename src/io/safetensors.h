@@ -84,12 +84,4 @@ ramc_status st_writer_set_metadata(st_writer *w, const char *key, const char *va
 ramc_status st_writer_save(st_writer *w, const char *path);
 void st_writer_free(st_writer *w);
 
-/* Half-precision helpers (round to nearest even). */
-float f16_to_f32(uint16_t h);
-uint16_t f32_to_f16(float f);
-float bf16_to_f32(uint16_t h);
-uint16_t f32_to_bf16(float f);
-/* Rounds x to the nearest fp16-representable float32 (as PyTorch .half().float()). */
-float round_to_f16(float x);
-
 #endif

@@ -20,6 +20,7 @@
 #include "kernels/kernels.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -35,11 +36,20 @@ int openblas_get_num_threads(void);
 static int g_threads = 0; /* 0: not set, the OpenMP default */
 
 #ifdef RAMC_GEMM_DNNL
-/* Before main: keep OpenBLAS's pool at one thread (see above). */
-__attribute__((constructor)) static void gemm_backend_init(void) { openblas_set_num_threads(1); }
+static pthread_once_t g_backend_once = PTHREAD_ONCE_INIT;
+static void backend_init(void) { openblas_set_num_threads(1); }
 #endif
 
+/* Once, on first use rather than at load time (a library should not run code
+ * before main): OpenBLAS's pool held at one thread with oneDNN (see above). */
+void kernels_init(void) {
+#ifdef RAMC_GEMM_DNNL
+    pthread_once(&g_backend_once, backend_init);
+#endif
+}
+
 void kernels_set_num_threads(int n) {
+    kernels_init();
     if (n < 1) return;
     g_threads = n;
 #ifdef _OPENMP
@@ -49,6 +59,29 @@ void kernels_set_num_threads(int n) {
     openblas_set_num_threads(1);
 #else
     openblas_set_num_threads(n);
+#endif
+}
+
+int kernels_threads_begin(int n) {
+    kernels_init();
+#ifdef _OPENMP
+    int saved = omp_get_max_threads();
+    /* nthreads-var is a per-thread ICV: this changes the calling thread's
+     * parallel regions only, so concurrent callers may ask for different counts */
+    if (n > 0) omp_set_num_threads(n);
+    return saved;
+#else
+    int saved = kernels_get_num_threads();
+    if (n > 0) kernels_set_num_threads(n);
+    return saved;
+#endif
+}
+
+void kernels_threads_end(int saved) {
+#ifdef _OPENMP
+    if (saved > 0) omp_set_num_threads(saved);
+#else
+    if (saved > 0) kernels_set_num_threads(saved);
 #endif
 }
 
@@ -84,6 +117,7 @@ int kernels_gemm_nests(void) {
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M <= 0 || N <= 0) return;
+    kernels_init();
     if (K <= 0) {
         /* BLAS would reject lda = 0 through xerbla, which prints; an empty
          * sum leaves only the beta term. */

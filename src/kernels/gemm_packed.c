@@ -36,9 +36,8 @@
  * Primitives are cached by shape and epilogue (least recently used out);
  * each weight keeps the one packed layout chosen for its first shape, and
  * later shapes are asked to use that same layout, so every weight has at most
- * one packed copy per orientation. RAMC_PACK=0 in the environment turns the
- * whole path off (everything through sgemm, bf16 included), for comparisons;
- * RAMC_PACK=1 asks every loaded model to pack (kernels_pack_forced).
+ * one packed copy per orientation. Whether a model packs, and in bf16, is its
+ * own parameter (ramc_clip_params); nothing here reads the environment.
  *
  * Thread safety: one mutex around lookup and execution; oneDNN threads the
  * product itself over OpenMP. Results are bit-identical run to run for a
@@ -52,30 +51,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-static int g_bf16_env = -1; /* RAMC_BF16, read once */
-static int g_pack_env = -2; /* RAMC_PACK, not read yet */
-
-static int env_flag(const char *name, int *cache, int dflt) {
-    if (*cache < 0) {
-        const char *e = getenv(name);
-        *cache = e && e[0] ? strcmp(e, "0") != 0 : dflt;
-    }
-    return *cache;
-}
-
-int kernels_bf16_forced(void) { return env_flag("RAMC_BF16", &g_bf16_env, 0); }
-
-/* RAMC_PACK, read once: -1 unset, 0 off, 1 forced on. */
-static int pack_env(void) {
-    if (g_pack_env == -2) {
-        const char *e = getenv("RAMC_PACK");
-        g_pack_env = !(e && e[0]) ? -1 : strcmp(e, "0") != 0;
-    }
-    return g_pack_env;
-}
-
-int kernels_pack_forced(void) { return pack_env() == 1; }
 
 #ifndef RAMC_GEMM_DNNL
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release) {
@@ -148,7 +123,7 @@ static long g_count; /* products done here */
 static uint16_t *g_src; /* bf16 activations */
 static size_t g_src_cap;
 
-int kernels_packed_available(void) { return pack_env() != 0; }
+int kernels_packed_available(void) { return 1; }
 
 long kernels_packed_count(void) {
     pthread_mutex_lock(&g_lock);
@@ -496,7 +471,7 @@ int matmul_forward_packed(float *out, const float *inp, const float *weight, con
     pthread_mutex_lock(&g_lock);
     const frozen_range *r = range_of(weight, (size_t)in_dim * out_dim * sizeof(float));
     if (!r || !engine_ready()) goto done;
-    const int bf16 = r->bf16 || kernels_bf16_forced();
+    const int bf16 = r->bf16;
     prim_entry *p;
     packed_weight *pw;
     if (lookup(weight, rows, in_dim, out_dim, ORIENT_FORWARD, bf16, r->release, bias != NULL,

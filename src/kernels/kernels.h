@@ -26,6 +26,14 @@
  * Without a call, the OpenMP default (OMP_NUM_THREADS, else all cores). */
 void kernels_set_num_threads(int n);
 int kernels_get_num_threads(void);
+/* One library call's thread count: kernels_threads_begin(n) sets the calling
+ * thread's kernel threads to n (n < 1: leaves them) and returns what
+ * kernels_threads_end restores, so the caller's own OpenMP setting survives. */
+int kernels_threads_begin(int n);
+void kernels_threads_end(int saved);
+/* The backends' one-time set-up (thread-safe, idempotent); gemm() and the
+ * thread setters call it, direct BLAS callers call it first. */
+void kernels_init(void);
 /* "onednn" or "openblas": what gemm() calls (the build's RAMC_GEMM). */
 const char *kernels_gemm_backend(void);
 /* 1 when gemm() may be called from inside an OpenMP parallel region (it then
@@ -38,8 +46,7 @@ int kernels_gemm_nests(void);
  * run through oneDNN matmul primitives with the weight reordered once into
  * oneDNN's layout, the bias and the epilogue fused. With bf16 set, the
  * range's forward products round inputs and weights to bf16 (AVX512-BF16)
- * and accumulate in float32; gradients stay float32. RAMC_BF16=1 in the
- * environment turns bf16 on for every range, RAMC_PACK=0 turns packing off.
+ * and accumulate in float32; gradients stay float32.
  * Thawing drops the range and its packed copies: call it before the memory
  * is freed or changed. Without oneDNN these are no-ops. */
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release);
@@ -53,14 +60,10 @@ void kernels_thaw_weights(const void *base);
 void kernels_forget_weights(const void *base);
 /* Bytes of stored matrices currently replaced by their packed copies. */
 size_t kernels_released_bytes(void);
-/* 1 when packing can run (oneDNN present and RAMC_PACK not 0). */
+/* 1 when packing can run (oneDNN present). */
 int kernels_packed_available(void);
-/* 1 when RAMC_PACK asks every loaded model to pack its float32 weights. */
-int kernels_pack_forced(void);
 /* Products run on packed weights so far (for tests and diagnostics). */
 long kernels_packed_count(void);
-/* 1 when RAMC_BF16 asks for bf16 in every frozen range. */
-int kernels_bf16_forced(void);
 
 /* ------------------------------------------------------------------ GEMM */
 

@@ -75,6 +75,13 @@ typedef struct {
 ramc_status clip_block_scratch_alloc(clip_block_scratch *s, int B, int T, int W, int M);
 void clip_block_scratch_free(clip_block_scratch *s);
 
+/* A CLIP with every weight drawn from N(0, sigma) with the sigmas of CLIP's
+ * own initialisation (LayerNorms 1/0), in one storage allocation; freed with
+ * ramc_clip_free. shape needs image_size, patch_size, vision_width/layers/
+ * heads/mlp, text_width/layers/heads/mlp, context_length, vocab_size,
+ * embed_dim; grid and n_patches are derived, logit_scale set to ln(100). */
+ramc_status clip_create_random(const ramc_clip_info *shape, uint64_t seed, ramc_clip **out);
+
 /* Marks the model's weights as frozen, so its linear layers run on packed
  * copies (kernels_freeze_weights), in bf16 if asked. ramc_clip_load does it;
  * a model built to be trained (clip_create_random) is not frozen unless its
@@ -82,8 +89,8 @@ void clip_block_scratch_free(clip_block_scratch *s);
  * while frozen, read the blocks' linear weights only through matmul_*, or
  * clip_thaw first (which puts them back, exactly). */
 void clip_freeze(const ramc_clip *m, int bf16);
-/* Freezes m as ramc_clip_load does for these parameters (pack_weights, bf16,
- * RAMC_PACK/RAMC_BF16); 1 when its linear layers will run packed. */
+/* Freezes m as ramc_clip_load does for these parameters (pack_weights,
+ * bf16); 1 when its linear layers will run packed. */
 int clip_pack_as_loaded(const ramc_clip *m, const ramc_clip_params *p);
 /* Back to plain sgemm on the original weights; the packed copies are freed. */
 void clip_thaw(const ramc_clip *m);

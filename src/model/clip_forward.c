@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
-#include "io/safetensors.h" /* round_to_f16 */
+#include "core/half.h"
 #include "model/clip.h"
 
 #define LN_EPS 1e-5f

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "model/clip.h"
@@ -465,10 +466,8 @@ void clip_freeze(const ramc_clip *m, int bf16) {
 
 int clip_pack_as_loaded(const ramc_clip *m, const ramc_clip_params *p) {
     /* bf16 always packs (the copy is its bf16 weights), float32 unless asked
-     * not to (ramc.h); the environment can force either */
-    if (!kernels_packed_available() ||
-        !(p->bf16 || p->pack_weights || kernels_pack_forced() || kernels_bf16_forced()))
-        return 0;
+     * not to (ramc.h) */
+    if (!kernels_packed_available() || !(p->bf16 || p->pack_weights)) return 0;
     clip_freeze(m, p->bf16);
     return 1;
 }

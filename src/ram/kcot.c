@@ -8,6 +8,7 @@
 #endif
 
 #include "core/status.h"
+#include "kernels/kernels.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -438,6 +439,7 @@ void kcot_local_logits_backward(float *dsim, float *dtau, const float *dz, const
 
 void kcot_global_logits_forward(float *z, const float *g, const float *t, float tau,
                                 int B, int C, int D) {
+    kernels_init(); /* OpenBLAS's pool as gemm() sets it */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, C, D, 1.0f, g, D, t, D, 0.0f, z, C);
     for (long k = 0; k < (long)B * C; k++) z[k] /= tau;
 }

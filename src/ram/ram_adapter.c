@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/rng.h"
+#include "core/half.h"
 #include "io/safetensors.h"
 #include "ram/ram.h"
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
+#include "core/half.h"
 #include "kernels/kernels.h"
 #include "ram/kcot.h"
 #include "ram/tss.h"

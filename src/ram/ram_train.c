@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
+#include "core/half.h"
 #include "kernels/kernels.h"
 #include "ram/loss.h"
 #include "ram/tss.h"

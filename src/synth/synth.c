@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "image/image.h"
+#include "io/file.h"
 
 /* ------------------------------------------------------------- catalogues */
 
@@ -681,7 +682,7 @@ static void run_job(job *jb, int reporting) {
         size_t len = encode_png(rgb, S, scratch, png, cap);
         /* no fsync per image (it doubled the run time for 20k files); the text
          * files, manifest.json last, are written durably */
-        ramc_status s = len ? write_file_replace(path, png, len, 0)
+        ramc_status s = len ? file_write_replace(path, png, len, 0)
                             : ramc_error(RAMC_ERR_FORMAT, "%s: PNG encoding failed", path);
         if (s != RAMC_OK) {
             /* ramc_error's message is per thread: carry it to the caller. */
@@ -790,7 +791,7 @@ static ramc_status write_text(const char *dir, const char *name, text *t) {
         s = ramc_error(RAMC_ERR_NOMEM, "%s/%s: out of memory", dir, name);
     } else {
         sprintf(path, "%s/%s", dir, name);
-        s = image_write_file_atomic(path, t->p ? t->p : "", t->len);
+        s = file_write_atomic(path, t->p ? t->p : "", t->len);
     }
     free(path);
     free(t->p);

@@ -45,8 +45,8 @@ ramc_status ramc_ftfy_fix_text(const uint32_t *text, size_t n, ramc_cpbuf *out);
 ramc_status ramc_html_unescape(const uint32_t *text, size_t n, ramc_cpbuf *out);
 int ramc_ftfy_is_bad(const uint32_t *text, size_t n);
 
-/* The default BPE file: $RAMC_DATA_DIR/bpe_simple_vocab_16e6.txt.gz when that
- * variable is set, else the data folder the library was built with. */
+/* The default BPE file: bpe_simple_vocab_16e6.txt.gz in the data folder
+ * (ramc_set_data_dir, else the one the library was built with). */
 void ramc_text_default_vocab_path(char *buf, size_t size);
 
 /* CLIP's pre-tokenisation regex (special tokens, contractions, \p{L}+, one

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "ramc.h"
+#include "core/setup.h"
 #include "text/text.h"
 #include "io/file.h"
 
@@ -480,13 +481,11 @@ ramc_status ramc_tokenizer_load_hf(const char *vocab_json, const char *merges_tx
     return RAMC_OK;
 }
 
-#ifndef RAMC_DATA_DIR
-#define RAMC_DATA_DIR "data"
-#endif
-
 void ramc_text_default_vocab_path(char *buf, size_t size) {
-    const char *dir = getenv("RAMC_DATA_DIR");
-    snprintf(buf, size, "%s/bpe_simple_vocab_16e6.txt.gz", dir && *dir ? dir : RAMC_DATA_DIR);
+    char dir[4096];
+    core_data_dir(dir, sizeof dir);
+    /* a cut path would name some other file: leave it empty, which fails to open */
+    if (snprintf(buf, size, "%s/bpe_simple_vocab_16e6.txt.gz", dir) >= (int)size && size) buf[0] = '\0';
 }
 
 ramc_status ramc_tokenizer_load_for_model(const char *weights_path, ramc_tokenizer **out) {

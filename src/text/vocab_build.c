@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "image/image.h"
+#include "io/file.h"
 #include "text/text.h"
 #include "text/vocab_build.h"
 
@@ -273,8 +273,8 @@ ramc_status vocab_build(const char *const *texts, int n, const char *vocab_json,
         if (puts_(&mt, syms.s[merge_a[i]]) || puts_(&mt, " ") || puts_(&mt, syms.s[merge_b[i]]) ||
             puts_(&mt, "\n"))
             goto nomem;
-    if ((st = image_write_file_atomic(vocab_json, vj.p, vj.n))) goto done;
-    if ((st = image_write_file_atomic(merges_txt, mt.p, mt.n))) goto done;
+    if ((st = file_write_atomic(vocab_json, vj.p, vj.n))) goto done;
+    if ((st = file_write_atomic(merges_txt, mt.p, mt.n))) goto done;
     if (vocab_size) *vocab_size = syms.n + 2;
     goto done;
 nomem:

@@ -13,7 +13,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "bench/bench.h"
 #include "core/rng.h"
 #include "data/loader.h"
 #include "io/file.h"
@@ -384,7 +383,7 @@ static ramc_status adamw_step(state *s, double lr, float dscale) {
 }
 
 static ramc_status write_text(const char *path, const char *text) {
-    return image_write_file_atomic(path, text, strlen(text));
+    return file_write_atomic(path, text, strlen(text));
 }
 
 ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {

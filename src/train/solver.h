@@ -13,7 +13,7 @@
 #ifndef RAMC_TRAIN_SOLVER_H
 #define RAMC_TRAIN_SOLVER_H
 
-#include "data/config.h"
+#include "train/config.h"
 #include "ram/ram_train.h"
 #include "train/ema.h"
 #include "train/optim.h"

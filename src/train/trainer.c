@@ -15,12 +15,13 @@
 
 #include <cjson/cJSON.h>
 
-#include "api/api.h"
+#include "api/model_view.h"
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "eval/evaluate.h"
 #include "io/file.h"
+#include "kernels/kernels.h"
 #include "ram/ram_train.h"
 #include "text/text.h"
 #include "train/checkpoint.h"
@@ -36,6 +37,7 @@ typedef struct {
     ram_adapter *adapter;
     ram_adapter *ema_view;       /* the EMA weights, for evaluation and the final file */
     ram_solver solver;           /* optimisers, schedule, EMA, step settings */
+    ramc_model *live_model, *ema_model; /* views for evaluation, made on first use */
     ramc_rng rng;
     class_list seen, unseen, gzsl;
     int have_unseen;
@@ -307,7 +309,9 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
     eo.no_tss = !cfg->use_tss;
     ramc_status st = ema_copy_to(t->solver.ema, t->ema_view);
     if (st) return st;
-    struct ramc_model live = {t->clip, t->adapter}, averaged = {t->clip, t->ema_view};
+    /* kept for the whole run, so the model's tokenizer is read once */
+    if (!t->live_model && (st = api_model_view(t->clip, t->adapter, 0, &t->live_model))) return st;
+    if (!t->ema_model && (st = api_model_view(t->clip, t->ema_view, 0, &t->ema_model))) return st;
     const struct {
         const char *name;
         const dataset *ds;
@@ -318,7 +322,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
             if (!sets[s].enabled) continue;
             eval_report *r = NULL;
             int skipped = 0;
-            st = ram_evaluate(m == 0 ? &live : &averaged, sets[s].ds, &eo, sets[s].name,
+            st = ram_evaluate(m == 0 ? t->live_model : t->ema_model, sets[s].ds, &eo, sets[s].name,
                               m == 0 ? "live" : "ema", &skipped, &r);
             if (st) return st;
             if (skipped) {
@@ -380,6 +384,8 @@ static void log_step(trainer *t, const ram_train_event *ev) {
 static void trainer_free(trainer *t) {
     if (t->log) fclose(t->log);
     if (t->lock_fd >= 0) close(t->lock_fd); /* releases the flock */
+    ramc_model_free(t->live_model);
+    ramc_model_free(t->ema_model);
     ramc_clip_free(t->clip);
     ram_adapter_free(t->adapter);
     ram_adapter_free(t->ema_view);
@@ -500,7 +506,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
     return RAMC_OK;
 }
 
-ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) {
+static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *sum) {
     trainer t;
     memset(&t, 0, sizeof t);
     t.lock_fd = -1;
@@ -593,5 +599,12 @@ ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) 
     log_json(&t, end);
 done:
     trainer_free(&t);
+    return st;
+}
+
+ramc_status ram_train_run(const ram_trainer_options *o, ram_train_summary *sum) {
+    int saved = kernels_threads_begin(o ? o->clip_params.threads : 0);
+    ramc_status st = train_run(o, sum);
+    kernels_threads_end(saved);
     return st;
 }

@@ -13,7 +13,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "data/config.h"
+#include "train/config.h"
 #include "eval/report.h"
 
 typedef enum {

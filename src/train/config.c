@@ -1,5 +1,5 @@
 /* Training configuration: presets, key table, parser and dump (config.h). */
-#include "data/config.h"
+#include "train/config.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -6,13 +6,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "image/image.h"
+#include "io/file.h"
 
-ramc_status image_write_file_atomic(const char *path, const void *data, size_t size) {
-    return write_file_replace(path, data, size, 1);
+ramc_status file_write_atomic(const char *path, const void *data, size_t size) {
+    return file_write_replace(path, data, size, 1);
 }
 
-ramc_status write_file_replace(const char *path, const void *data, size_t size, int durable) {
+ramc_status file_write_replace(const char *path, const void *data, size_t size, int durable) {
     if (!path || !*path) return ramc_error(RAMC_ERR_INVALID_ARG, "empty output path");
     size_t n = strlen(path);
     char *tmp = ramc_malloc(n + 16, "temporary file name");

@@ -16,8 +16,8 @@
  * ram_train_config_dump() writes the effective settings in the same format;
  * parsing that text gives back an identical struct.
  */
-#ifndef RAMC_DATA_CONFIG_H
-#define RAMC_DATA_CONFIG_H
+#ifndef RAMC_TRAIN_CONFIG_H
+#define RAMC_TRAIN_CONFIG_H
 
 #include <stddef.h>
 
