@@ -24,7 +24,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "time the main workloads on a random CLIP (speed, peak memory)"},
     {"synth", cmd_synth, "generate a seeded synthetic multi-label data set with ZSL/GZSL splits"},
     {"pretrain-clip", cmd_pretrain, "pre-train a small CLIP from scratch on image<TAB>caption pairs"},
-    {"convert", cmd_convert, "rewrite a safetensors file in float16, bfloat16 or float32"},
+    {"convert", cmd_convert, "rewrite weights (safetensors or PyTorch) as safetensors, optionally f16/bf16/f32"},
 };
 
 static void usage(FILE *f) {
