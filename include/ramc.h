@@ -103,6 +103,9 @@ typedef enum { RAMC_FILTER_BILINEAR = 0, RAMC_FILTER_BICUBIC = 1 } ramc_filter;
  * Greyscale, palette, alpha and 16-bit inputs are converted like Pillow's
  * Image.convert("RGB"). */
 ramc_status ramc_image_load(const char *path, ramc_image *out);
+/* The same from a file's bytes already in memory (a pipe, a network upload);
+ * `name` (may be NULL) names it in error messages. */
+ramc_status ramc_image_decode(const uint8_t *data, size_t size, const char *name, ramc_image *out);
 /* Resizes exactly like Pillow's Image.resize((width, height), filter) on RGB. */
 ramc_status ramc_image_resize(const ramc_image *in, int width, int height,
                               ramc_filter filter, ramc_image *out);

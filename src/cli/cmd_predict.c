@@ -24,13 +24,18 @@ static const char usage_text[] =
     "                    [--top-k K] [--threshold T] [--format json|tsv] [--baseline clip]\n"
     "                    [--batch N] [--explain DIR] [--vocab FILE] [--bf16] [--no-pack]\n"
     "                    [--follow-links] [--threads N] IMAGE_OR_DIR...\n"
+    "       ramc predict ... --stdin           (image paths on standard input, one per line)\n"
     "\n"
     "Scores every label for every image with RAM (Recover and Match) and prints\n"
     "the best ones. Folders are searched recursively for .jpg/.jpeg/.png files\n"
     "(sorted by path; links to folders are not followed, each folder is searched\n"
     "once, at most 64 levels deep); images are resized straight to the model's input size\n"
     "(bilinear, as the official test transform) and normalised with mean = std = 0.5\n"
-    "(ramc_preprocess_file).\n"
+    "(ramc_preprocess_file). IMAGE '-' reads one image file from standard input.\n"
+    "With --stdin the model is loaded once and each line of standard input is an\n"
+    "image path, answered (and flushed) as soon as it is scored; in JSON a path\n"
+    "that fails gets an {\"image\", \"error\"} line. Results never depend on the\n"
+    "batch an image went in (per-image Sinkhorn stop, per-image towers).\n"
     "\n"
     "  --clip WEIGHTS       CLIP weights (.safetensors, OpenAI or Hugging Face names);\n"
     "                       default: the embedded model data/default/ (a small CLIP\n"
@@ -465,7 +470,7 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
 typedef struct {
     const char *clip, *adapter, *labels_arg, *labels_file, *template_str, *explain, *vocab;
     int vision_heads, text_heads, top_k, top_k_set, json, baseline, batch, bf16, no_pack, follow_links;
-    int threads;
+    int threads, from_stdin;
     float threshold;
     int threshold_set;
 } options;
@@ -477,6 +482,140 @@ static int parse_nonneg_int(const char *s, int max, int *out) {
     if (!*s || *end || errno || v < 0 || v > max) return 0;
     *out = (int)v;
     return 1;
+}
+
+/* ------------------------------------------------------------ batches */
+
+/* Everything one batch needs, set up once by cmd_predict. */
+typedef struct {
+    const options *o;
+    const ramc_model *model;
+    const ramc_labels *labels;
+    ramc_predict_params pp;
+    explain_ctx ex;
+    char **stems;                 /* explanation file stems, by image index; NULL without --explain */
+    int N, C, BS;
+    size_t per_image;             /* floats of one preprocessed image */
+    float *tensor, *scores, *plan, *lpd;
+    int *order, *ok_item;
+    ramc_image *origs;
+    int status;                   /* 1 once anything failed */
+} predict_run;
+
+#define MAX_STDIN_IMAGE_BYTES (1ull << 30)
+
+/* Decodes an image file, or "-": one whole file read from standard input. */
+static ramc_status load_input(const char *path, ramc_image *img) {
+    if (strcmp(path, "-") != 0) return ramc_image_load(path, img);
+    size_t size = 0, cap = 1 << 16;
+    uint8_t *data = malloc(cap);
+    while (data) {
+        if (size == cap) {
+            if (cap >= MAX_STDIN_IMAGE_BYTES) {
+                free(data);
+                return ramc_error(RAMC_ERR_LIMIT, "standard input: more than %llu bytes",
+                                  (unsigned long long)MAX_STDIN_IMAGE_BYTES);
+            }
+            uint8_t *more = realloc(data, cap * 2);
+            if (!more) break;
+            data = more, cap *= 2;
+        }
+        size_t got = fread(data + size, 1, cap - size, stdin);
+        size += got;
+        if (got == 0) break;
+    }
+    if (!data) return ramc_error(RAMC_ERR_NOMEM, "standard input: out of memory");
+    ramc_status st = ferror(stdin) ? ramc_error(RAMC_ERR_IO, "standard input: read error")
+                     : size == 0   ? ramc_error(RAMC_ERR_FORMAT, "standard input: no image bytes")
+                                   : ramc_image_decode(data, size, "standard input", img);
+    free(data);
+    return st;
+}
+
+/* A failed image: a message on stderr that names it, and with --stdin in
+ * JSON an {"image", "error"} line, so a pipeline reading results line by line
+ * hears about every path it wrote. */
+static void report_failure(predict_run *r, const char *path, const char *msg) {
+    if (strstr(msg, path)) fprintf(stderr, "ramc predict: %s\n", msg);
+    else fprintf(stderr, "ramc predict: %s: %s\n", path, msg);
+    r->status = 1;
+    if (r->o->from_stdin && r->o->json) {
+        cJSON *obj = cJSON_CreateObject();
+        cJSON *name = json_string_utf8(path), *err = json_string_utf8(msg);
+        if (obj && name && err) {
+            cJSON_AddItemToObject(obj, "image", name);
+            cJSON_AddItemToObject(obj, "error", err);
+            char *text = cJSON_PrintUnformatted(obj);
+            if (text) puts(text), fflush(stdout);
+            cJSON_free(text);
+        } else {
+            cJSON_Delete(name);
+            cJSON_Delete(err);
+        }
+        cJSON_Delete(obj);
+    }
+}
+
+/* Decodes, scores and prints paths[0 .. n) (n <= BS); `first` is the index of
+ * paths[0] among all images (for the explanation file names). */
+static void predict_batch(predict_run *r, char *const *paths, int n, int first) {
+    const options *o = r->o;
+    const int N = r->N, C = r->C;
+    int loaded = 0; /* decoded images, packed at the front of tensor */
+    for (int k = 0; k < n; k++) {
+        const char *path = paths[k];
+        ramc_image img = {0};
+        r->ok_item[k] = 0;
+        /* decoded here rather than by ramc_preprocess_file: --explain draws on the original */
+        ramc_status st = load_input(path, &img);
+        if (st == RAMC_OK)
+            st = ramc_preprocess_image(r->model, &img, NULL, r->tensor + (size_t)loaded * r->per_image);
+        if (st != RAMC_OK) {
+            /* the decoders' messages name the file; make sure one does */
+            report_failure(r, path, ramc_last_error());
+            ramc_image_free(&img);
+            continue;
+        }
+        if (o->explain) r->origs[loaded] = img;
+        else ramc_image_free(&img);
+        r->ok_item[k] = 1;
+        loaded++;
+    }
+    if (loaded == 0) return;
+    if (ramc_predict(r->model, r->labels, r->tensor, loaded, &r->pp, r->scores, r->plan, r->lpd) !=
+        RAMC_OK) {
+        /* values the load checks let through can still overflow here:
+         * say which weights were in use */
+        fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o->clip,
+                o->adapter && !o->baseline ? " and " : "", o->adapter && !o->baseline ? o->adapter : "",
+                ramc_last_error());
+        r->status = 1;
+        for (int j = 0; j < loaded; j++) ramc_image_free(&r->origs[j]);
+        return;
+    }
+    for (int k = 0, j = 0; k < n; k++) {
+        if (!r->ok_item[k]) continue;
+        const float *s = r->scores + (size_t)j * C;
+        for (int c = 0; c < C; c++) r->order[c] = c;
+        sort_scores = s;
+        qsort(r->order, (size_t)C, sizeof *r->order, cmp_rank);
+        int shown = o->top_k && o->top_k < C ? o->top_k : C;
+        if (o->threshold_set) {
+            int m = 0;
+            while (m < shown && s[r->order[m]] >= o->threshold) m++;
+            shown = m;
+        }
+        if (!print_result(o->json, paths[k], r->labels, r->order, s, shown)) r->status = 1;
+        if (o->explain) {
+            fflush(stdout);
+            if (!explain_image(&r->ex, r->stems[first + k], &r->origs[j], r->labels,
+                               r->plan + (size_t)j * N * C, r->lpd + (size_t)j * N, r->order, s, shown))
+                r->status = 1;
+            ramc_image_free(&r->origs[j]);
+        }
+        j++;
+    }
+    fflush(stdout);
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -494,6 +633,7 @@ int cmd_predict(int argc, char **argv) {
         if (!strcmp(a, "--bf16")) { o.bf16 = 1; continue; }
         if (!strcmp(a, "--no-pack")) { o.no_pack = 1; continue; }
         if (!strcmp(a, "--follow-links")) { o.follow_links = 1; continue; }
+        if (!strcmp(a, "--stdin")) { o.from_stdin = 1; continue; }
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage_text, stdout);
             strlist_free(&inputs);
@@ -541,8 +681,13 @@ int cmd_predict(int argc, char **argv) {
         }
         i++;
     }
+    int dashes = 0;
+    for (int i = 0; i < inputs.n; i++) dashes += !strcmp(inputs.v[i], "-");
     const char *problem = !o.labels_arg == !o.labels_file      ? "give exactly one of --labels and --labels-file%s"
-                          : inputs.n == 0                        ? "no images or folders given%s"
+                          : inputs.n == 0 && !o.from_stdin       ? "no images or folders given%s"
+                          : inputs.n > 0 && o.from_stdin         ? "--stdin reads the image paths from standard input: give no others%s"
+                          : o.from_stdin && o.explain            ? "--explain is not available with --stdin%s"
+                          : dashes > 1                           ? "'-' (an image on standard input) may be given once%s"
                           : o.baseline && o.explain              ? "--explain needs RAM's transport plan; not with --baseline clip%s"
                                                                  : NULL;
     if (problem) {
@@ -603,7 +748,9 @@ int cmd_predict(int argc, char **argv) {
     int n_dirs = 0;
     for (int i = 0; i < inputs.n; i++) {
         struct stat sb;
-        if (stat(inputs.v[i], &sb) != 0) {
+        if (!strcmp(inputs.v[i], "-")) {
+            if (!strlist_push(&images, "-", 1)) status = 1;
+        } else if (stat(inputs.v[i], &sb) != 0) {
             fprintf(stderr, "ramc predict: %s: %s\n", inputs.v[i], strerror(errno));
             status = 1;
         } else if (S_ISDIR(sb.st_mode)) {
@@ -614,7 +761,7 @@ int cmd_predict(int argc, char **argv) {
         }
     }
     free(wc.v);
-    if (images.n == 0) {
+    if (images.n == 0 && !o.from_stdin) {
         fprintf(stderr, "ramc predict: no .jpg/.jpeg/.png images found");
         for (int i = 0, shown = 0; i < inputs.n; i++) {
             struct stat sb;
@@ -679,69 +826,33 @@ int cmd_predict(int argc, char **argv) {
         status = 1;
         goto done;
     }
-    ramc_predict_params pp = ramc_predict_default_params();
-    pp.mode = o.baseline ? RAMC_PREDICT_CLIP_BASELINE : RAMC_PREDICT_RAM;
-
-    for (int first = 0; first < images.n; first += BS) {
-        const int n = images.n - first < BS ? images.n - first : BS;
-        int loaded = 0; /* decoded images, packed at the front of tensor */
-        for (int k = 0; k < n; k++) {
-            const char *path = images.v[first + k];
-            ramc_image img = {0};
-            ok_item[k] = 0;
-            /* decoded here rather than by ramc_preprocess_file: --explain draws on the original */
-            ramc_status st = ramc_image_load(path, &img);
-            if (st == RAMC_OK)
-                st = ramc_preprocess_image(model, &img, NULL, tensor + (size_t)loaded * per_image);
-            if (st != RAMC_OK) {
-                /* the decoders' messages name the file; make sure one does */
-                const char *msg = ramc_last_error();
-                if (strstr(msg, path)) fprintf(stderr, "ramc predict: %s\n", msg);
-                else fprintf(stderr, "ramc predict: %s: %s\n", path, msg);
-                ramc_image_free(&img);
-                status = 1;
+    predict_run run = {&o, model, labels, ramc_predict_default_params(), ex, stems, N, C, BS,
+                       per_image, tensor, scores, plan, lpd, order, ok_item, origs, 0};
+    run.pp.mode = o.baseline ? RAMC_PREDICT_CLIP_BASELINE : RAMC_PREDICT_RAM;
+    for (int first = 0; first < images.n; first += BS)
+        predict_batch(&run, images.v + first, images.n - first < BS ? images.n - first : BS, first);
+    if (o.from_stdin) {
+        /* one path per line, each answered as soon as it is scored: a
+         * pipeline sees its results while it is still writing paths */
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t len;
+        int line_no = 0;
+        while ((len = getline(&line, &cap, stdin)) >= 0) {
+            line_no++;
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+            if (len == 0) continue;
+            if ((size_t)len != strlen(line)) {
+                fprintf(stderr, "ramc predict: standard input line %d: a NUL byte in the path\n", line_no);
+                run.status = 1;
                 continue;
             }
-            if (o.explain) origs[loaded] = img;
-            else ramc_image_free(&img);
-            ok_item[k] = 1;
-            loaded++;
+            char *one[1] = {line};
+            predict_batch(&run, one, 1, 0);
         }
-        if (loaded == 0) continue;
-        if (ramc_predict(model, labels, tensor, loaded, &pp, scores, plan, lpd) != RAMC_OK) {
-            /* values the load checks let through can still overflow here:
-             * say which weights were in use */
-            fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o.clip,
-                    o.adapter && !o.baseline ? " and " : "", o.adapter && !o.baseline ? o.adapter : "",
-                    ramc_last_error());
-            status = 1;
-            for (int j = 0; j < loaded; j++) ramc_image_free(&origs[j]);
-            continue;
-        }
-        for (int k = 0, j = 0; k < n; k++) {
-            if (!ok_item[k]) continue;
-            const float *s = scores + (size_t)j * C;
-            for (int c = 0; c < C; c++) order[c] = c;
-            sort_scores = s;
-            qsort(order, (size_t)C, sizeof *order, cmp_rank);
-            int shown = o.top_k && o.top_k < C ? o.top_k : C;
-            if (o.threshold_set) {
-                int m = 0;
-                while (m < shown && s[order[m]] >= o.threshold) m++;
-                shown = m;
-            }
-            if (!print_result(o.json, images.v[first + k], labels, order, s, shown)) status = 1;
-            if (o.explain) {
-                fflush(stdout);
-                if (!explain_image(&ex, stems[first + k], &origs[j], labels,
-                                   plan + (size_t)j * N * C, lpd + (size_t)j * N, order, s, shown))
-                    status = 1;
-                ramc_image_free(&origs[j]);
-            }
-            j++;
-        }
-        fflush(stdout);
+        free(line);
     }
+    if (run.status) status = 1;
 
 done:
     if (stems)

@@ -96,3 +96,14 @@ ramc_status image_probe_file(const char *path, long long *width, long long *heig
     if (!ok) return ramc_error(RAMC_ERR_FORMAT, "%s: no JPEG or PNG image size found", path);
     return RAMC_OK;
 }
+
+ramc_status ramc_image_decode(const uint8_t *data, size_t size, const char *name, ramc_image *out) {
+    if (!data || !out) return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_image_decode: NULL argument");
+    out->width = out->height = 0;
+    out->rgb = NULL;
+    if (!name) name = "image";
+    if (size > RAMC_IMAGE_MAX_FILE_BYTES)
+        return ramc_error(RAMC_ERR_LIMIT, "%s: %zu bytes exceed the limit of %llu bytes", name, size,
+                          (unsigned long long)RAMC_IMAGE_MAX_FILE_BYTES);
+    return image_decode_memory(data, size, name, out);
+}
