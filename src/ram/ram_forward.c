@@ -350,6 +350,10 @@ done:
     return st;
 }
 
+int ram_vision_flags(const ramc_variant *v) {
+    return (v->no_saa ? RAM_VISION_NO_SAA : 0) | (v->no_tss ? RAM_VISION_NO_TSS : 0);
+}
+
 ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const float *images,
                                int B, const float *text, int C, int flags, float *x, float *x_loc,
                                clip_tap_fn tap, void *tap_user) {
@@ -464,6 +468,11 @@ ramc_status ram_head_alloc(ram_head *h, int B, int N, int C, int D, int max_iter
     return RAMC_OK;
 }
 
+void ram_head_set_variant(ram_head *h, const ramc_variant *v) {
+    h->matching = v->matching;
+    h->uniform_source = v->uniform_source;
+}
+
 void ram_head_free(ram_head *h) {
     free(h->storage);
     free(h->iters);
@@ -484,7 +493,7 @@ ramc_status ram_head_forward(ram_head *h, const float *img_glb, const float *img
     kcot_cost_forward(h->cost, h->sim, logit_scale_exp, B, N, C);
     if (extra_cost)
         for (long i = 0; i < (long)B * N * C; i++) h->cost[i] += extra_cost[i];
-    if (h->uniform_source)
+    if (h->uniform_source || h->matching == RAM_MATCH_OT)
         kcot_uniform(h->u, B, N);
     else
         kcot_lpd_marginal(h->u, h->sim, 0.1f, B, N, C);
@@ -503,7 +512,7 @@ ramc_status ram_head_forward(ram_head *h, const float *img_glb, const float *img
                                   h->v, h->cost, B, N, C, opt);
         if (st != RAMC_OK) return st;
     }
-    if (h->matching == RAM_MATCH_KCOT)
+    if (h->matching == RAM_MATCH_KCOT || h->matching == RAM_MATCH_OT)
         kcot_local_logits_forward(h->logits_loc, h->T, h->sim, tau_l, B, N, C);
     kcot_score(h->score, h->score_glb, h->score_loc, h->logits_glb, h->logits_loc, B, C);
     return RAMC_OK;

@@ -89,6 +89,9 @@ enum {
     RAM_VISION_NO_TSS = 4
 };
 
+/* The RAM_VISION_* flags of a variant, for inference (no RAM_VISION_TRAIN). */
+int ram_vision_flags(const ramc_variant *v);
+
 /* How the vision tower runs. */
 typedef struct {
     const ram_adapter *adapter; /* visual prompts and TSS in its adapted blocks; NULL: none
@@ -143,19 +146,19 @@ ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const f
 ramc_status ram_image_features(const ramc_clip *m, const float *x, const float *x_loc, int B,
                                float *img_glb, float *img_loc);
 
-/* How the local branch aggregates patches into label logits (paper Table 5).
- * Plain OT is KCOT with a uniform source marginal and no teacher. */
-typedef enum {
-    RAM_MATCH_KCOT = 0,     /* optimal transport (Sinkhorn) — RAM */
-    RAM_MATCH_AVGPOOL = 1,  /* (c) mean over patches */
-    RAM_MATCH_REWEIGHT = 2  /* (d) per-label softmax re-weighting over patches */
-} ram_matching;
+/* The matching rule, ramc_matching of include/ramc.h, under the names the
+ * internal code and its tests use. */
+typedef ramc_matching ram_matching;
+#define RAM_MATCH_KCOT RAMC_MATCH_KCOT
+#define RAM_MATCH_AVGPOOL RAMC_MATCH_AVGPOOL
+#define RAM_MATCH_REWEIGHT RAMC_MATCH_REWEIGHT
+#define RAM_MATCH_OT RAMC_MATCH_OT
 
 /* Everything the matching head computes, for one batch and one label set. */
 typedef struct {
-    /* switches, 0 by default (RAM as published) */
-    ram_matching matching;
-    int uniform_source;          /* 1: u = 1/N instead of LPD ("w/o LPD", plain OT) */
+    /* switches, 0 by default (RAM as published); ram_head_set_variant */
+    ram_matching matching;       /* RAM_MATCH_OT: KCOT's solver with u = 1/N */
+    int uniform_source;          /* 1: u = 1/N instead of LPD ("w/o LPD") */
     int B, N, C, D, max_iter;
     float *g_norm, *g_norms;     /* [B, D], [B]          normalised global features, norms */
     float *f_norm, *f_norms;     /* [B, N, D], [B, N] */
@@ -178,6 +181,8 @@ typedef struct {
 } ram_head;
 
 ramc_status ram_head_alloc(ram_head *h, int B, int N, int C, int D, int max_iter);
+/* The head's switches of a variant: matching and uniform_source. */
+void ram_head_set_variant(ram_head *h, const ramc_variant *v);
 void ram_head_free(ram_head *h);
 
 /* logit_scale_exp = exp(CLIP logit_scale); tau_g, tau_l the temperatures;

@@ -21,6 +21,13 @@ ram_train_options ram_train_default_options(void) {
     return o;
 }
 
+void ram_train_options_set_variant(ram_train_options *o, const ramc_variant *v) {
+    o->matching = v->matching;
+    o->no_saa = v->no_saa;
+    o->no_tss = v->no_tss;
+    o->uniform_source = v->uniform_source;
+}
+
 void ram_train_result_free(ram_train_result *r) {
     ram_head_free(&r->head);
     free(r->storage);
@@ -437,7 +444,9 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     /* vision blocks before the first adapted one: once for student and teacher */
     const int vfirst = a->n_vision_adapted ? a->vision_layers[0] : in->vision_layers;
     const size_t vstream = (size_t)B * (N + 1) * in->vision_width;
-    const int need_side = !opt->no_saa || opt->use_teacher;
+    /* plain OT is KCOT's solver without its knowledge: no teacher term */
+    const int use_teacher = opt->use_teacher && opt->matching != RAM_MATCH_OT;
+    const int need_side = !opt->no_saa || use_teacher;
     if (!(vx = ramc_malloc(vstream * (need_side ? 2 : 1) * sizeof(float), "vision prefix"))) {
         st = RAMC_ERR_NOMEM;
         goto done;
@@ -453,7 +462,7 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     so.mode = opt->sinkhorn;
     so.reg = opt->reg;
     const float *extra = NULL;
-    if (opt->use_teacher) {
+    if (use_teacher) {
         if ((st = teacher_cost(m, vx, vx_loc, vfirst, B, teacher_text, targets, opt, r)))
             goto done;
         extra = r->cost_teacher;

@@ -259,10 +259,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
     eo.progress = on_eval_progress;
     eo.progress_user = t;
     eo.fatal_missing = t->o->fatal_missing;
-    eo.matching = cfg->matching;
-    eo.uniform_source = !cfg->use_lpd;
-    eo.no_saa = !cfg->use_saa;
-    eo.no_tss = !cfg->use_tss;
+    eo.variant = cfg->variant;
     ramc_status st = ema_copy_to(t->ema, t->ema_view);
     if (st) return st;
     struct ramc_model live = {t->clip, t->adapter}, averaged = {t->clip, t->ema_view};
@@ -385,10 +382,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
     topt.reg = (float)cfg->ot_reg;
     topt.teacher_sharpen = (float)cfg->teacher_sharpen;
     topt.sinkhorn = cfg->sinkhorn;
-    topt.matching = (ram_matching)cfg->matching;
-    topt.uniform_source = !cfg->use_lpd;
-    topt.no_saa = !cfg->use_saa;
-    topt.no_tss = !cfg->use_tss;
+    ram_train_options_set_variant(&topt, &cfg->variant);
     topt.loss = (ram_loss_kind)cfg->loss;
     topt.text_cache = &t->text_cache;
     loader_ctx lc = {t, 0};
