@@ -2,6 +2,8 @@
 # The test command: installs what is missing, builds, runs the whole suite.
 #   scripts/test.sh              optimised build in ./build
 #   scripts/test.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build in ./build-asan
+#   scripts/test.sh --tsan       ThreadSanitizer build (clang) in ./build-tsan; for CI:
+#                                scripts/test.sh --tsan -R concurrency
 # Extra arguments go to ctest (e.g. -R golden).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,21 @@ if [ "${1:-}" = "--sanitize" ]; then
   # halt_on_error: a sanitizer report fails the test instead of scrolling past
   export ASAN_OPTIONS=halt_on_error=1:detect_leaks=1
   export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  ctest --output-on-failure -j"$(nproc)" "$@"
+  exit
+fi
+if [ "${1:-}" = "--tsan" ]; then
+  shift
+  scripts/setup.sh
+  CC=clang cmake -S . -B build-tsan -DRAMC_TSAN=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build-tsan -j"$(nproc)"
+  cd build-tsan
+  # The OpenMP runtime, OpenBLAS and oneDNN are not instrumented: their own
+  # thread pools would only report their internal synchronisation. One
+  # OpenMP thread per caller leaves the callers' threads (the library's
+  # shared model, caches and locks) as the only concurrency TSan judges.
+  export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
+  export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:ignore_noninstrumented_modules=1
   ctest --output-on-failure -j"$(nproc)" "$@"
   exit
 fi
