@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
 #include "ramc.h"
 #include "test.h"
 
@@ -70,12 +71,16 @@ static void check_mode(const ramc_model *m, const ramc_labels *lb, ramc_predict_
     CHECK(ref.st == RAMC_OK, "%s: one thread: %s", what, ref.error);
     if (ref.st != RAMC_OK) return;
 
+    const long packed_before = kernels_packed_count();
     pthread_t th[N_THREADS];
     for (int t = 0; t < N_THREADS; t++) {
         jobs[t] = (job){.model = m, .labels = lb, .params = p, .with_plan = with_plan};
         CHECK(pthread_create(&th[t], NULL, run, &jobs[t]) == 0, "pthread_create");
     }
     for (int t = 0; t < N_THREADS; t++) pthread_join(th[t], NULL);
+    /* with oneDNN the threads' linear layers ran on the shared packed weights */
+    if (kernels_packed_available())
+        CHECK(kernels_packed_count() > packed_before, "%s: no packed product ran", what);
     for (int t = 0; t < N_THREADS; t++) {
         CHECK(jobs[t].st == RAMC_OK, "%s: thread %d: %s", what, t, jobs[t].error);
         if (jobs[t].st != RAMC_OK) continue;
