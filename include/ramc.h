@@ -160,7 +160,9 @@ ramc_status ramc_clip_encode_image(const ramc_clip *clip, const float *images, i
  * the SAA side stream and KCOT with the LPD marginal (no prompts, no TSS),
  * global temperature 1/exp(logit_scale), local temperature 2e-3 (the COCO
  * configuration's TEMPERATURE). Models and label sets may be shared between
- * threads; every call allocates its own scratch. */
+ * threads, and threads sharing a model compute at the same time (each has
+ * its own matrix-product primitives; tests/test_concurrency.c); every call
+ * allocates its own scratch. */
 
 #define RAMC_MAX_LABELS 4096          /* labels in one set */
 #define RAMC_MAX_LABEL_BYTES 1024     /* bytes of one label name (UTF-8) */

@@ -149,6 +149,10 @@ static dnnl_engine_t g_eng; /* oneDNN engines are thread-safe: used outside the 
 static dnnl_stream_t g_stream;
 static int g_broken; /* oneDNN could not start: stay on sgemm */
 static atomic_long g_count; /* products done here */
+/* Bumped whenever a range is dropped: a thread whose cache is older drops
+ * its primitives (they were made for shapes of weights that may be gone,
+ * and hold oneDNN memory) before its next product. */
+static long g_generation;
 
 /* What one thread needs to run products outside the lock. A primitive is
  * this thread's alone (cached by shape and epilogue, least recently used
@@ -158,6 +162,7 @@ typedef struct {
     prim_entry prims[MAX_PRIMS];
     int nprims;
     unsigned long clock;
+    long generation; /* of g_generation when the primitives were made */
     dnnl_stream_t stream;
     uint16_t *src; /* bf16 activations */
     size_t src_cap;
@@ -205,9 +210,14 @@ static void destroy_prim(prim_entry *p) {
     dnnl_primitive_desc_destroy(p->pd);
 }
 
+static void drop_thread_prims(thread_products *t) {
+    for (int i = 0; i < t->nprims; i++) destroy_prim(&t->prims[i]);
+    t->nprims = 0;
+}
+
 static void thread_products_free(void *arg) {
     thread_products *t = arg;
-    for (int i = 0; i < t->nprims; i++) destroy_prim(&t->prims[i]);
+    drop_thread_prims(t);
     if (t->stream) dnnl_stream_destroy(t->stream);
     free(t->src);
     free(t);
@@ -220,8 +230,12 @@ static void make_thread_key(void) { pthread_key_create(&g_thread_key, thread_pro
 static thread_products *thread_products_get(void) {
     pthread_once(&g_thread_key_once, make_thread_key);
     thread_products *t = pthread_getspecific(g_thread_key);
-    if (t) return t;
+    if (t) {
+        if (t->generation != g_generation) drop_thread_prims(t), t->generation = g_generation;
+        return t;
+    }
     if (!(t = calloc(1, sizeof *t))) return NULL;
+    t->generation = g_generation;
     if (dnnl_stream_create(&t->stream, g_eng, dnnl_stream_default_flags) != dnnl_success ||
         pthread_setspecific(g_thread_key, t) != 0) {
         if (t->stream) dnnl_stream_destroy(t->stream);
@@ -296,7 +310,12 @@ static void drop_range(const void *base, int rebuild) {
         const char *lo = g_ranges[i].base, *hi = lo + g_ranges[i].bytes;
         g_ranges[i] = g_ranges[--g_nranges];
         /* The threads' primitives hold no weight (it comes with each
-         * product), only its layout: they stay, valid for any weight of it. */
+         * product), only its layout, but they hold memory: this thread drops
+         * its own now, the others before their next product. */
+        g_generation++;
+        pthread_once(&g_thread_key_once, make_thread_key);
+        thread_products *self = pthread_getspecific(g_thread_key);
+        if (self) drop_thread_prims(self), self->generation = g_generation;
         int keep = 0;
         for (int j = 0; j < g_nweights; j++) {
             packed_weight *w = &g_weights[j];

@@ -1,4 +1,7 @@
-/* The CLIP ViT model: weights, loading and the forward passes.
+/* The CLIP ViT model: weights, loading and the forward of each layer
+ * (patch embedding, residual block, heads). The towers that chain the
+ * layers, with RAM's prompts and adapters, are src/ram/ram_forward.h: this
+ * file knows nothing of them.
  *
  * The model is immutable once loaded. Forward functions take scratch
  * memory from the call (allocated and freed inside), never from the model.

@@ -1,6 +1,6 @@
-/* One RAM training step (see ram_train.h). The forward mirrors
- * ram_forward.c but keeps activations from the first trainable block on;
- * the backward walks the same blocks in reverse. */
+/* One RAM training step (see ram_train.h). The forward runs the towers of
+ * ram_forward.c, with a record of the blocks from the first trainable one
+ * on; the backward walks the same blocks in reverse. */
 #include "ram/ram_train.h"
 
 #include <math.h>
@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
 #include "kernels/kernels.h"
 #include "ram/loss.h"
 #include "ram/tss.h"
