@@ -191,7 +191,9 @@ ramc_status ramc_clip_encode_image(const ramc_clip *clip, const float *images, i
  * the SAA side stream and KCOT with the LPD marginal (no prompts, no TSS),
  * global temperature 1/exp(logit_scale), local temperature 2e-3 (the COCO
  * configuration's TEMPERATURE). Models and label sets may be shared between
- * threads; every call allocates its own scratch. */
+ * threads, and threads sharing a model compute at the same time (each has
+ * its own matrix-product primitives; tests/test_concurrency.c); every call
+ * allocates its own scratch. */
 
 #define RAMC_MAX_LABELS 4096          /* labels in one set */
 #define RAMC_MAX_LABEL_BYTES 1024     /* bytes of one label name (UTF-8) */
@@ -241,8 +243,31 @@ typedef enum {
     RAMC_PREDICT_CLIP_BASELINE = 1  /* plain CLIP: softmax_c(exp(logit_scale) * cos) */
 } ramc_predict_mode;
 
+/* How RAM's local branch aggregates patches into label logits (paper
+ * Table 5, docs/ram.md). */
+typedef enum {
+    RAMC_MATCH_KCOT = 0,     /* knowledge-constrained optimal transport: RAM */
+    RAMC_MATCH_AVGPOOL = 1,  /* (c) mean over patches */
+    RAMC_MATCH_REWEIGHT = 2, /* (d) per-label softmax re-weighting over patches */
+    RAMC_MATCH_OT = 3        /* plain optimal transport: the same Sinkhorn with a uniform
+                              * patch marginal (no LPD) and, in training, no teacher term */
+} ramc_matching;
+
+/* A variant of RAM for the paper's ablations (Tables 5 and 6, docs/ram.md),
+ * one struct for configuration, training, evaluation, prediction and the
+ * forward pass. All zero is RAM as published; each switch names what it
+ * takes away. (The teacher, a training-only part, is the training
+ * configuration's use_teacher.) */
 typedef struct {
-    int mode;                /* ramc_predict_mode; default RAMC_PREDICT_RAM */
+    ramc_matching matching; /* RAMC_MATCH_KCOT */
+    int no_saa;             /* 1: no value-value attention: the side stream follows the main
+                             * stream ("w/o SAA") */
+    int no_tss;             /* 1: no TSS adapters in the adapted blocks ("w/o TSS") */
+    int uniform_source;     /* 1: uniform patch marginal u = 1/N instead of LPD ("w/o LPD") */
+} ramc_variant;
+
+typedef struct {
+    ramc_predict_mode mode;  /* default RAMC_PREDICT_RAM */
     /* 1 (default): each image's Sinkhorn stops on its own test, so its result
      * does not depend on the other images of the call. 0: the official
      * batch-coupled stop (parity with the reference implementation). */
@@ -259,13 +284,9 @@ typedef struct {
      * for large batches; results then agree across batch compositions only
      * to float rounding, ~1e-6). */
     int fuse_batch;
-    /* Ablations of the paper's Tables 5 and 6 (docs/ram.md), all 0 = RAM:
-     * matching 0 KCOT, 1 average pooling, 2 softmax re-weighting; a uniform
-     * source marginal instead of LPD; no SAA side stream; no TSS. */
-    int matching;
-    int uniform_source;
-    int no_saa;
-    int no_tss;
+    /* Research only: a variant of RAM for the paper's ablations; zero (the
+     * default) is RAM as published. */
+    ramc_variant ablation;
     /* Threads of this call; 0 (default): the model's (ramc_clip_params.threads). */
     int threads;
 } ramc_predict_params;

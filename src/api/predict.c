@@ -32,9 +32,11 @@ static ramc_status check_params(const ramc_predict_params *p) {
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: unknown mode %d", p->mode);
     if (!(p->reg > 0) || !isfinite(p->reg))
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: Sinkhorn reg must be positive and finite");
-    if (p->matching < 0 || p->matching > 2)
+    const ramc_matching mt = p->ablation.matching;
+    if (mt != RAMC_MATCH_KCOT && mt != RAMC_MATCH_AVGPOOL && mt != RAMC_MATCH_REWEIGHT &&
+        mt != RAMC_MATCH_OT)
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: matching %d is not 0 (KCOT), 1 (average "
-                          "pooling) or 2 (re-weighting)", p->matching);
+                          "pooling), 2 (re-weighting) or 3 (plain OT)", (int)mt);
     if (p->threads < 0)
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: threads %d, expected >= 0 (0: the model's)",
                           p->threads);
@@ -112,8 +114,8 @@ static ramc_status predict_ram(const ramc_model *m, const ramc_labels *lb, const
         const int n = B - b0 < vc ? B - b0 : vc;
         /* train = 0: TSS BatchNorm uses running statistics, so an image's
          * features do not depend on its batch companions */
-        const int flags = (p->no_saa ? RAM_VISION_NO_SAA : 0) | (p->no_tss ? RAM_VISION_NO_TSS : 0);
-        st = ram_vision_forward(m->clip, a, images + b0 * per_image, n, lb->features, C, flags, x,
+        st = ram_vision_forward(m->clip, a, images + b0 * per_image, n, lb->features, C,
+                                ram_vision_flags(&p->ablation), x,
                                 x_loc, NULL, NULL);
         if (st == RAMC_OK)
             st = ram_image_features(m->clip, x, x_loc, n, g + (size_t)b0 * D, f + (size_t)b0 * N * D);
@@ -121,8 +123,7 @@ static ramc_status predict_ram(const ramc_model *m, const ramc_labels *lb, const
     free(x), x = NULL;
     free(x_loc), x_loc = NULL;
     if (st == RAMC_OK) st = ram_head_alloc(&h, hc, N, C, D, opt.max_iter);
-    h.matching = (ram_matching)p->matching;
-    h.uniform_source = p->uniform_source;
+    ram_head_set_variant(&h, &p->ablation);
     for (int b0 = 0; b0 < B && st == RAMC_OK; b0 += hc) {
         st = ram_head_forward(&h, g + (size_t)b0 * D, f + (size_t)b0 * N * D, lb->features, ls_exp,
                               tau_g, tau_l, NULL, &opt);

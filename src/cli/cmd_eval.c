@@ -218,10 +218,7 @@ int cmd_eval(int argc, char **argv) {
     eo.per_image_sinkhorn = per_image;
     eo.fatal_missing = fatal_missing;
     /* the ablation keys of a config (--config / --set) apply to evaluation too */
-    eo.matching = cfg.matching;
-    eo.uniform_source = !cfg.use_lpd;
-    eo.no_saa = !cfg.use_saa;
-    eo.no_tss = !cfg.use_tss;
+    eo.variant = cfg.variant;
     for (int c = 0; c < 3; c++) eo.mean[c] = (float)cfg.pixel_mean[c], eo.std[c] = (float)cfg.pixel_std[c];
     eo.progress = on_progress;
     eo.progress_user = &show_progress;

@@ -85,10 +85,7 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
     ramc_predict_params pp = ramc_predict_default_params();
     pp.per_image_sinkhorn = o->per_image_sinkhorn;
     pp.fuse_batch = 1; /* a whole batch per matrix product, as the official evaluation */
-    pp.matching = o->matching;
-    pp.uniform_source = o->uniform_source;
-    pp.no_saa = o->no_saa;
-    pp.no_tss = o->no_tss;
+    pp.ablation = o->variant;
     int done_images = 0, count = 0;
     for (;;) {
         if ((st = loader_next_batch(loader, images, items, &count)) != RAMC_OK) goto done;

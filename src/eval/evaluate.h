@@ -21,8 +21,7 @@ typedef struct {
     float mean[3], std[3];   /* normalisation; 0.5 */
     const char *template_str; /* NULL: "A photo of a {}." */
     int fatal_missing;       /* 1: an unreadable image stops the evaluation; 0: skipped */
-    /* ablations, as ramc_predict_params (0 = RAM) */
-    int matching, uniform_source, no_saa, no_tss;
+    ramc_variant variant;    /* the paper's ablations; zero = RAM */
     ram_eval_progress_fn progress;
     void *progress_user;
 } ram_eval_options;

@@ -209,8 +209,9 @@ static ramc_status stage_vision(golden_ctx *g, const ramc_clip *m, const float *
     float *patches = ramc_malloc((size_t)B * in->n_patches * D * sizeof(float), "local features");
     ramc_status st = (x && x_loc && loc && patches) ? RAMC_OK : RAMC_ERR_NOMEM;
     tap_ctx tc = {g, "eval.", 0};
-    if (st == RAMC_OK) st = clip_vision_forward(m, images, B, 1, x, x_loc, on_tap, &tc);
-    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, loc);
+    /* no adapter: the zero-shot SAA-CLIP tower */
+    if (st == RAMC_OK) st = ram_vision_forward(m, NULL, images, B, NULL, 0, 0, x, x_loc, on_tap, &tc);
+    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, loc, NULL, NULL, NULL);
     if (st == RAMC_OK) {
         for (int b = 0; b < B; b++)
             memcpy(patches + (size_t)b * in->n_patches * D, loc + ((size_t)b * N1 + 1) * D,

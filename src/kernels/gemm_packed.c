@@ -39,13 +39,19 @@
  * one packed copy per orientation. Whether a model packs, and in bf16, is its
  * own parameter (ramc_clip_params); nothing here reads the environment.
  *
- * Thread safety: one mutex around lookup and execution; oneDNN threads the
- * product itself over OpenMP. Results are bit-identical run to run for a
- * fixed thread count.
+ * Thread safety: the tables of frozen ranges and packed weights are shared
+ * and change under one mutex (a weight is packed on its first product, and
+ * its copy is immutable until its range is thawed or forgotten, which the
+ * model's owner does only when no product on it runs). The product itself
+ * runs outside the lock: each calling thread has its own primitives, oneDNN
+ * stream and bf16 activation buffer (thread_products), so threads sharing a
+ * model multiply at the same time. oneDNN threads each product over OpenMP.
+ * Results are bit-identical run to run for a fixed thread count.
  */
 #include "kernels/kernels.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,36 +107,48 @@ typedef struct {
 
 typedef struct {
     int rows, k, n, orient, bf16, has_bias, ep;
-    const packed_weight *layout_of; /* primitive made for this weight's layout */
-    dnnl_memory_desc_t wmd;
+    dnnl_memory_desc_t wmd; /* the weight layout it was made for */
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
     unsigned long used;
 } prim_entry;
 
+/* Shared, under g_lock: the frozen ranges, the packed weights, the engine
+ * and the stream the packing reorders run on. */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static frozen_range g_ranges[MAX_RANGES];
 static int g_nranges;
 static packed_weight g_weights[MAX_WEIGHTS];
 static int g_nweights;
-static prim_entry g_prims[MAX_PRIMS];
-static int g_nprims;
-static unsigned long g_clock;
-static dnnl_engine_t g_eng;
+static dnnl_engine_t g_eng; /* oneDNN engines are thread-safe: used outside the lock too */
 static dnnl_stream_t g_stream;
 static int g_broken; /* oneDNN could not start: stay on sgemm */
-static long g_count; /* products done here */
-static uint16_t *g_src; /* bf16 activations */
-static size_t g_src_cap;
+static atomic_long g_count; /* products done here */
+/* Bumped whenever a range is dropped: a thread whose cache is older drops
+ * its primitives (they were made for shapes of weights that may be gone,
+ * and hold oneDNN memory) before its next product. */
+static long g_generation;
+
+/* What one thread needs to run products outside the lock. A primitive is
+ * this thread's alone (cached by shape and epilogue, least recently used
+ * out), so no other thread can evict it while it runs. Freed when the
+ * thread ends. */
+typedef struct {
+    prim_entry prims[MAX_PRIMS];
+    int nprims;
+    unsigned long clock;
+    long generation; /* of g_generation when the primitives were made */
+    dnnl_stream_t stream;
+    uint16_t *src; /* bf16 activations */
+    size_t src_cap;
+} thread_products;
+
+static pthread_key_t g_thread_key;
+static pthread_once_t g_thread_key_once = PTHREAD_ONCE_INIT;
 
 int kernels_packed_available(void) { return 1; }
 
-long kernels_packed_count(void) {
-    pthread_mutex_lock(&g_lock);
-    long n = g_count;
-    pthread_mutex_unlock(&g_lock);
-    return n;
-}
+long kernels_packed_count(void) { return atomic_load(&g_count); }
 
 static void drop_range(const void *base, int rebuild);
 
@@ -165,6 +183,41 @@ static void weight_dims(int orient, int in_dim, int out_dim, dnnl_dims_t d, dnnl
 static void destroy_prim(prim_entry *p) {
     dnnl_primitive_destroy(p->prim);
     dnnl_primitive_desc_destroy(p->pd);
+}
+
+static void drop_thread_prims(thread_products *t) {
+    for (int i = 0; i < t->nprims; i++) destroy_prim(&t->prims[i]);
+    t->nprims = 0;
+}
+
+static void thread_products_free(void *arg) {
+    thread_products *t = arg;
+    drop_thread_prims(t);
+    if (t->stream) dnnl_stream_destroy(t->stream);
+    free(t->src);
+    free(t);
+}
+
+static void make_thread_key(void) { pthread_key_create(&g_thread_key, thread_products_free); }
+
+/* This thread's primitives and stream, made on its first product (the
+ * engine must be ready). NULL on failure. */
+static thread_products *thread_products_get(void) {
+    pthread_once(&g_thread_key_once, make_thread_key);
+    thread_products *t = pthread_getspecific(g_thread_key);
+    if (t) {
+        if (t->generation != g_generation) drop_thread_prims(t), t->generation = g_generation;
+        return t;
+    }
+    if (!(t = calloc(1, sizeof *t))) return NULL;
+    t->generation = g_generation;
+    if (dnnl_stream_create(&t->stream, g_eng, dnnl_stream_default_flags) != dnnl_success ||
+        pthread_setspecific(g_thread_key, t) != 0) {
+        if (t->stream) dnnl_stream_destroy(t->stream);
+        free(t);
+        return NULL;
+    }
+    return t;
 }
 
 /* The stored matrix of a packed weight, back from its copy (exact: a reorder
@@ -231,34 +284,29 @@ static void drop_range(const void *base, int rebuild) {
         if (g_ranges[i].base != base) continue;
         const char *lo = g_ranges[i].base, *hi = lo + g_ranges[i].bytes;
         g_ranges[i] = g_ranges[--g_nranges];
-        /* Primitives remember which weight's layout they were made for:
-         * drop those too, so a later weight at the same address starts over. */
+        /* The threads' primitives hold no weight (it comes with each
+         * product), only its layout, but they hold memory: this thread drops
+         * its own now, the others before their next product. */
+        g_generation++;
+        pthread_once(&g_thread_key_once, make_thread_key);
+        thread_products *self = pthread_getspecific(g_thread_key);
+        if (self) drop_thread_prims(self), self->generation = g_generation;
         int keep = 0;
         for (int j = 0; j < g_nweights; j++) {
             packed_weight *w = &g_weights[j];
             if ((const char *)w->w >= lo && (const char *)w->w < hi) {
                 if (w->rel_lo && (!rebuild || rebuild_original(w) != 0))
                     mprotect(w->rel_lo, w->rel_len, PROT_READ | PROT_WRITE);
-                for (int p = 0; p < g_nprims;)
-                    if (g_prims[p].layout_of == w) {
-                        destroy_prim(&g_prims[p]);
-                        g_prims[p] = g_prims[--g_nprims];
-                    } else {
-                        p++;
-                    }
                 dnnl_memory_destroy(w->mem);
                 free(w->buf);
                 w->mem = NULL;
             }
         }
-        /* compact the weight table, re-pointing the primitives that survive */
+        /* compact the weight table (running products hold the memory handle
+         * of their weight, not its table entry) */
         for (int j = 0; j < g_nweights; j++) {
             if (!g_weights[j].mem) continue;
-            if (j != keep) {
-                g_weights[keep] = g_weights[j];
-                for (int p = 0; p < g_nprims; p++)
-                    if (g_prims[p].layout_of == &g_weights[j]) g_prims[p].layout_of = &g_weights[keep];
-            }
+            if (j != keep) g_weights[keep] = g_weights[j];
             keep++;
         }
         g_nweights = keep;
@@ -303,8 +351,8 @@ static packed_weight *find_weight(const float *w, int in_dim, int out_dim, int o
 
 /* A matmul primitive for [rows, k] @ [k, n] (+ bias [n]) with the epilogue;
  * wmd: the weight layout to use, or NULL for "whatever oneDNN prefers". */
-static prim_entry *make_prim(int rows, int k, int n, int orient, int bf16, int has_bias, int ep,
-                             const dnnl_memory_desc_t *wmd) {
+static prim_entry *make_prim(thread_products *t, int rows, int k, int n, int orient, int bf16,
+                             int has_bias, int ep, const dnnl_memory_desc_t *wmd) {
     dnnl_memory_desc_t src, wei, bia, dst;
     dnnl_dims_t ds = {rows, k}, dw = {k, n}, db = {1, n}, dd = {rows, n};
     if (dnnl_memory_desc_init_by_tag(&src, 2, ds, dt(bf16), dnnl_ab) != dnnl_success ||
@@ -329,14 +377,14 @@ static prim_entry *make_prim(int rows, int k, int n, int orient, int bf16, int h
     if (ok && ep == MATMUL_ACCUMULATE) ok = dnnl_post_ops_append_sum(po, 1.0f) == dnnl_success;
     if (ok) ok = dnnl_primitive_attr_set_post_ops(attr, po) == dnnl_success;
 
-    if (g_nprims == MAX_PRIMS) { /* evict the least recently used */
+    if (t->nprims == MAX_PRIMS) { /* evict the least recently used */
         int lru = 0;
-        for (int i = 1; i < g_nprims; i++)
-            if (g_prims[i].used < g_prims[lru].used) lru = i;
-        destroy_prim(&g_prims[lru]);
-        g_prims[lru] = g_prims[--g_nprims];
+        for (int i = 1; i < t->nprims; i++)
+            if (t->prims[i].used < t->prims[lru].used) lru = i;
+        destroy_prim(&t->prims[lru]);
+        t->prims[lru] = t->prims[--t->nprims];
     }
-    prim_entry *e = &g_prims[g_nprims];
+    prim_entry *e = &t->prims[t->nprims];
     memset(e, 0, sizeof *e);
     if (ok) ok = dnnl_primitive_desc_create(&e->pd, &md, attr, g_eng, NULL) == dnnl_success;
     if (po) dnnl_post_ops_destroy(po);
@@ -349,7 +397,7 @@ static prim_entry *make_prim(int rows, int k, int n, int orient, int bf16, int h
     e->wmd = *dnnl_primitive_desc_query_md(e->pd, dnnl_query_weights_md, 0);
     e->rows = rows, e->k = k, e->n = n, e->orient = orient, e->bf16 = bf16;
     e->has_bias = has_bias, e->ep = ep;
-    g_nprims++;
+    t->nprims++;
     return e;
 }
 
@@ -399,21 +447,23 @@ static packed_weight *pack_weight(const float *w, int in_dim, int out_dim, int o
     return e;
 }
 
-/* The primitive and packed weight for this product, made on first use. */
-static int lookup(const float *w, int rows, int in_dim, int out_dim, int orient, int bf16,
-                  int release, int has_bias, int ep, prim_entry **prim, packed_weight **pw) {
+/* This thread's primitive and the shared packed weight for this product,
+ * made on first use. Under g_lock. */
+static int lookup(thread_products *t, const float *w, int rows, int in_dim, int out_dim,
+                  int orient, int bf16, int release, int has_bias, int ep, prim_entry **prim,
+                  dnnl_memory_t *weight_mem) {
     const int k = orient == ORIENT_FORWARD ? in_dim : out_dim;
     const int n = orient == ORIENT_FORWARD ? out_dim : in_dim;
     packed_weight *e = find_weight(w, in_dim, out_dim, orient, bf16);
     prim_entry *p = NULL;
-    for (int i = 0; i < g_nprims && !p; i++) {
-        prim_entry *c = &g_prims[i];
+    for (int i = 0; i < t->nprims && !p; i++) {
+        prim_entry *c = &t->prims[i];
         if (c->rows == rows && c->k == k && c->n == n && c->orient == orient && c->bf16 == bf16 &&
             c->has_bias == has_bias && c->ep == ep &&
             (!e || dnnl_memory_desc_equal(&c->wmd, &e->md)))
             p = c;
     }
-    if (!p) p = make_prim(rows, k, n, orient, bf16, has_bias, ep, e ? &e->md : NULL);
+    if (!p) p = make_prim(t, rows, k, n, orient, bf16, has_bias, ep, e ? &e->md : NULL);
     if (!p) return -1;
     if (!e) {
         /* the other orientation's copy may have replaced the stored matrix */
@@ -422,9 +472,8 @@ static int lookup(const float *w, int rows, int in_dim, int out_dim, int orient,
         if (!e) return -1;
         if (release && e->buf) release_original(e);
     }
-    if (!p->layout_of) p->layout_of = e;
-    p->used = ++g_clock;
-    *prim = p, *pw = e;
+    p->used = ++t->clock;
+    *prim = p, *weight_mem = e->mem;
     return 0;
 }
 
@@ -440,8 +489,9 @@ static void to_bf16(uint16_t *dst, const float *src, long n) {
     }
 }
 
-static int execute(prim_entry *p, const packed_weight *pw, const void *src, const float *bias,
-                   float *dst) {
+/* Runs outside the lock: p and the stream are this thread's. */
+static int execute(thread_products *t, const prim_entry *p, dnnl_memory_t weight_mem,
+                   const void *src, const float *bias, float *dst) {
     dnnl_memory_desc_t smd, bmd, dmd;
     dnnl_dims_t ds = {p->rows, p->k}, db = {1, p->n}, dd = {p->rows, p->n};
     dnnl_memory_desc_init_by_tag(&smd, 2, ds, dt(p->bf16), dnnl_ab);
@@ -452,11 +502,13 @@ static int execute(prim_entry *p, const packed_weight *pw, const void *src, cons
     if (dnnl_memory_create(&smem, &smd, g_eng, (void *)src) == dnnl_success &&
         (!bias || dnnl_memory_create(&bmem, &bmd, g_eng, (void *)bias) == dnnl_success) &&
         dnnl_memory_create(&dmem, &dmd, g_eng, dst) == dnnl_success) {
-        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, smem}, {DNNL_ARG_WEIGHTS, pw->mem},
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, smem}, {DNNL_ARG_WEIGHTS, weight_mem},
                                    {DNNL_ARG_DST, dmem}, {DNNL_ARG_BIAS, bmem}};
-        if (dnnl_primitive_execute(p->prim, g_stream, bias ? 4 : 3, args) == dnnl_success &&
-            dnnl_stream_wait(g_stream) == dnnl_success)
-            rc = 0, g_count++;
+        if (dnnl_primitive_execute(p->prim, t->stream, bias ? 4 : 3, args) == dnnl_success &&
+            dnnl_stream_wait(t->stream) == dnnl_success) {
+            rc = 0;
+            atomic_fetch_add(&g_count, 1);
+        }
     }
     if (smem) dnnl_memory_destroy(smem);
     if (bmem) dnnl_memory_destroy(bmem);
@@ -467,32 +519,39 @@ static int execute(prim_entry *p, const packed_weight *pw, const void *src, cons
 int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
                           int rows, int in_dim, int out_dim, matmul_epilogue ep) {
     if (rows <= 0 || in_dim <= 0 || out_dim <= 0 || !kernels_packed_available()) return -1;
-    int rc = -1;
+    int rc = -1, bf16 = 0;
+    thread_products *t = NULL;
+    prim_entry *p = NULL;
+    dnnl_memory_t weight_mem = NULL;
     pthread_mutex_lock(&g_lock);
     const frozen_range *r = range_of(weight, (size_t)in_dim * out_dim * sizeof(float));
-    if (!r || !engine_ready()) goto done;
-    const int bf16 = r->bf16;
-    prim_entry *p;
-    packed_weight *pw;
-    if (lookup(weight, rows, in_dim, out_dim, ORIENT_FORWARD, bf16, r->release, bias != NULL,
-               ep, &p, &pw))
-        goto done;
-    const void *src = inp;
-    if (bf16) {
-        size_t n = (size_t)rows * in_dim;
-        if (n > g_src_cap) {
-            uint16_t *b = realloc(g_src, n * sizeof *b);
-            if (!b) goto done;
-            g_src = b, g_src_cap = n;
-        }
-        to_bf16(g_src, inp, (long)n);
-        src = g_src;
+    if (r && engine_ready() && (t = thread_products_get())) {
+        bf16 = r->bf16;
+        rc = lookup(t, weight, rows, in_dim, out_dim, ORIENT_FORWARD, bf16, r->release,
+                    bias != NULL, ep, &p, &weight_mem);
     }
-    rc = execute(p, pw, src, bias, out);
-done:
-    /* the caller falls back to sgemm on the stored matrix: make it whole */
-    if (rc != 0 && ensure_original(weight, (size_t)in_dim * out_dim) != 0) rc = -2;
     pthread_mutex_unlock(&g_lock);
+
+    if (rc == 0) { /* the product, outside the lock */
+        const void *src = inp;
+        const size_t n = (size_t)rows * in_dim;
+        if (bf16 && n > t->src_cap) {
+            uint16_t *b = realloc(t->src, n * sizeof *b);
+            if (b) t->src = b, t->src_cap = n;
+        }
+        if (bf16 && n > t->src_cap) {
+            rc = -1;
+        } else {
+            if (bf16) to_bf16(t->src, inp, (long)n), src = t->src;
+            rc = execute(t, p, weight_mem, src, bias, out);
+        }
+    }
+    if (rc != 0) {
+        /* the caller falls back to sgemm on the stored matrix: make it whole */
+        pthread_mutex_lock(&g_lock);
+        if (ensure_original(weight, (size_t)in_dim * out_dim) != 0) rc = -2;
+        pthread_mutex_unlock(&g_lock);
+    }
     return rc;
 }
 
@@ -500,17 +559,23 @@ int matmul_backward_input_packed(float *dinp, const float *dout, const float *we
                                  int in_dim, int out_dim) {
     if (rows <= 0 || in_dim <= 0 || out_dim <= 0 || !kernels_packed_available()) return -1;
     int rc = -1;
+    thread_products *t = NULL;
+    prim_entry *p = NULL;
+    dnnl_memory_t weight_mem = NULL;
     pthread_mutex_lock(&g_lock);
-    prim_entry *p;
-    packed_weight *pw;
     /* gradients stay float32 whatever the range's forward precision; the
      * backward's copy never replaces the stored matrix */
     if (range_of(weight, (size_t)in_dim * out_dim * sizeof(float)) && engine_ready() &&
-        !lookup(weight, rows, in_dim, out_dim, ORIENT_BACKWARD, 0, 0, 0, MATMUL_ACCUMULATE, &p,
-                &pw))
-        rc = execute(p, pw, dout, NULL, dinp);
-    if (rc != 0 && ensure_original(weight, (size_t)in_dim * out_dim) != 0) rc = -2;
+        (t = thread_products_get()))
+        rc = lookup(t, weight, rows, in_dim, out_dim, ORIENT_BACKWARD, 0, 0, 0, MATMUL_ACCUMULATE,
+                    &p, &weight_mem);
     pthread_mutex_unlock(&g_lock);
+    if (rc == 0) rc = execute(t, p, weight_mem, dout, NULL, dinp);
+    if (rc != 0) {
+        pthread_mutex_lock(&g_lock);
+        if (ensure_original(weight, (size_t)in_dim * out_dim) != 0) rc = -2;
+        pthread_mutex_unlock(&g_lock);
+    }
     return rc;
 }
 #endif

@@ -1,4 +1,7 @@
-/* The CLIP ViT model: weights, loading and the forward passes.
+/* The CLIP ViT model: weights, loading and the forward of each layer
+ * (patch embedding, residual block, heads). The towers that chain the
+ * layers, with RAM's prompts and adapters, are src/ram/ram_forward.h: this
+ * file knows nothing of them.
  *
  * The model is immutable once loaded. Forward functions take scratch
  * memory from the call (allocated and freed inside), never from the model.
@@ -59,12 +62,19 @@ typedef void (*clip_tap_fn)(void *user, const char *name, const float *data, int
 
 /* ------------------------------------------------------------- forward */
 
-/* Patch embedding + class token + positional embedding, then ln_pre.
- * images [B, 3, S, S]  ->  x [B, N1, W] (after ln_pre).  ln_pre_in [B, N1, W] or NULL. */
-ramc_status clip_vision_embed(const ramc_clip *m, const float *images, int B, float *x,
-                              float *ln_pre_in);
+/* The model's layers, one forward each; the towers that chain them (with
+ * RAM's prompts, side stream and adapters) are src/ram/ram_forward.c. Every
+ * forward takes an optional record of what its backward needs: NULL means
+ * inference. */
 
-/* Scratch for vit_block_forward, sized for B items of T rows. */
+/* Patch embedding + class token + positional embedding, then ln_pre.
+ * images [B, 3, S, S]  ->  x [B, N1, W] (after ln_pre).
+ * ln_pre_in [B, N1, W], ln_pre_mean, ln_pre_rstd [B*N1]: kept for a
+ * backward or a tap when given, each may be NULL. */
+ramc_status clip_vision_embed(const ramc_clip *m, const float *images, int B, float *x,
+                              float *ln_pre_in, float *ln_pre_mean, float *ln_pre_rstd);
+
+/* Scratch for clip_block_forward, sized for B items of T rows. */
 typedef struct {
     float *h;    /* [B*T, W]   layer-norm output */
     float *qkv;  /* [B*T, 3W] */
@@ -95,79 +105,30 @@ int clip_pack_as_loaded(const ramc_clip *m, const ramc_clip_params *p);
 /* Back to plain sgemm on the original weights; the packed copies are freed. */
 void clip_thaw(const ramc_clip *m);
 
-/* One CLIP residual block on the main stream x [B, T, W] (in place), with
- * optional SAA side stream:  if x_loc [B, n_loc, W] is given, the value-value
- * attention of the first n_loc rows (prompt rows excluded) goes through the
- * block's out_proj into side_out [B, n_loc, W] (not yet added: RAM adds the
- * adapter before accumulating, x_loc + (al + adapter)).
- * causal: text blocks. mlp_rows: rows of each item that need the MLP (the
- * rest, e.g. prompt rows about to be dropped, skip it); pass T for all. */
-void clip_block_forward(const clip_block *w, int W, int M, int n_heads, float *x, int B, int T,
-                        int causal, float *side_out, int n_loc, int mlp_rows,
-                        clip_block_scratch *s);
+/* What of a block's output its caller reads. The two partial forms are the
+ * optimisations of a last block (docs/performance.md): RAM's student reads
+ * only the class token of the main stream there, its teacher only the side
+ * stream. */
+typedef enum {
+    CLIP_BLOCK_ALL_ROWS = 0,  /* every row of x is updated */
+    CLIP_BLOCK_CLASS_ROW = 1, /* only row 0 of each item of x is updated, the other rows keep
+                               * the block's input; the main attention's queries, the
+                               * out-projection and the MLP run on B rows instead of B*T */
+    CLIP_BLOCK_SIDE_ONLY = 2  /* x is left as it is: only side_out, from the value rows of
+                               * in_proj alone (~80% of a block skipped) */
+} clip_block_output;
 
-/* A last block whose main stream only matters at the class token (RAM
- * without an adapter in that block: the local features come from the side
- * stream): side_out as clip_block_forward, but only row 0 of each item of x
- * is updated; the other rows keep the block's input. The MLP and the main
- * attention's queries run on B rows instead of B*T. Needs T >= 2. */
-void clip_block_forward_cls(const clip_block *w, int W, int M, int n_heads, float *x, int B,
-                            int T, float *side_out, int n_loc, clip_block_scratch *s);
-
-/* Only the SAA side stream of a block, for a last block whose main stream
- * nobody reads (RAM's teacher): side_out [B, n_loc, W] as clip_block_forward
- * computes it, x [B, T, W] left as it is. Projects only the value rows of the
- * QKV weight and skips the main attention and the MLP (~80% of a block). */
-void clip_block_side_forward(const clip_block *w, int W, int n_heads, const float *x, int B,
-                             int T, float *side_out, int n_loc, clip_block_scratch *s);
-
-/* The whole vision tower without adapters (frozen CLIP, or RAM's teacher):
- * images [B,3,S,S] -> x [B, N1, W] main stream after the last block (before
- * ln_post); with saa != 0 also x_loc [B, N1, W], the side stream that sums the
- * value-value attention of every block. tap may be NULL. */
-ramc_status clip_vision_forward(const ramc_clip *m, const float *images, int B, int saa,
-                                float *x, float *x_loc, clip_tap_fn tap, void *tap_user);
-
-/* ln_post then @ proj: x [rows, W] -> out [rows, D]. */
-ramc_status clip_vision_project(const ramc_clip *m, const float *x, int rows, float *out);
-
-/* Every id of tokens [n, L] inside the model's vocabulary; the error names
- * the weights file. */
-ramc_status clip_check_tokens(const ramc_clip *m, const int32_t *tokens, int n);
-
-/* Token + positional embedding of the first T positions of each sequence:
- * ids [n, ld] (row stride ld >= T) -> x [n, T, Wt]. Ids must be checked. */
-void clip_text_embed(const ramc_clip *m, const int32_t *ids, int n, int T, int ld, float *x);
-
-/* Text tower without prompts: tokens [n, L] -> x [n, L, Wt] after the last
- * block (before ln_final). tap may be NULL. */
-ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, float *x,
-                              clip_tap_fn tap, void *tap_user);
-
-/* ln_final at each sequence's EOT (argmax of its tokens) then @ text_projection:
- * x [n, L, Wt] -> features [n, D]. */
-ramc_status clip_text_project(const ramc_clip *m, const int32_t *tokens, const float *x, int n,
-                              float *features);
-
-/* The EOT position of one sequence of L ids: argmax (first maximum, as torch). */
-int clip_eot_position(const int32_t *ids, int L);
-
-/* Text features [n, D] (ln_final at EOT then @ text_projection, not
- * normalised), computing only what the EOT rows depend on. With a causal mask
- * a position never sees the ones after it, so each batch of prompts runs on
- * its first T = (max EOT) + 1 rows only; prompts are sorted by EOT position
- * and encoded TEXT_FEATURES_CHUNK at a time (bounded scratch for any n).
- * deep_prompts: NULL (plain CLIP) or [text_layers] pointers, each NULL or
- * nc x Wt deep prompts of that block (spec §4.3: inserted after SOT, rounded
- * to fp16; the block then runs on min(T + nc, L) rows, and when T + nc > L the
- * rows L-nc.. skip the block exactly as on the full 77-row stream).
- * Same values as clip_text_forward/ram_text_forward + clip_text_project up to
- * float rounding (GEMM shapes differ); no taps. */
-#define TEXT_FEATURES_CHUNK 128
-ramc_status clip_text_features(const ramc_clip *m, const int32_t *tokens, int n,
-                               const float *const *deep_prompts, int nc, float *features);
-
-/* ------------------------------------------------------------- training */
+/* The shape of one block call. */
+typedef struct {
+    int B, T;          /* items, rows per item: x is [B, T, W] */
+    int W, M, n_heads; /* width, MLP width, attention heads */
+    int causal;        /* text blocks */
+    int n_loc;         /* SAA side stream over the first n_loc rows of each item; 0: none */
+    int mlp_rows;      /* rows of each item that need the MLP (the rest, e.g. prompt rows about
+                        * to be dropped, skip it); T for all. Ignored with a record (the
+                        * backward reads every row). */
+    clip_block_output output;
+} clip_block_shape;
 
 /* What one block's forward keeps for its backward (B items of T rows; the
  * side stream, if any, over the first n_loc rows). */
@@ -189,13 +150,22 @@ typedef struct {
     float *storage;
 } clip_block_acts;
 
+/* Room for a block of at most B items of T rows (the record of a smaller call
+ * uses the front). */
 ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M, int n_heads,
                                   int causal, int n_loc);
 void clip_block_acts_free(clip_block_acts *a);
 
-/* As clip_block_forward (MLP on every row), keeping activations in `a`.
- * x [B, T, W] in place; side_out [B, n_loc, W] or NULL when a->n_loc == 0. */
-void clip_block_forward_train(const clip_block *w, clip_block_acts *a, float *x, float *side_out);
+/* One CLIP residual block on the main stream x [B, T, W] (in place), with
+ * the optional SAA side stream: with sh->n_loc > 0 the value-value attention
+ * of the first n_loc rows (prompt rows excluded) goes through the block's
+ * out_proj into side_out [B, n_loc, W] (not added to anything: RAM adds the
+ * adapter before accumulating, x_loc + (al + adapter)).
+ * acts: NULL for inference (then s is the scratch), or the record for
+ * clip_block_backward (then sh->output must be CLIP_BLOCK_ALL_ROWS and s is
+ * not used). */
+void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *x,
+                        float *side_out, clip_block_scratch *s, clip_block_acts *acts);
 
 /* Backward of one block: dx [B, T, W] holds d(output) on entry and
  * d(input) on return; dside [B, n_loc, W] is d(side_out) or NULL.
@@ -204,5 +174,34 @@ void clip_block_forward_train(const clip_block *w, clip_block_acts *a, float *x,
  * ACCUMULATED (+=) into them, as the kernels do. */
 ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, float *dx,
                                 const float *dside, clip_block *grads);
+
+/* The vision head: ln_post then @ proj, x [rows, W] -> out [rows, D].
+ * ln_mean, ln_rstd [rows] and h [rows, W] (the ln_post output) are kept for a
+ * backward when given; each may be NULL. */
+ramc_status clip_vision_project(const ramc_clip *m, const float *x, int rows, float *out,
+                                float *ln_mean, float *ln_rstd, float *h);
+
+/* Every id of tokens [n, L] inside the model's vocabulary; the error names
+ * the weights file. */
+ramc_status clip_check_tokens(const ramc_clip *m, const int32_t *tokens, int n);
+
+/* Token + positional embedding of the first T positions of each sequence:
+ * ids [n, ld] (row stride ld >= T) -> x [n, T, Wt]. Ids must be checked. */
+void clip_text_embed(const ramc_clip *m, const int32_t *ids, int n, int T, int ld, float *x);
+
+/* The text head: ln_final at each sequence's EOT row, then @ text_projection.
+ * x [n, T, Wt] (the stream after the last block, T rows a sequence),
+ * eot [n] rows within T -> features [n, D] (not normalised). xe [n, Wt]
+ * (the gathered EOT rows), ln_mean, ln_rstd [n] and h [n, Wt] (the ln_final
+ * output) are kept for a backward when given; each may be NULL. */
+ramc_status clip_text_head(const ramc_clip *m, const float *x, int n, int T, const int *eot,
+                           float *features, float *xe, float *ln_mean, float *ln_rstd, float *h);
+
+/* clip_text_head on the full stream x [n, L, Wt] of tokens [n, L]. */
+ramc_status clip_text_project(const ramc_clip *m, const int32_t *tokens, const float *x, int n,
+                              float *features);
+
+/* The EOT position of one sequence of L ids: argmax (first maximum, as torch). */
+int clip_eot_position(const int32_t *ids, int L);
 
 #endif

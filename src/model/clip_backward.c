@@ -1,7 +1,8 @@
-/* Training form of a CLIP block: the forward that keeps activations and the
- * backward. RAM trains nothing in CLIP (gradients flow to the inputs only, for
- * the prompts and adapters upstream); `ramc pretrain-clip` also accumulates
- * the gradients of the block's own weights. */
+/* The backward of a CLIP block (its forward, which fills the record, is
+ * clip_block_forward in clip_forward.c). RAM trains nothing in CLIP
+ * (gradients flow to the inputs only, for the prompts and adapters
+ * upstream); `ramc pretrain-clip` also accumulates the gradients of the
+ * block's own weights. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,31 +46,6 @@ ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M
 void clip_block_acts_free(clip_block_acts *a) {
     free(a->storage);
     memset(a, 0, sizeof *a);
-}
-
-void clip_block_forward_train(const clip_block *w, clip_block_acts *a, float *x, float *side_out) {
-    const int B = a->B, T = a->T, W = a->W, M = a->M, rows = B * T;
-    const long bstride = (long)T * 3 * W, rstride = 3 * W;
-    memcpy(a->x_in, x, (size_t)rows * W * sizeof(float));
-    layernorm_forward(a->h, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, rows, W, LN_EPS);
-    matmul_forward(a->qkv, a->h, w->qkv_w, w->qkv_b, rows, W, 3 * W);
-    if (a->n_loc) {
-        const float *v = a->qkv + 2 * W;
-        attention_forward(a->side_attn, a->side_probs, v, v, v, bstride, rstride, B, a->n_loc,
-                          a->n_loc, W, a->n_heads, 0);
-        matmul_forward(side_out, a->side_attn, w->out_w, w->out_b, B * a->n_loc, W, W);
-    }
-    attention_forward(a->attn, a->probs, a->qkv, a->qkv + W, a->qkv + 2 * W, bstride, rstride, B,
-                      T, T, W, a->n_heads, a->causal);
-    /* x_mid = x + out_proj(attn); x_mid is kept, x becomes the block output */
-    matmul_forward(a->x_mid, a->attn, w->out_w, w->out_b, rows, W, W);
-    for (long i = 0; i < (long)rows * W; i++) a->x_mid[i] += x[i];
-    layernorm_forward(a->h2, a->ln2_mean, a->ln2_rstd, a->x_mid, w->ln_2_w, w->ln_2_b, rows, W,
-                      LN_EPS);
-    matmul_forward(a->fc, a->h2, w->fc_w, w->fc_b, rows, W, M);
-    quickgelu_forward(a->act, a->fc, (long)rows * M);
-    matmul_forward(x, a->act, w->proj_w, w->proj_b, rows, M, W);
-    for (long i = 0; i < (long)rows * W; i++) x[i] += a->x_mid[i];
 }
 
 /* Writable view of a gradient field: clip_block's pointers are const for the

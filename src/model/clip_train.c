@@ -195,37 +195,22 @@ void clip_vision_acts_free(clip_vision_acts *a) {
 ramc_status clip_vision_forward_train(const ramc_clip *m, clip_vision_acts *a,
                                       const float *images, int B, float *features) {
     const ramc_clip_info *in = &m->info;
-    const int W = in->vision_width, P = in->patch_size, S = in->image_size, D = in->embed_dim;
-    const int N = in->n_patches, N1 = N + 1;
+    const int W = in->vision_width, N1 = in->n_patches + 1;
     if (B < 1 || B > a->B_cap)
         return ramc_error(RAMC_ERR_INVALID_ARG, "vision forward: batch %d outside 1..%d", B,
                           a->B_cap);
     a->B = B;
     a->images = images;
-    float *patches = ramc_malloc((size_t)B * W * N * sizeof(float), "patch embedding");
-    if (!patches) return RAMC_ERR_NOMEM;
-    conv2d_forward(patches, images, m->patch_w, NULL, B, 3, S, S, W, P, P, 0); /* [B,W,N] */
-    for (int b = 0; b < B; b++) { /* pre [B,N1,W]: class token, then the patches transposed */
-        float *xb = a->pre + (size_t)b * N1 * W;
-        for (int c = 0; c < W; c++) xb[c] = m->class_emb[c] + m->vis_pos[c];
-        for (int t = 0; t < N; t++)
-            for (int c = 0; c < W; c++)
-                xb[(size_t)(1 + t) * W + c] =
-                    patches[((size_t)b * W + c) * N + t] + m->vis_pos[(size_t)(1 + t) * W + c];
-    }
-    free(patches);
-    layernorm_forward(a->x, a->pre_mean, a->pre_rstd, a->pre, m->ln_pre_w, m->ln_pre_b, B * N1, W,
-                      LN_EPS);
+    ramc_status st = clip_vision_embed(m, images, B, a->x, a->pre, a->pre_mean, a->pre_rstd);
+    if (st) return st;
     for (int l = 0; l < in->vision_layers; l++) {
-        a->blocks[l].B = B; /* allocated for B_cap; a smaller batch uses the front */
-        clip_block_forward_train(&m->vis_blocks[l], &a->blocks[l], a->x, NULL);
+        const clip_block_shape sh = {.B = B, .T = N1, .W = W, .M = in->vision_mlp,
+                                     .n_heads = in->vision_heads, .mlp_rows = N1};
+        clip_block_forward(&m->vis_blocks[l], &sh, a->x, NULL, NULL, &a->blocks[l]);
     }
     for (int b = 0; b < B; b++)
         memcpy(a->xcls + (size_t)b * W, a->x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
-    layernorm_forward(a->h, a->post_mean, a->post_rstd, a->xcls, m->ln_post_w, m->ln_post_b, B, W,
-                      LN_EPS);
-    gemm(0, 0, B, D, W, 1.0f, a->h, W, m->vis_proj, D, 0.0f, features, D); /* [B,W]@[W,D] */
-    return RAMC_OK;
+    return clip_vision_project(m, a->xcls, B, features, a->post_mean, a->post_rstd, a->h);
 }
 
 ramc_status clip_vision_backward(const ramc_clip *m, const clip_vision_acts *a,
@@ -322,20 +307,16 @@ void clip_text_acts_free(clip_text_acts *a) {
 ramc_status clip_text_forward_train(const ramc_clip *m, clip_text_acts *a, const int32_t *tokens,
                                     int B, float *features) {
     const ramc_clip_info *in = &m->info;
-    const int Wt = in->text_width, D = in->embed_dim, L = in->context_length;
+    const int Wt = in->text_width, L = in->context_length;
     if (B < 1 || B > a->B_cap)
         return ramc_error(RAMC_ERR_INVALID_ARG, "text forward: batch %d outside 1..%d", B,
                           a->B_cap);
     ramc_status st = clip_check_tokens(m, tokens, B);
     if (st) return st;
     int T = 1;
-    for (int b = 0; b < B; b++) { /* EOT = argmax of the ids (first maximum, as torch) */
-        const int32_t *ib = tokens + (size_t)b * L;
-        int best = 0;
-        for (int t = 1; t < L; t++)
-            if (ib[t] > ib[best]) best = t;
-        a->eot[b] = best;
-        if (best + 1 > T) T = best + 1;
+    for (int b = 0; b < B; b++) {
+        a->eot[b] = clip_eot_position(tokens + (size_t)b * L, L);
+        if (a->eot[b] + 1 > T) T = a->eot[b] + 1;
     }
     a->B = B, a->T = T;
     for (int b = 0; b < B; b++)
@@ -343,16 +324,11 @@ ramc_status clip_text_forward_train(const ramc_clip *m, clip_text_acts *a, const
     clip_text_embed(m, a->ids, B, T, T, a->x); /* [B,T,Wt] */
     for (int l = 0; l < in->text_layers; l++) {
         /* allocated for [B_cap, L]; this batch runs on [B, T] at the front */
-        a->blocks[l].B = B, a->blocks[l].T = T;
-        clip_block_forward_train(&m->txt_blocks[l], &a->blocks[l], a->x, NULL);
+        const clip_block_shape sh = {.B = B, .T = T, .W = Wt, .M = in->text_mlp,
+                                     .n_heads = in->text_heads, .causal = 1, .mlp_rows = T};
+        clip_block_forward(&m->txt_blocks[l], &sh, a->x, NULL, NULL, &a->blocks[l]);
     }
-    for (int b = 0; b < B; b++)
-        memcpy(a->xe + (size_t)b * Wt, a->x + ((size_t)b * T + a->eot[b]) * Wt,
-               (size_t)Wt * sizeof(float));
-    layernorm_forward(a->h, a->fin_mean, a->fin_rstd, a->xe, m->ln_final_w, m->ln_final_b, B, Wt,
-                      LN_EPS);
-    gemm(0, 0, B, D, Wt, 1.0f, a->h, Wt, m->txt_proj, D, 0.0f, features, D);
-    return RAMC_OK;
+    return clip_text_head(m, a->x, B, T, a->eot, features, a->xe, a->fin_mean, a->fin_rstd, a->h);
 }
 
 ramc_status clip_text_backward(const ramc_clip *m, const clip_text_acts *a, const float *dfeat,

@@ -23,83 +23,202 @@ static void tap3(clip_tap_fn tap, void *user, const char *name, const float *dat
 
 /* ------------------------------------------------------------------ text */
 
-/* A prompted text block (spec §4.3): the nc prompts go right after SOT, the
- * block runs on the first L rows, and the last nc original rows skip it. */
-static void prompted_text_block(const clip_block *w, const ramc_clip_info *in, const float *prompts,
-                                int nc, float *x, float *xp, int n, clip_block_scratch *s) {
-    const int L = in->context_length, Wt = in->text_width;
+void ram_text_acts_free(ram_text_acts *acts) {
+    if (!acts) return;
+    if (acts->blocks)
+        for (int i = 0; i < acts->n_blocks; i++) clip_block_acts_free(&acts->blocks[i]);
+    free(acts->blocks);
+    memset(acts, 0, sizeof *acts);
+}
+
+ramc_status ram_text_scratch_alloc(ram_text_scratch *s, const ramc_clip *m, int n, int R) {
+    const int Wt = m->info.text_width;
+    memset(s, 0, sizeof *s);
+    s->xp = ramc_malloc((size_t)n * R * Wt * sizeof(float), "prompted text stream");
+    if (!s->xp) return RAMC_ERR_NOMEM;
+    ramc_status st = clip_block_scratch_alloc(&s->block, n, R, Wt, m->info.text_mlp);
+    if (st) ram_text_scratch_free(s);
+    return st;
+}
+
+void ram_text_scratch_free(ram_text_scratch *s) {
+    clip_block_scratch_free(&s->block);
+    free(s->xp);
+    memset(s, 0, sizeof *s);
+}
+
+int ram_text_prompted_rows(const ramc_clip *m, const ram_adapter *a, int T) {
+    const int L = m->info.context_length;
+    if (!a || !a->n_text_prompted) return T;
+    return T + a->n_txt_prompts < L ? T + a->n_txt_prompts : L;
+}
+
+/* x [n, T, Wt] -> xp [n, R, Wt] = [x0; P; x[1 : R-nc]], the prompts P [nc, Wt]
+ * rounded to fp16 as the official .half() (rounded once, into the first
+ * sequence, and copied from there). */
+static void text_insert_prompts(float *xp, const float *x, const float *prompts, int n, int T,
+                                int R, int Wt, int nc) {
     for (int q = 0; q < n; q++) {
-        const float *xq = x + (size_t)q * L * Wt;
-        float *pq = xp + (size_t)q * L * Wt;
+        const float *xq = x + (size_t)q * T * Wt;
+        float *pq = xp + (size_t)q * R * Wt;
         memcpy(pq, xq, (size_t)Wt * sizeof(float));
-        for (int r = 0; r < nc; r++)
-            for (int c = 0; c < Wt; c++) pq[(size_t)(1 + r) * Wt + c] = round_to_f16(prompts[r * Wt + c]);
-        memcpy(pq + (size_t)(1 + nc) * Wt, xq + Wt, (size_t)(L - 1 - nc) * Wt * sizeof(float));
+        if (q == 0)
+            for (int i = 0; i < nc * Wt; i++) pq[Wt + i] = round_to_f16(prompts[i]);
+        else
+            memcpy(pq + Wt, xp + Wt, (size_t)nc * Wt * sizeof(float));
+        memcpy(pq + (size_t)(1 + nc) * Wt, xq + Wt, (size_t)(R - 1 - nc) * Wt * sizeof(float));
     }
-    clip_block_forward(w, Wt, in->text_mlp, in->text_heads, xp, n, L, 1, NULL, 0, L, s);
+}
+
+void ram_text_remove_prompts(float *x, const float *xp, int n, int T, int R, int Wt, int nc) {
     for (int q = 0; q < n; q++) {
-        float *xq = x + (size_t)q * L * Wt;
-        const float *pq = xp + (size_t)q * L * Wt;
+        float *xq = x + (size_t)q * T * Wt;
+        const float *pq = xp + (size_t)q * R * Wt;
         memcpy(xq, pq, (size_t)Wt * sizeof(float));
-        memcpy(xq + Wt, pq + (size_t)(1 + nc) * Wt, (size_t)(L - 1 - nc) * Wt * sizeof(float));
-        /* rows L-nc .. L-1 keep their values: they skipped this block */
+        memcpy(xq + Wt, pq + (size_t)(1 + nc) * Wt, (size_t)(R - 1 - nc) * Wt * sizeof(float));
     }
+}
+
+ramc_status ram_text_tower(const ramc_clip *m, const ram_adapter *a, int n, int T, int first,
+                           int end, float *x, ram_text_acts *acts, ram_text_scratch *scratch,
+                           clip_tap_fn tap, void *tap_user) {
+    const ramc_clip_info *in = &m->info;
+    const int Wt = in->text_width, M = in->text_mlp;
+    const int nc = a && a->n_text_prompted ? a->n_txt_prompts : 0;
+    const int R = ram_text_prompted_rows(m, a, T);
+    char name[64];
+    ramc_status st = RAMC_OK;
+    ram_text_scratch own = {0}; /* with a record, only the prompted stream */
+    if (!scratch) {
+        if (acts) {
+            own.xp = nc ? ramc_malloc((size_t)n * R * Wt * sizeof(float), "prompted text") : NULL;
+            st = nc && !own.xp ? RAMC_ERR_NOMEM : RAMC_OK;
+        } else {
+            st = ram_text_scratch_alloc(&own, m, n, R);
+        }
+        if (st) return st;
+    }
+    ram_text_scratch *ws = scratch ? scratch : &own;
+    if (acts) {
+        memset(acts, 0, sizeof *acts);
+        acts->first = first, acts->n_blocks = end - first;
+        if (!(acts->blocks = ramc_calloc((size_t)acts->n_blocks + 1, sizeof *acts->blocks, "text"))) {
+            st = RAMC_ERR_NOMEM;
+            goto done;
+        }
+    }
+    for (int l = first; l < end; l++) {
+        const int j = a ? ram_text_prompted_index(a, l) : -1;
+        const int rows = j >= 0 ? R : T;
+        clip_block_acts *ba = acts ? &acts->blocks[l - first] : NULL;
+        if (ba && (st = clip_block_acts_alloc(ba, n, rows, Wt, M, in->text_heads, 1, 0))) goto done;
+        const clip_block_shape sh = {.B = n, .T = rows, .W = Wt, .M = M, .n_heads = in->text_heads,
+                                     .causal = 1, .mlp_rows = rows};
+        if (j >= 0) {
+            text_insert_prompts(ws->xp, x, a->deep_prompts[j]->data, n, T, R, Wt, nc);
+            clip_block_forward(&m->txt_blocks[l], &sh, ws->xp, NULL, &ws->block, ba);
+            ram_text_remove_prompts(x, ws->xp, n, T, R, Wt, nc);
+        } else {
+            clip_block_forward(&m->txt_blocks[l], &sh, x, NULL, &ws->block, ba);
+        }
+        snprintf(name, sizeof name, "txt.blk%d", l);
+        tap3(tap, tap_user, name, x, n, T, Wt);
+    }
+done:
+    ram_text_scratch_free(&own);
+    return st;
 }
 
 ramc_status ram_text_forward(const ramc_clip *m, const ram_adapter *a, const int32_t *tokens,
                              int n, float *x, clip_tap_fn tap, void *tap_user) {
-    const ramc_clip_info *in = &m->info;
-    const int Wt = in->text_width, L = in->context_length;
-    char name[64];
+    const int L = m->info.context_length;
     ramc_status st = clip_check_tokens(m, tokens, n);
     if (st != RAMC_OK) return st;
     clip_text_embed(m, tokens, n, L, L, x);
+    return ram_text_tower(m, a, n, L, 0, m->info.text_layers, x, NULL, NULL, tap, tap_user);
+}
 
-    clip_block_scratch s;
-    if ((st = clip_block_scratch_alloc(&s, n, L, Wt, in->text_mlp)) != RAMC_OK) return st;
-    float *xp = a && a->n_text_prompted ? ramc_malloc((size_t)n * L * Wt * sizeof(float), "text")
-                                         : NULL;
-    if (a && a->n_text_prompted && !xp) {
-        clip_block_scratch_free(&s);
-        return RAMC_ERR_NOMEM;
+ramc_status clip_text_forward(const ramc_clip *m, const int32_t *tokens, int n, float *x,
+                              clip_tap_fn tap, void *tap_user) {
+    return ram_text_forward(m, NULL, tokens, n, x, tap, tap_user);
+}
+
+typedef struct {
+    int eot, index;
+} eot_key;
+
+static int eot_key_cmp(const void *pa, const void *pb) {
+    const eot_key *a = pa, *b = pb;
+    if (a->eot != b->eot) return a->eot < b->eot ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* ram_encode_text without taps: the prompts sorted by EOT position, encoded
+ * TEXT_FEATURES_CHUNK at a time (bounded scratch for any n), each chunk on
+ * the rows up to its longest EOT. */
+static ramc_status text_features_eot_rows(const ramc_clip *m, const ram_adapter *a,
+                                          const int32_t *tokens, int n, float *features) {
+    const ramc_clip_info *in = &m->info;
+    const int Wt = in->text_width, L = in->context_length, D = in->embed_dim;
+    eot_key *keys = ramc_malloc((size_t)n * sizeof *keys, "text order");
+    if (!keys) return RAMC_ERR_NOMEM;
+    int Tmax = 1;
+    for (int q = 0; q < n; q++) {
+        keys[q].eot = clip_eot_position(tokens + (size_t)q * L, L);
+        keys[q].index = q;
+        if (keys[q].eot + 1 > Tmax) Tmax = keys[q].eot + 1;
     }
-    for (int l = 0; l < in->text_layers; l++) {
-        int j = a ? ram_text_prompted_index(a, l) : -1;
-        if (j >= 0)
-            prompted_text_block(&m->txt_blocks[l], in, a->deep_prompts[j]->data, a->n_txt_prompts,
-                                x, xp, n, &s);
-        else
-            clip_block_forward(&m->txt_blocks[l], Wt, in->text_mlp, in->text_heads, x, n, L, 1,
-                               NULL, 0, L, &s);
-        snprintf(name, sizeof name, "txt.blk%d", l);
-        tap3(tap, tap_user, name, x, n, L, Wt);
+    qsort(keys, (size_t)n, sizeof *keys, eot_key_cmp);
+
+    const int chunk = n < TEXT_FEATURES_CHUNK ? n : TEXT_FEATURES_CHUNK;
+    ramc_status st = RAMC_OK;
+    ram_text_scratch ws = {0};
+    float *x = ramc_malloc((size_t)chunk * Tmax * Wt * sizeof(float), "text stream");
+    float *out = ramc_malloc((size_t)chunk * D * sizeof(float), "text features");
+    int32_t *ids = ramc_malloc((size_t)chunk * Tmax * sizeof(int32_t), "text ids");
+    int *eot = ramc_malloc((size_t)chunk * sizeof(int), "EOT positions");
+    if (!x || !out || !ids || !eot) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
     }
-    free(xp);
-    clip_block_scratch_free(&s);
-    return RAMC_OK;
+    if ((st = ram_text_scratch_alloc(&ws, m, chunk, ram_text_prompted_rows(m, a, Tmax)))) goto done;
+
+    for (int first = 0; first < n && st == RAMC_OK; first += chunk) {
+        const int k = n - first < chunk ? n - first : chunk;
+        const eot_key *kk = keys + first;
+        const int T = kk[k - 1].eot + 1; /* sorted: the chunk's longest */
+        for (int q = 0; q < k; q++) {
+            memcpy(ids + (size_t)q * T, tokens + (size_t)kk[q].index * L, (size_t)T * sizeof(int32_t));
+            eot[q] = kk[q].eot;
+        }
+        clip_text_embed(m, ids, k, T, T, x);
+        st = ram_text_tower(m, a, k, T, 0, in->text_layers, x, NULL, &ws, NULL, NULL);
+        if (st == RAMC_OK) st = clip_text_head(m, x, k, T, eot, out, NULL, NULL, NULL, NULL);
+        if (st == RAMC_OK)
+            for (int q = 0; q < k; q++)
+                memcpy(features + (size_t)kk[q].index * D, out + (size_t)q * D,
+                       (size_t)D * sizeof(float));
+    }
+done:
+    ram_text_scratch_free(&ws);
+    free(keys);
+    free(x);
+    free(out);
+    free(ids);
+    free(eot);
+    return st;
 }
 
 ramc_status ram_encode_text(const ramc_clip *m, const ram_adapter *a, const int32_t *tokens,
                             int n, float *features, clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
-    if (!tap) {
-        /* EOT rows only, in sorted chunks (clip_text_features); the full
-         * 77-row stream below is kept for the taps of the golden check */
-        const float **prompts = NULL;
-        if (a && a->n_text_prompted) {
-            prompts = ramc_calloc((size_t)in->text_layers, sizeof *prompts, "text prompts");
-            if (!prompts) return RAMC_ERR_NOMEM;
-            for (int j = 0; j < a->n_text_prompted; j++)
-                prompts[a->text_layers[j]] = a->deep_prompts[j]->data;
-        }
-        ramc_status st = clip_text_features(m, tokens, n, prompts, prompts ? a->n_txt_prompts : 0,
-                                            features);
-        free(prompts);
-        return st;
-    }
+    ramc_status st = clip_check_tokens(m, tokens, n);
+    if (st != RAMC_OK || n <= 0) return st;
+    if (!tap) return text_features_eot_rows(m, a, tokens, n, features);
+    /* the full 77-row stream, for the taps of the golden check */
     float *x = ramc_malloc((size_t)n * in->context_length * in->text_width * sizeof(float), "text");
     if (!x) return RAMC_ERR_NOMEM;
-    ramc_status st = ram_text_forward(m, a, tokens, n, x, tap, tap_user);
+    st = ram_text_forward(m, a, tokens, n, x, tap, tap_user);
     if (st == RAMC_OK) st = clip_text_project(m, tokens, x, n, features);
     free(x);
     return st;
@@ -127,78 +246,137 @@ static void tap_tss(clip_tap_fn tap, void *user, int layer, const tss_acts *t) {
 #undef TAP
 }
 
-ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const float *images,
-                               int B, const float *text, int C, int flags, float *x, float *x_loc,
-                               clip_tap_fn tap, void *tap_user) {
+void ram_vision_acts_free(ram_vision_acts *acts) {
+    if (!acts) return;
+    for (int i = 0; i < acts->n_blocks; i++) {
+        if (acts->blocks) clip_block_acts_free(&acts->blocks[i]);
+        if (acts->tss) tss_acts_free(&acts->tss[i]);
+    }
+    free(acts->blocks);
+    free(acts->tss);
+    memset(acts, 0, sizeof *acts);
+}
+
+ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B, int first,
+                             int end, float *x, float *x_loc, ram_vision_acts *acts,
+                             clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
+    const ram_adapter *a = o->adapter;
     const int W = in->vision_width, M = in->vision_mlp, N1 = in->n_patches + 1;
     const int na = a ? a->n_vis_prompts : 0, T = N1 + na;
-    const int saa = !(flags & RAM_VISION_NO_SAA), use_tss = !(flags & RAM_VISION_NO_TSS);
+    const int n_loc = o->side && o->saa ? N1 : 0; /* rows of the value-value attention */
+    const int use_tss = a && a->n_vision_adapted && o->tss;
     const size_t stream = (size_t)B * N1 * W;
     char name[64];
-    ramc_status st;
-    float *pre = tap ? ramc_malloc(stream * sizeof(float), "ln_pre input") : NULL;
-    float *side = ramc_malloc(stream * sizeof(float), "side stream");
+    ramc_status st = RAMC_OK;
+    float *side = o->side ? ramc_malloc(stream * sizeof(float), "side stream") : NULL;
     float *xp = na ? ramc_malloc((size_t)B * T * W * sizeof(float), "prompted stream") : NULL;
-    tss_acts acts = {0};
     clip_block_scratch s = {0};
-    if ((tap && !pre) || !side || (na && !xp)) {
+    tss_acts tss_scratch = {0}; /* inference: one for every adapted block */
+    if ((o->side && !side) || (na && !xp)) {
         st = RAMC_ERR_NOMEM;
         goto done;
     }
-    if ((st = clip_vision_embed(m, images, B, x, pre)) != RAMC_OK) goto done;
-    if ((st = clip_block_scratch_alloc(&s, B, T, W, M)) != RAMC_OK) goto done;
-    if (a && a->n_vision_adapted &&
-        (st = tss_acts_alloc(&acts, B, in->grid, W, a->hidden, C, a->gate_kernel)) != RAMC_OK)
-        goto done;
-    tap3(tap, tap_user, "vis.ln_pre_in", pre, B, N1, W);
-    tap3(tap, tap_user, "vis.ln_pre_out", x, B, N1, W);
-    memcpy(x_loc, x, stream * sizeof(float));
+    if (acts) {
+        memset(acts, 0, sizeof *acts);
+        acts->first = first, acts->n_blocks = end - first;
+        acts->blocks = ramc_calloc((size_t)acts->n_blocks + 1, sizeof *acts->blocks, "vision");
+        acts->tss = ramc_calloc((size_t)acts->n_blocks + 1, sizeof *acts->tss, "vision");
+        if (!acts->blocks || !acts->tss) {
+            st = RAMC_ERR_NOMEM;
+            goto done;
+        }
+    } else {
+        if ((st = clip_block_scratch_alloc(&s, B, T, W, M))) goto done;
+        if (use_tss &&
+            (st = tss_acts_alloc(&tss_scratch, B, in->grid, W, a->hidden, o->C, a->gate_kernel)))
+            goto done;
+    }
 
-    for (int l = 0; l < in->vision_layers; l++) {
-        int v = a ? ram_vision_adapted_index(a, l) : -1;
-        if (!saa) memcpy(side, x, stream * sizeof(float)); /* side follows the main stream */
-        if (v < 0 && saa && !tap && l == in->vision_layers - 1) {
-            /* only the class token of the last block's main stream is read */
-            clip_block_forward_cls(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, side, N1,
-                                   &s);
-        } else if (v < 0) {
-            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0,
-                               saa ? side : NULL, N1, N1, &s);
+    for (int l = first; l < end; l++) {
+        const int v = a ? ram_vision_adapted_index(a, l) : -1;
+        clip_block_acts *ba = acts ? &acts->blocks[l - first] : NULL;
+        clip_block_shape sh = {.B = B, .T = v >= 0 ? T : N1, .W = W, .M = M,
+                               .n_heads = in->vision_heads, .n_loc = n_loc, .mlp_rows = N1};
+        if (l == in->vision_layers - 1 && v < 0 && n_loc) sh.output = o->last;
+        if (ba && (st = clip_block_acts_alloc(ba, B, sh.T, W, M, in->vision_heads, 0, n_loc)))
+            goto done;
+        if (o->side && !o->saa) memcpy(side, x, stream * sizeof(float));
+
+        if (v < 0) {
+            clip_block_forward(&m->vis_blocks[l], &sh, x, side, &s, ba);
         } else {
-            /* visual prompts appended after the patches, rounded to fp16 as .half() */
+            /* visual prompts appended after the patches, rounded to fp16 as
+             * .half(); their rows are dropped after the block */
             const float *prompts = a->tss[v].prompts->data;
             for (int b = 0; b < B; b++) {
                 float *pb = xp + (size_t)b * T * W;
                 memcpy(pb, x + (size_t)b * N1 * W, (size_t)N1 * W * sizeof(float));
                 for (int i = 0; i < na * W; i++) pb[(size_t)N1 * W + i] = round_to_f16(prompts[i]);
             }
-            clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, xp, B, T, 0,
-                               saa ? side : NULL, N1, N1, &s);
+            clip_block_forward(&m->vis_blocks[l], &sh, xp, side, &s, ba);
             for (int b = 0; b < B; b++)
                 memcpy(x + (size_t)b * N1 * W, xp + (size_t)b * T * W,
                        (size_t)N1 * W * sizeof(float));
         }
-        if (!saa) /* the side update is the main stream's change in this block */
+        snprintf(name, sizeof name, "vis.blk%d.x", l);
+        tap3(tap, tap_user, name, x, B, N1, W);
+        if (!o->side) continue;
+
+        /* side stream: x_loc += al (+ TSS(x) in an adapted block), where al
+         * is the value-value attention, or without SAA the main stream's
+         * change in this block */
+        if (!o->saa)
             for (size_t i = 0; i < stream; i++) side[i] = x[i] - side[i];
-        if (v >= 0 && use_tss) {
-            tss_forward(&a->tss[v], &acts, x, text, flags & RAM_VISION_TRAIN);
-            tap_tss(tap, tap_user, l, &acts);
-            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i] + acts.out[i];
+        if (v >= 0 && o->tss) {
+            tss_acts *t = acts ? &acts->tss[l - first] : &tss_scratch;
+            if (acts &&
+                (st = tss_acts_alloc(t, B, in->grid, W, a->hidden, o->C, a->gate_kernel)))
+                goto done;
+            tss_forward(&a->tss[v], t, x, o->text, o->train);
+            tap_tss(tap, tap_user, l, t);
+            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i] + t->out[i];
         } else {
             for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
         }
-        snprintf(name, sizeof name, "vis.blk%d.x", l);
-        tap3(tap, tap_user, name, x, B, N1, W);
         snprintf(name, sizeof name, "vis.blk%d.x_loc", l);
         tap3(tap, tap_user, name, x_loc, B, N1, W);
     }
 done:
-    tss_acts_free(&acts);
+    tss_acts_free(&tss_scratch);
     clip_block_scratch_free(&s);
-    free(pre);
     free(side);
     free(xp);
+    return st;
+}
+
+int ram_vision_flags(const ramc_variant *v) {
+    return (v->no_saa ? RAM_VISION_NO_SAA : 0) | (v->no_tss ? RAM_VISION_NO_TSS : 0);
+}
+
+ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const float *images,
+                               int B, const float *text, int C, int flags, float *x, float *x_loc,
+                               clip_tap_fn tap, void *tap_user) {
+    const ramc_clip_info *in = &m->info;
+    const int W = in->vision_width, N1 = in->n_patches + 1;
+    const size_t stream = (size_t)B * N1 * W;
+    const ram_vision_opts o = {
+        .adapter = a, .text = text, .C = C, .side = 1,
+        .saa = !(flags & RAM_VISION_NO_SAA), .tss = !(flags & RAM_VISION_NO_TSS),
+        .train = !!(flags & RAM_VISION_TRAIN),
+        /* only x's class token is read after the last block, unless a tap
+         * wants the whole stream */
+        .last = tap ? CLIP_BLOCK_ALL_ROWS : CLIP_BLOCK_CLASS_ROW};
+    float *pre = tap ? ramc_malloc(stream * sizeof(float), "ln_pre input") : NULL;
+    if (tap && !pre) return RAMC_ERR_NOMEM;
+    ramc_status st = clip_vision_embed(m, images, B, x, pre, NULL, NULL);
+    if (st == RAMC_OK) {
+        tap3(tap, tap_user, "vis.ln_pre_in", pre, B, N1, W);
+        tap3(tap, tap_user, "vis.ln_pre_out", x, B, N1, W);
+        memcpy(x_loc, x, stream * sizeof(float));
+        st = ram_vision_tower(m, &o, B, 0, in->vision_layers, x, x_loc, NULL, tap, tap_user);
+    }
+    free(pre);
     return st;
 }
 
@@ -212,15 +390,43 @@ ramc_status ram_image_features(const ramc_clip *m, const float *x, const float *
     if (st == RAMC_OK) {
         for (int b = 0; b < B; b++)
             memcpy(cls + (size_t)b * W, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
-        st = clip_vision_project(m, cls, B, img_glb);
+        st = clip_vision_project(m, cls, B, img_glb, NULL, NULL, NULL);
     }
-    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, all);
+    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, all, NULL, NULL, NULL);
     if (st == RAMC_OK)
         for (int b = 0; b < B; b++)
             memcpy(img_loc + (size_t)b * N * D, all + ((size_t)b * N1 + 1) * D,
                    (size_t)N * D * sizeof(float));
     free(cls);
     free(all);
+    return st;
+}
+
+/* ------------------------------------------------------------ public API */
+
+/* Plain CLIP through the same towers: no adapter, no side stream. */
+
+ramc_status ramc_clip_encode_text(const ramc_clip *m, const int32_t *tokens, int n,
+                                  float *features) {
+    if (!m || !tokens || !features || n <= 0)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "encode_text: no model, tokens or output");
+    return ram_encode_text(m, NULL, tokens, n, features, NULL, NULL);
+}
+
+ramc_status ramc_clip_encode_image(const ramc_clip *m, const float *images, int batch,
+                                   float *tokens) {
+    if (!m || !images || !tokens || batch <= 0)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "encode_image: no model, images or output");
+    const int N1 = m->info.n_patches + 1;
+    const ram_vision_opts o = {.side = 0};
+    float *x = ramc_malloc((size_t)batch * N1 * m->info.vision_width * sizeof(float),
+                           "vision stream");
+    if (!x) return RAMC_ERR_NOMEM;
+    ramc_status st = clip_vision_embed(m, images, batch, x, NULL, NULL, NULL);
+    if (st == RAMC_OK)
+        st = ram_vision_tower(m, &o, batch, 0, m->info.vision_layers, x, NULL, NULL, NULL, NULL);
+    if (st == RAMC_OK) st = clip_vision_project(m, x, batch * N1, tokens, NULL, NULL, NULL);
+    free(x);
     return st;
 }
 
@@ -262,6 +468,11 @@ ramc_status ram_head_alloc(ram_head *h, int B, int N, int C, int D, int max_iter
     return RAMC_OK;
 }
 
+void ram_head_set_variant(ram_head *h, const ramc_variant *v) {
+    h->matching = v->matching;
+    h->uniform_source = v->uniform_source;
+}
+
 void ram_head_free(ram_head *h) {
     free(h->storage);
     free(h->iters);
@@ -282,7 +493,7 @@ ramc_status ram_head_forward(ram_head *h, const float *img_glb, const float *img
     kcot_cost_forward(h->cost, h->sim, logit_scale_exp, B, N, C);
     if (extra_cost)
         for (long i = 0; i < (long)B * N * C; i++) h->cost[i] += extra_cost[i];
-    if (h->uniform_source)
+    if (h->uniform_source || h->matching == RAM_MATCH_OT)
         kcot_uniform(h->u, B, N);
     else
         kcot_lpd_marginal(h->u, h->sim, 0.1f, B, N, C);
@@ -301,7 +512,7 @@ ramc_status ram_head_forward(ram_head *h, const float *img_glb, const float *img
                                   h->v, h->cost, B, N, C, opt);
         if (st != RAMC_OK) return st;
     }
-    if (h->matching == RAM_MATCH_KCOT)
+    if (h->matching == RAM_MATCH_KCOT || h->matching == RAM_MATCH_OT)
         kcot_local_logits_forward(h->logits_loc, h->T, h->sim, tau_l, B, N, C);
     kcot_score(h->score, h->score_glb, h->score_loc, h->logits_glb, h->logits_loc, B, C);
     return RAMC_OK;

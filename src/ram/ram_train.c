@@ -1,6 +1,6 @@
-/* One RAM training step (see ram_train.h). The forward mirrors
- * ram_forward.c but keeps activations from the first trainable block on;
- * the backward walks the same blocks in reverse. */
+/* One RAM training step (see ram_train.h). The forward runs the towers of
+ * ram_forward.c, with a record of the blocks from the first trainable one
+ * on; the backward walks the same blocks in reverse. */
 #include "ram/ram_train.h"
 
 #include <math.h>
@@ -8,18 +8,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/half.h"
 #include "kernels/kernels.h"
 #include "ram/loss.h"
 #include "ram/tss.h"
 
-#define LN_EPS 1e-5f
 #define L2_EPS 1e-12f
 
 ram_train_options ram_train_default_options(void) {
     ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED, NULL, 0, 0, 0,
                            RAM_MATCH_KCOT, RAM_LOSS_MMC, NULL};
     return o;
+}
+
+void ram_train_options_set_variant(ram_train_options *o, const ramc_variant *v) {
+    o->matching = v->matching;
+    o->no_saa = v->no_saa;
+    o->no_tss = v->no_tss;
+    o->uniform_source = v->uniform_source;
 }
 
 void ram_train_result_free(ram_train_result *r) {
@@ -47,13 +52,6 @@ static ramc_status result_alloc(ram_train_result *r, int B, int N, int C, int D)
     return ram_head_alloc(&r->head, B, N, C, D, 100);
 }
 
-static void tap3(clip_tap_fn tap, void *user, const char *name, const float *data, int64_t d0,
-                 int64_t d1, int64_t d2) {
-    if (!tap) return;
-    int64_t shape[3] = {d0, d1, d2};
-    tap(user, name, data, 3, shape);
-}
-
 /* ------------------------------------------------------------------ text */
 
 /* Text tower state for the backward: activations of blocks first..last.
@@ -62,43 +60,18 @@ static void tap3(clip_tap_fn tap, void *user, const char *name, const float *dat
 typedef struct {
     int n, first;                  /* sequences; first block that keeps activations */
     int T, R;                      /* rows per sequence: plain / prompted blocks */
-    clip_block_acts *acts;         /* [text_layers - first] */
+    ram_text_acts acts;            /* blocks first .. text_layers-1 */
     float *eot_in;                 /* [n, Wt] ln_final input rows */
     float *eot_mean, *eot_rstd;    /* [n] */
     float *eot_h;                  /* [n, Wt] ln_final output */
     int *eot_pos;                  /* [n] */
 } text_state;
 
-static void text_state_free(text_state *t, int layers) {
-    if (t->acts)
-        for (int l = 0; l < layers - t->first; l++) clip_block_acts_free(&t->acts[l]);
-    free(t->acts);
+static void text_state_free(text_state *t) {
+    ram_text_acts_free(&t->acts);
     free(t->eot_in);
     free(t->eot_pos);
     memset(t, 0, sizeof *t);
-}
-
-/* x [n, T, Wt] <-> xp [n, R, Wt]: prompts after SOT (spec §4.3),
- * xp = [x0; P; x[1 : R-nc]]; back: x[0] = xp[0], x[1 : R-nc] = xp[1+nc : R].
- * Rows R-nc .. T-1 (only when R = L) skip the block and keep their values. */
-static void text_insert_prompts(float *xp, const float *x, const float *prompts, int n, int T,
-                                int R, int Wt, int nc) {
-    for (int q = 0; q < n; q++) {
-        const float *xq = x + (size_t)q * T * Wt;
-        float *pq = xp + (size_t)q * R * Wt;
-        memcpy(pq, xq, (size_t)Wt * sizeof(float));
-        for (int i = 0; i < nc * Wt; i++) pq[Wt + i] = round_to_f16(prompts[i]);
-        memcpy(pq + (size_t)(1 + nc) * Wt, xq + Wt, (size_t)(R - 1 - nc) * Wt * sizeof(float));
-    }
-}
-
-static void text_remove_prompts(float *x, const float *xp, int n, int T, int R, int Wt, int nc) {
-    for (int q = 0; q < n; q++) {
-        float *xq = x + (size_t)q * T * Wt;
-        const float *pq = xp + (size_t)q * R * Wt;
-        memcpy(xq, pq, (size_t)Wt * sizeof(float));
-        memcpy(xq + Wt, pq + (size_t)(1 + nc) * Wt, (size_t)(R - 1 - nc) * Wt * sizeof(float));
-    }
 }
 
 void ram_text_cache_free(ram_text_cache *c) {
@@ -140,10 +113,9 @@ static ramc_status text_state_begin(const ramc_clip *m, const ram_adapter *a,
     const int first = a->n_text_prompted ? a->text_layers[0] : in->text_layers;
     memset(ts, 0, sizeof *ts);
     ts->n = n, ts->first = first;
-    ts->acts = ramc_calloc((size_t)(in->text_layers - first) + 1, sizeof *ts->acts, "text");
     ts->eot_in = ramc_malloc(((size_t)n * Wt * 2 + 2 * (size_t)n) * sizeof(float), "text");
     ts->eot_pos = ramc_malloc((size_t)n * sizeof(int), "text");
-    if (!ts->acts || !ts->eot_in || !ts->eot_pos) return RAMC_ERR_NOMEM;
+    if (!ts->eot_in || !ts->eot_pos) return RAMC_ERR_NOMEM;
     ts->eot_h = ts->eot_in + (size_t)n * Wt;
     ts->eot_mean = ts->eot_h + (size_t)n * Wt;
     ts->eot_rstd = ts->eot_mean + n;
@@ -152,18 +124,17 @@ static ramc_status text_state_begin(const ramc_clip *m, const ram_adapter *a,
         ts->eot_pos[q] = clip_eot_position(tokens + (size_t)q * L, L);
         if (ts->eot_pos[q] + 1 > ts->T) ts->T = ts->eot_pos[q] + 1;
     }
-    const int nc = a->n_text_prompted ? a->n_txt_prompts : 0;
-    ts->R = ts->T + nc < L ? ts->T + nc : L;
+    ts->R = ram_text_prompted_rows(m, a, ts->T);
     return RAMC_OK;
 }
 
-/* After text_state_begin: x [n, T, Wt], xp [n, R, Wt] scratch. cache may be NULL. */
+/* After text_state_begin: x [n, T, Wt] scratch. cache may be NULL. */
 static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
                                       const int32_t *tokens, int n, ram_text_cache *cache,
-                                      text_state *ts, float *text, float *x, float *xp) {
+                                      text_state *ts, float *text, float *x) {
     const ramc_clip_info *in = &m->info;
-    const int Wt = in->text_width, L = in->context_length, D = in->embed_dim;
-    const int first = ts->first, T = ts->T, R = ts->R;
+    const int Wt = in->text_width, L = in->context_length;
+    const int first = ts->first, T = ts->T;
     ramc_status st;
 
     if ((st = clip_check_tokens(m, tokens, n)) != RAMC_OK) return st;
@@ -173,36 +144,14 @@ static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
     } else {
         clip_text_embed(m, tokens, n, T, L, x);
         if (first > 0) {
-            clip_block_scratch s;
-            if ((st = clip_block_scratch_alloc(&s, n, T, Wt, in->text_mlp)) != RAMC_OK) return st;
-            for (int l = 0; l < first; l++)
-                clip_block_forward(&m->txt_blocks[l], Wt, in->text_mlp, in->text_heads, x, n, T, 1,
-                                   NULL, 0, T, &s);
-            clip_block_scratch_free(&s);
+            if ((st = ram_text_tower(m, a, n, T, 0, first, x, NULL, NULL, NULL, NULL))) return st;
             if (cache && (st = text_cache_store(cache, m, tokens, n, T, first, x))) return st;
         }
     }
-    for (int l = first; l < in->text_layers; l++) {
-        clip_block_acts *ac = &ts->acts[l - first];
-        int j = ram_text_prompted_index(a, l);
-        if ((st = clip_block_acts_alloc(ac, n, j >= 0 ? R : T, Wt, in->text_mlp, in->text_heads, 1,
-                                        0)))
-            return st;
-        if (j >= 0) {
-            text_insert_prompts(xp, x, a->deep_prompts[j]->data, n, T, R, Wt, a->n_txt_prompts);
-            clip_block_forward_train(&m->txt_blocks[l], ac, xp, NULL);
-            text_remove_prompts(x, xp, n, T, R, Wt, a->n_txt_prompts);
-        } else {
-            clip_block_forward_train(&m->txt_blocks[l], ac, x, NULL);
-        }
-    }
-    for (int q = 0; q < n; q++)
-        memcpy(ts->eot_in + (size_t)q * Wt, x + ((size_t)q * T + ts->eot_pos[q]) * Wt,
-               (size_t)Wt * sizeof(float));
-    layernorm_forward(ts->eot_h, ts->eot_mean, ts->eot_rstd, ts->eot_in, m->ln_final_w,
-                      m->ln_final_b, n, Wt, LN_EPS);
-    gemm(0, 0, n, D, Wt, 1.0f, ts->eot_h, Wt, m->txt_proj, D, 0.0f, text, D);
-    return RAMC_OK;
+    if ((st = ram_text_tower(m, a, n, T, first, in->text_layers, x, &ts->acts, NULL, NULL, NULL)))
+        return st;
+    return clip_text_head(m, x, n, T, ts->eot_pos, text, ts->eot_in, ts->eot_mean, ts->eot_rstd,
+                          ts->eot_h);
 }
 
 /* dtext [n, D] -> gradients of the deep prompts. dx [n, T, Wt], dxp [n, R, Wt] scratch. */
@@ -224,7 +173,7 @@ static ramc_status text_backward(const ramc_clip *m, ram_adapter *a, const text_
                (size_t)Wt * sizeof(float));
     free(dh);
     for (int l = in->text_layers - 1; l >= ts->first; l--) {
-        const clip_block_acts *ac = &ts->acts[l - ts->first];
+        const clip_block_acts *ac = &ts->acts.blocks[l - ts->first];
         int j = ram_text_prompted_index(a, l);
         if (j < 0) {
             if ((st = clip_block_backward(&m->txt_blocks[l], ac, dx, NULL, NULL))) return st;
@@ -244,7 +193,7 @@ static ramc_status text_backward(const ramc_clip *m, ram_adapter *a, const text_
             const float *pq = dxp + (size_t)q * R * Wt;
             for (int i = 0; i < nc * Wt; i++) dprompt[i] += pq[Wt + i];
         }
-        text_remove_prompts(dx, dxp, n, T, R, Wt, nc);
+        ram_text_remove_prompts(dx, dxp, n, T, R, Wt, nc);
     }
     return RAMC_OK;
 }
@@ -252,10 +201,7 @@ static ramc_status text_backward(const ramc_clip *m, ram_adapter *a, const text_
 /* ---------------------------------------------------------------- vision */
 
 typedef struct {
-    int first;               /* first block that keeps activations */
-    int n_blocks;            /* vision_layers - first */
-    clip_block_acts *acts;   /* [n_blocks], over N1 + na rows at adapted blocks */
-    tss_acts *tss;           /* [n_blocks] (allocated at adapted blocks only) */
+    ram_vision_acts acts;    /* blocks first .. vision_layers-1 */
     float *cls_in;           /* [B, W] ln_post input of the class rows */
     float *cls_mean, *cls_rstd; /* [B] */
     float *loc_mean, *loc_rstd; /* [B*N1] */
@@ -263,12 +209,7 @@ typedef struct {
 } vision_state;
 
 static void vision_state_free(vision_state *v) {
-    for (int i = 0; i < v->n_blocks; i++) {
-        if (v->acts) clip_block_acts_free(&v->acts[i]);
-        if (v->tss) tss_acts_free(&v->tss[i]);
-    }
-    free(v->acts);
-    free(v->tss);
+    ram_vision_acts_free(&v->acts);
     free(v->cls_in);
     memset(v, 0, sizeof *v);
 }
@@ -276,62 +217,40 @@ static void vision_state_free(vision_state *v) {
 /* The patch embedding and the vision blocks before the first adapted one:
  * the same frozen weights on the same images, with the SAA side stream in
  * every block, for the student and the teacher, so computed once per step.
- * x, x_loc [B, N1, W] out (x_loc NULL: no side stream). Taps the student's
- * side stream (with student_saa == 0 it is the main stream itself). */
+ * x, x_loc [B, N1, W] out (x_loc NULL: no side stream). The taps are the
+ * student's only when it has SAA (without, its side stream is the main
+ * stream itself, and this x_loc is the teacher's): tap NULL otherwise. */
 static ramc_status vision_prefix(const ramc_clip *m, const float *images, int B, int first,
-                                 int student_saa, float *x, float *x_loc, clip_tap_fn tap,
-                                 void *tap_user) {
+                                 float *x, float *x_loc, clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
-    const int W = in->vision_width, M = in->vision_mlp, N1 = in->n_patches + 1;
-    const size_t stream = (size_t)B * N1 * W;
-    char name[64];
-    ramc_status st;
-    float *side = x_loc ? ramc_malloc(stream * sizeof(float), "vision") : NULL;
-    clip_block_scratch s = {0};
-    if (x_loc && !side) return RAMC_ERR_NOMEM;
-    if ((st = clip_vision_embed(m, images, B, x, NULL)) ||
-        (st = clip_block_scratch_alloc(&s, B, N1, W, M))) {
-        free(side);
-        return st;
-    }
+    const size_t stream = (size_t)B * (in->n_patches + 1) * in->vision_width;
+    const ram_vision_opts o = {.side = x_loc != NULL, .saa = 1};
+    ramc_status st = clip_vision_embed(m, images, B, x, NULL, NULL, NULL);
+    if (st) return st;
     if (x_loc) memcpy(x_loc, x, stream * sizeof(float));
-    for (int l = 0; l < first; l++) {
-        clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0, side, N1, N1, &s);
-        if (x_loc)
-            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
-        snprintf(name, sizeof name, "vis.blk%d.x_loc", l);
-        tap3(tap, tap_user, name, student_saa ? x_loc : x, B, N1, W);
-    }
-    clip_block_scratch_free(&s);
-    free(side);
-    return RAMC_OK;
+    return ram_vision_tower(m, &o, B, 0, first, x, x_loc, NULL, tap, tap_user);
 }
 
-/* From the shared prefix (x0, x_loc0: the stream entering block vs->first;
- * without SAA the student's side stream equals the main stream there). */
+/* The student from the shared prefix (x0, x_loc0: the streams entering
+ * block `first`; without SAA the student's side stream equals the main
+ * stream there), keeping what the backward needs, then its two heads. */
 static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, const float *x0,
-                                        const float *x_loc0, int B, const float *text, int C,
-                                        int saa, int use_tss, vision_state *vs, float *img_glb,
-                                        float *img_loc, clip_tap_fn tap, void *tap_user) {
+                                        const float *x_loc0, int B, int first, const float *text,
+                                        int C, int saa, int use_tss, vision_state *vs,
+                                        float *img_glb, float *img_loc, clip_tap_fn tap,
+                                        void *tap_user) {
     const ramc_clip_info *in = &m->info;
-    const int W = in->vision_width, M = in->vision_mlp, N = in->n_patches, N1 = N + 1;
-    const int D = in->embed_dim, na = a->n_vis_prompts, T = N1 + na;
+    const int W = in->vision_width, N = in->n_patches, N1 = N + 1, D = in->embed_dim;
     const size_t stream = (size_t)B * N1 * W;
-    char name[96];
+    const ram_vision_opts o = {.adapter = a, .text = text, .C = C, .side = 1, .saa = saa,
+                               .tss = use_tss, .train = 1};
     ramc_status st;
     memset(vs, 0, sizeof *vs);
-    vs->first = a->n_vision_adapted ? a->vision_layers[0] : in->vision_layers;
-    vs->n_blocks = in->vision_layers - vs->first;
-    vs->acts = ramc_calloc((size_t)vs->n_blocks + 1, sizeof *vs->acts, "vision");
-    vs->tss = ramc_calloc((size_t)vs->n_blocks + 1, sizeof *vs->tss, "vision");
     vs->cls_in = ramc_malloc((stream + (size_t)B * W + 2 * (size_t)B + 2 * (size_t)B * N1) *
                                  sizeof(float), "vision");
     float *x = ramc_malloc(stream * sizeof(float), "vision");
-    float *xp = ramc_malloc((size_t)B * T * W * sizeof(float), "vision");
-    float *side = ramc_malloc(stream * sizeof(float), "vision");
-    float *proj = ramc_malloc((size_t)B * N1 * (W + D) * sizeof(float), "vision");
-    clip_block_scratch s = {0};
-    if (!vs->acts || !vs->tss || !vs->cls_in || !x || !xp || !side || !proj) {
+    float *loc_all = ramc_malloc((size_t)B * N1 * D * sizeof(float), "vision");
+    if (!vs->cls_in || !x || !loc_all) {
         st = RAMC_ERR_NOMEM;
         goto done;
     }
@@ -340,74 +259,28 @@ static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, cons
     vs->cls_rstd = vs->cls_mean + B;
     vs->loc_mean = vs->cls_rstd + B;
     vs->loc_rstd = vs->loc_mean + (size_t)B * N1;
-    float *x_loc = vs->x_loc;
 
     memcpy(x, x0, stream * sizeof(float));
-    memcpy(x_loc, saa ? x_loc0 : x0, stream * sizeof(float));
-    for (int l = vs->first; l < in->vision_layers; l++) {
-        if (!saa) memcpy(side, x, stream * sizeof(float)); /* the side follows the main stream */
-        {
-            int v = ram_vision_adapted_index(a, l);
-            int rows = v >= 0 ? T : N1;
-            clip_block_acts *ac = &vs->acts[l - vs->first];
-            if ((st = clip_block_acts_alloc(ac, B, rows, W, M, in->vision_heads, 0, saa ? N1 : 0)))
-                goto done;
-            for (int b = 0; b < B; b++) {
-                float *pb = xp + (size_t)b * rows * W;
-                memcpy(pb, x + (size_t)b * N1 * W, (size_t)N1 * W * sizeof(float));
-                if (v >= 0)
-                    for (int i = 0; i < na * W; i++)
-                        pb[(size_t)N1 * W + i] = round_to_f16(a->tss[v].prompts->data[i]);
-            }
-            clip_block_forward_train(&m->vis_blocks[l], ac, xp, saa ? side : NULL);
-            for (int b = 0; b < B; b++)
-                memcpy(x + (size_t)b * N1 * W, xp + (size_t)b * rows * W,
-                       (size_t)N1 * W * sizeof(float));
-            if (!saa)
-                for (size_t i = 0; i < stream; i++) side[i] = x[i] - side[i];
-            if (v >= 0 && use_tss) {
-                tss_acts *ta = &vs->tss[l - vs->first];
-                if ((st = tss_acts_alloc(ta, B, in->grid, W, a->hidden, C, a->gate_kernel)))
-                    goto done;
-                tss_forward(&a->tss[v], ta, x, text, 1);
-                a->tss[v].bn1_count++;
-                a->tss[v].bn2_count++;
-                for (size_t i = 0; i < stream; i++) x_loc[i] += side[i] + ta->out[i];
-                if (tap) {
-                    int64_t chw[4] = {B, a->hidden, in->grid, in->grid};
-                    snprintf(name, sizeof name, "vis.blk%d.adapter.s1", l);
-                    tap(tap_user, name, ta->s[0], 4, chw);
-                    snprintf(name, sizeof name, "vis.blk%d.adapter.s2", l);
-                    tap(tap_user, name, ta->s[1], 4, chw);
-                    snprintf(name, sizeof name, "vis.blk%d.adapter.out", l);
-                    tap3(tap, tap_user, name, ta->out, B, N1, W);
-                }
-            } else {
-                for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
-            }
-        }
-        snprintf(name, sizeof name, "vis.blk%d.x_loc", l);
-        tap3(tap, tap_user, name, x_loc, B, N1, W);
-    }
+    memcpy(vs->x_loc, saa ? x_loc0 : x0, stream * sizeof(float));
+    if ((st = ram_vision_tower(m, &o, B, first, in->vision_layers, x, vs->x_loc, &vs->acts, tap,
+                               tap_user)))
+        goto done;
+    if (use_tss) /* the BatchNorm layers saw one more batch (num_batches_tracked) */
+        for (int v = 0; v < a->n_vision_adapted; v++) a->tss[v].bn1_count++, a->tss[v].bn2_count++;
+
     /* heads: ln_post + proj of the class rows and of the side stream */
     for (int b = 0; b < B; b++)
         memcpy(vs->cls_in + (size_t)b * W, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
-    layernorm_forward(proj, vs->cls_mean, vs->cls_rstd, vs->cls_in, m->ln_post_w, m->ln_post_b, B,
-                      W, LN_EPS);
-    gemm(0, 0, B, D, W, 1.0f, proj, W, m->vis_proj, D, 0.0f, img_glb, D);
-    float *loc_all = proj + (size_t)B * N1 * W;
-    layernorm_forward(proj, vs->loc_mean, vs->loc_rstd, x_loc, m->ln_post_w, m->ln_post_b, B * N1,
-                      W, LN_EPS);
-    gemm(0, 0, B * N1, D, W, 1.0f, proj, W, m->vis_proj, D, 0.0f, loc_all, D);
+    if ((st = clip_vision_project(m, vs->cls_in, B, img_glb, vs->cls_mean, vs->cls_rstd, NULL)) ||
+        (st = clip_vision_project(m, vs->x_loc, B * N1, loc_all, vs->loc_mean, vs->loc_rstd,
+                                  NULL)))
+        goto done;
     for (int b = 0; b < B; b++)
         memcpy(img_loc + (size_t)b * N * D, loc_all + ((size_t)b * N1 + 1) * D,
                (size_t)N * D * sizeof(float));
 done:
-    clip_block_scratch_free(&s);
     free(x);
-    free(xp);
-    free(side);
-    free(proj);
+    free(loc_all);
     return st;
 }
 
@@ -444,13 +317,14 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
     if (!saa)
         for (size_t i = 0; i < stream; i++) dx[i] += dx_loc[i];
 
-    for (int l = in->vision_layers - 1; l >= vs->first; l--) {
-        const clip_block_acts *ac = &vs->acts[l - vs->first];
+    for (int l = in->vision_layers - 1; l >= vs->acts.first; l--) {
+        const clip_block_acts *ac = &vs->acts.blocks[l - vs->acts.first];
         int v = ram_vision_adapted_index(a, l);
         int rows = v >= 0 ? T : N1;
         if (v >= 0 && use_tss) {
             /* x_loc += al + TSS(x): TSS reads the block's output x */
-            if ((st = tss_backward(&a->tss[v], &vs->tss[l - vs->first], dx_loc, dx, dtext, 1)))
+            if ((st = tss_backward(&a->tss[v], &vs->acts.tss[l - vs->acts.first], dx_loc, dx, dtext,
+                                   1)))
                 break;
             for (int b = 0; b < B; b++) /* TSS row 0 is a copy of x[:, 0] */
                 for (int c = 0; c < W; c++) dx[(size_t)b * N1 * W + c] += dx_loc[(size_t)b * N1 * W + c];
@@ -482,31 +356,16 @@ static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int 
                                 const float *teacher_text, const float *targets,
                                 const ram_train_options *opt, ram_train_result *r) {
     const ramc_clip_info *in = &m->info;
-    const int W = in->vision_width, N = in->n_patches, N1 = N + 1, D = in->embed_dim, C = r->C;
-    const int M = in->vision_mlp;
-    const size_t stream = (size_t)B * N1 * W;
+    const int N = in->n_patches, N1 = N + 1, D = in->embed_dim, C = r->C;
     const float scale = expf(in->logit_scale);
-    float *side = ramc_malloc(stream * sizeof(float), "teacher");
+    /* the teacher reads only x_loc: the last block's main stream is not needed */
+    const ram_vision_opts o = {.side = 1, .saa = 1, .last = CLIP_BLOCK_SIDE_ONLY};
     float *feat = ramc_malloc(((size_t)B * N1 * D + (size_t)C * D + (size_t)B * N * C) *
                                   sizeof(float), "teacher");
-    ramc_status st = (side && feat) ? RAMC_OK : RAMC_ERR_NOMEM;
-    if (st == RAMC_OK && first < in->vision_layers) {
-        clip_block_scratch s;
-        if ((st = clip_block_scratch_alloc(&s, B, N1, W, M)) == RAMC_OK) {
-            for (int l = first; l < in->vision_layers; l++) {
-                /* the teacher reads only x_loc: the last block's main stream is not needed */
-                if (l == in->vision_layers - 1)
-                    clip_block_side_forward(&m->vis_blocks[l], W, in->vision_heads, x, B, N1, side,
-                                            N1, &s);
-                else
-                    clip_block_forward(&m->vis_blocks[l], W, M, in->vision_heads, x, B, N1, 0,
-                                       side, N1, N1, &s);
-                for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
-            }
-            clip_block_scratch_free(&s);
-        }
-    }
-    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, feat);
+    ramc_status st = feat ? RAMC_OK : RAMC_ERR_NOMEM;
+    if (st == RAMC_OK)
+        st = ram_vision_tower(m, &o, B, first, in->vision_layers, x, x_loc, NULL, NULL, NULL);
+    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, feat, NULL, NULL, NULL);
     if (st == RAMC_OK) {
         float *t_norm = feat + (size_t)B * N1 * D, *simT = t_norm + (size_t)C * D;
         float *f_norm = x; /* reuse: [B, N, D] */
@@ -524,7 +383,6 @@ static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int 
         kcot_teacher_cost(r->cost_teacher, r->teacher_prob_masked, opt->teacher_weight,
                           (long)B * N * C);
     }
-    free(side);
     free(feat);
     return st;
 }
@@ -571,6 +429,7 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     ramc_status st = result_alloc(r, B, N, C, D);
     if (st != RAMC_OK) goto done;
     if ((st = text_state_begin(m, a, tokens, C, &ts))) goto done;
+    /* the stream, and the prompted stream of the backward */
     tx = ramc_malloc((size_t)C * (ts.T + ts.R) * Wt * sizeof(float), "text streams");
     if (!tx) {
         st = RAMC_ERR_NOMEM;
@@ -579,27 +438,30 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     float *txp = tx + (size_t)C * ts.T * Wt;
 
     /* forward */
-    if ((st = text_forward_train(m, a, tokens, C, opt->text_cache, &ts, r->text, tx, txp)))
+    if ((st = text_forward_train(m, a, tokens, C, opt->text_cache, &ts, r->text, tx)))
         goto done;
     /* vision blocks before the first adapted one: once for student and teacher */
     const int vfirst = a->n_vision_adapted ? a->vision_layers[0] : in->vision_layers;
     const size_t vstream = (size_t)B * (N + 1) * in->vision_width;
-    const int need_side = !opt->no_saa || opt->use_teacher;
+    /* plain OT is KCOT's solver without its knowledge: no teacher term */
+    const int use_teacher = opt->use_teacher && opt->matching != RAM_MATCH_OT;
+    const int need_side = !opt->no_saa || use_teacher;
     if (!(vx = ramc_malloc(vstream * (need_side ? 2 : 1) * sizeof(float), "vision prefix"))) {
         st = RAMC_ERR_NOMEM;
         goto done;
     }
     float *vx_loc = need_side ? vx + vstream : NULL;
-    if ((st = vision_prefix(m, images, B, vfirst, !opt->no_saa, vx, vx_loc, tap, tap_user)))
+    if ((st = vision_prefix(m, images, B, vfirst, vx, vx_loc, opt->no_saa ? NULL : tap,
+                            tap_user)))
         goto done;
-    if ((st = vision_forward_train(m, a, vx, vx_loc, B, r->text, C, !opt->no_saa, !opt->no_tss,
-                                   &vs, r->img_glb, r->img_loc, tap, tap_user)))
+    if ((st = vision_forward_train(m, a, vx, vx_loc, B, vfirst, r->text, C, !opt->no_saa,
+                                   !opt->no_tss, &vs, r->img_glb, r->img_loc, tap, tap_user)))
         goto done;
     sinkhorn_options so = sinkhorn_default_options();
     so.mode = opt->sinkhorn;
     so.reg = opt->reg;
     const float *extra = NULL;
-    if (opt->use_teacher) {
+    if (use_teacher) {
         if ((st = teacher_cost(m, vx, vx_loc, vfirst, B, teacher_text, targets, opt, r)))
             goto done;
         extra = r->cost_teacher;
@@ -659,7 +521,7 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
         goto done;
     if (a->n_text_prompted && (st = text_backward(m, a, &ts, dtext, tx, txp))) goto done;
 done:
-    text_state_free(&ts, in->text_layers);
+    text_state_free(&ts);
     vision_state_free(&vs);
     free(tx);
     free(vx);

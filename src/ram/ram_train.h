@@ -50,15 +50,17 @@ typedef struct {
     float teacher_sharpen; /* 20 */
     sinkhorn_mode sinkhorn; /* SINKHORN_BATCH_COUPLED for parity */
     const float *fixed_plan; /* [B, N, C] use this plan instead of Sinkhorn (gradient checks) */
-    /* ablations (paper Tables 5 and 6); defaults are RAM as published */
+    /* ablations (paper Tables 5 and 6): the fields of ramc_variant, which
+     * ram_train_options_set_variant copies in; 0 is RAM as published */
     int no_saa, no_tss;      /* the Ladder Local Adapter's two parts */
     int uniform_source;      /* "w/o LPD": u = 1/N (with use_teacher = 0: plain OT) */
-    ram_matching matching;   /* KCOT, average pooling or re-weighting */
+    ram_matching matching;   /* KCOT, average pooling, re-weighting or plain OT (no teacher) */
     ram_loss_kind loss;      /* MMC */
     ram_text_cache *text_cache; /* NULL: the frozen text blocks are recomputed every step */
 } ram_train_options;
 
 ram_train_options ram_train_default_options(void);
+void ram_train_options_set_variant(ram_train_options *o, const ramc_variant *v);
 
 /* Everything a step computes that callers (logging, golden checks) read. */
 typedef struct {

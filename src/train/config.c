@@ -18,6 +18,8 @@ typedef enum {
     K_I64,     /* long long, bounds lo..hi */
     K_REAL,    /* double, bounds lo..hi; lo_open/hi_open exclude the bound */
     K_BOOL,    /* int 0/1 */
+    K_NOT_BOOL, /* int 0/1 holding the opposite of the key: "use_saa = true" is
+                 * variant.no_saa = 0 (the variant names what it takes away) */
     K_STRING,  /* char[RAM_CONFIG_MAX_STRING] */
     K_LAYERS,  /* int list + its count at count_off */
     K_VEC3,    /* double[3], bounds per element */
@@ -35,7 +37,7 @@ typedef struct {
 } key_def;
 
 static const char *const sinkhorn_names[] = {"coupled", "per_image", "log_domain", NULL};
-static const char *const matching_names[] = {"kcot", "avgpool", "reweight", NULL};
+static const char *const matching_names[] = {"kcot", "avgpool", "reweight", "ot", NULL};
 static const char *const loss_names[] = {"mmc", "asl", "rank_hinge", "lsep", NULL};
 static const char *const mode_names[] = {"strict", "official", NULL};
 static const char *const scheduler_names[] = {"cosine", NULL};
@@ -45,6 +47,7 @@ static const char *const scheduler_names[] = {"cosine", NULL};
 #define I64(n, f, lo, hi, h) {n, K_I64, OFF(f), 0, lo, hi, 0, 0, NULL, h}
 #define REAL(n, f, lo, hi, lo_open, hi_open, h) {n, K_REAL, OFF(f), 0, lo, hi, lo_open, hi_open, NULL, h}
 #define BOOL(n, f, h) {n, K_BOOL, OFF(f), 0, 0, 1, 0, 0, NULL, h}
+#define NOT_BOOL(n, f, h) {n, K_NOT_BOOL, OFF(f), 0, 0, 1, 0, 0, NULL, h}
 #define STR(n, f, h) {n, K_STRING, OFF(f), 0, 0, 0, 0, 0, NULL, h}
 #define ENUM(n, f, names, h) {n, K_ENUM, OFF(f), 0, 0, 0, 0, 0, names, h}
 
@@ -67,11 +70,13 @@ static const key_def keys[] = {
     REAL("teacher_sharpen", teacher_sharpen, 0, 1e6, 1, 0, "sharpening factor of the teacher distribution"),
     ENUM("sinkhorn", sinkhorn, sinkhorn_names,
          "Sinkhorn stopping: coupled (official, batch-coupled), per_image, log_domain"),
-    ENUM("matching", matching, matching_names,
-         "local aggregation: kcot (RAM), avgpool or reweight (paper Table 5 ablation)"),
-    BOOL("use_lpd", use_lpd, "LPD source marginal; 0 = uniform (with use_teacher = 0: plain OT)"),
-    BOOL("use_saa", use_saa, "SAA side stream; 0 = the side stream follows the main stream"),
-    BOOL("use_tss", use_tss, "TSS adapters in the adapted blocks"),
+    ENUM("matching", variant.matching, matching_names,
+         "local aggregation: kcot (RAM), avgpool, reweight or ot (plain OT: uniform source, no "
+         "teacher; paper Table 5 ablation)"),
+    NOT_BOOL("use_lpd", variant.uniform_source,
+             "LPD source marginal; 0 = uniform (with use_teacher = 0: plain OT)"),
+    NOT_BOOL("use_saa", variant.no_saa, "SAA side stream; 0 = the side stream follows the main stream"),
+    NOT_BOOL("use_tss", variant.no_tss, "TSS adapters in the adapted blocks"),
     ENUM("loss", loss, loss_names, "training loss on both heads: mmc (RAM), asl, rank_hinge, lsep"),
     INT("image_size", image_size, 0, 8192, "input size (INPUT.SIZE_TRAIN/TEST); 0 = the model's own"),
     {"pixel_mean", K_VEC3, OFF(pixel_mean), 0, -1e3, 1e3, 0, 0, NULL, "per-channel mean (INPUT.PIXEL_MEAN)"},
@@ -117,6 +122,7 @@ static const key_def keys[] = {
 /* K_ENUM fields are stored through an int pointer */
 _Static_assert(sizeof(sinkhorn_mode) == sizeof(int), "sinkhorn_mode must be int-sized");
 _Static_assert(sizeof(dataset_mode) == sizeof(int), "dataset_mode must be int-sized");
+_Static_assert(sizeof(ramc_matching) == sizeof(int), "ramc_matching must be int-sized");
 
 int ram_train_config_key_count(void) { return N_KEYS + 1; }
 
@@ -154,8 +160,7 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset) {
     cfg->use_teacher = 1;
     cfg->teacher_sharpen = 20;
     cfg->sinkhorn = SINKHORN_BATCH_COUPLED;
-    cfg->matching = 0;
-    cfg->use_lpd = cfg->use_saa = cfg->use_tss = 1;
+    cfg->variant = (ramc_variant){RAMC_MATCH_KCOT, 0, 0, 0}; /* RAM as published */
     cfg->loss = 0;
     cfg->image_size = 0; /* the model's own: 224 for ViT-B/16, as the official configs */
     for (int c = 0; c < 3; c++) cfg->pixel_mean[c] = 0.5, cfg->pixel_std[c] = 0.5;
@@ -353,7 +358,7 @@ ramc_status ram_train_config_apply(ram_train_config *cfg, const char *key, const
     if (quoted && k->kind != K_STRING && k->kind != K_ENUM)
         return ramc_error(RAMC_ERR_FORMAT, "%s: key '%s': expected %s, got a quoted string",
                           origin, k->name,
-                          k->kind == K_BOOL ? "true or false" : k->kind == K_LAYERS || k->kind == K_VEC3 ? "a list" : "a number");
+                          k->kind == K_BOOL || k->kind == K_NOT_BOOL ? "true or false" : k->kind == K_LAYERS || k->kind == K_VEC3 ? "a list" : "a number");
 
     switch (k->kind) {
     case K_INT:
@@ -385,14 +390,15 @@ ramc_status ram_train_config_apply(ram_train_config *cfg, const char *key, const
         *(double *)field = x;
         break;
     }
-    case K_BOOL: {
+    case K_BOOL:
+    case K_NOT_BOOL: {
         int x;
         if (!strcasecmp(v, "true") || !strcmp(v, "1") || !strcasecmp(v, "yes") || !strcasecmp(v, "on")) x = 1;
         else if (!strcasecmp(v, "false") || !strcmp(v, "0") || !strcasecmp(v, "no") || !strcasecmp(v, "off")) x = 0;
         else
             return ramc_error(RAMC_ERR_FORMAT, "%s: key '%s': expected true or false, got '%.200s'",
                               origin, k->name, v);
-        *(int *)field = x;
+        *(int *)field = k->kind == K_NOT_BOOL ? !x : x;
         break;
     }
     case K_STRING: {
@@ -694,6 +700,7 @@ ramc_status ram_train_config_dump(const ram_train_config *cfg, char **out) {
         case K_I64: snprintf(tmp, sizeof tmp, "%lld", *(const long long *)field); sb_str(&b, tmp); break;
         case K_REAL: sb_real(&b, *(const double *)field); break;
         case K_BOOL: sb_str(&b, *(const int *)field ? "true" : "false"); break;
+        case K_NOT_BOOL: sb_str(&b, *(const int *)field ? "false" : "true"); break;
         case K_ENUM: {
             int v = *(const int *)field, n = 0;
             while (k->names[n]) n++;

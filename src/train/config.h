@@ -49,8 +49,7 @@ typedef struct {
     double teacher_sharpen;      /* 20 */
     sinkhorn_mode sinkhorn;      /* coupled (parity) | per_image | log_domain */
     /* ablations (paper Tables 5 and 6, docs/ram.md); defaults are RAM */
-    int matching;                /* 0 kcot | 1 avgpool | 2 reweight (ram_matching) */
-    int use_lpd, use_saa, use_tss; /* 1 */
+    ramc_variant variant;        /* zero = RAM; keys matching, use_lpd, use_saa, use_tss */
     int loss;                    /* 0 mmc | 1 asl | 2 rank_hinge | 3 lsep (ram_loss_kind) */
 
     /* input (INPUT.*) */

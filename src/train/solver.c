@@ -28,10 +28,7 @@ ram_train_options ram_solver_step_options(const ram_train_config *cfg) {
     t.reg = (float)cfg->ot_reg;
     t.teacher_sharpen = (float)cfg->teacher_sharpen;
     t.sinkhorn = cfg->sinkhorn;
-    t.matching = (ram_matching)cfg->matching;
-    t.uniform_source = !cfg->use_lpd;
-    t.no_saa = !cfg->use_saa;
-    t.no_tss = !cfg->use_tss;
+    ram_train_options_set_variant(&t, &cfg->variant);
     t.loss = (ram_loss_kind)cfg->loss;
     return t;
 }

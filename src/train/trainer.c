@@ -303,10 +303,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
     eo.progress = on_eval_progress;
     eo.progress_user = t;
     eo.fatal_missing = t->o->fatal_missing;
-    eo.matching = cfg->matching;
-    eo.uniform_source = !cfg->use_lpd;
-    eo.no_saa = !cfg->use_saa;
-    eo.no_tss = !cfg->use_tss;
+    eo.variant = cfg->variant;
     ramc_status st = ema_copy_to(t->solver.ema, t->ema_view);
     if (st) return st;
     /* kept for the whole run, so the model's tokenizer is read once */
