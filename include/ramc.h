@@ -234,6 +234,18 @@ int ramc_model_has_adapter(const ramc_model *model);
 ramc_status ramc_labels_encode(const ramc_model *model, const ramc_tokenizer *tok,
                                const char *const *names, int n, const char *template_str,
                                ramc_labels **out);
+/* As ramc_labels_encode, through a persistent cache of label features in the
+ * folder cache_dir (created if missing; NULL or "": no cache). Each label's
+ * features are stored under a key made of the CLIP file's bytes, how it was
+ * loaded (heads, bf16, packing), the adapter's tensors and the prompt's token
+ * ids, so a changed model, adapter, template or tokenizer never reuses stale
+ * features; a label found there skips the text tower. Entries are written
+ * atomically: processes may share the folder. */
+ramc_status ramc_labels_encode_cached(const ramc_model *model, const ramc_tokenizer *tok,
+                                      const char *const *names, int n, const char *template_str,
+                                      const char *cache_dir, ramc_labels **out);
+/* How many of the set's labels came from the label cache. */
+int ramc_labels_cache_hits(const ramc_labels *labels);
 void ramc_labels_free(ramc_labels *labels);
 int ramc_labels_count(const ramc_labels *labels);
 const char *ramc_labels_name(const ramc_labels *labels, int i);

@@ -46,7 +46,24 @@ printf 'not an image' | "$ramc" predict --labels "$L" - > /dev/null 2> "$tmp/das
 check "'-' with garbage exits 1" [ $? -eq 1 ]
 check "'-' with garbage names standard input" grep -q "standard input" "$tmp/dash.err"
 
-# 5. usage
+# 5. the label cache: a second run reads every label; four processes filling
+# one folder at once all succeed, agree with an uncached run, leave whole entries only
+"$ramc" predict --labels "$L" "${imgs[@]}" > "$tmp/nocache.jsonl" 2>/dev/null
+pids=()
+for k in 1 2 3 4; do
+    "$ramc" predict --label-cache "$tmp/lc" --labels "$L" "${imgs[@]}" > "$tmp/lc$k.jsonl" 2>/dev/null &
+    pids+=($!)
+done
+ok=1
+for p in "${pids[@]}"; do wait "$p" || ok=0; done
+check "four processes sharing a label cache exit 0" [ $ok -eq 1 ]
+for k in 1 2 3 4; do check "cache writer $k scores as without a cache" cmp -s "$tmp/lc$k.jsonl" "$tmp/nocache.jsonl"; done
+check "one entry per label" [ "$(find "$tmp/lc" -name '*.lf' | wc -l)" -eq 4 ]
+check "no temporary entries left" [ -z "$(find "$tmp/lc" -name '.tmp*')" ]
+"$ramc" predict --label-cache "$tmp/lc" --labels "$L" "${imgs[@]}" > "$tmp/lc5.jsonl" 2>/dev/null
+check "a warm cache scores the same" cmp -s "$tmp/lc5.jsonl" "$tmp/nocache.jsonl"
+
+# 6. usage
 "$ramc" predict --stdin --labels "$L" "${imgs[0]}" < /dev/null > /dev/null 2>&1
 check "--stdin with path arguments is a usage error" [ $? -eq 2 ]
 "$ramc" predict --labels "$L" - - < /dev/null > /dev/null 2>&1

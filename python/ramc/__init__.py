@@ -88,6 +88,10 @@ _model_has_adapter = _sig("ramc_model_has_adapter", ctypes.c_int, _P)
 _labels_encode = _sig("ramc_labels_encode", ctypes.c_int, _P, _P,
                       ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_char_p,
                       ctypes.POINTER(_P))
+_labels_encode_cached = _sig("ramc_labels_encode_cached", ctypes.c_int, _P, _P,
+                             ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_char_p,
+                             ctypes.c_char_p, ctypes.POINTER(_P))
+_labels_cache_hits = _sig("ramc_labels_cache_hits", ctypes.c_int, _P)
 _labels_free = _sig("ramc_labels_free", None, _P)
 _labels_count = _sig("ramc_labels_count", ctypes.c_int, _P)
 _labels_name = _sig("ramc_labels_name", ctypes.c_char_p, _P, ctypes.c_int)
@@ -113,15 +117,16 @@ def version():
 class Labels:
     """A label set encoded by one Model (its text features); reusable across calls."""
 
-    def __init__(self, model, names, template=None):
+    def __init__(self, model, names, template=None, cache_dir=None):
         if isinstance(names, str):
             raise TypeError("names must be a list of strings, not one string")
         names = list(names)
         arr = (ctypes.c_char_p * max(len(names), 1))(*[n.encode("utf-8") for n in names])
         handle = _P()
-        _check(_labels_encode(model._handle, None, arr, len(names), _enc(template),
-                              ctypes.byref(handle)))
+        _check(_labels_encode_cached(model._handle, None, arr, len(names), _enc(template),
+                                     _enc(cache_dir), ctypes.byref(handle)))
         self._handle = handle
+        self.cache_hits = _labels_cache_hits(handle)  # labels read from the label cache
         self._model = model  # keeps the model alive as long as its labels
         self.names = [_labels_name(handle, i).decode("utf-8")
                       for i in range(_labels_count(handle))]
@@ -160,9 +165,10 @@ class Model:
         self.image_size, self.grid, self.n_patches = info.image_size, info.grid, info.n_patches
         self.has_adapter = bool(_model_has_adapter(handle))
 
-    def labels(self, names, template=None):
-        """Encodes label names ("A photo of a {}." unless template says otherwise)."""
-        return Labels(self, names, template)
+    def labels(self, names, template=None, cache_dir=None):
+        """Encodes label names ("A photo of a {}." unless template says otherwise);
+        with cache_dir, through ramc's persistent label cache in that folder."""
+        return Labels(self, names, template, cache_dir)
 
     def _tensor(self, image, out):
         ptr = out.ctypes.data_as(_F)

@@ -13,6 +13,8 @@
 typedef struct {
     pthread_mutex_t lock;
     ramc_tokenizer *tok; /* the model's own tokenizer, NULL until first asked for */
+    int have_key;        /* cache_key computed (label_cache.c) */
+    char cache_key[33];  /* hex digest of what the label features depend on */
 } model_lazy;
 
 struct ramc_model {
@@ -20,6 +22,7 @@ struct ramc_model {
     ram_adapter *adapter; /* NULL: RAM's zero-shot path on the frozen CLIP */
     int borrowed;         /* 1: clip and adapter belong to the caller (api_model_view) */
     int threads;          /* ramc_clip_params.threads: 0 = the caller's OpenMP setting */
+    int bf16, packed;     /* how the CLIP was loaded: part of the label cache's key */
     model_lazy *lazy;
 };
 
@@ -36,6 +39,21 @@ struct ramc_labels {
     /* [n, D] plain-CLIP features for the baseline; == features unless the
      * adapter carries deep text prompts, in which case they are computed too */
     float *features_plain;
+    int cache_hits;          /* labels whose features came from the label cache */
 };
+
+/* The persistent label cache (label_cache.c): one file per label under
+ * dir/<model key>/, the model key a digest of the CLIP file's bytes, the
+ * load settings and the adapter's tensors; the entry name a digest of the
+ * prompt's token ids. */
+ramc_status label_cache_model_key(const ramc_model *m, char key[33]);
+/* Fills features (and plain, when not NULL) from the entry for `tokens`
+ * ([L]); 1 on a hit, 0 on a miss or an unusable entry. */
+int label_cache_get(const char *dir, const char *model_key, const int32_t *tokens, int L, int D,
+                    float *features, float *plain);
+/* Writes the entry atomically (a temporary file renamed over it), so two
+ * processes sharing the folder never see half an entry. */
+ramc_status label_cache_put(const char *dir, const char *model_key, const int32_t *tokens, int L,
+                            int D, const float *features, const float *plain);
 
 #endif

@@ -122,9 +122,58 @@ static ramc_status encode(const ramc_model *m, const ram_adapter *a, const int32
     return RAMC_OK;
 }
 
+/* Features of the labels in `tokens` [n, L] into lb, through the label
+ * cache when cache_dir is set: hits are read, only the misses go through the
+ * text tower, and are then stored. */
+static ramc_status encode_all(const ramc_model *m, const int32_t *tokens, int n, int plain_too,
+                              const char *cache_dir, ramc_labels *lb) {
+    const int L = m->clip->info.context_length, D = m->clip->info.embed_dim;
+    if (!cache_dir) {
+        ramc_status st = encode(m, m->adapter, tokens, n, lb->features);
+        if (st == RAMC_OK && plain_too) st = encode(m, NULL, tokens, n, lb->features_plain);
+        return st;
+    }
+    char key[33];
+    ramc_status st = label_cache_model_key(m, key);
+    if (st != RAMC_OK) return st;
+    int *miss = ramc_malloc((size_t)n * sizeof *miss, "label cache");
+    int32_t *miss_tokens = ramc_malloc((size_t)n * L * sizeof *miss_tokens, "label cache");
+    float *f = ramc_malloc((size_t)n * D * sizeof *f, "label cache");
+    float *fp = plain_too ? ramc_malloc((size_t)n * D * sizeof *fp, "label cache") : NULL;
+    int n_miss = 0;
+    if (!miss || !miss_tokens || !f || (plain_too && !fp)) st = RAMC_ERR_NOMEM;
+    for (int i = 0; st == RAMC_OK && i < n; i++) {
+        const int32_t *t = tokens + (size_t)i * L;
+        if (label_cache_get(cache_dir, key, t, L, D, lb->features + (size_t)i * D,
+                            plain_too ? lb->features_plain + (size_t)i * D : NULL)) {
+            lb->cache_hits++;
+        } else {
+            memcpy(miss_tokens + (size_t)n_miss * L, t, (size_t)L * sizeof *t);
+            miss[n_miss++] = i;
+        }
+    }
+    if (st == RAMC_OK && n_miss) {
+        st = encode(m, m->adapter, miss_tokens, n_miss, f);
+        if (st == RAMC_OK && plain_too) st = encode(m, NULL, miss_tokens, n_miss, fp);
+        for (int k = 0; st == RAMC_OK && k < n_miss; k++) {
+            const int i = miss[k];
+            memcpy(lb->features + (size_t)i * D, f + (size_t)k * D, (size_t)D * sizeof *f);
+            if (plain_too)
+                memcpy(lb->features_plain + (size_t)i * D, fp + (size_t)k * D, (size_t)D * sizeof *fp);
+            st = label_cache_put(cache_dir, key, miss_tokens + (size_t)k * L, L, D, f + (size_t)k * D,
+                                 plain_too ? fp + (size_t)k * D : NULL);
+        }
+    }
+    free(miss);
+    free(miss_tokens);
+    free(f);
+    free(fp);
+    return st;
+}
+
 static ramc_status labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
                                  const char *const *names, int n, const char *template_str,
-                                 ramc_labels **out) {
+                                 const char *cache_dir, ramc_labels **out) {
     if (!out) return ramc_error(RAMC_ERR_INVALID_ARG, "labels_encode: no output pointer");
     *out = NULL;
     if (!m || !m->clip) return ramc_error(RAMC_ERR_INVALID_ARG, "labels_encode: no model");
@@ -184,8 +233,7 @@ static ramc_status labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
         }
     }
     if ((st = check_same_tokens(names, tokens, n, L)) != RAMC_OK) goto fail;
-    if ((st = encode(m, m->adapter, tokens, n, lb->features)) != RAMC_OK) goto fail;
-    if (plain_too && (st = encode(m, NULL, tokens, n, lb->features_plain)) != RAMC_OK) goto fail;
+    if ((st = encode_all(m, tokens, n, plain_too, cache_dir, lb)) != RAMC_OK) goto fail;
     free(tokens);
     free(probe);
     *out = lb;
@@ -201,10 +249,22 @@ ramc_status ramc_labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
                                const char *const *names, int n, const char *template_str,
                                ramc_labels **out) {
     int saved = kernels_threads_begin(m ? m->threads : 0);
-    ramc_status st = labels_encode(m, tok, names, n, template_str, out);
+    ramc_status st = labels_encode(m, tok, names, n, template_str, NULL, out);
     kernels_threads_end(saved);
     return st;
 }
+
+ramc_status ramc_labels_encode_cached(const ramc_model *m, const ramc_tokenizer *tok,
+                                      const char *const *names, int n, const char *template_str,
+                                      const char *cache_dir, ramc_labels **out) {
+    if (cache_dir && !*cache_dir) cache_dir = NULL;
+    int saved = kernels_threads_begin(m ? m->threads : 0);
+    ramc_status st = labels_encode(m, tok, names, n, template_str, cache_dir, out);
+    kernels_threads_end(saved);
+    return st;
+}
+
+int ramc_labels_cache_hits(const ramc_labels *lb) { return lb ? lb->cache_hits : 0; }
 
 void ramc_labels_free(ramc_labels *lb) {
     if (!lb) return;

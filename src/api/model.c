@@ -31,7 +31,10 @@ ramc_status ramc_model_load(const char *clip_path, const char *adapter_path,
     ramc_model *m = NULL;
     ramc_status st = model_new(params ? params->threads : 0, &m);
     if (st != RAMC_OK) return st;
+    ramc_clip_params cp = params ? *params : ramc_clip_default_params();
+    m->bf16 = cp.bf16;
     st = ramc_clip_load(clip_path, params, &m->clip);
+    m->packed = cp.pack_weights;
     /* with_grads = 0: prediction never trains, so no gradient buffers */
     if (st == RAMC_OK && adapter_path) st = ram_adapter_load(adapter_path, m->clip, 0, &m->adapter);
     if (st != RAMC_OK) {

@@ -58,6 +58,9 @@ static const char usage_text[] =
     "  --explain DIR        write PNG heat maps of the transport plan per printed label,\n"
     "                       of the LPD patch marginal, and an overview per image\n"
     "  --vocab FILE         CLIP BPE vocabulary (default: the one shipped in data/)\n"
+    "  --label-cache DIR    keep encoded label features in DIR, keyed by the model\n"
+    "                       files' content and the exact prompt: a later run with the\n"
+    "                       same labels skips the text tower (safe to share)\n"
     "  --bf16               run CLIP's matrix products in bfloat16 (AVX512-BF16):\n"
     "                       faster, scores within ~1e-2 of float32 (docs/performance.md)\n"
     "  --follow-links       also search folders reached through symbolic links\n"
@@ -468,7 +471,7 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
 /* --------------------------------------------------------------- main */
 
 typedef struct {
-    const char *clip, *adapter, *labels_arg, *labels_file, *template_str, *explain, *vocab;
+    const char *clip, *adapter, *labels_arg, *labels_file, *template_str, *explain, *vocab, *label_cache;
     int vision_heads, text_heads, top_k, top_k_set, json, baseline, batch, bf16, no_pack, follow_links;
     int threads, from_stdin;
     float threshold;
@@ -642,7 +645,7 @@ int cmd_predict(int argc, char **argv) {
         static const char *const with_value[] = {
             "--clip", "--adapter", "--vocab", "--vision-heads", "--text-heads", "--labels",
             "--labels-file", "--template", "--top-k", "--batch", "--explain", "--threshold",
-            "--format", "--baseline", "--threads"};
+            "--format", "--baseline", "--threads", "--label-cache"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
         if (!known || !v) {
@@ -653,6 +656,7 @@ int cmd_predict(int argc, char **argv) {
         if (!strcmp(a, "--clip")) o.clip = v;
         else if (!strcmp(a, "--adapter")) o.adapter = v;
         else if (!strcmp(a, "--vocab")) o.vocab = v;
+        else if (!strcmp(a, "--label-cache")) o.label_cache = v;
         else if (!strcmp(a, "--vision-heads")) ok = parse_nonneg_int(v, 4096, &o.vision_heads) && o.vision_heads;
         else if (!strcmp(a, "--text-heads")) ok = parse_nonneg_int(v, 4096, &o.text_heads) && o.text_heads;
         else if (!strcmp(a, "--labels")) o.labels_arg = v;
@@ -789,8 +793,8 @@ int cmd_predict(int argc, char **argv) {
         status = cli_fail("predict");
         goto done;
     }
-    ramc_status lst = ramc_labels_encode(model, tok, (const char *const *)names.v, names.n,
-                                         o.template_str, &labels);
+    ramc_status lst = ramc_labels_encode_cached(model, tok, (const char *const *)names.v, names.n,
+                                                o.template_str, o.label_cache, &labels);
     if (lst != RAMC_OK) {
         if (o.labels_file) ramc_error_prefix(lst, "%s", o.labels_file); /* which list is at fault */
         status = cli_fail("predict");
