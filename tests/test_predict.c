@@ -314,13 +314,29 @@ static void test_errors(ramc_model *m, ramc_model *m2, const ramc_tokenizer *tok
     big[RAMC_MAX_LABEL_BYTES + 1] = 0;
     const char *long_name[] = {big};
     expect_labels_error(m, tok, long_name, 1, NULL, RAMC_ERR_LIMIT, "at most 1024");
-    /* exactly at the limit is fine: tokenized and truncated to 77 tokens */
+    /* within the byte limit but past the 77-token context: refused, not
+     * silently truncated as the official tokenize(truncate=True) */
     big[RAMC_MAX_LABEL_BYTES] = 0;
-    ramc_labels *lb = NULL;
-    CHECK(ramc_labels_encode(m, tok, long_name, 1, NULL, &lb) == RAMC_OK, "1 KiB label: %s",
-          ramc_last_error());
-    ramc_labels_free(lb);
+    expect_labels_error(m, tok, long_name, 1, NULL, RAMC_ERR_LIMIT, "would be cut");
     free(big);
+    ramc_labels *lb = NULL;
+    {
+        /* 68 words + "a photo of a" + "." + SOT + EOT = 74 tokens: fits; 74 words do not */
+        char words[74 * 4 + 1] = "";
+        for (int i = 0; i < 68; i++) strcat(words, "dog ");
+        const char *fits[] = {words};
+        CHECK(ramc_labels_encode(m, tok, fits, 1, NULL, &lb) == RAMC_OK, "68-word label: %s",
+              ramc_last_error());
+        ramc_labels_free(lb);
+        lb = NULL;
+        for (int i = 68; i < 74; i++) strcat(words, "dog ");
+        expect_labels_error(m, tok, fits, 1, NULL, RAMC_ERR_LIMIT, "77 tokens");
+    }
+    const char *nbsp[] = {"cat", "\xc2\xa0\xe3\x80\x80"};
+    expect_labels_error(m, tok, nbsp, 2, NULL, RAMC_ERR_INVALID_ARG, "label 2: empty name");
+    const char *same[] = {"Red Star", "cat", "red   star"};
+    expect_labels_error(m, tok, same, 3, NULL, RAMC_ERR_INVALID_ARG,
+                        "label 1 \"Red Star\" and label 3 \"red   star\" give the same tokens");
     const char **many = malloc((RAMC_MAX_LABELS + 1) * sizeof *many);
     for (int i = 0; i <= RAMC_MAX_LABELS; i++) many[i] = "x";
     expect_labels_error(m, tok, many, RAMC_MAX_LABELS + 1, NULL, RAMC_ERR_LIMIT, "at most 4096");
