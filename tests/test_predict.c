@@ -314,12 +314,12 @@ static void test_errors(ramc_model *m, ramc_model *m2, const ramc_tokenizer *tok
     big[RAMC_MAX_LABEL_BYTES + 1] = 0;
     const char *long_name[] = {big};
     expect_labels_error(m, tok, long_name, 1, NULL, RAMC_ERR_LIMIT, "at most 1024");
-    /* within the byte limit but past the 77-token context: refused, not
-     * silently truncated as the official tokenize(truncate=True) */
+    /* within the byte limit but longer than the context: refused rather than
+     * silently cut to 77 tokens (docs/limits.md) */
     big[RAMC_MAX_LABEL_BYTES] = 0;
     expect_labels_error(m, tok, long_name, 1, NULL, RAMC_ERR_LIMIT, "would be cut");
-    free(big);
     ramc_labels *lb = NULL;
+    free(big);
     {
         /* 68 words + "a photo of a" + "." + SOT + EOT = 74 tokens: fits; 74 words do not */
         char words[74 * 4 + 1] = "";
