@@ -320,6 +320,23 @@ static void test_errors(ramc_model *m, ramc_model *m2, const ramc_tokenizer *tok
     expect_labels_error(m, tok, long_name, 1, NULL, RAMC_ERR_LIMIT, "would be cut");
     ramc_labels *lb = NULL;
     free(big);
+    {
+        /* 68 words + "a photo of a" + "." + SOT + EOT = 74 tokens: fits; 74 words do not */
+        char words[74 * 4 + 1] = "";
+        for (int i = 0; i < 68; i++) strcat(words, "dog ");
+        const char *fits[] = {words};
+        CHECK(ramc_labels_encode(m, tok, fits, 1, NULL, &lb) == RAMC_OK, "68-word label: %s",
+              ramc_last_error());
+        ramc_labels_free(lb);
+        lb = NULL;
+        for (int i = 68; i < 74; i++) strcat(words, "dog ");
+        expect_labels_error(m, tok, fits, 1, NULL, RAMC_ERR_LIMIT, "77 tokens");
+    }
+    const char *nbsp[] = {"cat", "\xc2\xa0\xe3\x80\x80"};
+    expect_labels_error(m, tok, nbsp, 2, NULL, RAMC_ERR_INVALID_ARG, "label 2: empty name");
+    const char *same[] = {"Red Star", "cat", "red   star"};
+    expect_labels_error(m, tok, same, 3, NULL, RAMC_ERR_INVALID_ARG,
+                        "label 1 \"Red Star\" and label 3 \"red   star\" give the same tokens");
     const char **many = malloc((RAMC_MAX_LABELS + 1) * sizeof *many);
     for (int i = 0; i <= RAMC_MAX_LABELS; i++) many[i] = "x";
     expect_labels_error(m, tok, many, RAMC_MAX_LABELS + 1, NULL, RAMC_ERR_LIMIT, "at most 4096");

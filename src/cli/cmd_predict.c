@@ -224,7 +224,8 @@ static int walk(const char *dir, const struct stat *dir_sb, int depth, walk_ctx 
         if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
             ok &= strlist_push(&names, e->d_name, strlen(e->d_name));
     closedir(d);
-    qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
+    if (names.n > 1) /* an empty folder has no array at all: qsort(NULL) is undefined */
+        qsort(names.v, (size_t)names.n, sizeof *names.v, cmp_str);
     size_t dl = strlen(dir);
     int slash = dl && dir[dl - 1] == '/';
     for (int i = 0; i < names.n; i++) {
