@@ -80,13 +80,13 @@ stamp() { echo "$*" | tr -s ' '; }
 stage_time() { echo "$1 $2" >> "$out/times.txt"; }
 
 # 1. the world
-args=$(stamp synth --seed $seed --pretrain $n_pre --train $n_train --test $n_test)
+args=$(stamp synth --world v1 --seed $seed --pretrain $n_pre --train $n_train --test $n_test)
 if [ -f "$S/manifest.json" ] && [ "$(cat "$S/.args" 2>/dev/null)" = "$args" ]; then
     echo "== synth: reusing $S" >&2; stage_time synth reused
 else
     echo "== $args" >&2
     t0=$(date +%s); rm -rf "$S" "$C" "$out/runs" "$out/zeroshot"
-    "$RAMC" synth --out "$S" --seed $seed --pretrain $n_pre --train $n_train --test $n_test --quiet
+    "$RAMC" synth --world v1 --out "$S" --seed $seed --pretrain $n_pre --train $n_train --test $n_test --quiet
     echo "$args" > "$S/.args"; stage_time synth $(( $(date +%s) - t0 ))
 fi
 
