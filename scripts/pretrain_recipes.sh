@@ -9,9 +9,10 @@
 #   scripts/pretrain_recipes.sh [--out DIR] [--table] RECIPE...
 #   scripts/pretrain_recipes.sh --list
 #
-# Each finished recipe appends one JSON line to OUT/results.jsonl (with its
-# wall time and the load average, since the machine is shared); --table
-# rewrites the recipes table of docs/pretrain.md from that file. A world or a
+# Each finished recipe appends one JSON line to OUT/results.jsonl and to
+# RESULTS (default docs/pretrain_recipes.jsonl, the record of every recipe
+# measured), with its wall time and the load average, since the machine is
+# shared; --table rewrites the recipes table of docs/pretrain.md from RESULTS. A world or a
 # model that exists for the same arguments is reused. Environment: RAMC
 # (default build/ramc), PY (default /usr/bin/python3).
 set -euo pipefail
@@ -19,6 +20,7 @@ cd "$(dirname "$0")/.."
 RAMC=${RAMC:-build/ramc}
 PY=${PY:-/usr/bin/python3}
 out=out/pretrain_recipes table=0 recipes=()
+RESULTS=${RESULTS:-docs/pretrain_recipes.jsonl}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 # name | world (ramc synth arguments) | pretrain-clip arguments
@@ -37,7 +39,7 @@ while [ $# -gt 0 ]; do
         --out) out=$2; shift 2 ;;
         --table) table=1; shift ;;
         --list) recipe_lines; exit 0 ;;
-        -h|--help) sed -n 2,17p "$0"; exit 0 ;;
+        -h|--help) sed -n 2,18p "$0"; exit 0 ;;
         -*) echo "pretrain_recipes.sh: unknown option '$1'" >&2; exit 2 ;;
         *) recipes+=("$1"); shift ;;
     esac
@@ -84,10 +86,10 @@ probe.update(name=name, world_args=world, pretrain_args=pre, wall_s=int(wall),
              images_per_s=metrics["images_per_s"], final_epoch_loss=metrics["final_epoch_loss"])
 print(json.dumps(probe))
 EOF
-    tail -n 1 "$out/results.jsonl" >&2
+    tail -n 1 "$out/results.jsonl" | tee -a "$RESULTS" >&2
 }
 
 for r in ${recipes[@]+"${recipes[@]}"}; do run_recipe "$r"; done
 if [ "$table" = 1 ]; then
-    "$PY" scripts/pretrain_recipes_table.py --results "$out/results.jsonl" --doc docs/pretrain.md
+    "$PY" scripts/pretrain_recipes_table.py --results "$RESULTS" --doc docs/pretrain.md
 fi
