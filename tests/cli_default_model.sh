@@ -8,7 +8,7 @@
 #  * `ramc train` without --clip announces the default backbone;
 #  * a missing default model is an error naming the path.
 # The split is regenerated here, byte-identical every time: the first 200
-# images of test_zsl and test_gzsl of `ramc synth --seed 0` (the world the
+# images of test_zsl and test_gzsl of `ramc synth --world v1 --seed 0` (the world the
 # model was trained in; its adapter never saw these images or the unseen labels).
 # usage: cli_default_model.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
@@ -34,7 +34,7 @@ for f in clip.safetensors adapter.safetensors vocab.json merges.txt labels.txt; 
 done
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
 
-"$RAMC" synth --out "$TMP/split" --seed 0 --pretrain 0 --train 0 --test 200 --quiet 2>"$TMP/err" \
+"$RAMC" synth --world v1 --out "$TMP/split" --seed 0 --pretrain 0 --train 0 --test 200 --quiet 2>"$TMP/err" \
   || { echo "FAIL: synth: $(cat "$TMP/err")"; exit 1; }
 D=$TMP/split
 "$RAMC" eval --seen-classes "$D/seen.txt" --unseen-classes "$D/unseen.txt" \

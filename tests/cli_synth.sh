@@ -47,6 +47,41 @@ if run 0 --out "$WORK/a" "${small[@]}"; then
         check "--force rewrote the manifest" bash -c "! cmp -s '$WORK/a/manifest.json' '$WORK/manifest.before'"
 fi
 
+# World v1 is byte-identical to the generator before world v2 existed: these
+# hashes (sha256 of the sorted per-file sha256 list) were computed with the
+# binary built from main at c28023f, which had no --world option.
+tree_hash() { (cd "$1" && find . -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1); }
+if run 0 --world v1 --out "$WORK/v1a" --seed 3 --pretrain 40 --train 30 --test 20 --quiet; then
+    check "v1 bytes unchanged (seed 3, defaults)" \
+        test "$(tree_hash "$WORK/v1a")" = 406468cad8072a584168a44168a1ef60cf954427c1950761fd7d7820299209f2
+fi
+if run 0 --world v1 --out "$WORK/v1b" --seed 7 --pretrain 20 --train 20 --test 20 --quiet \
+    --strict-pretrain --max-objects 6 --size 48; then
+    check "v1 bytes unchanged (seed 7, strict, 6 objects, 48 px)" \
+        test "$(tree_hash "$WORK/v1b")" = fd35ddb598abbda21ab60c4894adac7615256875ba6ac72e16215db04fa86940
+fi
+
+# World v2 (the default): its manifest, up to 8 objects, strict pre-training
+# by default (no unseen phrase in any caption), at most 4 objects per
+# pre-training caption.
+if run 0 --out "$WORK/v2" --seed 5 --pretrain 300 --train 100 --test 40 --quiet; then
+    check "v2 manifest" grep -q '"generator":.*"ramc-synth 2"' "$WORK/v2/manifest.json"
+    check "v2: no unseen phrase in captions" \
+        bash -c "! grep -q -F -f '$WORK/v2/unseen.txt' '$WORK/v2/pretrain.tsv'"
+    # labels per training image: the commas between quoted labels, plus one
+    most=$(grep '^  \["images/train' "$WORK/v2/train.json" | awk '{ n = gsub(/", "/, "&") + 1; if (n > m) m = n } END { print m }')
+    check "v2: some training image holds 7-8 objects ($most)" test "$most" -ge 7
+    # objects per caption: the colour words (each object is "a COLOUR SHAPE")
+    cap=$(cut -f2 "$WORK/v2/pretrain.tsv" | awk '{ n = gsub(/ (red|green|blue|yellow|purple|orange|white|black) /, "&"); if (n > m) m = n } END { print m }')
+    check "v2: at most 4 objects per caption ($cap)" test "$cap" -le 4 -a "$cap" -ge 3
+    run 0 --out "$WORK/v2b" --seed 5 --pretrain 300 --train 100 --test 40 --quiet --threads 1 &&
+        check "v2: same seed, identical folders" diff -r -q "$WORK/v2" "$WORK/v2b"
+    check "v2 differs from v1" bash -c "! cmp -s '$WORK/v2/images/train/000000.png' '$WORK/v1a/images/train/000000.png'"
+fi
+if run 0 --out "$WORK/v2c" --seed 5 --pretrain 600 --train 0 --test 0 --quiet --no-strict-pretrain; then
+    check "--no-strict-pretrain: unseen phrases in captions" grep -q -F -f "$WORK/v2c/unseen.txt" "$WORK/v2c/pretrain.tsv"
+fi
+
 # --unseen LIST and --strict-pretrain
 if run 0 --out "$WORK/d" --seed 1 --pretrain 30 --train 10 --test 10 --quiet --strict-pretrain \
     --unseen "red star,blue ring"; then
@@ -60,7 +95,10 @@ run 2 --out "$WORK/e" --size 16
 run 2 --out "$WORK/e" --size 64x64
 run 2 --out "$WORK/e" --train -1
 run 2 --out "$WORK/e" --train 2000000
-run 2 --out "$WORK/e" --max-objects 7
+run 2 --out "$WORK/e" --max-objects 9
+run 2 --out "$WORK/e" --world v1 --max-objects 7 && check "names the world" grep -q "v1" "$WORK/err"
+run 2 --out "$WORK/e" --world v3 && check "names the bad world" grep -q "v3" "$WORK/err"
+run 2 --out "$WORK/e" --pretrain-max-objects 0
 run 2 --out "$WORK/e" --min-objects 3 --max-objects 2
 run 2 --out "$WORK/e" --unseen-fraction 1.5
 run 2 --out "$WORK/e" --unseen-fraction 0.95 && check "explains the word rule" grep -q "at most" "$WORK/err"

@@ -362,9 +362,34 @@ static void test_schedule_check(void) {
     }
 }
 
+/* Short schedules as scripts/experiments.sh runs them: the scheduler is
+ * stepped with epoch = 1, 2, ..., so max_epochs = scheduler_max_epochs = 1
+ * without warm-up runs its only epoch at the floor (0.002 x base: no
+ * training), while scheduler_max_epochs = max_epochs + 1 keeps every epoch
+ * of a cosine above 2% of the base and the mean near half of it. */
+static void test_short_schedules(void) {
+    ram_optim_options o = ram_optim_default_options();
+    o.base_lr = 1.0;
+    o.warmup_epochs = 0;
+    o.scheduler_max_epochs = 1;
+    CHECK_CLOSE(ram_lr_at_epoch(&o, 1.0, 1), 0.002, 1e-12, "E = T = 1: the only epoch at the floor");
+    for (int E = 2; E <= 20; E++) {
+        o.scheduler_max_epochs = E + 1;
+        double sum = 0, least = 1;
+        for (int e = 1; e <= E; e++) {
+            double lr = ram_lr_at_epoch(&o, 1.0, e);
+            sum += lr;
+            if (lr < least) least = lr;
+        }
+        CHECK(least >= (E <= 10 ? 0.02 : 0.005) && sum / E >= 0.45 && sum / E <= 0.55,
+              "E %d, T %d: least lr %.4f, mean %.4f", E, E + 1, least, sum / E);
+    }
+}
+
 int main(void) {
     test_group_names();
     test_schedule_check();
+    test_short_schedules();
     ramc_clip *clip = load_clip();
     if (clip) {
         test_groups_on_adapter(clip);

@@ -129,6 +129,22 @@ static void test_limits(void) {
     o.min_objects = 3;
     o.max_objects = 2;
     CHECK(synth_check_options(&o) == RAMC_ERR_LIMIT, "min > max");
+    /* v2 goes to 8 objects, v1 stays at 6 */
+    o = synth_default_options();
+    CHECK(o.world == 2 && o.max_objects == 8 && o.strict_pretrain && o.pretrain_max_objects == 4,
+          "v2 defaults: world %d, max %d, strict %d, pretrain max %d", o.world, o.max_objects,
+          o.strict_pretrain, o.pretrain_max_objects);
+    o.max_objects = 8;
+    CHECK(synth_check_options(&o) == RAMC_OK, "8 objects in v2");
+    o = synth_world_options(1);
+    CHECK(o.world == 1 && o.max_objects == 4 && !o.strict_pretrain && !o.pretrain_max_objects,
+          "v1 defaults as before");
+    o.max_objects = 7;
+    CHECK(synth_check_options(&o) == RAMC_ERR_LIMIT, "7 objects in v1");
+    CHECK(strstr(ramc_last_error(), "v1") != NULL, "names the world: %s", ramc_last_error());
+    o = synth_default_options();
+    o.world = 3;
+    CHECK(synth_check_options(&o) == RAMC_ERR_INVALID_ARG, "world 3");
 }
 
 /* Checks one generated folder against the plan it came from. */
@@ -188,6 +204,10 @@ static void check_folder(const char *dir, const synth_options *o) {
     int caption_has_word[SYNTH_MAX_COLOURS + SYNTH_MAX_SHAPES] = {0};
     int zsl_hit[SYNTH_MAX_CLASSES] = {0};
     long visible_failures = 0, pixel_failures = 0, bound_failures = 0;
+    /* v2's promises: small objects, occlusion, distractors that are no label */
+    long n_objects = 0, n_small = 0, n_occluded = 0, n_distractors = 0, n_pretrain_over = 0;
+    int most_objects = 0, types_seen[2] = {0, 0};
+    int v2 = o->world == 2;
 
     for (int sp = 0; sp < SYNTH_N_SPLITS; sp++) {
         if (sp != SYNTH_SPLIT_PRETRAIN)
@@ -198,6 +218,22 @@ static void check_folder(const char *dir, const synth_options *o) {
             char caption[SYNTH_MAX_CAPTION];
             synth_example(p, sp, i, &sc, rgb, caption, sizeof caption);
             CHECK(sc.n >= o->min_objects && sc.n <= o->max_objects, "object count %d", sc.n);
+            CHECK(sc.world == (v2 ? 2 : 0), "scene world %d", sc.world);
+            if (sp == SYNTH_SPLIT_PRETRAIN && o->pretrain_max_objects)
+                n_pretrain_over += sc.n > o->pretrain_max_objects;
+            if (sp != SYNTH_SPLIT_PRETRAIN && sc.n > most_objects) most_objects = sc.n;
+            if (!v2) CHECK(sc.n_distractors == 0, "v1 scene with distractors");
+            n_distractors += sc.n_distractors;
+            for (int d = 0; d < sc.n_distractors; d++) {
+                const synth_distractor *ds = &sc.dis[d];
+                types_seen[ds->type == SYNTH_DISTRACTOR_GREY_SHAPE] = 1;
+                CHECK(ds->o.cls == -1, "a distractor has class %d", ds->o.cls);
+                if (ds->type == SYNTH_DISTRACTOR_GREY_SHAPE)
+                    CHECK(ds->o.rgb[0] == ds->o.rgb[1] && ds->o.rgb[1] == ds->o.rgb[2] &&
+                              ds->o.rgb[0] >= 50 && ds->o.rgb[0] <= 200,
+                          "grey distractor %d %d %d: not grey, or near white / black", ds->o.rgb[0],
+                          ds->o.rgb[1], ds->o.rgb[2]);
+            }
 
             /* The file holds exactly these pixels. */
             ramc_image img = {0};
@@ -215,21 +251,37 @@ static void check_folder(const char *dir, const synth_options *o) {
                     ob->cy + ob->radius > S)
                     bound_failures++;
                 int visible = 0;
+                double area = 0, uncovered = 0;
                 for (int y = 0; y < S; y++)
                     for (int x = 0; x < S; x++) {
-                        if (synth_object_coverage(ob, x, y) < 1.0f) continue;
+                        float a = synth_object_coverage(ob, x, y);
+                        if (a <= 0) continue;
                         int covered = 0;
                         for (int m = k + 1; m < sc.n && !covered; m++)
                             covered = synth_object_coverage(&sc.obj[m], x, y) > 0;
-                        if (covered) continue;
+                        area += a;
+                        if (!covered) uncovered += a;
+                        if (a < 1.0f || covered) continue;
                         visible++;
                         const uint8_t *px = rgb + ((size_t)y * S + x) * 3;
                         for (int ch = 0; ch < 3; ch++)
                             if (abs(px[ch] - ob->rgb[ch]) > 3) pixel_failures++;
                     }
-                /* 0.1 r^2 of solid pixels: the smallest shape (a star) fills
-                 * about 0.35 r^2 of its bounding circle's 3.14 r^2. */
-                if (visible < 0.1 * ob->radius * ob->radius) visible_failures++;
+                n_objects++;
+                if (v2) {
+                    /* Occlusion is allowed in v2 but each object keeps about
+                     * half of itself (the placement measures it at pixel
+                     * centres; these are 4x4 samples, and a covering object's
+                     * anti-aliased edge counts as covering here). */
+                    if (uncovered < 0.4 * area) visible_failures++;
+                    n_occluded += uncovered < area;
+                    /* small: at most 2x2 patches of 8 at 64x64 */
+                    n_small += ob->radius <= 0.125f * S;
+                } else if (visible < 0.1 * ob->radius * ob->radius) {
+                    /* 0.1 r^2 of solid pixels: the smallest shape (a star) fills
+                     * about 0.35 r^2 of its bounding circle's 3.14 r^2. */
+                    visible_failures++;
+                }
             }
 
             if (sp == SYNTH_SPLIT_PRETRAIN) {
@@ -285,6 +337,16 @@ static void check_folder(const char *dir, const synth_options *o) {
         }
     }
     CHECK(visible_failures == 0, "%ld objects barely visible", visible_failures);
+    CHECK(n_pretrain_over == 0, "%ld pre-training images above --pretrain-max-objects", n_pretrain_over);
+    if (v2 && n_objects >= 200) {
+        CHECK(n_small >= n_objects / 4, "only %ld of %ld objects small", n_small, n_objects);
+        CHECK(n_occluded >= n_objects / 20, "only %ld of %ld objects partly occluded", n_occluded, n_objects);
+        CHECK(n_distractors >= n_objects / 8 && types_seen[0] && types_seen[1],
+              "%ld distractors (types %d %d) for %ld objects", n_distractors, types_seen[0],
+              types_seen[1], n_objects);
+        CHECK(most_objects == o->max_objects, "the busiest image has %d objects, want %d", most_objects,
+              o->max_objects);
+    }
     CHECK(pixel_failures == 0, "%ld object pixels off their colour", pixel_failures);
     CHECK(bound_failures == 0, "%ld objects outside the image", bound_failures);
     if (p->count[SYNTH_SPLIT_TEST_ZSL] >= p->n_unseen)
@@ -304,7 +366,8 @@ static void check_folder(const char *dir, const synth_options *o) {
 
     size_t mlen = 0;
     char *manifest = slurp(dir, "manifest.json", &mlen);
-    CHECK(manifest && strstr(manifest, SYNTH_VERSION), "manifest names the generator");
+    CHECK(manifest && strstr(manifest, v2 ? SYNTH_VERSION_V2 : SYNTH_VERSION), "manifest names the generator");
+    CHECK(manifest && (strstr(manifest, "\"world\"") != NULL) == v2, "manifest names world v2 only");
     free(manifest);
     free(tsv);
     free(rgb);
@@ -364,8 +427,20 @@ static void test_generate(void) {
     CHECK(!same_file(a, b, "train.json"), "--force wrote the new data set");
     free(old);
 
-    /* --strict-pretrain, another vocabulary, 96x96, 2-6 objects. */
-    synth_options s = synth_default_options();
+    /* World v1 with its old defaults still passes its own checks (its bytes
+     * are compared with the old generator's in tests/cli_synth.sh). */
+    char d1[256];
+    snprintf(d1, sizeof d1, "%s/v1", base);
+    synth_options w1 = synth_world_options(1);
+    w1.seed = 7;
+    w1.n_pretrain = 100;
+    w1.n_train = 60;
+    w1.n_test = 40;
+    CHECK(synth_generate(d1, &w1) == RAMC_OK, "%s", ramc_last_error());
+    check_folder(d1, &w1);
+
+    /* --strict-pretrain, another vocabulary, 96x96, 2-6 objects (v1). */
+    synth_options s = synth_world_options(1);
     s.seed = 11;
     s.size = 96;
     s.n_pretrain = 80;
@@ -379,6 +454,20 @@ static void test_generate(void) {
     s.strict_pretrain = 1;
     CHECK(synth_generate(c, &s) == RAMC_OK, "%s", ramc_last_error());
     check_folder(c, &s);
+
+    /* The same in v2, 96x96, 3-8 objects, pre-training on all labels, a cap
+     * of 3 objects per pre-training image. */
+    char e[256];
+    snprintf(e, sizeof e, "%s/e", base);
+    s.world = 2;
+    s.min_objects = 3;
+    s.max_objects = 8;
+    s.pretrain_max_objects = 3;
+    s.strict_pretrain = 0;
+    s.colours = NULL;
+    s.shapes = NULL;
+    CHECK(synth_generate(e, &s) == RAMC_OK, "%s", ramc_last_error());
+    check_folder(e, &s);
 
     remove_tree(base);
 }

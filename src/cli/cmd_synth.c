@@ -14,15 +14,25 @@
 
 static void usage(FILE *f) {
     fprintf(f,
-            "usage: ramc synth --out DIR [--seed N] [--size S] [--train N] [--test N] [--pretrain N]\n"
-            "                  [--unseen-fraction F | --unseen LIST] [--min-objects N] [--max-objects N]\n"
-            "                  [--colours LIST] [--shapes LIST] [--strict-pretrain] [--threads N]\n"
-            "                  [--force] [--quiet]\n"
+            "usage: ramc synth --out DIR [--world v1|v2] [--seed N] [--size S] [--train N] [--test N]\n"
+            "                  [--pretrain N] [--unseen-fraction F | --unseen LIST] [--min-objects N]\n"
+            "                  [--max-objects N] [--pretrain-max-objects N] [--colours LIST]\n"
+            "                  [--shapes LIST] [--strict-pretrain | --no-strict-pretrain]\n"
+            "                  [--threads N] [--force] [--quiet]\n"
             "\n"
-            "Generates a compositional multi-label data set: S x S RGB images with 1-4 flat\n"
+            "Generates a compositional multi-label data set: S x S RGB images of flat\n"
             "shapes on grey textured backgrounds, each object labelled \"colour shape\"\n"
             "(\"red star\"). Some colour x shape labels are held out as unseen, while every\n"
-            "colour and every shape word stays in some seen label. Writes into DIR:\n"
+            "colour and every shape word stays in some seen label.\n"
+            "  world v2 (default): 1-8 objects, down to one 8x8 patch at 64x64 (sizes\n"
+            "    log-uniform), partial occlusion (each keeps >= half of itself visible),\n"
+            "    0-4 unlabelled distractors (strokes in a vocabulary colour, grey\n"
+            "    vocabulary shapes), stronger textures and clutter; unseen labels never\n"
+            "    occur in pre-training captions (--strict-pretrain), pre-training images\n"
+            "    hold at most 4 objects.\n"
+            "  world v1: the original world (1-4 large, nearly separate objects, pre-training\n"
+            "    on all labels), byte-identical to earlier releases for the same options.\n"
+            "Writes into DIR:\n"
             "  images/<split>/NNNNNN.png      pretrain, train, test_zsl, test_gzsl\n"
             "  pretrain.tsv                   image<TAB>caption naming every object\n"
             "  classes_all.txt seen.txt unseen.txt   one label per line, sorted\n"
@@ -33,6 +43,8 @@ static void usage(FILE *f) {
             "The same seed and options give byte-identical files.\n"
             "\n"
             "  --out DIR             output folder (created; must be empty unless --force)\n"
+            "  --world v1|v2         which world (default v2); v1 changes the defaults below\n"
+            "                        as marked\n"
             "  --seed N              random seed (default 0)\n"
             "  --size S              image side in pixels, %d-%d (default 64)\n"
             "  --pretrain N          pre-training images with captions (default 20000)\n"
@@ -41,14 +53,18 @@ static void usage(FILE *f) {
             "  --unseen-fraction F   share of labels held out, 0 < F < 1 (default 0.25)\n"
             "  --unseen LIST         the held-out labels, comma-separated (\"red star,blue ring\")\n"
             "  --min-objects N       objects per image, at least (default 1)\n"
-            "  --max-objects N       objects per image, at most, <= %d (default 4)\n"
+            "  --max-objects N       objects per image, at most, <= %d (default 8; v1: 4, <= 6)\n"
+            "  --pretrain-max-objects N  at most N objects per pre-training image (default:\n"
+            "                        4 in v2, --max-objects in v1)\n"
             "  --colours LIST        colours to use (default red,green,blue,yellow,purple,orange,\n"
             "                        white,black; also pink, cyan, brown)\n"
             "  --shapes LIST         shapes to use (default circle,square,triangle,star,ring,cross,\n"
             "                        diamond,heart; also hexagon)\n"
             "  --strict-pretrain     pre-training images hold seen labels only: unseen labels\n"
             "                        never occur as a phrase, only their words separately\n"
-            "                        (default: pre-training draws from all labels, as web data does)\n"
+            "                        (default in v2)\n"
+            "  --no-strict-pretrain  pre-training draws from all labels, as web data does\n"
+            "                        (default in v1)\n"
             "  --threads N           worker threads (default: one per CPU, at most 16)\n"
             "  --force               write into a non-empty DIR (files are replaced, none removed)\n"
             "  --quiet               no progress on stderr\n"
@@ -92,7 +108,16 @@ static void on_progress(const char *split, long done, long total, void *user) {
 }
 
 int cmd_synth(int argc, char **argv) {
-    synth_options o = synth_default_options();
+    /* The world sets the defaults of the other options, so it is read first. */
+    int world = 2;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--world")) {
+            const char *w = argv[i + 1];
+            if (!strcmp(w, "v1") || !strcmp(w, "1")) world = 1;
+            else if (!strcmp(w, "v2") || !strcmp(w, "2")) world = 2;
+            else return bad_usage("invalid --world '%s' (want v1 or v2)", w);
+        }
+    synth_options o = synth_world_options(world);
     const char *out = NULL;
     int quiet = 0, have_fraction = 0;
     for (int i = 1; i < argc; i++) {
@@ -105,8 +130,8 @@ int cmd_synth(int argc, char **argv) {
             o.force = 1;
             continue;
         }
-        if (!strcmp(a, "--strict-pretrain")) {
-            o.strict_pretrain = 1;
+        if (!strcmp(a, "--strict-pretrain") || !strcmp(a, "--no-strict-pretrain")) {
+            o.strict_pretrain = !strcmp(a, "--strict-pretrain");
             continue;
         }
         if (!strcmp(a, "--quiet")) {
@@ -116,7 +141,7 @@ int cmd_synth(int argc, char **argv) {
         static const char *const takes_value[] = {
             "--out", "--seed", "--size", "--train", "--test", "--pretrain", "--unseen-fraction",
             "--unseen", "--min-objects", "--max-objects", "--colours", "--colors", "--shapes",
-            "--threads"};
+            "--threads", "--world", "--pretrain-max-objects"};
         int known = 0;
         for (size_t k = 0; k < sizeof takes_value / sizeof *takes_value; k++)
             if (!strcmp(a, takes_value[k])) known = 1;
@@ -126,6 +151,8 @@ int cmd_synth(int argc, char **argv) {
         long long n = 0;
         if (!strcmp(a, "--out")) {
             out = v;
+        } else if (!strcmp(a, "--world")) {
+            /* read above */
         } else if (!strcmp(a, "--seed")) {
             char *end;
             errno = 0;
@@ -153,11 +180,18 @@ int cmd_synth(int argc, char **argv) {
             have_fraction = 1;
         } else if (!strcmp(a, "--unseen")) {
             o.unseen_list = v;
-        } else if (!strcmp(a, "--min-objects") || !strcmp(a, "--max-objects")) {
-            if (!parse_long(v, 1, SYNTH_MAX_OBJECTS, &n))
-                return bad_usage("invalid object count '%s' (want an integer from 1 to 6)", v);
+        } else if (!strcmp(a, "--min-objects") || !strcmp(a, "--max-objects") ||
+                   !strcmp(a, "--pretrain-max-objects")) {
+            int most = world == 1 ? SYNTH_MAX_OBJECTS_V1 : SYNTH_MAX_OBJECTS;
+            if (!parse_long(v, 1, most, &n)) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "invalid object count '%%s' (want an integer from 1 to %d in world v%d)",
+                         most, world);
+                return bad_usage(msg, v);
+            }
             if (!strcmp(a, "--min-objects")) o.min_objects = (int)n;
-            else o.max_objects = (int)n;
+            else if (!strcmp(a, "--max-objects")) o.max_objects = (int)n;
+            else o.pretrain_max_objects = (int)n;
         } else if (!strcmp(a, "--colours") || !strcmp(a, "--colors")) {
             o.colours = v;
         } else if (!strcmp(a, "--shapes")) {
@@ -175,6 +209,19 @@ int cmd_synth(int argc, char **argv) {
         for (int i = 1; i < argc; i++) max_given |= !strcmp(argv[i], "--max-objects");
         if (max_given) return bad_usage("%s", "--min-objects is larger than --max-objects");
         o.max_objects = o.min_objects;
+    }
+    /* The same for the pre-training cap: a default cap below --min-objects
+     * (v2's 4) follows it; a given one is checked by the plan. */
+    if (o.pretrain_max_objects && o.pretrain_max_objects < o.min_objects) {
+        int given = 0;
+        for (int i = 1; i < argc; i++) given |= !strcmp(argv[i], "--pretrain-max-objects");
+        if (!given) o.pretrain_max_objects = o.min_objects;
+    }
+    /* Likewise a cap above --max-objects. */
+    if (o.pretrain_max_objects > o.max_objects) {
+        int given = 0;
+        for (int i = 1; i < argc; i++) given |= !strcmp(argv[i], "--pretrain-max-objects");
+        if (!given) o.pretrain_max_objects = o.max_objects;
     }
     /* Options the parser cannot see alone (vocabulary names, the holdout)
      * are bad usage too, and are found before anything is written. */

@@ -42,8 +42,10 @@ enum { SH_CIRCLE, SH_SQUARE, SH_TRIANGLE, SH_STAR, SH_RING, SH_CROSS, SH_DIAMOND
 static const char *const shape_catalog[N_SHAPES] = {
     "circle", "square", "triangle", "star", "ring", "cross", "diamond", "heart", "hexagon"};
 
-static const char *const texture_names[] = {"plain", "striped", "shaded", "checkered", "mottled"};
-#define N_TEXTURES 5
+static const char *const texture_names[] = {"plain",   "striped", "shaded",
+                                            "checkered", "mottled", "cluttered"};
+#define N_TEXTURES 5    /* world v1 */
+#define N_TEXTURES_V2 6 /* world v2 adds clutter */
 
 int synth_catalog_colours(void) { return N_COLOURS; }
 int synth_catalog_shapes(void) { return N_SHAPES; }
@@ -55,7 +57,7 @@ void synth_catalog_colour_rgb(int i, uint8_t rgb[3]) {
     if (i < 0 || i >= N_COLOURS) i = 0;
     memcpy(rgb, colour_catalog[i].rgb, 3);
 }
-const char *synth_texture_name(int t) { return t >= 0 && t < N_TEXTURES ? texture_names[t] : "?"; }
+const char *synth_texture_name(int t) { return t >= 0 && t < N_TEXTURES_V2 ? texture_names[t] : "?"; }
 
 static const char *const split_names[SYNTH_N_SPLITS] = {"pretrain", "train", "test_zsl",
                                                         "test_gzsl"};
@@ -237,8 +239,15 @@ ramc_status synth_choose_unseen(const synth_vocab *v, uint64_t seed, double frac
 
 /* ------------------------------------------------------------------ scenes */
 
+static void sample_scene_v2(const synth_vocab *v, const synth_scene_spec *spec, long index,
+                            ramc_rng *r, synth_scene *out);
+
 void synth_sample_scene(const synth_vocab *v, const synth_scene_spec *spec, long index,
                         ramc_rng *r, synth_scene *out) {
+    if (spec->world == 2) {
+        sample_scene_v2(v, spec, index, r, out);
+        return;
+    }
     memset(out, 0, sizeof *out);
     int span = spec->max_objects - spec->min_objects + 1;
     int n = spec->min_objects + rand_below(r, span);
@@ -390,7 +399,7 @@ static int clamp255(float x) {
 /* Low-contrast grey textures: they vary luminance only (the tint is fixed
  * per image), so they never carry an object colour, and none of them draws
  * a closed shape. */
-static void render_background(int texture, int size, ramc_rng *r, uint8_t *rgb) {
+static void render_background(int texture, int size, ramc_rng *r, uint8_t *rgb, float gain) {
     float S = (float)size, scale = S / 64.0f;
     float base = rand_range(r, 105, 155), tint[3];
     for (int c = 0; c < 3; c++) tint[c] = rand_range(r, -12, 12);
@@ -423,6 +432,7 @@ static void render_background(int texture, int size, ramc_rng *r, uint8_t *rgb) 
         break;
     default: break;
     }
+    amp *= gain; /* 1 in world v1: exact, so v1's bytes are unchanged */
     for (int y = 0; y < size; y++)
         for (int x = 0; x < size; x++) {
             float fx = x + 0.5f, fy = y + 0.5f, t = 0;
@@ -449,9 +459,231 @@ static void render_background(int texture, int size, ramc_rng *r, uint8_t *rgb) 
         }
 }
 
+/* ---------------------------------------------------------------- world v2 */
+
+/* Whether the centre of pixel (px, py) is inside a placed object: one
+ * sample, enough to measure how much of an object stays visible. */
+static int centre_inside(const placed *p, int px, int py) {
+    float dx = px + 0.5f - p->o->cx, up = p->o->cy - (py + 0.5f);
+    float u = (dx * p->cos_a + up * p->sin_a) * p->inv_r;
+    float w = (-dx * p->sin_a + up * p->cos_a) * p->inv_r;
+    return shape_inside(p->o->kind, u, w);
+}
+
+static placed place(const synth_object *o) {
+    placed p = {o, cosf(o->angle), sinf(o->angle), 1.0f / o->radius};
+    return p;
+}
+
+float synth_visible_fraction(const synth_scene *sc, int k, int size) {
+    pthread_once(&polygons_once, make_polygons);
+    if (k < 0 || k >= sc->n) return 0;
+    placed pl[SYNTH_MAX_OBJECTS];
+    for (int i = k; i < sc->n; i++) pl[i] = place(&sc->obj[i]);
+    const synth_object *o = &sc->obj[k];
+    int x0 = (int)floorf(o->cx - o->radius), x1 = (int)ceilf(o->cx + o->radius);
+    int y0 = (int)floorf(o->cy - o->radius), y1 = (int)ceilf(o->cy + o->radius);
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > size - 1) x1 = size - 1;
+    if (y1 > size - 1) y1 = size - 1;
+    int area = 0, visible = 0;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            if (!centre_inside(&pl[k], x, y)) continue;
+            area++;
+            int covered = 0;
+            for (int m = k + 1; m < sc->n && !covered; m++) covered = centre_inside(&pl[m], x, y);
+            visible += !covered;
+        }
+    return area ? (float)visible / (float)area : 0.0f;
+}
+
+static void jitter_colour(const uint8_t *base, ramc_rng *r, uint8_t *out) {
+    for (int ch = 0; ch < 3; ch++) {
+        int val = base[ch] + rand_below(r, 21) - 10;
+        out[ch] = (uint8_t)(val < 0 ? 0 : val > 255 ? 255 : val);
+    }
+}
+
+/* Radii (fractions of the side) by object count: at 64x64 the smallest
+ * object spans 8 pixels, one ViT patch; a lone object up to 36 pixels.
+ * Drawn log-uniformly, so about half the objects of a busy image are small
+ * (at most 2x2 patches). */
+#define V2_RMIN 0.0625f
+static const float v2_rmax[SYNTH_MAX_OBJECTS] = {0.28f, 0.24f, 0.21f, 0.19f,
+                                                 0.17f, 0.16f, 0.15f, 0.14f};
+
+static void sample_scene_v2(const synth_vocab *v, const synth_scene_spec *spec, long index,
+                            ramc_rng *r, synth_scene *out) {
+    memset(out, 0, sizeof *out);
+    out->world = 2;
+    int span = spec->max_objects - spec->min_objects + 1;
+    int n = spec->min_objects + rand_below(r, span);
+    int first = spec->first[index % spec->n_first];
+    int cand[SYNTH_MAX_CLASSES], n_cand = 0;
+    for (int i = 0; i < spec->n_pool; i++)
+        if (spec->pool[i] != first) cand[n_cand++] = spec->pool[i];
+    if (n > n_cand + 1) n = n_cand + 1;
+    int cls[SYNTH_MAX_OBJECTS];
+    cls[0] = first;
+    for (int i = 1; i < n; i++) {
+        int j = i - 1 + rand_below(r, n_cand - (i - 1));
+        int t = cand[i - 1];
+        cand[i - 1] = cand[j];
+        cand[j] = t;
+        cls[i] = cand[i - 1];
+    }
+    shuffle(cls, n, r);
+
+    float S = (float)spec->size, lo = V2_RMIN * S, hi = v2_rmax[n - 1] * S;
+    out->texture = rand_below(r, N_TEXTURES_V2);
+    int placed_n = 0;
+    for (int i = 0; i < n; i++) {
+        synth_object *o = &out->obj[placed_n];
+        o->cls = cls[i];
+        o->colour = cls[i] / v->n_shapes;
+        o->shape = cls[i] % v->n_shapes;
+        int kind = o->kind = v->shape[o->shape];
+        o->angle = (kind == SH_CIRCLE || kind == SH_RING) ? 0.0f : rand_range(r, -0.26, 0.26);
+        jitter_colour(colour_catalog[v->colour[o->colour]].rgb, r, o->rgb);
+        float shrink = 1.0f;
+        int ok = 0;
+        for (int attempt = 0; attempt < 400 && !ok; attempt++) {
+            if (attempt && attempt % 50 == 0 && shrink > 0.6f) shrink *= 0.9f;
+            float top = hi * shrink < lo ? lo : hi * shrink;
+            o->radius = lo * powf(top / lo, (float)rng_uniform(r));
+            o->cx = rand_range(r, o->radius + 0.5, S - o->radius - 0.5);
+            o->cy = rand_range(r, o->radius + 0.5, S - o->radius - 0.5);
+            /* Overlap is allowed (occlusion), stacking is not: centres at
+             * least half the sum of radii apart, and every object below
+             * keeps most of itself visible. */
+            ok = 1;
+            for (int j = 0; j < placed_n && ok; j++) {
+                float dx = o->cx - out->obj[j].cx, dy = o->cy - out->obj[j].cy;
+                float need = 0.5f * (o->radius + out->obj[j].radius);
+                ok = dx * dx + dy * dy >= need * need;
+            }
+            out->n = placed_n + 1;
+            for (int j = 0; j < placed_n && ok; j++)
+                ok = synth_visible_fraction(out, j, spec->size) >= SYNTH_V2_MIN_VISIBLE;
+        }
+        /* A crowded image drops the object rather than break the visibility
+         * promise; the class every image must hold (index 0 of cls before
+         * the shuffle) is never dropped, so it keeps its last try. */
+        if (ok || cls[i] == first) placed_n++;
+        out->n = placed_n;
+    }
+
+    /* Distractors: 0-4, half strokes in a vocabulary colour, half grey
+     * vocabulary shapes; greys avoid the background's mid-tones and the
+     * white and black objects (>= 232, <= 38). */
+    out->n_distractors = rand_below(r, SYNTH_MAX_DISTRACTORS + 1);
+    for (int d = 0; d < out->n_distractors; d++) {
+        synth_distractor *ds = &out->dis[d];
+        ds->type = rand_below(r, 2);
+        if (ds->type == SYNTH_DISTRACTOR_STROKE) {
+            float len = rand_range(r, 0.15, 0.4) * S, a = rand_range(r, 0, 3.14159265f);
+            float cx = rand_range(r, 0, S), cy = rand_range(r, 0, S);
+            ds->x0 = cx - 0.5f * len * cosf(a), ds->y0 = cy - 0.5f * len * sinf(a);
+            ds->x1 = cx + 0.5f * len * cosf(a), ds->y1 = cy + 0.5f * len * sinf(a);
+            ds->width = rand_range(r, 0.02, 0.035) * S;
+            jitter_colour(colour_catalog[v->colour[rand_below(r, v->n_colours)]].rgb, r, ds->o.rgb);
+            ds->o.cls = -1;
+        } else {
+            synth_object *o = &ds->o;
+            o->cls = o->colour = o->shape = -1;
+            o->kind = v->shape[rand_below(r, v->n_shapes)];
+            o->radius = lo * powf(0.14f * S / lo, (float)rng_uniform(r));
+            o->cx = rand_range(r, o->radius + 0.5, S - o->radius - 0.5);
+            o->cy = rand_range(r, o->radius + 0.5, S - o->radius - 0.5);
+            o->angle = rand_range(r, -0.26, 0.26);
+            int g = rand_below(r, 2) ? 160 + rand_below(r, 26) : 60 + rand_below(r, 26);
+            o->rgb[0] = o->rgb[1] = o->rgb[2] = (uint8_t)g;
+        }
+    }
+}
+
+static void blend(uint8_t *q, const uint8_t *rgb, float a) {
+    for (int c = 0; c < 3; c++) q[c] = (uint8_t)clamp255(q[c] * (1 - a) + rgb[c] * a);
+}
+
+static void render_object(const synth_object *o, int size, uint8_t *rgb) {
+    placed p = place(o);
+    int x0 = (int)floorf(o->cx - o->radius) - 1, x1 = (int)ceilf(o->cx + o->radius) + 1;
+    int y0 = (int)floorf(o->cy - o->radius) - 1, y1 = (int)ceilf(o->cy + o->radius) + 1;
+    if (x0 < 0) x0 = 0;
+    if (y0 < 0) y0 = 0;
+    if (x1 > size - 1) x1 = size - 1;
+    if (y1 > size - 1) y1 = size - 1;
+    for (int y = y0; y <= y1; y++)
+        for (int x = x0; x <= x1; x++) {
+            float a = coverage(&p, x, y);
+            if (a > 0) blend(rgb + ((size_t)y * size + x) * 3, o->rgb, a);
+        }
+}
+
+/* Squared distance from (px, py) to the segment (x0, y0)-(x1, y1). */
+static float segment_d2(float px, float py, float x0, float y0, float x1, float y1) {
+    float dx = x1 - x0, dy = y1 - y0, l2 = dx * dx + dy * dy;
+    float t = l2 > 0 ? ((px - x0) * dx + (py - y0) * dy) / l2 : 0;
+    t = t < 0 ? 0 : t > 1 ? 1 : t;
+    float ex = px - (x0 + t * dx), ey = py - (y0 + t * dy);
+    return ex * ex + ey * ey;
+}
+
+/* World v2's background (stronger textures, or clutter: thin grey bars over
+ * value noise) and its distractors, all under the objects. */
+static void render_v2_underlay(const synth_scene *sc, int size, ramc_rng *r, uint8_t *rgb) {
+    float S = (float)size;
+    int clutter = sc->texture == 5;
+    render_background(clutter ? 4 : sc->texture, size, r, rgb, clutter ? 1.0f : 1.7f);
+    if (clutter) {
+        /* Bars, not blobs: open strokes of grey never read as a closed
+         * vocabulary shape. */
+        int bars = 10 + rand_below(r, 15);
+        for (int b = 0; b < bars; b++) {
+            float len = rand_range(r, 0.08, 0.25) * S, a = rand_range(r, 0, 3.14159265f);
+            float cx = rand_range(r, 0, S), cy = rand_range(r, 0, S);
+            float hw = 0.5f * rand_range(r, 0.03, 0.06) * S;
+            float off = rand_range(r, 15, 35) * (rand_below(r, 2) ? 1.0f : -1.0f);
+            float x0 = cx - 0.5f * len * cosf(a), y0 = cy - 0.5f * len * sinf(a);
+            float x1 = cx + 0.5f * len * cosf(a), y1 = cy + 0.5f * len * sinf(a);
+            int bx0 = (int)floorf(fminf(x0, x1) - hw), bx1 = (int)ceilf(fmaxf(x0, x1) + hw);
+            int by0 = (int)floorf(fminf(y0, y1) - hw), by1 = (int)ceilf(fmaxf(y0, y1) + hw);
+            for (int y = by0 < 0 ? 0 : by0; y <= by1 && y < size; y++)
+                for (int x = bx0 < 0 ? 0 : bx0; x <= bx1 && x < size; x++) {
+                    if (segment_d2(x + 0.5f, y + 0.5f, x0, y0, x1, y1) > hw * hw) continue;
+                    uint8_t *q = rgb + ((size_t)y * size + x) * 3;
+                    for (int c = 0; c < 3; c++) q[c] = (uint8_t)clamp255(q[c] + off);
+                }
+        }
+    }
+    for (int d = 0; d < sc->n_distractors; d++) {
+        const synth_distractor *ds = &sc->dis[d];
+        if (ds->type == SYNTH_DISTRACTOR_GREY_SHAPE) {
+            render_object(&ds->o, size, rgb);
+            continue;
+        }
+        float hw = 0.5f * ds->width;
+        int bx0 = (int)floorf(fminf(ds->x0, ds->x1) - hw) - 1, bx1 = (int)ceilf(fmaxf(ds->x0, ds->x1) + hw) + 1;
+        int by0 = (int)floorf(fminf(ds->y0, ds->y1) - hw) - 1, by1 = (int)ceilf(fmaxf(ds->y0, ds->y1) + hw) + 1;
+        for (int y = by0 < 0 ? 0 : by0; y <= by1 && y < size; y++)
+            for (int x = bx0 < 0 ? 0 : bx0; x <= bx1 && x < size; x++) {
+                int hits = 0;
+                for (int sy = 0; sy < 4; sy++)
+                    for (int sx = 0; sx < 4; sx++)
+                        hits += segment_d2(x + (sx + 0.5f) * 0.25f, y + (sy + 0.5f) * 0.25f, ds->x0,
+                                           ds->y0, ds->x1, ds->y1) <= hw * hw;
+                if (hits) blend(rgb + ((size_t)y * size + x) * 3, ds->o.rgb, hits / 16.0f);
+            }
+    }
+}
+
 void synth_render(const synth_scene *scene, int size, ramc_rng *r, uint8_t *rgb) {
     pthread_once(&polygons_once, make_polygons);
-    render_background(scene->texture, size, r, rgb);
+    if (scene->world == 2) render_v2_underlay(scene, size, r, rgb);
+    else render_background(scene->texture, size, r, rgb, 1.0f);
     for (int i = 0; i < scene->n; i++) {
         const synth_object *o = &scene->obj[i];
         placed p = {o, cosf(o->angle), sinf(o->angle), 1.0f / o->radius};
@@ -480,7 +712,8 @@ void synth_render(const synth_scene *scene, int size, ramc_rng *r, uint8_t *rgb)
 
 /* ---------------------------------------------------------------- captions */
 
-static const char *const count_words[] = {"zero", "one", "two", "three", "four", "five", "six"};
+static const char *const count_words[] = {"zero", "one",  "two",   "three", "four",
+                                          "five", "six", "seven", "eight"};
 
 /* Appends with truncation; buf stays NUL-terminated. */
 static void append(char *buf, size_t size, const char *s) {
@@ -529,21 +762,33 @@ void synth_caption(const synth_vocab *v, const synth_scene *scene, ramc_rng *r, 
 
 /* ---------------------------------------------------------------- datasets */
 
-synth_options synth_default_options(void) {
+synth_options synth_world_options(int world) {
     synth_options o;
     memset(&o, 0, sizeof o);
+    o.world = world == 1 ? 1 : 2;
     o.seed = 0;
     o.size = 64;
     o.n_pretrain = 20000;
     o.n_train = 8000;
     o.n_test = 2000;
     o.min_objects = 1;
-    o.max_objects = 4;
+    o.max_objects = o.world == 1 ? 4 : 8;
     o.unseen_fraction = 0.25; /* COCO holds out 17 of 65 */
+    if (o.world == 2) {
+        /* An unseen label is an unseen combination everywhere, captions
+         * included: zero-shot needs composition, not memory. */
+        o.strict_pretrain = 1;
+        o.pretrain_max_objects = 4;
+    }
     return o;
 }
 
+synth_options synth_default_options(void) { return synth_world_options(2); }
+
 ramc_status synth_check_options(const synth_options *o) {
+    if (o->world != 1 && o->world != 2)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "--world %d: must be v1 or v2", o->world);
+    int most = o->world == 1 ? SYNTH_MAX_OBJECTS_V1 : SYNTH_MAX_OBJECTS;
     if (o->size < SYNTH_MIN_SIZE || o->size > SYNTH_MAX_SIZE)
         return ramc_error(RAMC_ERR_LIMIT, "--size %d: must be between %d and %d", o->size,
                           SYNTH_MIN_SIZE, SYNTH_MAX_SIZE);
@@ -555,12 +800,18 @@ ramc_status synth_check_options(const synth_options *o) {
         if (counts[i].n < 0 || counts[i].n > SYNTH_MAX_IMAGES)
             return ramc_error(RAMC_ERR_LIMIT, "%s %ld: must be between 0 and %d", counts[i].name,
                               counts[i].n, SYNTH_MAX_IMAGES);
-    if (o->min_objects < 1 || o->min_objects > SYNTH_MAX_OBJECTS)
-        return ramc_error(RAMC_ERR_LIMIT, "--min-objects %d: must be between 1 and %d",
-                          o->min_objects, SYNTH_MAX_OBJECTS);
-    if (o->max_objects < o->min_objects || o->max_objects > SYNTH_MAX_OBJECTS)
-        return ramc_error(RAMC_ERR_LIMIT, "--max-objects %d: must be between --min-objects (%d) and %d",
-                          o->max_objects, o->min_objects, SYNTH_MAX_OBJECTS);
+    if (o->min_objects < 1 || o->min_objects > most)
+        return ramc_error(RAMC_ERR_LIMIT, "--min-objects %d: must be between 1 and %d (world v%d)",
+                          o->min_objects, most, o->world);
+    if (o->max_objects < o->min_objects || o->max_objects > most)
+        return ramc_error(RAMC_ERR_LIMIT,
+                          "--max-objects %d: must be between --min-objects (%d) and %d (world v%d)",
+                          o->max_objects, o->min_objects, most, o->world);
+    if (o->pretrain_max_objects &&
+        (o->pretrain_max_objects < o->min_objects || o->pretrain_max_objects > most))
+        return ramc_error(RAMC_ERR_LIMIT,
+                          "--pretrain-max-objects %d: must be between --min-objects (%d) and %d (world v%d)",
+                          o->pretrain_max_objects, o->min_objects, most, o->world);
     if (o->threads < 0 || o->threads > 256)
         return ramc_error(RAMC_ERR_LIMIT, "--threads %d: must be between 0 and 256", o->threads);
     return RAMC_OK;
@@ -915,7 +1166,10 @@ static ramc_status write_manifest(const char *dir, const synth_options *o, const
                                   const uint8_t *is_unseen) {
     cJSON *m = cJSON_CreateObject();
     if (!m) return ramc_error(RAMC_ERR_NOMEM, "%s/manifest.json: out of memory", dir);
-    cJSON_AddStringToObject(m, "generator", SYNTH_VERSION);
+    int v2 = o->world == 2;
+    cJSON_AddStringToObject(m, "generator", v2 ? SYNTH_VERSION_V2 : SYNTH_VERSION);
+    /* v1's manifest keeps its old bytes: the new fields are v2's only. */
+    if (v2) cJSON_AddStringToObject(m, "world", "v2");
     /* JSON numbers are doubles: a seed beyond 2^53 is kept exact as a string. */
     if (o->seed <= (1ull << 53)) cJSON_AddNumberToObject(m, "seed", (double)o->seed);
     else {
@@ -926,6 +1180,8 @@ static ramc_status write_manifest(const char *dir, const synth_options *o, const
     cJSON_AddNumberToObject(m, "size", o->size);
     cJSON_AddNumberToObject(m, "min_objects", o->min_objects);
     cJSON_AddNumberToObject(m, "max_objects", o->max_objects);
+    if (v2) cJSON_AddNumberToObject(m, "pretrain_max_objects",
+                                    o->pretrain_max_objects ? o->pretrain_max_objects : o->max_objects);
     cJSON_AddBoolToObject(m, "strict_pretrain", o->strict_pretrain);
     cJSON *cnt = cJSON_AddObjectToObject(m, "counts");
     for (int s = 0; s < SYNTH_N_SPLITS; s++) cJSON_AddNumberToObject(cnt, split_names[s], (double)counts[s]);
@@ -943,7 +1199,19 @@ static ramc_status write_manifest(const char *dir, const synth_options *o, const
     cJSON *shp = cJSON_AddArrayToObject(voc, "shapes");
     for (int i = 0; i < v->n_shapes; i++)
         cJSON_AddItemToArray(shp, cJSON_CreateString(shape_catalog[v->shape[i]]));
-    cJSON_AddItemToObject(voc, "textures", cJSON_CreateStringArray(texture_names, N_TEXTURES));
+    cJSON_AddItemToObject(voc, "textures",
+                          cJSON_CreateStringArray(texture_names, v2 ? N_TEXTURES_V2 : N_TEXTURES));
+    if (v2) {
+        cJSON_AddStringToObject(voc, "distractors",
+                                "0-4 per image, never labelled or captioned: strokes in a vocabulary "
+                                "colour, vocabulary shapes in grey");
+        char buf[160];
+        snprintf(buf, sizeof buf,
+                 "radius %.4g-%.4g x size, log-uniform (%d objects: at most %.4g); each keeps >= %g visible",
+                 V2_RMIN, v2_rmax[0], SYNTH_MAX_OBJECTS, v2_rmax[SYNTH_MAX_OBJECTS - 1],
+                 SYNTH_V2_MIN_VISIBLE);
+        cJSON_AddStringToObject(voc, "object_sizes", buf);
+    }
     cJSON_AddStringToObject(voc, "label_form", "colour shape");
 
     cJSON_AddItemToObject(m, "classes", json_names(all));
@@ -1042,8 +1310,10 @@ ramc_status synth_plan_make(const synth_options *o, synth_plan *p) {
 
 void synth_example(const synth_plan *p, int split, long index, synth_scene *scene, uint8_t *rgb,
                    char *caption, size_t caption_size) {
+    int most = p->opt.max_objects;
+    if (split == SYNTH_SPLIT_PRETRAIN && p->opt.pretrain_max_objects) most = p->opt.pretrain_max_objects;
     synth_scene_spec spec = {p->first[split], p->n_first[split], p->pool[split], p->n_pool[split],
-                             p->opt.min_objects, p->opt.max_objects, p->opt.size};
+                             p->opt.min_objects, most, p->opt.size, p->opt.world};
     ramc_rng r;
     rng_seed(&r, synth_image_seed(p->opt.seed, split, index));
     synth_sample_scene(&p->vocab, &spec, index, &r, scene);

@@ -21,12 +21,17 @@
 #include "core/rng.h"
 #include "core/status.h"
 
-/* Written into manifest.json; bump when the same seed would give other bytes. */
+/* Written into manifest.json; bump when the same seed would give other bytes.
+ * World v1 keeps writing "ramc-synth 1" byte for byte (old results stay
+ * reproducible); world v2 is "ramc-synth 2". */
 #define SYNTH_VERSION "ramc-synth 1"
+#define SYNTH_VERSION_V2 "ramc-synth 2"
 
 #define SYNTH_MIN_SIZE 32
 #define SYNTH_MAX_SIZE 512
-#define SYNTH_MAX_OBJECTS 6
+#define SYNTH_MAX_OBJECTS 8    /* world v2; world v1 stops at 6 */
+#define SYNTH_MAX_OBJECTS_V1 6
+#define SYNTH_MAX_DISTRACTORS 4
 #define SYNTH_MAX_IMAGES 1000000 /* per split */
 #define SYNTH_MAX_COLOURS 16
 #define SYNTH_MAX_SHAPES 16
@@ -79,10 +84,27 @@ typedef struct {
     uint8_t rgb[3];    /* the fill colour after jitter */
 } synth_object;
 
+/* World v2's distractors: things that are not labels and are never
+ * captioned, drawn over the background and under every object. A stroke is
+ * a thick line segment in a vocabulary colour (a colour without a labelled
+ * shape); a grey shape is a vocabulary shape in a neutral grey (a shape
+ * without a vocabulary colour). Either makes "bag of words" matching fail:
+ * a red stroke beside a grey star is no "red star". */
+enum { SYNTH_DISTRACTOR_STROKE = 0, SYNTH_DISTRACTOR_GREY_SHAPE = 1 };
 typedef struct {
+    int type;
+    synth_object o;        /* grey shape: kind, cx, cy, radius, angle, rgb (cls = -1) */
+    float x0, y0, x1, y1;  /* stroke: end points, pixels */
+    float width;           /* stroke: width, pixels */
+} synth_distractor;
+
+typedef struct {
+    int world;                     /* 1 or 2 (0 reads as 1) */
     int n;                         /* objects, drawn in this order */
     synth_object obj[SYNTH_MAX_OBJECTS];
     int texture;                   /* background kind, see synth_texture_name */
+    int n_distractors;             /* world v2 only */
+    synth_distractor dis[SYNTH_MAX_DISTRACTORS];
 } synth_scene;
 
 const char *synth_texture_name(int texture);
@@ -98,11 +120,16 @@ typedef struct {
     int n_pool;
     int min_objects, max_objects;
     int size;
+    int world; /* 2: world v2's sizes, occlusion, distractors; otherwise v1 */
 } synth_scene_spec;
 
 /* Draws the scene of one image (objects, their placement, background kind)
- * from `r`. Objects keep their bounding circles nearly apart (centres at
- * least 0.9 x the sum of radii), so each stays recognisable. */
+ * from `r`. World v1: objects keep their bounding circles nearly apart
+ * (centres at least 0.9 x the sum of radii), so each stays recognisable.
+ * World v2: sizes from 1 to ~12 ViT patches (log-uniform, so many are small),
+ * partial occlusion (each object keeps at least SYNTH_V2_MIN_VISIBLE of its
+ * pixels uncovered by later objects), 0-4 distractors, six textures. */
+#define SYNTH_V2_MIN_VISIBLE 0.5f
 void synth_sample_scene(const synth_vocab *v, const synth_scene_spec *spec, long index,
                         ramc_rng *r, synth_scene *out);
 
@@ -114,6 +141,10 @@ void synth_render(const synth_scene *scene, int size, ramc_rng *r, uint8_t *rgb)
 /* Fraction (0..1) of pixel (px, py) that object `o` covers, from the same
  * 4x4 samples the renderer uses. Tests use it to find an object's pixels. */
 float synth_object_coverage(const synth_object *o, int px, int py);
+
+/* Fraction of object k's area (pixel centres) that no later object of the
+ * scene covers: what the v2 placement keeps at SYNTH_V2_MIN_VISIBLE or more. */
+float synth_visible_fraction(const synth_scene *scene, int k, int size);
 
 /* A caption that names every object once, in a varied template
  * ("a red star and a blue ring", "two objects: a green circle, a white cross"). */
@@ -130,6 +161,7 @@ enum { SYNTH_SPLIT_PRETRAIN = 0, SYNTH_SPLIT_TRAIN, SYNTH_SPLIT_TEST_ZSL, SYNTH_
 const char *synth_split_name(int split); /* "pretrain", "train", "test_zsl", "test_gzsl" */
 
 typedef struct {
+    int world;        /* 1 (the original world) or 2 (the default); see docs/synth.md */
     uint64_t seed;
     int size;
     long n_pretrain, n_train, n_test; /* n_test images each for test_zsl and test_gzsl */
@@ -137,7 +169,9 @@ typedef struct {
     double unseen_fraction;           /* used when unseen_list is NULL */
     const char *unseen_list;          /* comma-separated labels, or NULL */
     const char *colours, *shapes;     /* vocabulary (NULL: default) */
-    int strict_pretrain;  /* pretraining images only from seen classes */
+    int strict_pretrain;  /* pretraining images only from seen classes (v2 default: on) */
+    int pretrain_max_objects; /* objects per pre-training image, at most (0: max_objects;
+                                 v2 default 4: captions of salient objects, as web alt text) */
     int force;            /* write into a non-empty folder */
     int threads;          /* 0: one per online CPU (at most 16) */
     /* Called from the calling thread now and then, and once at the end of
@@ -146,7 +180,12 @@ typedef struct {
     void *user;
 } synth_options;
 
+/* The defaults of world 2. */
 synth_options synth_default_options(void);
+/* The defaults of a world (1 or 2): v1 holds 1-4 objects and pre-trains on
+ * all labels, as before; v2 1-8 objects, strict pre-training, pre-training
+ * images of at most 4 objects. */
+synth_options synth_world_options(int world);
 
 /* Checks the options' bounds; messages name the option ("--size 20: ..."). */
 ramc_status synth_check_options(const synth_options *o);
