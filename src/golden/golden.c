@@ -48,13 +48,17 @@ void golden_format_shape(char *buf, size_t size, int ndim, const int64_t *shape)
 }
 
 /* A row that failed before any numbers could be compared. */
-static void fail_row(golden_ctx *g, const char *name, const char *why) {
-    golden_row *row = golden_add_row(g->report);
+void golden_fail_row(golden_report *r, const char *name, const char *why) {
+    golden_row *row = golden_add_row(r);
     if (!row) return;
     snprintf(row->name, sizeof row->name, "%s", name);
     snprintf(row->shape, sizeof row->shape, "%s", why);
     row->max_abs = row->rel = INFINITY;
-    g->report->n_failed++;
+    r->n_failed++;
+}
+
+static void fail_row(golden_ctx *g, const char *name, const char *why) {
+    golden_fail_row(g->report, name, why);
 }
 
 /* Compares float data [shape] with the reference tensor `name` of outputs. */

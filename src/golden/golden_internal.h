@@ -14,6 +14,8 @@
 /* A new zeroed row at the end of the report (NULL when out of memory). */
 golden_row *golden_add_row(golden_report *r);
 void golden_format_shape(char *buf, size_t size, int ndim, const int64_t *shape);
+/* A failed row whose numbers could not be compared; `why` fills its shape column. */
+void golden_fail_row(golden_report *r, const char *name, const char *why);
 
 /* obj[key] as a non-negative integer: `fallback` when absent, an error naming
  * `file` when present but not such an integer. */

@@ -62,12 +62,7 @@ static void add_result(trajectory *t, const char *name, const st_tensor *ref, do
 }
 
 static void fail_row(trajectory *t, const char *name, const char *why) {
-    golden_row *row = golden_add_row(t->report);
-    if (!row) return;
-    snprintf(row->name, sizeof row->name, "%s", name);
-    snprintf(row->shape, sizeof row->shape, "%s", why);
-    row->max_abs = row->rel = INFINITY;
-    t->report->n_failed++;
+    golden_fail_row(t->report, name, why);
 }
 
 /* The reference tensor `name` as float32, checked against the expected
