@@ -29,7 +29,9 @@ where a format's point is float32):
   hostile_*.pt         zip archives whose data.pkl calls os.system, nests
                        modules past any sane depth, stores to a memo index of
                        2^32-1, names a storage that is not in the archive,
-                       views past the end of its storage; a truncated zip
+                       views past the end of its storage; a truncated zip; a
+                       zip bomb (64 MiB of pickle in 64 KiB); a storage claiming
+                       2^38 floats
 """
 import collections
 import io
@@ -82,12 +84,17 @@ def module_tree(state):
     return root
 
 
+def entry(name, compress=zipfile.ZIP_STORED):
+    """A zip entry with a fixed date, so the fixtures are the same bytes every run."""
+    return zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), compress
+
+
 def zip_with_pickle(path, pkl_bytes, storages=()):
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pkl_bytes)
-        z.writestr("archive/byteorder", "little")
+        z.writestr(*entry("archive/data.pkl")[:1], pkl_bytes)
+        z.writestr(*entry("archive/byteorder")[:1], "little")
         for key, data in storages:
-            z.writestr("archive/data/" + key, data)
+            z.writestr(*entry("archive/data/" + key)[:1], data)
 
 
 def main():
@@ -129,6 +136,7 @@ def main():
     ram["clip_model_teacher.logit_scale"] = clip["logit_scale"]
     torch.save(ram, os.path.join(out, "ram_state_dict.pth"))
 
+    # (the legacy format names storages by object id: its bytes differ run to run)
     torch.save({"a": torch.zeros(2)}, os.path.join(out, "legacy.pt"), _use_new_zipfile_serialization=False)
 
     # Hostile archives, pickles written by hand (protocol 2).
@@ -157,6 +165,16 @@ def main():
     zip_with_pickle(os.path.join(out, "hostile_size.pt"),
                     b"\x80\x02}" + s("w") + tensor("0", 4) + b"s.",
                     [("0", struct.pack("<2f", 1.0, 2.0))])
+    # a zip bomb: 64 MiB of pickle NONE opcodes deflated to ~64 KiB (the value
+    # bound refuses it); and a storage record claiming 2^38 floats
+    bomb = os.path.join(out, "hostile_bomb.pt")
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.writestr(entry("archive/data.pkl")[0], b"\x80\x02" + b"N" * (64 << 20) + b".",
+                   compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
+    huge = (b"\x80\x02}" + s("w") + b"ctorch._utils\n_rebuild_tensor_v2\n((" + s("storage") +
+            b"ctorch\nFloatStorage\n" + s("0") + s("cpu") + b"\x8a\x05\x00\x00\x00\x00\x40tQK\x00(K\x02tK\x01\x85\x89" +
+            b"ccollections\nOrderedDict\n)RtRs.")
+    zip_with_pickle(os.path.join(out, "hostile_huge_storage.pt"), huge, [("0", struct.pack("<2f", 1.0, 2.0))])
     with open(os.path.join(out, "ram_state_dict.pth"), "rb") as f:
         whole = f.read()
     with open(os.path.join(out, "hostile_truncated.pt"), "wb") as f:

@@ -35,7 +35,7 @@ check ".pth converted predicts the same" cmp -s "$tmp/a.json" "$tmp/c.json"
 
 # refused, with the file named and nothing written
 for bad in legacy.pt hostile_global.pt hostile_deep.pt hostile_memo.pt hostile_missing_storage.pt \
-           hostile_view.pt hostile_size.pt hostile_truncated.pt; do
+           hostile_view.pt hostile_size.pt hostile_truncated.pt hostile_bomb.pt hostile_huge_storage.pt; do
     "$ramc" convert "$F/$bad" "$tmp/out.safetensors" > "$tmp/err.txt" 2>&1
     rc=$?
     check "convert $bad exits 1 (got $rc)" [ $rc -eq 1 ]

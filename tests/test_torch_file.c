@@ -209,6 +209,8 @@ static void test_hostile_archives(void) {
         {"hostile_size.pt", "the pickle's storage needs 16"},
         {"hostile_truncated.pt", "not a readable zip archive"},
         {"legacy.pt", "legacy format"},
+        {"hostile_bomb.pt", "too many values"},
+        {"hostile_huge_storage.pt", "needs 1099511627776"},
     };
     char path[1024];
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PICKLE_MAX_VALUES (1 << 22)   /* a ViT-B/16 state dict needs a few thousand */
+#define PICKLE_MAX_VALUES (1 << 20)   /* a ViT-B/16 state dict or TorchScript archive needs thousands */
 #define PICKLE_MAX_MARKS 4096
 #define PICKLE_CHUNK 1024
 
