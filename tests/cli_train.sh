@@ -67,6 +67,15 @@ check "eval exits 0" [ $? -eq 0 ]
 check "eval prints ZSL and GZSL" grep -q "evaluation: gzsl" "$tmp/eval.txt"
 check "eval prints mAP" grep -q "^mAP:" "$tmp/eval.txt"
 check "report written" grep -q '"reports"' "$tmp/report.json"
+# the same evaluation through a label cache, cold then warm: the same metrics
+for run in cold warm; do
+    "$ramc" eval --clip "$clip" --vision-heads 2 --text-heads 2 --adapter "$tmp/ref/adapter.safetensors" \
+        --seen-classes "$tmp/seen.txt" --unseen-classes "$tmp/unseen.txt" --label-cache "$tmp/lc" \
+        --test-zsl "$tmp/zsl.tsv" --test-gzsl "$tmp/gzsl.tsv" --batch 8 > "$tmp/eval-$run.txt" 2>&1
+    check "eval with a $run label cache exits 0" [ $? -eq 0 ]
+    check "eval with a $run label cache gives the same metrics" cmp -s <(grep -E "^(mAP|P|R|F1)" "$tmp/eval.txt") <(grep -E "^(mAP|P|R|F1)" "$tmp/eval-$run.txt")
+done
+check "eval filled the label cache" [ -n "$(find "$tmp/lc" -name '*.lf')" ]
 
 # 3. SIGINT: checkpoint, status 130, then resume to the same end
 (train "$tmp/int" --set max_epochs=400) > "$tmp/int.txt" 2>&1 &

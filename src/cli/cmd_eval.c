@@ -34,6 +34,7 @@ static const char usage_text[] =
     "  --test FILE --classes FILE   any other labelled set and its label list\n"
     "  --batch N              images per batch (default 512, the official value)\n"
     "  --per-image            per-image Sinkhorn stop instead of the batch-coupled one\n"
+    "  --label-cache DIR      keep encoded label features in DIR (ramc predict --help)\n"
     "  --per-class            also print the per-class table\n"
     "  --report OUT.json      write the reports: {\"reports\": [one per evaluation]}\n"
     "                         (schema in docs/metrics.md)\n"
@@ -77,7 +78,7 @@ int cmd_eval(int argc, char **argv) {
     ram_train_config_init(&cfg, RAM_PRESET_COCO);
     cfg.eval_batch_size = 512;
     ramc_clip_params cp = ramc_clip_default_params();
-    const char *adapter = NULL, *test = NULL, *classes = NULL, *report_path = NULL;
+    const char *adapter = NULL, *test = NULL, *classes = NULL, *report_path = NULL, *label_cache = NULL;
     int per_class = 0, per_image = 0, batch = 0, status = 0, fatal_missing = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -132,6 +133,8 @@ int cmd_eval(int argc, char **argv) {
             classes = argv[++i];
         } else if (v && !strcmp(a, "--report")) {
             report_path = argv[++i];
+        } else if (v && !strcmp(a, "--label-cache")) {
+            label_cache = argv[++i];
         } else if (!strcmp(a, "--per-class")) {
             per_class = 1;
         } else if (!strcmp(a, "--per-image")) {
@@ -216,6 +219,7 @@ int cmd_eval(int argc, char **argv) {
     eo.batch_size = batch ? batch : cfg.eval_batch_size;
     eo.workers = cfg.workers;
     eo.per_image_sinkhorn = per_image;
+    eo.label_cache = label_cache;
     eo.fatal_missing = fatal_missing;
     /* the ablation keys of a config (--config / --set) apply to evaluation too */
     eo.variant = cfg.variant;

@@ -65,8 +65,8 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
     for (int i = 0; i < n; i++) paths[i] = ds->items[i].path, order[i] = i;
 
     /* label features once for the whole evaluation */
-    st = ramc_labels_encode(model, NULL, (const char *const *)ds->classes.names, C, o->template_str,
-                            &labels);
+    st = ramc_labels_encode_cached(model, NULL, (const char *const *)ds->classes.names, C,
+                                   o->template_str, o->label_cache, &labels);
     if (st != RAMC_OK) goto done;
 
     ramc_loader_options lo = loader_default_options();

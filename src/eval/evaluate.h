@@ -20,6 +20,7 @@ typedef struct {
     int per_image_sinkhorn;  /* 0: the official batch-coupled stop (parity); 1: per image */
     float mean[3], std[3];   /* normalisation; 0.5 */
     const char *template_str; /* NULL: "A photo of a {}." */
+    const char *label_cache;  /* folder of the persistent label cache; NULL: none */
     int fatal_missing;       /* 1: an unreadable image stops the evaluation; 0: skipped */
     ramc_variant variant;    /* the paper's ablations; zero = RAM */
     ram_eval_progress_fn progress;
