@@ -6,16 +6,10 @@
 set -u
 ramc=$1 golden=$2 src=$(cd "$3" && pwd)
 build=$(cd "$(dirname "$ramc")" && pwd)
-fails=0 passes=0
-check() { local name=$1; shift; if "$@"; then passes=$((passes + 1)); else fails=$((fails + 1)); echo "FAIL: $name" >&2; fi; }
+RAMC=$ramc WORK=
+# shellcheck source=tests/lib_cli.sh
+. "$src/tests/lib_cli.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# A sanitizer build's libramc.so needs its runtime loaded first in a process
-# that was not linked with it (the example, Python); leaks of the host
-# process itself (Python's allocator) are not ours to judge.
-foreign_env=()
-if [ "${RAMC_SANITIZED:-0}" = 1 ]; then
-    foreign_env=(LD_PRELOAD="$(cc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:halt_on_error=1)
-fi
 prefix=$tmp/prefix
 
 cmake --install "$build" --prefix "$prefix" > "$tmp/install.txt" 2>&1
@@ -50,5 +44,4 @@ env -u RAMC_DATA_DIR "$prefix/bin/ramc" predict --labels "red star,blue circle" 
 check "the moved tool finds its default model" [ $? -eq 0 ] || cat "$tmp/p.txt" >&2
 check "the moved tool uses the installed model" bash -c "! grep -q '$src/data' '$tmp/p.txt'"
 
-echo "cli_install: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+summary cli_install

@@ -6,16 +6,10 @@ set -u
 ramc=$1 golden=$2 src=$(cd "$3" && pwd)
 build=$(cd "$(dirname "$ramc")" && pwd)
 py=/usr/bin/python3
-fails=0 passes=0
-check() { local name=$1; shift; if "$@"; then passes=$((passes + 1)); else fails=$((fails + 1)); echo "FAIL: $name" >&2; fi; }
+RAMC=$ramc WORK=
+# shellcheck source=tests/lib_cli.sh
+. "$src/tests/lib_cli.sh"
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-# A sanitizer build's libramc.so needs its runtime loaded first in a process
-# that was not linked with it (the example, Python); leaks of the host
-# process itself (Python's allocator) are not ours to judge.
-foreign_env=()
-if [ "${RAMC_SANITIZED:-0}" = 1 ]; then
-    foreign_env=(LD_PRELOAD="$(cc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:halt_on_error=1)
-fi
 export RAMC_LIBRARY=$build/libramc.so RAMC_BINARY=$ramc RAMC_SOURCE_DIR=$src
 
 env "${foreign_env[@]}" PYTHONPATH=$src/python "$py" -m unittest discover -s "$src/python/tests" > "$tmp/unit.txt" 2>&1
@@ -39,5 +33,4 @@ print('installed package:', ramc.__file__, r['labels'])
 check "the installed package predicts" [ $? -eq 0 ]
 cat "$tmp/run.txt"
 
-echo "cli_python: $passes passed, $fails failed"
-[ $fails -eq 0 ]
+summary cli_python

@@ -5,6 +5,8 @@
 #   run_ramc SUB RC ARGS...  run `ramc SUB ARGS` (output in $WORK/out and
 #                            $WORK/err) and check it exits with RC
 #   summary NAME             print the counts; fails if any check failed
+#   foreign_env              array: the environment a process that was not linked
+#                            with libramc.so needs to load it (see below)
 passed=0
 failed=0
 ok() { passed=$((passed + 1)); }
@@ -29,3 +31,12 @@ summary() {
     echo "$1: $passed passed, $failed failed"
     [ "$failed" -eq 0 ]
 }
+
+# A sanitizer build's libramc.so needs its runtime loaded first in a process
+# that was not linked with it (an example program, Python); leaks of the host
+# process itself (Python's allocator) are not ours to judge. ctest sets
+# RAMC_SANITIZED=1 in such a build.
+foreign_env=()
+if [ "${RAMC_SANITIZED:-0}" = 1 ]; then
+    foreign_env=(LD_PRELOAD="$(cc -print-file-name=libasan.so)" ASAN_OPTIONS=detect_leaks=0:halt_on_error=1)
+fi
