@@ -39,7 +39,7 @@ ramc_clip_info bench_clip_shape(bench_size size) {
 
 /* ----------------------------------------------------------- scenarios */
 
-/* Official figures: /work/shared/perf/baseline.md, best configuration
+/* Official figures: the reference implementation measured earlier (docs/performance.md), best configuration
  * (AVX-512 kernels, 2 threads); NUS was measured with Haswell kernels only. */
 static const bench_scenario scenarios[] = {
     {"clip_encode_b1", BENCH_KIND_CLIP, 1, 0, 0, "images/s", 7.8, 1730,

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "io/file.h"
 #include "eval/report.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
@@ -188,13 +189,7 @@ int cmd_train(int argc, char **argv) {
         /* A resumed run writes beside its checkpoint (or where --output says),
          * never into the folder recorded inside it: resuming a copy must not
          * overwrite the original run. */
-        char dir[RAM_CONFIG_MAX_STRING];
-        snprintf(dir, sizeof dir, "%s", o.resume);
-        char *slash = strrchr(dir, '/');
-        if (!slash) snprintf(dir, sizeof dir, ".");
-        else if (slash == dir) dir[1] = '\0';
-        else *slash = '\0';
-        snprintf(o.cfg.output_dir, sizeof o.cfg.output_dir, "%s", dir);
+        file_parent_dir(o.resume, o.cfg.output_dir, sizeof o.cfg.output_dir);
     }
     /* second pass: everything else, in order */
     for (int i = 1; i < argc; i++) {

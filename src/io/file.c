@@ -160,3 +160,14 @@ cJSON *json_string_utf8(const char *s) {
     free(clean);
     return v;
 }
+
+void file_parent_dir(const char *path, char *out, size_t size) {
+    if (!out || size == 0) return;
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(out, size, ".");
+        return;
+    }
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), path);
+}

@@ -49,4 +49,8 @@ ramc_status file_write_atomic(const char *path, const void *data, size_t size);
  * file but a power cut may lose it (for many small generated files). */
 ramc_status file_write_replace(const char *path, const void *data, size_t size, int durable);
 
+/* The folder holding `path` into out[size]: "." for a bare name, "/" for a
+ * file at the root (truncated to size - 1 bytes). */
+void file_parent_dir(const char *path, char *out, size_t size);
+
 #endif

@@ -493,10 +493,7 @@ ramc_status ramc_tokenizer_load_for_model(const char *weights_path, ramc_tokeniz
         return ramc_error(RAMC_ERR_INVALID_ARG, "ramc_tokenizer_load_for_model: NULL argument");
     /* a model that brings its own vocabulary keeps it beside its weights */
     char dir[4096], vocab[4200], merges[4200];
-    snprintf(dir, sizeof dir, "%s", weights_path);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
+    file_parent_dir(weights_path, dir, sizeof dir);
     snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
     snprintf(merges, sizeof merges, "%s/merges.txt", dir);
     struct stat sb;

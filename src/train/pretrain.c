@@ -75,10 +75,7 @@ static ramc_status read_pairs(const char *data, pairs *p, char *tsv, size_t tsv_
     ramc_status st = read_whole_file(tsv, MAX_TSV_BYTES, &p->buf, &len);
     if (st) return st;
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s", tsv);
-    char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, sizeof dir, ".");
+    file_parent_dir(tsv, dir, sizeof dir);
     int cap = 0, lineno = 0;
     for (char *line = p->buf; line && *line;) {
         char *nl = strchr(line, '\n');
