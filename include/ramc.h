@@ -316,6 +316,33 @@ ramc_status ramc_predict(const ramc_model *model, const ramc_labels *labels,
                          const float *images, int B, const ramc_predict_params *params,
                          float *scores, float *plan, float *lpd);
 
+/* Per-call state, in the manner of whisper_state: the scratch memory of
+ * ramc_predict, sized once and reused, so that a thread predicting over and
+ * over allocates nothing after its first call. A state belongs to one model
+ * and is used by one thread at a time; threads sharing a model each create
+ * their own (the model stays immutable and shared). ramc_predict itself
+ * makes a temporary state per call. */
+typedef struct ramc_state ramc_state;
+
+ramc_status ramc_state_create(const ramc_model *model, ramc_state **out);
+void ramc_state_free(ramc_state *state);
+/* Sizes the scratch, from the table of the forward pass's shapes, for calls
+ * of up to `batch` images and `n_labels` labels under params (NULL:
+ * defaults), so that no such call allocates. Optional: without it the state
+ * grows to what its calls need and then stays at that size. */
+ramc_status ramc_state_reserve(ramc_state *state, int batch, int n_labels,
+                               const ramc_predict_params *params);
+/* Bytes of scratch the state holds now. */
+size_t ramc_state_bytes(const ramc_state *state);
+/* Times the state has had to grow during a call (0 after a reserve large
+ * enough for every call made since). */
+int ramc_state_grow_count(const ramc_state *state);
+/* ramc_predict with the scratch of `state` (created for labels' model). */
+ramc_status ramc_predict_with_state(ramc_state *state, const ramc_labels *labels,
+                                    const float *images, int B,
+                                    const ramc_predict_params *params, float *scores,
+                                    float *plan, float *lpd);
+
 /* --------------------------------------------------------- preprocessing */
 
 /* The official test transform, so that an application feeds ramc_predict
