@@ -1,7 +1,9 @@
 /* One loaded model shared by threads (ramc.h: "Models and label sets may be
  * shared between threads"): 4 threads predicting at once on one model and
  * one label set give bitwise the scores, plans and LPD marginals of one
- * thread alone, in RAM mode and in the CLIP baseline. Per-image Sinkhorn and
+ * thread alone, in RAM mode and in the CLIP baseline. Half the threads
+ * predict through a ramc_state of their own (the arena of a server's
+ * worker), half through ramc_predict's per-call one. Per-image Sinkhorn and
  * unfused batches (the defaults) make an image's result independent of its
  * call, so every thread must reproduce the single-threaded reference
  * exactly. Run under ThreadSanitizer by `scripts/test.sh --tsan`. */
@@ -29,6 +31,7 @@ typedef struct {
     const ramc_labels *labels;
     ramc_predict_params params;
     int with_plan;
+    int use_state; /* 1: ramc_predict_with_state on a state of this thread's own */
     float score[B * C], plan[B * N * C], lpd[B * N];
     ramc_status st;
     char error[256];
@@ -38,18 +41,32 @@ typedef struct {
  * equal the first (one thread's own results are stable too). */
 static void *run(void *arg) {
     job *j = arg;
+    ramc_state *state = NULL;
+    if (j->use_state && (j->st = ramc_state_create(j->model, &state)) != RAMC_OK) {
+        snprintf(j->error, sizeof j->error, "%s", ramc_last_error());
+        return NULL;
+    }
     for (int r = 0; r < ROUNDS; r++) {
         float score[B * C], plan[B * N * C], lpd[B * N];
-        j->st = ramc_predict(j->model, j->labels, images, B, &j->params, score,
-                             j->with_plan ? plan : NULL, j->with_plan ? lpd : NULL);
+        float *pl = j->with_plan ? plan : NULL, *lp = j->with_plan ? lpd : NULL;
+        j->st = state ? ramc_predict_with_state(state, j->labels, images, B, &j->params, score, pl, lp)
+                      : ramc_predict(j->model, j->labels, images, B, &j->params, score, pl, lp);
         if (j->st != RAMC_OK) {
             snprintf(j->error, sizeof j->error, "%s", ramc_last_error());
-            return NULL;
+            break;
+        }
+        /* a state grows once, in its first call, and then serves every
+         * later call of the same shapes from its block */
+        if (state && ramc_state_grow_count(state) != 1) {
+            j->st = RAMC_ERR_LIMIT;
+            snprintf(j->error, sizeof j->error, "round %d: the state grew %d times", r,
+                     ramc_state_grow_count(state));
+            break;
         }
         if (r > 0 && memcmp(score, j->score, sizeof score) != 0) {
             j->st = RAMC_ERR_NUMERIC;
             snprintf(j->error, sizeof j->error, "round %d differs from round 0", r);
-            return NULL;
+            break;
         }
         memcpy(j->score, score, sizeof score);
         if (j->with_plan) {
@@ -57,6 +74,7 @@ static void *run(void *arg) {
             memcpy(j->lpd, lpd, sizeof lpd);
         }
     }
+    ramc_state_free(state);
     return NULL;
 }
 
@@ -74,7 +92,8 @@ static void check_mode(const ramc_model *m, const ramc_labels *lb, ramc_predict_
     const long packed_before = kernels_packed_count();
     pthread_t th[N_THREADS];
     for (int t = 0; t < N_THREADS; t++) {
-        jobs[t] = (job){.model = m, .labels = lb, .params = p, .with_plan = with_plan};
+        jobs[t] = (job){.model = m, .labels = lb, .params = p, .with_plan = with_plan,
+                        .use_state = t % 2 == 0};
         CHECK(pthread_create(&th[t], NULL, run, &jobs[t]) == 0, "pthread_create");
     }
     for (int t = 0; t < N_THREADS; t++) pthread_join(th[t], NULL);

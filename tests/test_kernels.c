@@ -344,7 +344,7 @@ static void test_attention(const char *name, int mode, int B, int Tq, int Tk, in
 
     const float *qf = fb[a.qi] + a.qo, *kf = fb[a.ki] + a.ko, *vf = fb[a.vi] + a.vo;
     float *o = fnew(nout), *p = fnew(np);
-    attention_forward(o, p, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+    attention_forward(o, p, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal, NULL);
     snprintf(what, sizeof what, "attention %s forward", name);
     report(what, cmp(what, o, out_d, nout));
     snprintf(what, sizeof what, "attention %s probs", name);
@@ -357,9 +357,20 @@ static void test_attention(const char *name, int mode, int B, int Tq, int Tk, in
         CHECK(zero, "attention %s: masked probs must be exactly 0", name);
     }
     float *o2 = fnew(nout);
-    attention_forward(o2, NULL, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal);
+    attention_forward(o2, NULL, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal, NULL);
     snprintf(what, sizeof what, "attention %s forward, probs NULL", name);
     report(what, cmp(what, o2, out_d, nout));
+    /* the caller's work planes (the arena's at inference), poisoned first:
+     * every score the kernel reads it must have written */
+    {
+        const size_t nw = attention_work_floats(B, Tq, Tk, H);
+        float *work = fnew((long)nw);
+        for (size_t i = 0; i < nw; i++) work[i] = NAN;
+        attention_forward(o2, NULL, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal, work);
+        snprintf(what, sizeof what, "attention %s forward, caller's work", name);
+        report(what, cmp(what, o2, out_d, nout));
+        free(work);
+    }
     attention_forward_rowwise(o2, qf, kf, vf, a.bs, a.rs, B, Tq, Tk, C, H, causal);
     snprintf(what, sizeof what, "attention %s forward, row-wise fallback", name);
     report(what, cmp(what, o2, out_d, nout));
@@ -530,9 +541,18 @@ static void test_conv(const char *name, int B, int Ci, int H, int W, int Co, int
         if (direct)
             conv2d_forward_direct(o, x, w, b, B, Ci, H, W, Co, k, s, p);
         else
-            conv2d_forward(o, x, w, b, B, Ci, H, W, Co, k, s, p);
+            conv2d_forward(o, x, w, b, B, Ci, H, W, Co, k, s, p, NULL);
         snprintf(what, sizeof what, "conv2d %s forward%s", name, path);
         report(what, cmp(what, o, out_d, no));
+        if (!direct) { /* the caller's im2col work, poisoned first */
+            const size_t nwk = conv2d_work_floats(Ci, H, W, k, s, p);
+            float *work = nwk ? fnew((long)nwk) : NULL;
+            for (size_t i = 0; i < nwk; i++) work[i] = NAN;
+            conv2d_forward(o, x, w, b, B, Ci, H, W, Co, k, s, p, work);
+            snprintf(what, sizeof what, "conv2d %s forward, caller's work", name);
+            report(what, cmp(what, o, out_d, no));
+            free(work);
+        }
         float *fx = prefill(ni, dx), *fw = prefill(nw, dw), *fb = prefill(Co, db);
         float *fx0 = fcopy(fx, ni), *fw0 = fcopy(fw, nw), *fb0 = fcopy(fb, Co);
         if (direct)
@@ -814,7 +834,7 @@ static void test_thread_invariance(void) {
         att[k] = fnew((long)B * T * C);
         pr[k] = fnew((long)B * H * T * T);
         attention_forward(att[k], pr[k], qkv, qkv + C, qkv + 2 * C, (long)T * 3 * C, 3 * C, B, T,
-                          T, C, H, 1);
+                          T, C, H, 1, NULL);
         dq[k] = fnew((long)B * T * 3 * C);
         attention_backward(dq[k], dq[k] + C, dq[k] + 2 * C, dout, NULL, qkv, qkv + C, qkv + 2 * C,
                            (long)T * 3 * C, 3 * C, B, T, T, C, H, 1);

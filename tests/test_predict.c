@@ -247,15 +247,15 @@ static void test_baseline(ramc_model *m_ad, ramc_model *m_zs, const ramc_tokeniz
     float *x = malloc((size_t)B * N1 * W * sizeof(float)), *xl = malloc((size_t)B * N1 * W * sizeof(float));
     float *g = malloc((size_t)B * D * sizeof(float)), *f = malloc((size_t)B * N * D * sizeof(float));
     ram_head h;
-    CHECK(ram_vision_forward(clip, NULL, images, B, text, C, 0, x, xl, NULL, NULL) == RAMC_OK, "vision");
-    CHECK(ram_image_features(clip, x, xl, B, g, f) == RAMC_OK, "features");
+    CHECK(ram_vision_forward(clip, NULL, NULL, images, B, text, C, 0, x, xl, NULL, NULL) == RAMC_OK, "vision");
+    CHECK(ram_image_features(clip, NULL, x, xl, B, g, f) == RAMC_OK, "features");
     {
         /* the last block computes only the class token when nothing else is
          * read; a tap asks for every row: both must agree where it counts */
         float *xt = malloc((size_t)B * N1 * W * sizeof(float));
         float *xlt = malloc((size_t)B * N1 * W * sizeof(float));
         int taps = 0;
-        CHECK(ram_vision_forward(clip, NULL, images, B, text, C, 0, xt, xlt, count_tap, &taps) ==
+        CHECK(ram_vision_forward(clip, NULL, NULL, images, B, text, C, 0, xt, xlt, count_tap, &taps) ==
                   RAMC_OK, "vision with a tap");
         CHECK(taps > 0, "the tap was called");
         double ex = 0;
@@ -267,7 +267,7 @@ static void test_baseline(ramc_model *m_ad, ramc_model *m_zs, const ramc_tokeniz
               rel_err(xl, xlt, (size_t)B * N1 * W));
         free(xt), free(xlt);
     }
-    CHECK(ram_head_alloc(&h, B, N, C, D, 100) == RAMC_OK, "head");
+    CHECK(ram_head_alloc(&h, NULL, B, N, C, D, 100) == RAMC_OK, "head");
     sinkhorn_options opt = sinkhorn_default_options();
     opt.mode = SINKHORN_PER_IMAGE;
     CHECK(ram_head_forward(&h, g, f, text, (float)ls, 1.0f / (float)ls, 2e-3f, NULL, &opt) == RAMC_OK,

@@ -117,7 +117,7 @@ typedef struct {
 
 static int run_vision(const ramc_clip *m, const ram_adapter *a, const float *text, int flags,
                       streams *s) {
-    ramc_status st = ram_vision_forward(m, a, images, B, text, C, flags, s->x, s->x_loc, NULL, NULL);
+    ramc_status st = ram_vision_forward(m, NULL, a, images, B, text, C, flags, s->x, s->x_loc, NULL, NULL);
     CHECK(st == RAMC_OK, "ram_vision_forward(flags %d): %s", flags, ramc_last_error());
     return st == RAMC_OK;
 }
@@ -181,7 +181,7 @@ int main(void) {
                   "a=NULL: NO_SAA did not change the side stream (rel diff %g)",
                   stream_diff(saa.x_loc, plain.x_loc));
         }
-        st = ram_image_features(m, plain.x, plain.x_loc, B, img_glb, img_loc);
+        st = ram_image_features(m, NULL, plain.x, plain.x_loc, B, img_glb, img_loc);
         CHECK(st == RAMC_OK, "ram_image_features: %s", ramc_last_error());
         project_patches_double(m, plain.x, ref_loc);
         e = rel_err_d(img_loc, ref_loc, (size_t)B * N * D);
@@ -215,10 +215,10 @@ int main(void) {
 
     /* heads on the default features */
     ram_head h;
-    st = ram_head_alloc(&h, B, N, C, D, 100);
+    st = ram_head_alloc(&h, NULL, B, N, C, D, 100);
     CHECK(st == RAMC_OK, "ram_head_alloc");
     if (st == RAMC_OK && have_def) {
-        st = ram_image_features(m, def.x, def.x_loc, B, img_glb, img_loc);
+        st = ram_image_features(m, NULL, def.x, def.x_loc, B, img_glb, img_loc);
         CHECK(st == RAMC_OK, "ram_image_features: %s", ramc_last_error());
         sim_double(img_loc, text, sim);
         sinkhorn_options so = sinkhorn_default_options();
@@ -330,14 +330,14 @@ int main(void) {
         CHECK(e <= 1e-4, "default score vs eval.score: rel err %g", e);
         CHECK(eT <= 1e-4, "default plan vs eval.T: rel err %g", eT);
         ram_head h2;
-        if (ram_head_alloc(&h2, B, N, C, D, 100) == RAMC_OK) {
+        if (ram_head_alloc(&h2, NULL, B, N, C, D, 100) == RAMC_OK) {
             /* recompute the features too, after every flag above ran */
             streams again;
             if (run_vision(m, a, text, 0, &again)) {
                 CHECK(!memcmp(again.x, def.x, sizeof def.x) &&
                           !memcmp(again.x_loc, def.x_loc, sizeof def.x_loc),
                       "default vision forward not reproducible after the ablations");
-                ram_image_features(m, again.x, again.x_loc, B, img_glb, img_loc);
+                ram_image_features(m, NULL, again.x, again.x_loc, B, img_glb, img_loc);
             }
             st = ram_head_forward(&h2, img_glb, img_loc, text, scale, tau_g, tau_l, NULL, &so);
             CHECK(st == RAMC_OK, "default head: %s", ramc_last_error());

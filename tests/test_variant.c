@@ -65,7 +65,7 @@ static void test_plain_ot_head(void) {
     for (int i = 0; i < C * D; i++) t[i] = (float)rng_normal(&rng);
     sinkhorn_options so = sinkhorn_default_options();
     ram_head ot = {0}, ref = {0};
-    if (ram_head_alloc(&ot, B, N, C, D, 100) || ram_head_alloc(&ref, B, N, C, D, 100)) {
+    if (ram_head_alloc(&ot, NULL, B, N, C, D, 100) || ram_head_alloc(&ref, NULL, B, N, C, D, 100)) {
         CHECK(0, "head alloc");
         return;
     }

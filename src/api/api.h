@@ -5,6 +5,7 @@
 #include <pthread.h>
 
 #include "api/model_view.h"
+#include "core/arena.h"
 #include "model/clip.h"
 #include "ram/ram.h"
 
@@ -55,5 +56,17 @@ int label_cache_get(const char *dir, const char *model_key, const int32_t *token
  * processes sharing the folder never see half an entry. */
 ramc_status label_cache_put(const char *dir, const char *model_key, const int32_t *tokens, int L,
                             int D, const float *features, const float *plain);
+
+/* Prediction (predict.c) over a per-call arena: a state's, or NULL for one
+ * made and sized for this call alone. */
+ramc_status predict_in_arena(const ramc_model *m, ramc_arena *arena, const ramc_labels *lb,
+                             const float *images, int B, const ramc_predict_params *params,
+                             float *scores, float *plan, float *lpd);
+ramc_status predict_check_params(const ramc_predict_params *p);
+/* The table of shapes: the arena bytes of a call of B images and C labels,
+ * under params' thread count (predict_scratch_bytes: under the current one). */
+size_t predict_scratch_bytes_for_call(const ramc_model *m, int B, int C,
+                                      const ramc_predict_params *p);
+size_t predict_scratch_bytes(const ramc_model *m, int B, int C, const ramc_predict_params *p);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "core/arena.h"
 #include "core/status.h"
 #include "kernels/kernels.h"
 #include "ram/kcot.h"
@@ -27,7 +28,7 @@ ramc_predict_params ramc_predict_default_params(void) {
     return p;
 }
 
-static ramc_status check_params(const ramc_predict_params *p) {
+ramc_status predict_check_params(const ramc_predict_params *p) {
     if (p->mode != RAMC_PREDICT_RAM && p->mode != RAMC_PREDICT_CLIP_BASELINE)
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: unknown mode %d", p->mode);
     if (!(p->reg > 0) || !isfinite(p->reg))
@@ -49,23 +50,31 @@ static ramc_status check_params(const ramc_predict_params *p) {
     return RAMC_OK;
 }
 
+/* Images per tower call and per head call (docs/predict.md): one at a time
+ * unless the batch is fused; the head takes the whole batch in the
+ * batch-coupled Sinkhorn mode, whose stop test couples the images. */
+static int tower_chunk(const ramc_predict_params *p, int B) { return p->fuse_batch ? B : 1; }
+static int head_chunk(const ramc_predict_params *p, int B) {
+    return p->fuse_batch || !p->per_image_sinkhorn ? B : 1;
+}
+
 /* Plain CLIP: softmax over labels of exp(logit_scale) * cos(image, label),
  * the pooled (class-token) image feature of the frozen model. Images go
  * through in chunks of `chunk` (1: bitwise batch independence). */
-static ramc_status predict_clip(const ramc_model *m, const ramc_labels *lb, const float *images,
-                                int B, int chunk, float *scores) {
+static ramc_status predict_clip(const ramc_model *m, ramc_arena *arena, const ramc_labels *lb,
+                                const float *images, int B, int chunk, float *scores) {
     const ramc_clip_info *in = &m->clip->info;
     const int N1 = in->n_patches + 1, D = in->embed_dim, C = lb->n;
     const size_t per_image = (size_t)3 * in->image_size * in->image_size;
-    float *tokens = ramc_malloc((size_t)chunk * N1 * D * sizeof(float), "image tokens");
-    float *g = ramc_malloc((size_t)chunk * D * sizeof(float), "image features");
-    float *t = ramc_malloc((size_t)C * D * sizeof(float), "label features");
+    float *tokens = arena_alloc(arena, (size_t)chunk * N1 * D * sizeof(float), "image tokens");
+    float *g = arena_alloc(arena, (size_t)chunk * D * sizeof(float), "image features");
+    float *t = arena_alloc(arena, (size_t)C * D * sizeof(float), "label features");
     ramc_status st = tokens && g && t ? RAMC_OK : RAMC_ERR_NOMEM;
     if (st == RAMC_OK) l2norm_forward(t, NULL, lb->features_plain, C, D, 1e-12f);
     for (int b0 = 0; b0 < B && st == RAMC_OK; b0 += chunk) {
         const int n = B - b0 < chunk ? B - b0 : chunk;
         float *out = scores + (size_t)b0 * C;
-        st = ramc_clip_encode_image(m->clip, images + b0 * per_image, n, tokens);
+        st = clip_encode_image(m->clip, arena, images + b0 * per_image, n, tokens);
         if (st != RAMC_OK) break;
         for (int b = 0; b < n; b++)
             memcpy(g + (size_t)b * D, tokens + (size_t)b * N1 * D, (size_t)D * sizeof(float));
@@ -73,15 +82,22 @@ static ramc_status predict_clip(const ramc_model *m, const ramc_labels *lb, cons
         gemm(0, 1, n, C, D, expf(in->logit_scale), g, D, t, D, 0.0f, out, C);
         kcot_softmax_rows(out, out, n, C);
     }
-    free(tokens);
-    free(g);
-    free(t);
+    arena_free(arena, tokens);
+    arena_free(arena, g);
+    arena_free(arena, t);
     return st;
 }
 
-static ramc_status predict_ram(const ramc_model *m, const ramc_labels *lb, const float *images,
-                               int B, const ramc_predict_params *p, float *scores, float *plan,
-                               float *lpd) {
+static size_t predict_clip_bytes(const ramc_model *m, int C, int chunk) {
+    const ramc_clip_info *in = &m->clip->info;
+    const size_t f = sizeof(float), D = (size_t)in->embed_dim;
+    return arena_size((size_t)chunk * (in->n_patches + 1) * D * f) + arena_size(chunk * D * f) +
+           arena_size((size_t)C * D * f) + clip_encode_image_bytes(m->clip, chunk);
+}
+
+static ramc_status predict_ram(const ramc_model *m, ramc_arena *arena, const ramc_labels *lb,
+                               const float *images, int B, const ramc_predict_params *p,
+                               float *scores, float *plan, float *lpd) {
     const ramc_clip_info *in = &m->clip->info;
     const int N = in->n_patches, N1 = N + 1, W = in->vision_width, D = in->embed_dim, C = lb->n;
     const ram_adapter *a = m->adapter;
@@ -99,30 +115,33 @@ static ramc_status predict_ram(const ramc_model *m, const ramc_labels *lb, const
     opt.mode = !p->per_image_sinkhorn            ? SINKHORN_BATCH_COUPLED
                : p->reg < LOG_DOMAIN_BELOW_REG   ? SINKHORN_LOG_DOMAIN
                                                  : SINKHORN_PER_IMAGE;
-    /* Towers in chunks of `vc` images, the head over all B at once in the
-     * batch-coupled mode (its stop couples them) and per image otherwise. */
-    const int vc = p->fuse_batch ? B : 1;
-    const int hc = p->fuse_batch || !p->per_image_sinkhorn ? B : 1;
+    const int vc = tower_chunk(p, B), hc = head_chunk(p, B);
     const size_t per_image = (size_t)3 * in->image_size * in->image_size;
     ram_head h = {0};
-    float *x = ramc_malloc((size_t)vc * N1 * W * sizeof(float), "vision stream");
-    float *x_loc = ramc_malloc((size_t)vc * N1 * W * sizeof(float), "side stream");
-    float *g = ramc_malloc((size_t)B * D * sizeof(float), "global features");
-    float *f = ramc_malloc((size_t)B * N * D * sizeof(float), "local features");
-    ramc_status st = x && x_loc && g && f ? RAMC_OK : RAMC_ERR_NOMEM;
+    float *g = arena_alloc(arena, (size_t)B * D * sizeof(float), "global features");
+    float *f = arena_alloc(arena, (size_t)B * N * D * sizeof(float), "local features");
+    ramc_status st = g && f ? RAMC_OK : RAMC_ERR_NOMEM;
+
+    /* the towers: their streams die before the head is made */
+    const size_t towers = arena_mark(arena);
+    float *x = arena_alloc(arena, (size_t)vc * N1 * W * sizeof(float), "vision stream");
+    float *x_loc = arena_alloc(arena, (size_t)vc * N1 * W * sizeof(float), "side stream");
+    if (st == RAMC_OK && (!x || !x_loc)) st = RAMC_ERR_NOMEM;
     for (int b0 = 0; b0 < B && st == RAMC_OK; b0 += vc) {
         const int n = B - b0 < vc ? B - b0 : vc;
         /* train = 0: TSS BatchNorm uses running statistics, so an image's
          * features do not depend on its batch companions */
-        st = ram_vision_forward(m->clip, a, images + b0 * per_image, n, lb->features, C,
-                                ram_vision_flags(&p->ablation), x,
-                                x_loc, NULL, NULL);
+        st = ram_vision_forward(m->clip, arena, a, images + b0 * per_image, n, lb->features, C,
+                                ram_vision_flags(&p->ablation), x, x_loc, NULL, NULL);
         if (st == RAMC_OK)
-            st = ram_image_features(m->clip, x, x_loc, n, g + (size_t)b0 * D, f + (size_t)b0 * N * D);
+            st = ram_image_features(m->clip, arena, x, x_loc, n, g + (size_t)b0 * D,
+                                    f + (size_t)b0 * N * D);
     }
-    free(x), x = NULL;
-    free(x_loc), x_loc = NULL;
-    if (st == RAMC_OK) st = ram_head_alloc(&h, hc, N, C, D, opt.max_iter);
+    arena_free(arena, x);
+    arena_free(arena, x_loc);
+    arena_reset(arena, towers);
+
+    if (st == RAMC_OK) st = ram_head_alloc(&h, arena, hc, N, C, D, opt.max_iter);
     ram_head_set_variant(&h, &p->ablation);
     for (int b0 = 0; b0 < B && st == RAMC_OK; b0 += hc) {
         st = ram_head_forward(&h, g + (size_t)b0 * D, f + (size_t)b0 * N * D, lb->features, ls_exp,
@@ -136,14 +155,38 @@ static ramc_status predict_ram(const ramc_model *m, const ramc_labels *lb, const
         if (lpd) memcpy(lpd + (size_t)b0 * N, h.u, (size_t)hc * N * sizeof(float));
     }
     ram_head_free(&h);
-    free(g);
-    free(f);
+    arena_free(arena, g);
+    arena_free(arena, f);
     return st;
 }
 
-static ramc_status predict(const ramc_model *m, const ramc_labels *lb, const float *images, int B,
-                           const ramc_predict_params *params, float *scores, float *plan,
-                           float *lpd) {
+/* The table of shapes: predict_ram's arena at its deepest, the features of
+ * the batch plus the larger of the towers' and the head's phase. */
+static size_t predict_ram_bytes(const ramc_model *m, int B, int C, const ramc_predict_params *p) {
+    const ramc_clip_info *in = &m->clip->info;
+    const int N = in->n_patches, N1 = N + 1, W = in->vision_width, D = in->embed_dim;
+    const int vc = tower_chunk(p, B), hc = head_chunk(p, B);
+    const size_t f = sizeof(float);
+    const size_t features = arena_size((size_t)B * D * f) + arena_size((size_t)B * N * D * f);
+    size_t inner = ram_vision_forward_bytes(m->clip, m->adapter, vc, C,
+                                            ram_vision_flags(&p->ablation));
+    const size_t project = ram_image_features_bytes(in, vc);
+    if (project > inner) inner = project;
+    const size_t towers = 2 * arena_size((size_t)vc * N1 * W * f) + inner;
+    const size_t head = ram_head_bytes(hc, N, C, D, p->max_iter) + sinkhorn_work_bytes(hc, N, C);
+    return features + (towers > head ? towers : head);
+}
+
+size_t predict_scratch_bytes(const ramc_model *m, int B, int C, const ramc_predict_params *p) {
+    return p->mode == RAMC_PREDICT_CLIP_BASELINE ? predict_clip_bytes(m, C, tower_chunk(p, B))
+                                                 : predict_ram_bytes(m, B, C, p);
+}
+
+/* The checks of every call; the scratch comes from arena (a state's), or
+ * with arena NULL from one made for this call alone, sized by the table. */
+static ramc_status predict(const ramc_model *m, ramc_arena *arena, const ramc_labels *lb,
+                           const float *images, int B, const ramc_predict_params *params,
+                           float *scores, float *plan, float *lpd) {
     if (!m || !m->clip || !lb) return ramc_error(RAMC_ERR_INVALID_ARG, "predict: no model or labels");
     if (lb->model != m)
         return ramc_error(RAMC_ERR_MISMATCH,
@@ -153,7 +196,7 @@ static ramc_status predict(const ramc_model *m, const ramc_labels *lb, const flo
         return ramc_error(RAMC_ERR_LIMIT, "predict: batch of %d images, expected 1..%d", B,
                           RAMC_MAX_BATCH);
     ramc_predict_params p = params ? *params : ramc_predict_default_params();
-    ramc_status st = check_params(&p);
+    ramc_status st = predict_check_params(&p);
     if (st != RAMC_OK) return st;
     if (p.mode == RAMC_PREDICT_CLIP_BASELINE && (plan || lpd))
         return ramc_error(RAMC_ERR_INVALID_ARG,
@@ -166,8 +209,16 @@ static ramc_status predict(const ramc_model *m, const ramc_labels *lb, const flo
             if (!isfinite(images[b * per_image + i]))
                 return ramc_error(RAMC_ERR_NUMERIC, "predict: image %d has a non-finite value", b);
 
-    st = p.mode == RAMC_PREDICT_CLIP_BASELINE ? predict_clip(m, lb, images, B, p.fuse_batch ? B : 1, scores)
-                                              : predict_ram(m, lb, images, B, &p, scores, plan, lpd);
+    ramc_arena own = {0};
+    if (!arena) {
+        arena = &own;
+        if ((st = arena_reserve(arena, predict_scratch_bytes(m, B, lb->n, &p)))) return st;
+    }
+    st = p.mode == RAMC_PREDICT_CLIP_BASELINE
+             ? predict_clip(m, arena, lb, images, B, tower_chunk(&p, B), scores)
+             : predict_ram(m, arena, lb, images, B, &p, scores, plan, lpd);
+    arena_end_call(arena);
+    arena_release(&own);
     if (st != RAMC_OK) return st;
     for (long i = 0; i < (long)B * lb->n; i++)
         if (!isfinite(scores[i]))
@@ -176,12 +227,30 @@ static ramc_status predict(const ramc_model *m, const ramc_labels *lb, const flo
     return RAMC_OK;
 }
 
+/* The thread count of a call: the parameters', else the model's. */
+static int call_threads(const ramc_model *m, const ramc_predict_params *params) {
+    return params && params->threads > 0 ? params->threads : m ? m->threads : 0;
+}
+
+ramc_status predict_in_arena(const ramc_model *m, ramc_arena *arena, const ramc_labels *lb,
+                             const float *images, int B, const ramc_predict_params *params,
+                             float *scores, float *plan, float *lpd) {
+    int saved = kernels_threads_begin(call_threads(m, params));
+    ramc_status st = predict(m, arena, lb, images, B, params, scores, plan, lpd);
+    kernels_threads_end(saved);
+    return st;
+}
+
+size_t predict_scratch_bytes_for_call(const ramc_model *m, int B, int C,
+                                      const ramc_predict_params *p) {
+    int saved = kernels_threads_begin(call_threads(m, p));
+    size_t bytes = predict_scratch_bytes(m, B, C, p);
+    kernels_threads_end(saved);
+    return bytes;
+}
+
 ramc_status ramc_predict(const ramc_model *m, const ramc_labels *lb, const float *images, int B,
                          const ramc_predict_params *params, float *scores, float *plan,
                          float *lpd) {
-    int threads = params && params->threads > 0 ? params->threads : m ? m->threads : 0;
-    int saved = kernels_threads_begin(threads);
-    ramc_status st = predict(m, lb, images, B, params, scores, plan, lpd);
-    kernels_threads_end(saved);
-    return st;
+    return predict_in_arena(m, NULL, lb, images, B, params, scores, plan, lpd);
 }

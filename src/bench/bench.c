@@ -232,7 +232,7 @@ static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *s
         c->so = sinkhorn_default_options();
         /* prediction's setting: each image's Sinkhorn stops on its own test */
         c->so.mode = SINKHORN_PER_IMAGE;
-        if ((st = ram_head_alloc(&c->head, c->B, c->N, c->C, c->D, c->so.max_iter))) return st;
+        if ((st = ram_head_alloc(&c->head, NULL, c->B, c->N, c->C, c->D, c->so.max_iter))) return st;
         break;
     case BENCH_KIND_TEXT:
         break;
@@ -275,11 +275,11 @@ static ramc_status ctx_run(ctx *c) {
             if ((st = ram_encode_text(m, c->a, c->tokens, c->C, c->text, NULL, NULL))) return st;
             t1 = now_s(), c->phase[0] = t1 - t0, t0 = t1;
         }
-        if ((st = ram_vision_forward(m, c->a, c->images, c->B, c->text, c->C, 0, c->x, c->x_loc,
+        if ((st = ram_vision_forward(m, NULL, c->a, c->images, c->B, c->text, c->C, 0, c->x, c->x_loc,
                                      NULL, NULL)))
             return st;
         t1 = now_s(), c->phase[1] = t1 - t0, t0 = t1;
-        if ((st = ram_image_features(m, c->x, c->x_loc, c->B, c->g, c->f))) return st;
+        if ((st = ram_image_features(m, NULL, c->x, c->x_loc, c->B, c->g, c->f))) return st;
         t1 = now_s(), c->phase[2] = t1 - t0, t0 = t1;
         st = ram_head_forward(&c->head, c->g, c->f, c->text, expf(m->info.logit_scale),
                               c->a->temperature->data[0], c->a->temperature_loc->data[0], NULL,

@@ -504,6 +504,7 @@ typedef struct {
     int *order, *ok_item;
     ramc_image *origs;
     int status;                   /* 1 once anything failed */
+    ramc_state *state;            /* the scratch of every batch, sized once */
 } predict_run;
 
 #define MAX_STDIN_IMAGE_BYTES (1ull << 30)
@@ -586,7 +587,8 @@ static void predict_batch(predict_run *r, char *const *paths, int n, int first) 
         loaded++;
     }
     if (loaded == 0) return;
-    if (ramc_predict(r->model, r->labels, r->tensor, loaded, &r->pp, r->scores, r->plan, r->lpd) !=
+    if (ramc_predict_with_state(r->state, r->labels, r->tensor, loaded, &r->pp, r->scores, r->plan,
+                                r->lpd) !=
         RAMC_OK) {
         /* values the load checks let through can still overflow here:
          * say which weights were in use */
@@ -832,8 +834,15 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     predict_run run = {&o, model, labels, ramc_predict_default_params(), ex, stems, N, C, BS,
-                       per_image, tensor, scores, plan, lpd, order, ok_item, origs, 0};
+                       per_image, tensor, scores, plan, lpd, order, ok_item, origs, 0, NULL};
     run.pp.mode = o.baseline ? RAMC_PREDICT_CLIP_BASELINE : RAMC_PREDICT_RAM;
+    if (ramc_state_create(model, &run.state) != RAMC_OK ||
+        ramc_state_reserve(run.state, BS, C, &run.pp) != RAMC_OK) {
+        fprintf(stderr, "ramc predict: %s\n", ramc_last_error());
+        status = 1;
+        ramc_state_free(run.state);
+        goto done;
+    }
     for (int first = 0; first < images.n; first += BS)
         predict_batch(&run, images.v + first, images.n - first < BS ? images.n - first : BS, first);
     if (o.from_stdin) {
@@ -858,6 +867,7 @@ int cmd_predict(int argc, char **argv) {
         free(line);
     }
     if (run.status) status = 1;
+    ramc_state_free(run.state);
 
 done:
     if (stems)

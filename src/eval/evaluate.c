@@ -48,6 +48,7 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
     const ramc_clip_info info = ramc_model_get_info(model);
     const int S = info.image_size, B = o->batch_size;
     ramc_labels *labels = NULL;
+    ramc_state *state = NULL;
     ramc_loader *loader = NULL;
     metrics_result metrics;
     memset(&metrics, 0, sizeof metrics);
@@ -86,12 +87,16 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
     pp.per_image_sinkhorn = o->per_image_sinkhorn;
     pp.fuse_batch = 1; /* a whole batch per matrix product, as the official evaluation */
     pp.ablation = o->variant;
+    /* one scratch arena for every batch, sized once for the largest */
+    if ((st = ramc_state_create(model, &state)) != RAMC_OK ||
+        (st = ramc_state_reserve(state, B, C, &pp)) != RAMC_OK)
+        goto done;
     int done_images = 0, count = 0;
     for (;;) {
         if ((st = loader_next_batch(loader, images, items, &count)) != RAMC_OK) goto done;
         if (count == 0) break;
-        st = ramc_predict(model, labels, images, count, &pp, scores + (size_t)done_images * C, NULL,
-                          NULL);
+        st = ramc_predict_with_state(state, labels, images, count, &pp,
+                                     scores + (size_t)done_images * C, NULL, NULL);
         if (st != RAMC_OK) goto done;
         for (int i = 0; i < count; i++) kept[done_images + i] = items[i];
         done_images += count;
@@ -111,6 +116,7 @@ done:
     if (n_skipped) *n_skipped = log.skipped;
     metrics_result_free(&metrics);
     loader_free(loader);
+    ramc_state_free(state);
     ramc_labels_free(labels);
     free(paths);
     free(order);

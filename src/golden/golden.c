@@ -214,8 +214,8 @@ static ramc_status stage_vision(golden_ctx *g, const ramc_clip *m, const float *
     ramc_status st = (x && x_loc && loc && patches) ? RAMC_OK : RAMC_ERR_NOMEM;
     tap_ctx tc = {g, "eval.", 0};
     /* no adapter: the zero-shot SAA-CLIP tower */
-    if (st == RAMC_OK) st = ram_vision_forward(m, NULL, images, B, NULL, 0, 0, x, x_loc, on_tap, &tc);
-    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, loc, NULL, NULL, NULL);
+    if (st == RAMC_OK) st = ram_vision_forward(m, NULL, NULL, images, B, NULL, 0, 0, x, x_loc, on_tap, &tc);
+    if (st == RAMC_OK) st = clip_vision_project(m, NULL, x_loc, B * N1, loc, NULL, NULL, NULL);
     if (st == RAMC_OK) {
         for (int b = 0; b < B; b++)
             memcpy(patches + (size_t)b * in->n_patches * D, loc + ((size_t)b * N1 + 1) * D,
@@ -278,13 +278,13 @@ static ramc_status stage_ram_eval(golden_ctx *g, const ramc_clip *m, const ram_a
     float *img_glb = ramc_malloc((size_t)B * D * sizeof(float), "global features");
     float *img_loc = ramc_malloc((size_t)B * N * D * sizeof(float), "local features");
     ramc_status st = (text && x && x_loc && img_glb && img_loc) ? RAMC_OK : RAMC_ERR_NOMEM;
-    if (st == RAMC_OK) st = ram_head_alloc(&h, B, N, C, D, 100);
+    if (st == RAMC_OK) st = ram_head_alloc(&h, NULL, B, N, C, D, 100);
     /* the sets store the debug intermediates for the GZSL run ("eval.") only */
     clip_tap_fn tap = strcmp(prefix, "eval.") ? NULL : on_tap;
     tap_ctx tc = {g, prefix, 1};
     if (st == RAMC_OK) st = ram_encode_text(m, a, tokens + (size_t)first * L, C, text, tap, &tc);
-    if (st == RAMC_OK) st = ram_vision_forward(m, a, images, B, text, C, 0, x, x_loc, tap, &tc);
-    if (st == RAMC_OK) st = ram_image_features(m, x, x_loc, B, img_glb, img_loc);
+    if (st == RAMC_OK) st = ram_vision_forward(m, NULL, a, images, B, text, C, 0, x, x_loc, tap, &tc);
+    if (st == RAMC_OK) st = ram_image_features(m, NULL, x, x_loc, B, img_glb, img_loc);
     if (st == RAMC_OK) {
         int64_t bd[2] = {B, D}, bnd[3] = {B, N, D}, cd[2] = {C, D};
         snprintf(name, sizeof name, "%stext_features", prefix);

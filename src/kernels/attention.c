@@ -12,9 +12,9 @@
  * itself, the pairs run one after another as before.
  *
  * Scratch: the [Tq,Tk] score matrix of one head lives in the caller's probs
- * buffer when one is given; otherwise (and for dP in the backward) it is
- * malloc'ed here, once per call, one plane per thread. This is the one kernel
- * file that allocates.
+ * buffer when one is given, else in the caller's work (one plane per thread,
+ * from the per-call arena at inference); without either (and for dP in the
+ * backward) it is malloc'ed here, once per call.
  * Should malloc fail, the row-wise paths below compute the same result with
  * no scratch at all (online softmax), slower, so the kernel still never fails.
  */
@@ -75,15 +75,20 @@ static inline float dotf(const float *a, const float *b, int n) {
     return s;
 }
 
-/* out [B,Tq,C]; probs [B,n_heads,Tq,Tk] or NULL; q, k, v strided as in kernels.h. */
+size_t attention_work_floats(int B, int Tq, int Tk, int n_heads) {
+    return (size_t)Tq * (size_t)Tk * (size_t)head_threads(B * n_heads);
+}
+
+/* out [B,Tq,C]; probs [B,n_heads,Tq,Tk] or NULL; q, k, v strided as in kernels.h;
+ * work [threads, Tq, Tk] or NULL. */
 void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
                        long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
-                       int n_heads, int causal) {
+                       int n_heads, int causal, float *work) {
     const int nbh = B * n_heads, nthr = head_threads(nbh);
     const size_t plane = (size_t)Tq * (size_t)Tk;
-    float *scratch = NULL;
-    if (!probs) {
-        scratch = malloc(sizeof(float) * plane * (size_t)nthr);
+    float *scratch = work, *owned = NULL;
+    if (!probs && !scratch) {
+        scratch = owned = malloc(sizeof(float) * plane * (size_t)nthr);
         if (!scratch) {
             attention_forward_rowwise(out, q, k, v, batch_stride, row_stride, B, Tq, Tk, C,
                                       n_heads, causal);
@@ -101,7 +106,7 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
         gemm(0, 0, Tq, dh, Tk, 1.0f, P, Tk, v + off, (int)row_stride, 0.0f,
              out + (long)b * Tq * C + (long)h * dh, C);
     }
-    free(scratch);
+    free(owned);
 }
 
 /* dq, dk, dv strided as q, k, v (accumulated, may alias, may be NULL);

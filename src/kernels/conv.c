@@ -2,7 +2,8 @@
  *
  * Scratch: conv2d needs one im2col buffer [Ci*k*k, Ho*Wo] per call (a 1x1,
  * stride 1, unpadded convolution is a plain GEMM on the input and needs none).
- * It is malloc'ed here; should that fail, the direct loops at the end of the
+ * It is the caller's work (from the per-call arena at inference) or else
+ * malloc'ed here; should that fail, the direct loops at the end of the
  * file compute the same result without scratch, so the kernel never fails.
  *
  * Threading: im2col / col2im over input channels, BatchNorm over channels,
@@ -86,16 +87,23 @@ static void col2im_add(float *dx, const float *dcol, int Ci, int H, int W, int k
     }
 }
 
-/* out [B,Co,Ho,Wo]; inp [B,Ci,H,W]; weight [Co,Ci,k,k]; bias [Co] or NULL. */
+size_t conv2d_work_floats(int Ci, int H, int W, int k, int stride, int pad) {
+    if (k == 1 && stride == 1 && pad == 0) return 0;
+    return (size_t)Ci * k * k * (size_t)conv_out_size(H, k, stride, pad) *
+           (size_t)conv_out_size(W, k, stride, pad);
+}
+
+/* out [B,Co,Ho,Wo]; inp [B,Ci,H,W]; weight [Co,Ci,k,k]; bias [Co] or NULL;
+ * work [Ci*k*k, Ho*Wo] or NULL. */
 void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
-                    int B, int Ci, int H, int W, int Co, int k, int stride, int pad) {
+                    int B, int Ci, int H, int W, int Co, int k, int stride, int pad, float *work) {
     int Ho = conv_out_size(H, k, stride, pad), Wo = conv_out_size(W, k, stride, pad);
     long HWo = (long)Ho * Wo, HW = (long)H * W;
     int KK = Ci * k * k;
     int plain = k == 1 && stride == 1 && pad == 0;
-    float *col = NULL;
-    if (!plain) {
-        col = malloc(sizeof(float) * (size_t)KK * (size_t)HWo);
+    float *col = work, *owned = NULL;
+    if (!plain && !col) {
+        col = owned = malloc(sizeof(float) * (size_t)KK * (size_t)HWo);
         if (!col) {
             conv2d_forward_direct(out, inp, weight, bias, B, Ci, H, W, Co, k, stride, pad);
             return;
@@ -119,7 +127,7 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
         /* out_b [Co, HoWo] = weight [Co, Ci*k*k] @ col [Ci*k*k, HoWo] */
         gemm(0, 0, Co, (int)HWo, KK, 1.0f, weight, KK, src, (int)HWo, beta, ob, (int)HWo);
     }
-    free(col);
+    free(owned);
 }
 
 /* dinp [B,Ci,H,W], dweight [Co,Ci,k,k], dbias [Co] accumulate (each may be NULL);

@@ -117,10 +117,14 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *
  * Head h uses columns [h*dh, (h+1)*dh) with dh = C / n_heads; scale = dh^-1/2.
  * causal: query t sees keys 0..t only (requires Tq == Tk).
  * out   [B, Tq, C] contiguous (heads concatenated)
- * probs [B, n_heads, Tq, Tk] softmax weights, saved for backward (may be NULL). */
+ * probs [B, n_heads, Tq, Tk] softmax weights, saved for backward (may be NULL).
+ * work: without probs, the score planes' scratch, attention_work_floats(B, Tq,
+ * Tk, n_heads) floats under the same thread setting; NULL: malloc'ed here. */
 void attention_forward(float *out, float *probs, const float *q, const float *k, const float *v,
                        long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
-                       int n_heads, int causal);
+                       int n_heads, int causal, float *work);
+/* Floats of attention_forward's work: one [Tq, Tk] plane per thread it uses. */
+size_t attention_work_floats(int B, int Tq, int Tk, int n_heads);
 /* dq, dk, dv use the same strides as q, k, v (accumulated; may alias each other).
  * probs is what attention_forward saved. */
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
@@ -154,9 +158,12 @@ void softmax_backward(float *dinp, const float *dout, const float *out, int rows
 /* 2-D convolution, NCHW, square kernel, zero padding, no dilation, groups 1.
  * out [B, Co, Ho, Wo] with Ho = (H + 2*pad - k)/stride + 1 (same for Wo);
  * inp [B, Ci, H, W]; weight [Co, Ci, k, k]; bias [Co] or NULL.
- * Covers the patch embedding (k = stride = P), 1x1, 3x3 and kxk with padding k/2. */
+ * Covers the patch embedding (k = stride = P), 1x1, 3x3 and kxk with padding k/2.
+ * work: the im2col scratch, conv2d_work_floats(...) floats; NULL: malloc'ed here. */
 void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
-                    int B, int Ci, int H, int W, int Co, int k, int stride, int pad);
+                    int B, int Ci, int H, int W, int Co, int k, int stride, int pad, float *work);
+/* Floats of conv2d_forward's work (0 for a plain 1x1 convolution). */
+size_t conv2d_work_floats(int Ci, int H, int W, int k, int stride, int pad);
 void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int B, int Ci, int H, int W,
                      int Co, int k, int stride, int pad);

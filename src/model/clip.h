@@ -10,6 +10,7 @@
 #define RAMC_MODEL_CLIP_H
 
 #include "ramc.h"
+#include "core/arena.h"
 #include "core/status.h"
 
 /* One pre-LN transformer block (vision or text). Width W, MLP width M. */
@@ -70,19 +71,27 @@ typedef void (*clip_tap_fn)(void *user, const char *name, const float *data, int
 /* Patch embedding + class token + positional embedding, then ln_pre.
  * images [B, 3, S, S]  ->  x [B, N1, W] (after ln_pre).
  * ln_pre_in [B, N1, W], ln_pre_mean, ln_pre_rstd [B*N1]: kept for a
- * backward or a tap when given, each may be NULL. */
-ramc_status clip_vision_embed(const ramc_clip *m, const float *images, int B, float *x,
-                              float *ln_pre_in, float *ln_pre_mean, float *ln_pre_rstd);
+ * backward or a tap when given, each may be NULL. Scratch from arena (may
+ * be NULL: the heap), clip_vision_embed_bytes of it. */
+ramc_status clip_vision_embed(const ramc_clip *m, ramc_arena *arena, const float *images, int B,
+                              float *x, float *ln_pre_in, float *ln_pre_mean, float *ln_pre_rstd);
+size_t clip_vision_embed_bytes(const ramc_clip_info *in, int B);
 
-/* Scratch for clip_block_forward, sized for B items of T rows. */
+/* Scratch for clip_block_forward, sized for B items of T rows, from the
+ * per-call arena (core/arena.h; NULL: the heap). */
 typedef struct {
-    float *h;    /* [B*T, W]   layer-norm output */
-    float *qkv;  /* [B*T, 3W] */
-    float *attn; /* [B*T, W]   attention output, heads concatenated */
-    float *mlp;  /* [B*T, M] */
+    ramc_arena *arena;
+    float *h;     /* [B*T, W]   layer-norm output */
+    float *qkv;   /* [B*T, 3W] */
+    float *attn;  /* [B*T, W]   attention output, heads concatenated */
+    float *mlp;   /* [B*T, M] */
+    float *probs; /* attention_work_floats(B, T, T, n_heads): the score planes */
 } clip_block_scratch;
 
-ramc_status clip_block_scratch_alloc(clip_block_scratch *s, int B, int T, int W, int M);
+ramc_status clip_block_scratch_alloc(clip_block_scratch *s, ramc_arena *arena, int B, int T,
+                                     int W, int M, int n_heads);
+/* Arena bytes of clip_block_scratch_alloc for these shapes. */
+size_t clip_block_scratch_bytes(int B, int T, int W, int M, int n_heads);
 void clip_block_scratch_free(clip_block_scratch *s);
 
 /* A CLIP with every weight drawn from N(0, sigma) with the sigmas of CLIP's
@@ -177,9 +186,10 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
 
 /* The vision head: ln_post then @ proj, x [rows, W] -> out [rows, D].
  * ln_mean, ln_rstd [rows] and h [rows, W] (the ln_post output) are kept for a
- * backward when given; each may be NULL. */
-ramc_status clip_vision_project(const ramc_clip *m, const float *x, int rows, float *out,
-                                float *ln_mean, float *ln_rstd, float *h);
+ * backward when given; each may be NULL. Without h, [rows, W] of scratch
+ * from arena (may be NULL: the heap). */
+ramc_status clip_vision_project(const ramc_clip *m, ramc_arena *arena, const float *x, int rows,
+                                float *out, float *ln_mean, float *ln_rstd, float *h);
 
 /* Every id of tokens [n, L] inside the model's vocabulary; the error names
  * the weights file. */

@@ -11,25 +11,36 @@
 
 #define LN_EPS 1e-5f
 
-ramc_status clip_block_scratch_alloc(clip_block_scratch *s, int B, int T, int W, int M) {
+ramc_status clip_block_scratch_alloc(clip_block_scratch *s, ramc_arena *arena, int B, int T,
+                                     int W, int M, int n_heads) {
     size_t rows = (size_t)B * T;
     memset(s, 0, sizeof *s);
-    s->h = ramc_malloc(rows * W * sizeof(float), "block scratch");
-    s->qkv = ramc_malloc(rows * 3 * W * sizeof(float), "block scratch");
-    s->attn = ramc_malloc(rows * W * sizeof(float), "block scratch");
-    s->mlp = ramc_malloc(rows * M * sizeof(float), "block scratch");
-    if (!s->h || !s->qkv || !s->attn || !s->mlp) {
+    s->arena = arena;
+    s->h = arena_alloc(arena, rows * W * sizeof(float), "block scratch");
+    s->qkv = arena_alloc(arena, rows * 3 * W * sizeof(float), "block scratch");
+    s->attn = arena_alloc(arena, rows * W * sizeof(float), "block scratch");
+    s->mlp = arena_alloc(arena, rows * M * sizeof(float), "block scratch");
+    s->probs = arena_alloc(arena, attention_work_floats(B, T, T, n_heads) * sizeof(float),
+                           "attention scratch");
+    if (!s->h || !s->qkv || !s->attn || !s->mlp || !s->probs) {
         clip_block_scratch_free(s);
         return RAMC_ERR_NOMEM;
     }
     return RAMC_OK;
 }
 
+size_t clip_block_scratch_bytes(int B, int T, int W, int M, int n_heads) {
+    const size_t rows = (size_t)B * T, f = sizeof(float);
+    return 2 * arena_size(rows * W * f) + arena_size(rows * 3 * W * f) +
+           arena_size(rows * M * f) + arena_size(attention_work_floats(B, T, T, n_heads) * f);
+}
+
 void clip_block_scratch_free(clip_block_scratch *s) {
-    free(s->h);
-    free(s->qkv);
-    free(s->attn);
-    free(s->mlp);
+    arena_free(s->arena, s->h);
+    arena_free(s->arena, s->qkv);
+    arena_free(s->arena, s->attn);
+    arena_free(s->arena, s->mlp);
+    arena_free(s->arena, s->probs);
     memset(s, 0, sizeof *s);
 }
 
@@ -78,7 +89,7 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
     if (n_loc) {
         float *side_attn = acts ? acts->side_attn : attn;
         attention_forward(side_attn, acts ? acts->side_probs : NULL, v, v, v, (long)T * qkv_width,
-                          qkv_width, B, n_loc, n_loc, W, heads, 0);
+                          qkv_width, B, n_loc, n_loc, W, heads, 0, acts ? NULL : s->probs);
         matmul_forward(side_out, side_attn, w->out_w, w->out_b, B * n_loc, W, W);
     }
     const long bstride = (long)T * 3 * W, rstride = 3 * W;
@@ -89,7 +100,7 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
         /* the class token's query against every key; then its row alone
          * through the out-projection and the MLP, gathered into cls [B, W] */
         attention_forward(attn, NULL, qkv, qkv + W, qkv + 2 * W, bstride, rstride, B, 1, T, W,
-                          heads, 0);
+                          heads, 0, s->probs);
         float *cls = attn + (size_t)B * W;
         for (int b = 0; b < B; b++)
             memcpy(cls + (size_t)b * W, x + (size_t)b * T * W, W * sizeof(float));
@@ -103,7 +114,7 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
         break;
     }
     attention_forward(attn, acts ? acts->probs : NULL, qkv, qkv + W, qkv + 2 * W, bstride, rstride,
-                      B, T, T, W, heads, sh->causal);
+                      B, T, T, W, heads, sh->causal, acts ? NULL : s->probs);
     matmul_forward_ex(x, attn, w->out_w, w->out_b, rows, W, W, MATMUL_ACCUMULATE);
 
     if (acts) {
@@ -121,19 +132,32 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
     }
 }
 
-ramc_status clip_vision_embed(const ramc_clip *m, const float *images, int B, float *x,
-                              float *ln_pre_in, float *ln_pre_mean, float *ln_pre_rstd) {
+size_t clip_vision_embed_bytes(const ramc_clip_info *in, int B) {
+    const int W = in->vision_width, P = in->patch_size, S = in->image_size, N1 = in->n_patches + 1;
+    return arena_size((size_t)B * W * in->n_patches * sizeof(float)) +
+           arena_size((size_t)B * N1 * W * sizeof(float)) +
+           arena_size(conv2d_work_floats(3, S, S, P, P, 0) * sizeof(float));
+}
+
+ramc_status clip_vision_embed(const ramc_clip *m, ramc_arena *arena, const float *images, int B,
+                              float *x, float *ln_pre_in, float *ln_pre_mean, float *ln_pre_rstd) {
     const ramc_clip_info *in = &m->info;
     const int W = in->vision_width, P = in->patch_size, S = in->image_size;
     const int N = in->n_patches, N1 = N + 1;
-    float *patches = ramc_malloc((size_t)B * W * N * sizeof(float), "patch embedding");
-    float *pre = ln_pre_in ? ln_pre_in : ramc_malloc((size_t)B * N1 * W * sizeof(float), "ln_pre");
-    if (!patches || !pre) {
-        free(patches);
-        if (pre != ln_pre_in) free(pre);
+    const size_t mark = arena_mark(arena);
+    float *patches = arena_alloc(arena, (size_t)B * W * N * sizeof(float), "patch embedding");
+    float *pre = ln_pre_in ? ln_pre_in
+                           : arena_alloc(arena, (size_t)B * N1 * W * sizeof(float), "ln_pre");
+    float *col = arena_alloc(arena, conv2d_work_floats(3, S, S, P, P, 0) * sizeof(float),
+                             "patch embedding");
+    if (!patches || !pre || !col) {
+        arena_free(arena, patches);
+        if (pre != ln_pre_in) arena_free(arena, pre);
+        arena_free(arena, col);
+        arena_reset(arena, mark);
         return RAMC_ERR_NOMEM;
     }
-    conv2d_forward(patches, images, m->patch_w, NULL, B, 3, S, S, W, P, P, 0); /* [B, W, G, G] */
+    conv2d_forward(patches, images, m->patch_w, NULL, B, 3, S, S, W, P, P, 0, col); /* [B, W, G, G] */
     for (int b = 0; b < B; b++) {
         float *xb = pre + (size_t)b * N1 * W;
         for (int c = 0; c < W; c++) xb[c] = m->class_emb[c] + m->vis_pos[c];
@@ -145,19 +169,23 @@ ramc_status clip_vision_embed(const ramc_clip *m, const float *images, int B, fl
     }
     layernorm_forward(x, ln_pre_mean, ln_pre_rstd, pre, m->ln_pre_w, m->ln_pre_b, B * N1, W,
                       LN_EPS);
-    free(patches);
-    if (pre != ln_pre_in) free(pre);
+    arena_free(arena, patches);
+    if (pre != ln_pre_in) arena_free(arena, pre);
+    arena_free(arena, col);
+    arena_reset(arena, mark);
     return RAMC_OK;
 }
 
-ramc_status clip_vision_project(const ramc_clip *m, const float *x, int rows, float *out,
-                                float *ln_mean, float *ln_rstd, float *h) {
+ramc_status clip_vision_project(const ramc_clip *m, ramc_arena *arena, const float *x, int rows,
+                                float *out, float *ln_mean, float *ln_rstd, float *h) {
     const int W = m->info.vision_width, D = m->info.embed_dim;
-    float *hh = h ? h : ramc_malloc((size_t)rows * W * sizeof(float), "ln_post");
+    const size_t mark = arena_mark(arena);
+    float *hh = h ? h : arena_alloc(arena, (size_t)rows * W * sizeof(float), "ln_post");
     if (!hh) return RAMC_ERR_NOMEM;
     layernorm_forward(hh, ln_mean, ln_rstd, x, m->ln_post_w, m->ln_post_b, rows, W, LN_EPS);
     gemm(0, 0, rows, D, W, 1.0f, hh, W, m->vis_proj, D, 0.0f, out, D);
-    if (hh != h) free(hh);
+    if (hh != h) arena_free(arena, hh);
+    arena_reset(arena, mark);
     return RAMC_OK;
 }
 

@@ -201,7 +201,7 @@ ramc_status clip_vision_forward_train(const ramc_clip *m, clip_vision_acts *a,
                           a->B_cap);
     a->B = B;
     a->images = images;
-    ramc_status st = clip_vision_embed(m, images, B, a->x, a->pre, a->pre_mean, a->pre_rstd);
+    ramc_status st = clip_vision_embed(m, NULL, images, B, a->x, a->pre, a->pre_mean, a->pre_rstd);
     if (st) return st;
     for (int l = 0; l < in->vision_layers; l++) {
         const clip_block_shape sh = {.B = B, .T = N1, .W = W, .M = in->vision_mlp,
@@ -210,7 +210,7 @@ ramc_status clip_vision_forward_train(const ramc_clip *m, clip_vision_acts *a,
     }
     for (int b = 0; b < B; b++)
         memcpy(a->xcls + (size_t)b * W, a->x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
-    return clip_vision_project(m, a->xcls, B, features, a->post_mean, a->post_rstd, a->h);
+    return clip_vision_project(m, NULL, a->xcls, B, features, a->post_mean, a->post_rstd, a->h);
 }
 
 ramc_status clip_vision_backward(const ramc_clip *m, const clip_vision_acts *a,

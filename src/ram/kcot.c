@@ -122,7 +122,7 @@ void kcot_teacher_cost(float *cost_teacher, const float *P, float lambda, long n
 /* --------------------------------------------------------------- Sinkhorn */
 
 sinkhorn_options sinkhorn_default_options(void) {
-    sinkhorn_options o = {SINKHORN_BATCH_COUPLED, 0.1f, 100, 1e-3f};
+    sinkhorn_options o = {SINKHORN_BATCH_COUPLED, 0.1f, 100, 1e-3f, NULL};
     return o;
 }
 
@@ -150,6 +150,14 @@ static int sinkhorn_threads(int B) {
     (void)B;
     return 1;
 #endif
+}
+
+size_t sinkhorn_work_bytes(int B, int N, int C) {
+    const size_t nthr = (size_t)sinkhorn_threads(B);
+    return arena_size((size_t)B * sizeof(int)) + arena_size((size_t)B * sizeof(float)) +
+           arena_size((size_t)N * nthr * sizeof(float)) +
+           arena_size((size_t)(2 * N + 3 * C) * sizeof(double)) +
+           arena_size((size_t)C * nthr * sizeof(double));
 }
 
 static int sinkhorn_thread(void) {
@@ -265,19 +273,17 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
     if (err_hist)
         for (long k = 0; k < (long)max_iter * B; k++) err_hist[k] = -1.0f;
 
-    int *it = ramc_calloc((size_t)B, sizeof(int), "sinkhorn iteration counts");
-    float *last_err = ramc_malloc((size_t)B * sizeof(float), "sinkhorn errors");
+    ramc_arena *arena = opt->scratch;
+    const size_t mark = arena_mark(arena);
+    int *it = arena_calloc(arena, (size_t)B, sizeof(int), "sinkhorn iteration counts");
+    float *last_err = arena_alloc(arena, (size_t)B * sizeof(float), "sinkhorn errors");
     const int nthr = sinkhorn_threads(B);
-    float *r_prev = ramc_malloc((size_t)N * nthr * sizeof(float), "sinkhorn scratch");
-    double *dscr = ramc_malloc((size_t)(2 * N + 3 * C) * sizeof(double), "sinkhorn scratch");
-    double *cols = ramc_malloc((size_t)C * nthr * sizeof(double), "sinkhorn scratch");
+    float *r_prev = arena_alloc(arena, (size_t)N * nthr * sizeof(float), "sinkhorn scratch");
+    double *dscr = arena_alloc(arena, (size_t)(2 * N + 3 * C) * sizeof(double), "sinkhorn scratch");
+    double *cols = arena_alloc(arena, (size_t)C * nthr * sizeof(double), "sinkhorn scratch");
     if (!it || !last_err || !r_prev || !dscr || !cols) {
-        free(it);
-        free(last_err);
-        free(r_prev);
-        free(dscr);
-        free(cols);
-        return RAMC_ERR_NOMEM;
+        st = RAMC_ERR_NOMEM;
+        goto done;
     }
     for (int b = 0; b < B; b++) last_err[b] = INFINITY;
     st = RAMC_OK;
@@ -391,11 +397,13 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
         }
         if (batch_iters) *batch_iters = mx;
     }
-    free(it);
-    free(last_err);
-    free(r_prev);
-    free(dscr);
-    free(cols);
+done:
+    arena_free(arena, it);
+    arena_free(arena, last_err);
+    arena_free(arena, r_prev);
+    arena_free(arena, dscr);
+    arena_free(arena, cols);
+    arena_reset(arena, mark);
     return st;
 }
 

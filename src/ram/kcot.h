@@ -32,6 +32,7 @@
 #ifndef RAMC_RAM_KCOT_H
 #define RAMC_RAM_KCOT_H
 
+#include "core/arena.h"
 #include "ramc.h"
 
 /* ------------------------------------------------------- cost, marginals */
@@ -102,7 +103,11 @@ typedef struct {
     float reg;    /* ε: 0.1 at evaluation, 0.1 + 0.05 = 0.15 in training */
     int max_iter; /* 100 */
     float thresh; /* 1e-3 (hard-coded in the official solver) */
+    ramc_arena *scratch; /* where the solver's scratch comes from; NULL (default): the heap */
 } sinkhorn_options;
+
+/* Arena bytes of sinkhorn's scratch for these shapes. */
+size_t sinkhorn_work_bytes(int B, int N, int C);
 
 /* {SINKHORN_BATCH_COUPLED, 0.1, 100, 1e-3}: the official evaluation setting. */
 sinkhorn_options sinkhorn_default_options(void);

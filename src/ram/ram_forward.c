@@ -36,7 +36,8 @@ ramc_status ram_text_scratch_alloc(ram_text_scratch *s, const ramc_clip *m, int 
     memset(s, 0, sizeof *s);
     s->xp = ramc_malloc((size_t)n * R * Wt * sizeof(float), "prompted text stream");
     if (!s->xp) return RAMC_ERR_NOMEM;
-    ramc_status st = clip_block_scratch_alloc(&s->block, n, R, Wt, m->info.text_mlp);
+    ramc_status st =
+        clip_block_scratch_alloc(&s->block, NULL, n, R, Wt, m->info.text_mlp, m->info.text_heads);
     if (st) ram_text_scratch_free(s);
     return st;
 }
@@ -269,8 +270,10 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
     const size_t stream = (size_t)B * N1 * W;
     char name[64];
     ramc_status st = RAMC_OK;
-    float *side = o->side ? ramc_malloc(stream * sizeof(float), "side stream") : NULL;
-    float *xp = na ? ramc_malloc((size_t)B * T * W * sizeof(float), "prompted stream") : NULL;
+    ramc_arena *arena = o->scratch;
+    const size_t mark = arena_mark(arena);
+    float *side = o->side ? arena_alloc(arena, stream * sizeof(float), "side stream") : NULL;
+    float *xp = na ? arena_alloc(arena, (size_t)B * T * W * sizeof(float), "prompted stream") : NULL;
     clip_block_scratch s = {0};
     tss_acts tss_scratch = {0}; /* inference: one for every adapted block */
     if ((o->side && !side) || (na && !xp)) {
@@ -287,9 +290,9 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
             goto done;
         }
     } else {
-        if ((st = clip_block_scratch_alloc(&s, B, T, W, M))) goto done;
-        if (use_tss &&
-            (st = tss_acts_alloc(&tss_scratch, B, in->grid, W, a->hidden, o->C, a->gate_kernel)))
+        if ((st = clip_block_scratch_alloc(&s, arena, B, T, W, M, in->vision_heads))) goto done;
+        if (use_tss && (st = tss_acts_alloc(&tss_scratch, arena, B, in->grid, W, a->hidden, o->C,
+                                            a->gate_kernel)))
             goto done;
     }
 
@@ -331,7 +334,7 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
         if (v >= 0 && o->tss) {
             tss_acts *t = acts ? &acts->tss[l - first] : &tss_scratch;
             if (acts &&
-                (st = tss_acts_alloc(t, B, in->grid, W, a->hidden, o->C, a->gate_kernel)))
+                (st = tss_acts_alloc(t, NULL, B, in->grid, W, a->hidden, o->C, a->gate_kernel)))
                 goto done;
             tss_forward(&a->tss[v], t, x, o->text, o->train);
             tap_tss(tap, tap_user, l, t);
@@ -345,31 +348,60 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
 done:
     tss_acts_free(&tss_scratch);
     clip_block_scratch_free(&s);
-    free(side);
-    free(xp);
+    arena_free(arena, side);
+    arena_free(arena, xp);
+    arena_reset(arena, mark);
     return st;
+}
+
+size_t ram_vision_tower_bytes(const ramc_clip *m, const ram_vision_opts *o, int B) {
+    const ramc_clip_info *in = &m->info;
+    const ram_adapter *a = o->adapter;
+    const int W = in->vision_width, N1 = in->n_patches + 1;
+    const int na = a ? a->n_vis_prompts : 0, T = N1 + na;
+    size_t bytes = clip_block_scratch_bytes(B, T, W, in->vision_mlp, in->vision_heads);
+    if (o->side) bytes += arena_size((size_t)B * N1 * W * sizeof(float));
+    if (na) bytes += arena_size((size_t)B * T * W * sizeof(float));
+    if (a && a->n_vision_adapted && o->tss)
+        bytes += tss_acts_bytes(B, in->grid, W, a->hidden, o->C, a->gate_kernel);
+    return bytes;
 }
 
 int ram_vision_flags(const ramc_variant *v) {
     return (v->no_saa ? RAM_VISION_NO_SAA : 0) | (v->no_tss ? RAM_VISION_NO_TSS : 0);
 }
 
-ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const float *images,
-                               int B, const float *text, int C, int flags, float *x, float *x_loc,
-                               clip_tap_fn tap, void *tap_user) {
-    const ramc_clip_info *in = &m->info;
-    const int W = in->vision_width, N1 = in->n_patches + 1;
-    const size_t stream = (size_t)B * N1 * W;
+static ram_vision_opts inference_opts(const ram_adapter *a, const float *text, int C, int flags,
+                                      int tapped, ramc_arena *scratch) {
     const ram_vision_opts o = {
         .adapter = a, .text = text, .C = C, .side = 1,
         .saa = !(flags & RAM_VISION_NO_SAA), .tss = !(flags & RAM_VISION_NO_TSS),
         .train = !!(flags & RAM_VISION_TRAIN),
         /* only x's class token is read after the last block, unless a tap
          * wants the whole stream */
-        .last = tap ? CLIP_BLOCK_ALL_ROWS : CLIP_BLOCK_CLASS_ROW};
+        .last = tapped ? CLIP_BLOCK_ALL_ROWS : CLIP_BLOCK_CLASS_ROW,
+        .scratch = scratch};
+    return o;
+}
+
+size_t ram_vision_forward_bytes(const ramc_clip *m, const ram_adapter *a, int B, int C,
+                                int flags) {
+    const ram_vision_opts o = inference_opts(a, NULL, C, flags, 0, NULL);
+    const size_t embed = clip_vision_embed_bytes(&m->info, B);
+    const size_t tower = ram_vision_tower_bytes(m, &o, B);
+    return embed > tower ? embed : tower;
+}
+
+ramc_status ram_vision_forward(const ramc_clip *m, ramc_arena *scratch, const ram_adapter *a,
+                               const float *images, int B, const float *text, int C, int flags,
+                               float *x, float *x_loc, clip_tap_fn tap, void *tap_user) {
+    const ramc_clip_info *in = &m->info;
+    const int W = in->vision_width, N1 = in->n_patches + 1;
+    const size_t stream = (size_t)B * N1 * W;
+    const ram_vision_opts o = inference_opts(a, text, C, flags, tap != NULL, scratch);
     float *pre = tap ? ramc_malloc(stream * sizeof(float), "ln_pre input") : NULL;
     if (tap && !pre) return RAMC_ERR_NOMEM;
-    ramc_status st = clip_vision_embed(m, images, B, x, pre, NULL, NULL);
+    ramc_status st = clip_vision_embed(m, scratch, images, B, x, pre, NULL, NULL);
     if (st == RAMC_OK) {
         tap3(tap, tap_user, "vis.ln_pre_in", pre, B, N1, W);
         tap3(tap, tap_user, "vis.ln_pre_out", x, B, N1, W);
@@ -380,25 +412,33 @@ ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const f
     return st;
 }
 
-ramc_status ram_image_features(const ramc_clip *m, const float *x, const float *x_loc, int B,
-                               float *img_glb, float *img_loc) {
+size_t ram_image_features_bytes(const ramc_clip_info *in, int B) {
+    const int W = in->vision_width, D = in->embed_dim, N1 = in->n_patches + 1;
+    return arena_size((size_t)B * W * sizeof(float)) + arena_size((size_t)B * N1 * D * sizeof(float)) +
+           arena_size((size_t)B * N1 * W * sizeof(float)); /* the larger projection's ln_post */
+}
+
+ramc_status ram_image_features(const ramc_clip *m, ramc_arena *scratch, const float *x,
+                               const float *x_loc, int B, float *img_glb, float *img_loc) {
     const ramc_clip_info *in = &m->info;
     const int W = in->vision_width, D = in->embed_dim, N = in->n_patches, N1 = N + 1;
-    float *cls = ramc_malloc((size_t)B * W * sizeof(float), "class tokens");
-    float *all = ramc_malloc((size_t)B * N1 * D * sizeof(float), "local features");
+    const size_t mark = arena_mark(scratch);
+    float *cls = arena_alloc(scratch, (size_t)B * W * sizeof(float), "class tokens");
+    float *all = arena_alloc(scratch, (size_t)B * N1 * D * sizeof(float), "local features");
     ramc_status st = (cls && all) ? RAMC_OK : RAMC_ERR_NOMEM;
     if (st == RAMC_OK) {
         for (int b = 0; b < B; b++)
             memcpy(cls + (size_t)b * W, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
-        st = clip_vision_project(m, cls, B, img_glb, NULL, NULL, NULL);
+        st = clip_vision_project(m, scratch, cls, B, img_glb, NULL, NULL, NULL);
     }
-    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, all, NULL, NULL, NULL);
+    if (st == RAMC_OK) st = clip_vision_project(m, scratch, x_loc, B * N1, all, NULL, NULL, NULL);
     if (st == RAMC_OK)
         for (int b = 0; b < B; b++)
             memcpy(img_loc + (size_t)b * N * D, all + ((size_t)b * N1 + 1) * D,
                    (size_t)N * D * sizeof(float));
-    free(cls);
-    free(all);
+    arena_free(scratch, cls);
+    arena_free(scratch, all);
+    arena_reset(scratch, mark);
     return st;
 }
 
@@ -413,38 +453,69 @@ ramc_status ramc_clip_encode_text(const ramc_clip *m, const int32_t *tokens, int
     return ram_encode_text(m, NULL, tokens, n, features, NULL, NULL);
 }
 
+ramc_status clip_encode_image(const ramc_clip *m, ramc_arena *scratch, const float *images,
+                              int batch, float *tokens) {
+    const int N1 = m->info.n_patches + 1;
+    const ram_vision_opts o = {.side = 0, .scratch = scratch};
+    const size_t mark = arena_mark(scratch);
+    float *x = arena_alloc(scratch, (size_t)batch * N1 * m->info.vision_width * sizeof(float),
+                           "vision stream");
+    if (!x) return RAMC_ERR_NOMEM;
+    ramc_status st = clip_vision_embed(m, scratch, images, batch, x, NULL, NULL, NULL);
+    if (st == RAMC_OK)
+        st = ram_vision_tower(m, &o, batch, 0, m->info.vision_layers, x, NULL, NULL, NULL, NULL);
+    if (st == RAMC_OK)
+        st = clip_vision_project(m, scratch, x, batch * N1, tokens, NULL, NULL, NULL);
+    arena_free(scratch, x);
+    arena_reset(scratch, mark);
+    return st;
+}
+
+size_t clip_encode_image_bytes(const ramc_clip *m, int batch) {
+    const ramc_clip_info *in = &m->info;
+    const ram_vision_opts o = {.side = 0};
+    const size_t N1W = (size_t)batch * (in->n_patches + 1) * in->vision_width * sizeof(float);
+    size_t inner = clip_vision_embed_bytes(in, batch);
+    const size_t tower = ram_vision_tower_bytes(m, &o, batch);
+    if (tower > inner) inner = tower;
+    if (arena_size(N1W) > inner) inner = arena_size(N1W); /* ln_post */
+    return arena_size(N1W) + inner;
+}
+
 ramc_status ramc_clip_encode_image(const ramc_clip *m, const float *images, int batch,
                                    float *tokens) {
     if (!m || !images || !tokens || batch <= 0)
         return ramc_error(RAMC_ERR_INVALID_ARG, "encode_image: no model, images or output");
-    const int N1 = m->info.n_patches + 1;
-    const ram_vision_opts o = {.side = 0};
-    float *x = ramc_malloc((size_t)batch * N1 * m->info.vision_width * sizeof(float),
-                           "vision stream");
-    if (!x) return RAMC_ERR_NOMEM;
-    ramc_status st = clip_vision_embed(m, images, batch, x, NULL, NULL, NULL);
-    if (st == RAMC_OK)
-        st = ram_vision_tower(m, &o, batch, 0, m->info.vision_layers, x, NULL, NULL, NULL, NULL);
-    if (st == RAMC_OK) st = clip_vision_project(m, x, batch * N1, tokens, NULL, NULL, NULL);
-    free(x);
-    return st;
+    return clip_encode_image(m, NULL, images, batch, tokens);
 }
 
 /* ------------------------------------------------------------------ head */
 
-ramc_status ram_head_alloc(ram_head *h, int B, int N, int C, int D, int max_iter) {
+static size_t head_floats(int B, int N, int C, int D, int max_iter) {
+    const size_t BC = (size_t)B * C, BNC = (size_t)B * N * C;
+    return (size_t)B * D * 2 + (size_t)B * N * D * 2 + (size_t)C * D + 5 * BC + 3 * BNC +
+           2 * (size_t)B * N + 2 * BC + (size_t)max_iter * B + BC;
+}
+
+size_t ram_head_bytes(int B, int N, int C, int D, int max_iter) {
+    return arena_size(head_floats(B, N, C, D, max_iter) * sizeof(float)) +
+           arena_size((size_t)B * sizeof(int));
+}
+
+ramc_status ram_head_alloc(ram_head *h, ramc_arena *arena, int B, int N, int C, int D,
+                           int max_iter) {
     memset(h, 0, sizeof *h);
     h->B = B, h->N = N, h->C = C, h->D = D, h->max_iter = max_iter;
-    const size_t BC = (size_t)B * C, BNC = (size_t)B * N * C;
-    size_t total = (size_t)B * D * 2 + (size_t)B * N * D * 2 + (size_t)C * D + 5 * BC + 3 * BNC +
-                   2 * (size_t)B * N + 2 * BC + (size_t)max_iter * B + BC;
-    h->storage = ramc_calloc(total, sizeof(float), "RAM head");
-    h->iters = ramc_calloc((size_t)B, sizeof(int), "RAM head");
+    h->arena = arena;
+    const size_t total = head_floats(B, N, C, D, max_iter);
+    h->storage = arena_calloc(arena, total, sizeof(float), "RAM head");
+    h->iters = arena_calloc(arena, (size_t)B, sizeof(int), "RAM head");
     if (!h->storage || !h->iters) {
         ram_head_free(h);
         return RAMC_ERR_NOMEM;
     }
     float *p = h->storage;
+    const size_t BC = (size_t)B * C, BNC = (size_t)B * N * C;
 #define TAKE(field, count) (h->field = p, p += (count))
     TAKE(g_norm, (size_t)B * D);
     TAKE(g_norms, (size_t)B);
@@ -474,8 +545,8 @@ void ram_head_set_variant(ram_head *h, const ramc_variant *v) {
 }
 
 void ram_head_free(ram_head *h) {
-    free(h->storage);
-    free(h->iters);
+    arena_free(h->arena, h->storage);
+    arena_free(h->arena, h->iters);
     memset(h, 0, sizeof *h);
 }
 
@@ -508,8 +579,10 @@ ramc_status ram_head_forward(ram_head *h, const float *img_glb, const float *img
     } else if (h->fixed_plan) {
         memcpy(h->T, h->fixed_plan, (size_t)B * N * C * sizeof(float));
     } else {
+        sinkhorn_options o = *opt;
+        if (!o.scratch) o.scratch = h->arena;
         ramc_status st = sinkhorn(h->T, h->r, h->c, h->iters, &h->batch_iters, h->err_hist, h->u,
-                                  h->v, h->cost, B, N, C, opt);
+                                  h->v, h->cost, B, N, C, &o);
         if (st != RAMC_OK) return st;
     }
     if (h->matching == RAM_MATCH_KCOT || h->matching == RAM_MATCH_OT)

@@ -108,6 +108,7 @@ typedef struct {
      * class token of x is read after it (inference), CLIP_BLOCK_SIDE_ONLY when
      * only x_loc is (the teacher); CLIP_BLOCK_ALL_ROWS otherwise. */
     clip_block_output last;
+    ramc_arena *scratch; /* inference scratch (core/arena.h); NULL: the heap */
 } ram_vision_opts;
 
 /* What the vision tower keeps for the backward: blocks first .. first+n_blocks-1. */
@@ -129,6 +130,8 @@ void ram_vision_acts_free(ram_vision_acts *acts);
 ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B, int first,
                              int end, float *x, float *x_loc, ram_vision_acts *acts,
                              clip_tap_fn tap, void *tap_user);
+/* Arena bytes of ram_vision_tower at inference (no record). */
+size_t ram_vision_tower_bytes(const ramc_clip *m, const ram_vision_opts *o, int B);
 
 /* The whole student vision tower for inference: SAA side stream in every
  * block, visual prompts and TSS in the adapted blocks (a may be NULL: RAM's
@@ -137,14 +140,26 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
  * x, x_loc [B, N1, W] out: main and side stream after the last block. Only
  * row 0 (the class token) of each image of x is used downstream, and when
  * the last block has no adapter (and no tap asks for it) only that row is
- * computed there: x's other rows then hold the last block's input. */
-ramc_status ram_vision_forward(const ramc_clip *m, const ram_adapter *a, const float *images,
-                               int B, const float *text, int C, int flags, float *x, float *x_loc,
-                               clip_tap_fn tap, void *tap_user);
+ * computed there: x's other rows then hold the last block's input.
+ * scratch: the per-call arena, ram_vision_forward_bytes of it (NULL: the heap). */
+ramc_status ram_vision_forward(const ramc_clip *m, ramc_arena *scratch, const ram_adapter *a,
+                               const float *images, int B, const float *text, int C, int flags,
+                               float *x, float *x_loc, clip_tap_fn tap, void *tap_user);
+size_t ram_vision_forward_bytes(const ramc_clip *m, const ram_adapter *a, int B, int C,
+                                int flags);
 
-/* img_glb [B, D] = ln_post(x[:, 0]) @ proj; img_loc [B, N, D] = (ln_post(x_loc) @ proj)[:, 1:]. */
-ramc_status ram_image_features(const ramc_clip *m, const float *x, const float *x_loc, int B,
-                               float *img_glb, float *img_loc);
+/* img_glb [B, D] = ln_post(x[:, 0]) @ proj; img_loc [B, N, D] = (ln_post(x_loc) @ proj)[:, 1:].
+ * scratch: ram_image_features_bytes of the arena (NULL: the heap). */
+ramc_status ram_image_features(const ramc_clip *m, ramc_arena *scratch, const float *x,
+                               const float *x_loc, int B, float *img_glb, float *img_loc);
+size_t ram_image_features_bytes(const ramc_clip_info *in, int B);
+
+/* Plain CLIP's image tokens: images [batch, 3, S, S] -> tokens [batch, N1, D]
+ * (ln_post and the projection on every row), scratch from the arena
+ * (clip_encode_image_bytes; NULL: the heap). */
+ramc_status clip_encode_image(const ramc_clip *m, ramc_arena *scratch, const float *images,
+                              int batch, float *tokens);
+size_t clip_encode_image_bytes(const ramc_clip *m, int batch);
 
 /* The matching rule, ramc_matching of include/ramc.h, under the names the
  * internal code and its tests use. */
@@ -177,10 +192,15 @@ typedef struct {
      * Sinkhorn. The plan carries no gradient in RAM, so a finite-difference
      * check of the backward must hold it fixed while perturbing parameters. */
     const float *fixed_plan;
+    ramc_arena *arena; /* where storage came from, and Sinkhorn's scratch unless opt names one */
     float *storage;
 } ram_head;
 
-ramc_status ram_head_alloc(ram_head *h, int B, int N, int C, int D, int max_iter);
+/* A head from arena (NULL: the heap), ram_head_bytes of it; Sinkhorn's
+ * scratch (sinkhorn_work_bytes) comes from the same arena. */
+ramc_status ram_head_alloc(ram_head *h, ramc_arena *arena, int B, int N, int C, int D,
+                           int max_iter);
+size_t ram_head_bytes(int B, int N, int C, int D, int max_iter);
 /* The head's switches of a variant: matching and uniform_source. */
 void ram_head_set_variant(ram_head *h, const ramc_variant *v);
 void ram_head_free(ram_head *h);

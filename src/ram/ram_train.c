@@ -49,7 +49,7 @@ static ramc_status result_alloc(ram_train_result *r, int B, int N, int C, int D)
     r->teacher_prob_masked = p, p += BNC;
     r->cost_student = p, p += BNC;
     r->cost_teacher = p;
-    return ram_head_alloc(&r->head, B, N, C, D, 100);
+    return ram_head_alloc(&r->head, NULL, B, N, C, D, 100);
 }
 
 /* ------------------------------------------------------------------ text */
@@ -225,7 +225,7 @@ static ramc_status vision_prefix(const ramc_clip *m, const float *images, int B,
     const ramc_clip_info *in = &m->info;
     const size_t stream = (size_t)B * (in->n_patches + 1) * in->vision_width;
     const ram_vision_opts o = {.side = x_loc != NULL, .saa = 1};
-    ramc_status st = clip_vision_embed(m, images, B, x, NULL, NULL, NULL);
+    ramc_status st = clip_vision_embed(m, NULL, images, B, x, NULL, NULL, NULL);
     if (st) return st;
     if (x_loc) memcpy(x_loc, x, stream * sizeof(float));
     return ram_vision_tower(m, &o, B, 0, first, x, x_loc, NULL, tap, tap_user);
@@ -271,8 +271,8 @@ static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, cons
     /* heads: ln_post + proj of the class rows and of the side stream */
     for (int b = 0; b < B; b++)
         memcpy(vs->cls_in + (size_t)b * W, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
-    if ((st = clip_vision_project(m, vs->cls_in, B, img_glb, vs->cls_mean, vs->cls_rstd, NULL)) ||
-        (st = clip_vision_project(m, vs->x_loc, B * N1, loc_all, vs->loc_mean, vs->loc_rstd,
+    if ((st = clip_vision_project(m, NULL, vs->cls_in, B, img_glb, vs->cls_mean, vs->cls_rstd, NULL)) ||
+        (st = clip_vision_project(m, NULL, vs->x_loc, B * N1, loc_all, vs->loc_mean, vs->loc_rstd,
                                   NULL)))
         goto done;
     for (int b = 0; b < B; b++)
@@ -365,7 +365,7 @@ static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int 
     ramc_status st = feat ? RAMC_OK : RAMC_ERR_NOMEM;
     if (st == RAMC_OK)
         st = ram_vision_tower(m, &o, B, first, in->vision_layers, x, x_loc, NULL, NULL, NULL);
-    if (st == RAMC_OK) st = clip_vision_project(m, x_loc, B * N1, feat, NULL, NULL, NULL);
+    if (st == RAMC_OK) st = clip_vision_project(m, NULL, x_loc, B * N1, feat, NULL, NULL, NULL);
     if (st == RAMC_OK) {
         float *t_norm = feat + (size_t)B * N1 * D, *simT = t_norm + (size_t)C * D;
         float *f_norm = x; /* reuse: [B, N, D] */

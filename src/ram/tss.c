@@ -69,22 +69,37 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
     transpose_batched(out, a->tok, B, N, H);
 }
 
-ramc_status tss_acts_alloc(tss_acts *a, int B, int g, int W, int H, int C, int k) {
+/* Floats of one record (tss_acts_alloc's layout below). */
+static size_t tss_acts_floats(int B, int g, int W, int H, int C, int k) {
+    const size_t N = (size_t)g * g, BHN = (size_t)B * H * N, BNC = (size_t)B * N * C;
+    const size_t k3 = 3, chunk = B < CONV_CHUNK_IMAGES ? (size_t)B : CONV_CHUNK_IMAGES;
+    return (size_t)B * W * N                              /* X */
+           + 2 * (4 * BHN + 2 * (size_t)H)                /* conv, bn_out, s, G; bn stats */
+           + 2 * (3 * BHN + 2 * (size_t)B * N + BNC)      /* f, q, cattn; q stats; attn */
+           + (size_t)C * H + 2 * (size_t)C                /* kv and its stats */
+           + 3 * (size_t)B * 2 * N + BHN                  /* pool, gate_logits, gate; fused */
+           + (size_t)B * (N + 1) * W                      /* out */
+           + (size_t)B * N * H                            /* tok */
+           + (size_t)H * k3 * k3 * W                      /* wk */
+           + (size_t)chunk * N * k3 * k3 * W              /* col */
+           + conv2d_work_floats(2, g, g, k, 1, k / 2);    /* gate_col */
+}
+
+size_t tss_acts_bytes(int B, int g, int W, int H, int C, int k) {
+    return arena_size(tss_acts_floats(B, g, W, H, C, k) * sizeof(float)) +
+           arena_size((size_t)B * g * g * sizeof(int));
+}
+
+ramc_status tss_acts_alloc(tss_acts *a, ramc_arena *arena, int B, int g, int W, int H, int C,
+                           int k) {
     memset(a, 0, sizeof *a);
     const size_t N = (size_t)g * g, BHN = (size_t)B * H * N, BNC = (size_t)B * N * C;
     const size_t k3 = 3, chunk = B < CONV_CHUNK_IMAGES ? (size_t)B : CONV_CHUNK_IMAGES;
     a->B = B, a->N = (int)N, a->g = g, a->W = W, a->H = H, a->C = C, a->k = k;
-    size_t total = (size_t)B * W * N              /* X */
-                   + 2 * (4 * BHN + 2 * (size_t)H) /* conv, bn_out, s, G; bn stats */
-                   + 2 * (3 * BHN + 2 * (size_t)B * N + BNC) /* f, q, cattn; q stats; attn */
-                   + (size_t)C * H + 2 * (size_t)C        /* kv and its stats */
-                   + 3 * (size_t)B * 2 * N + BHN          /* pool, gate_logits, gate; fused */
-                   + (size_t)B * (N + 1) * W              /* out */
-                   + (size_t)B * N * H                    /* tok */
-                   + (size_t)H * k3 * k3 * W              /* wk */
-                   + (size_t)chunk * N * k3 * k3 * W;     /* col */
-    a->storage = ramc_calloc(total, sizeof(float), "TSS activations");
-    a->int_storage = ramc_calloc((size_t)B * N, sizeof(int), "TSS activations");
+    a->arena = arena;
+    const size_t total = tss_acts_floats(B, g, W, H, C, k);
+    a->storage = arena_calloc(arena, total, sizeof(float), "TSS activations");
+    a->int_storage = arena_calloc(arena, (size_t)B * N, sizeof(int), "TSS activations");
     if (!a->storage || !a->int_storage) {
         tss_acts_free(a);
         return RAMC_ERR_NOMEM;
@@ -117,14 +132,15 @@ ramc_status tss_acts_alloc(tss_acts *a, int B, int g, int W, int H, int C, int k
     TAKE(tok, (size_t)B * N * H);
     TAKE(wk, (size_t)H * k3 * k3 * W);
     TAKE(col, chunk * N * k3 * k3 * W);
+    TAKE(gate_col, conv2d_work_floats(2, g, g, k, 1, k / 2));
 #undef TAKE
     a->pool_arg = a->int_storage;
     return RAMC_OK;
 }
 
 void tss_acts_free(tss_acts *a) {
-    free(a->storage);
-    free(a->int_storage);
+    arena_free(a->arena, a->storage);
+    arena_free(a->arena, a->int_storage);
     memset(a, 0, sizeof *a);
 }
 
@@ -191,7 +207,8 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
             a->pool[((size_t)b * 2 + 1) * N + t] = best;
             a->pool_arg[(size_t)b * N + t] = arg;
         }
-    conv2d_forward(a->gate_logits, a->pool, w->gate_w->data, NULL, B, 2, g, g, 2, k, 1, k / 2);
+    conv2d_forward(a->gate_logits, a->pool, w->gate_w->data, NULL, B, 2, g, g, 2, k, 1, k / 2,
+                   a->gate_col);
     sigmoid_forward(a->gate, a->gate_logits, (long)B * 2 * N);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int b = 0; b < B; b++)

@@ -9,6 +9,7 @@
 #ifndef RAMC_RAM_TSS_H
 #define RAMC_RAM_TSS_H
 
+#include "core/arena.h"
 #include "ram/ram.h"
 
 /* Everything the forward computes that the backward (or the golden check)
@@ -40,11 +41,17 @@ typedef struct {
     float *tok;               /* [B, N, H]  conv output token-major (scratch) */
     float *wk;                /* [H, 3, 3, W] 3x3 weight in im2col order (scratch) */
     float *col;               /* [chunk*N, 9W] im2col of a chunk of images (scratch) */
+    float *gate_col;          /* the gate convolution's im2col (scratch) */
+    ramc_arena *arena;        /* where storage came from (NULL: the heap) */
     float *storage;
     int *int_storage;
 } tss_acts;
 
-ramc_status tss_acts_alloc(tss_acts *a, int B, int g, int W, int H, int C, int k);
+/* A record for B images on a g x g grid, from arena (NULL: the heap),
+ * zeroed; tss_acts_bytes of the arena. */
+ramc_status tss_acts_alloc(tss_acts *a, ramc_arena *arena, int B, int g, int W, int H, int C,
+                           int k);
+size_t tss_acts_bytes(int B, int g, int W, int H, int C, int k);
 void tss_acts_free(tss_acts *a);
 
 /* x [B, N1, W] main stream after the block (prompt rows removed);
