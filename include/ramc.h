@@ -53,13 +53,15 @@ const char *ramc_version(void);
  * for a path longer than 4095 bytes. */
 ramc_status ramc_set_data_dir(const char *dir);
 
-/* Process-wide, for applications that call ramc repeatedly: ramc allocates
- * its scratch per call (tens to hundreds of MB for ViT-B/16 batches), and by
- * default glibc hands such blocks back to the kernel on free, so every call
- * pays the page faults again (up to ~40% of a training step on some VMs).
- * This asks glibc to serve them from the heap and keep freed memory for
- * reuse: peak memory is unchanged, the resident size stays at it. The ramc
- * command calls it at start (RAMC_KEEP_FREED_MEMORY=0 there skips it). It
+/* Process-wide, for applications that train with ramc's internals (the
+ * training step still allocates its records per step: tens to hundreds of MB
+ * for ViT-B/16 batches, which glibc by default hands back to the kernel on
+ * free, so every step pays the page faults again, up to ~40% of a step on
+ * some VMs). This asks glibc to serve them from the heap and keep freed
+ * memory for reuse: peak memory is unchanged, the resident size stays at it.
+ * Prediction does not need it: a ramc_state keeps its scratch from call to
+ * call. The ramc command calls it for its training commands (train,
+ * pretrain-clip, golden, bench; RAMC_KEEP_FREED_MEMORY=0 skips it). It
  * changes malloc's behaviour for the whole process, hence opt-in. */
 void ramc_keep_freed_memory(void);
 
@@ -192,8 +194,9 @@ ramc_status ramc_clip_encode_image(const ramc_clip *clip, const float *images, i
  * global temperature 1/exp(logit_scale), local temperature 2e-3 (the COCO
  * configuration's TEMPERATURE). Models and label sets may be shared between
  * threads, and threads sharing a model compute at the same time (each has
- * its own matrix-product primitives; tests/test_concurrency.c); every call
- * allocates its own scratch. */
+ * its own matrix-product primitives; tests/test_concurrency.c). The scratch
+ * of a call lives in a ramc_state (below): one per thread, reused from call
+ * to call, or one made by ramc_predict for that call alone. */
 
 #define RAMC_MAX_LABELS 4096          /* labels in one set */
 #define RAMC_MAX_LABEL_BYTES 1024     /* bytes of one label name (UTF-8) */

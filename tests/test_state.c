@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/safetensors.h"
 #include "ramc.h"
 #include "test.h"
+#include "test_golden.h"
 
 #define GOLDEN RAMC_GOLDEN_DIR "/tiny-s0"
 #define VOCAB RAMC_SOURCE_DIR "/data/bpe_simple_vocab_16e6.txt.gz"
@@ -157,11 +157,8 @@ static void check_misuse(const ramc_model *m, const ramc_model *other, const ram
 }
 
 int main(void) {
-    st_file *in = NULL;
-    int64_t shape[4] = {B, 3, S, S};
-    ramc_status st = st_open(GOLDEN "/inputs.safetensors", &in);
-    if (st == RAMC_OK) st = st_load_f32(in, "images", 4, shape, images);
-    st_close(in);
+    const int64_t shape[4] = {B, 3, S, S};
+    ramc_status st = golden_load_f32(GOLDEN "/inputs.safetensors", "images", 4, shape, images);
     CHECK(st == RAMC_OK, "golden images: %s", ramc_last_error());
     if (st != RAMC_OK) return test_summary("test_state");
 

@@ -169,6 +169,7 @@ typedef struct {
     sinkhorn_options so;
     ram_train_options to;
     ram_text_cache text_cache; /* as the trainer: the frozen text blocks once per label set */
+    ramc_arena scratch;        /* as a ramc_state: grown in the warm-up call, then reused */
     double phase[BENCH_MAX_PHASES];
 } ctx;
 
@@ -178,6 +179,7 @@ static void ctx_free(ctx *c) {
     free(c->x), free(c->x_loc), free(c->g), free(c->f), free(c->tokens);
     ram_head_free(&c->head);
     ram_text_cache_free(&c->text_cache);
+    arena_release(&c->scratch);
 }
 
 /* Everything outside the timing: adapter, inputs, cached label features and
@@ -217,6 +219,7 @@ static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *s
     case BENCH_KIND_CLIP:
         if (!(c->out = ramc_malloc(B * N1 * D * sizeof(float), "bench tokens out")))
             return RAMC_ERR_NOMEM;
+        if ((st = arena_reserve(&c->scratch, clip_encode_image_bytes(m, c->B)))) return st;
         break;
     case BENCH_KIND_RAM:
     case BENCH_KIND_RAM_TEXT:
@@ -232,7 +235,19 @@ static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *s
         c->so = sinkhorn_default_options();
         /* prediction's setting: each image's Sinkhorn stops on its own test */
         c->so.mode = SINKHORN_PER_IMAGE;
+        c->so.scratch = &c->scratch;
         if ((st = ram_head_alloc(&c->head, NULL, c->B, c->N, c->C, c->D, c->so.max_iter))) return st;
+        {
+            /* the scratch of the timed calls, sized once from the table of
+             * shapes as ramc_state_reserve does: the phases run one after
+             * another, so the largest of them */
+            size_t need = ram_vision_forward_bytes(m, c->a, c->B, c->C, 0);
+            const size_t project = ram_image_features_bytes(in, c->B);
+            const size_t head = sinkhorn_work_bytes(c->B, c->N, c->C);
+            if (project > need) need = project;
+            if (head > need) need = head;
+            if ((st = arena_reserve(&c->scratch, need))) return st;
+        }
         break;
     case BENCH_KIND_TEXT:
         break;
@@ -266,7 +281,7 @@ static ramc_status ctx_run(ctx *c) {
     memset(c->phase, 0, sizeof c->phase);
     switch (c->sc->kind) {
     case BENCH_KIND_CLIP:
-        st = ramc_clip_encode_image(m, c->images, c->B, c->out);
+        st = clip_encode_image(m, &c->scratch, c->images, c->B, c->out);
         c->phase[0] = now_s() - t0;
         break;
     case BENCH_KIND_RAM_TEXT:
@@ -275,11 +290,11 @@ static ramc_status ctx_run(ctx *c) {
             if ((st = ram_encode_text(m, c->a, c->tokens, c->C, c->text, NULL, NULL))) return st;
             t1 = now_s(), c->phase[0] = t1 - t0, t0 = t1;
         }
-        if ((st = ram_vision_forward(m, NULL, c->a, c->images, c->B, c->text, c->C, 0, c->x, c->x_loc,
+        if ((st = ram_vision_forward(m, &c->scratch, c->a, c->images, c->B, c->text, c->C, 0, c->x, c->x_loc,
                                      NULL, NULL)))
             return st;
         t1 = now_s(), c->phase[1] = t1 - t0, t0 = t1;
-        if ((st = ram_image_features(m, NULL, c->x, c->x_loc, c->B, c->g, c->f))) return st;
+        if ((st = ram_image_features(m, &c->scratch, c->x, c->x_loc, c->B, c->g, c->f))) return st;
         t1 = now_s(), c->phase[2] = t1 - t0, t0 = t1;
         st = ram_head_forward(&c->head, c->g, c->f, c->text, expf(m->info.logit_scale),
                               c->a->temperature->data[0], c->a->temperature_loc->data[0], NULL,
@@ -303,6 +318,7 @@ static ramc_status ctx_run(ctx *c) {
         break;
     }
     }
+    arena_end_call(&c->scratch);
     return st;
 }
 

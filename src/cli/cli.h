@@ -25,10 +25,11 @@ int cli_usage_error(const char *command);
 
 /* The environment, read here and nowhere in the library (cli/env.c):
  * RAMC_BF16=1 and RAMC_PACK=0|1 over a command's CLIP parameters, applied
- * after its flags; RAMC_DATA_DIR (ramc_set_data_dir) and
- * RAMC_KEEP_FREED_MEMORY once at start. */
+ * after its flags; RAMC_DATA_DIR (ramc_set_data_dir) and, for the training
+ * commands, RAMC_KEEP_FREED_MEMORY once at start (command: argv[1], may be
+ * NULL). */
 void cli_env_clip_params(ramc_clip_params *p);
-void cli_env_process(void);
+void cli_env_process(const char *command);
 
 /* --threads N: 1..4096 into *out; 0 and an error message otherwise. */
 int cli_parse_threads(const char *command, const char *value, int *out);

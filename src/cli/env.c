@@ -25,10 +25,16 @@ void cli_env_clip_params(ramc_clip_params *p) {
     }
 }
 
-void cli_env_process(void) {
+void cli_env_process(const char *command) {
     const char *dir = getenv("RAMC_DATA_DIR");
     if (dir && *dir) ramc_set_data_dir(dir);
-    /* the command owns its process: keep freed memory for reuse (ramc.h) */
+    /* The command owns its process: where training steps still allocate
+     * their records per step, keep freed memory for reuse (ramc.h).
+     * Prediction keeps its scratch in a ramc_state and needs no such help. */
+    static const char *const per_step_heap[] = {"train", "pretrain-clip", "golden", "bench"};
+    int training = 0;
+    for (size_t i = 0; command && i < sizeof per_step_heap / sizeof per_step_heap[0]; i++)
+        training |= !strcmp(command, per_step_heap[i]);
     const char *keep = getenv("RAMC_KEEP_FREED_MEMORY");
-    if (!keep || strcmp(keep, "0") != 0) ramc_keep_freed_memory();
+    if (training && (!keep || strcmp(keep, "0") != 0)) ramc_keep_freed_memory();
 }

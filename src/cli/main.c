@@ -58,7 +58,7 @@ int cli_parse_threads(const char *command, const char *value, int *out) {
 }
 
 int main(int argc, char **argv) {
-    cli_env_process();
+    cli_env_process(argc > 1 ? argv[1] : NULL);
     if (argc < 2) {
         usage(stderr);
         return 2;
