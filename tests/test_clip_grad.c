@@ -22,7 +22,7 @@
 
 #include "model/clip.h"
 #include "core/rng.h"
-#include "model/clip_train.h"
+#include "train/clip_train.h"
 #include "test.h"
 
 enum { B = 3 };

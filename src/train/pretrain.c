@@ -18,7 +18,7 @@
 #include "io/file.h"
 #include "io/safetensors.h"
 #include "image/image.h"
-#include "model/clip_train.h"
+#include "train/clip_train.h"
 #include "text/vocab_build.h"
 #include "train/pretrain.h"
 

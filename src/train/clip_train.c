@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
-#include "model/clip_train.h"
+#include "train/clip_train.h"
 
 #define LN_EPS 1e-5f
 #define NORM_EPS 1e-12f /* F.normalize */
@@ -160,30 +160,19 @@ ramc_status clip_vision_acts_alloc(clip_vision_acts *a, const ramc_clip *m, int 
     a->pre_mean = ramc_malloc(B * N1 * 2 * sizeof(float), "vision activations");
     a->xcls = ramc_malloc(B * W * 2 * sizeof(float), "vision activations");
     a->post_mean = ramc_malloc(B * 2 * sizeof(float), "vision activations");
-    a->blocks = ramc_calloc((size_t)in->vision_layers, sizeof *a->blocks, "vision activations");
-    if (!a->pre || !a->x || !a->pre_mean || !a->xcls || !a->post_mean || !a->blocks) {
+    if (!a->pre || !a->x || !a->pre_mean || !a->xcls || !a->post_mean) {
         clip_vision_acts_free(a);
         return RAMC_ERR_NOMEM;
     }
     a->pre_rstd = a->pre_mean + B * N1;
     a->h = a->xcls + B * W;
     a->post_rstd = a->post_mean + B;
-    for (int l = 0; l < in->vision_layers; l++) {
-        ramc_status st = clip_block_acts_alloc(&a->blocks[l], B_cap, (int)N1, (int)W,
-                                               in->vision_mlp, in->vision_heads, 0, 0);
-        if (st) {
-            clip_vision_acts_free(a);
-            return st;
-        }
-    }
     a->B = B_cap;
     return RAMC_OK;
 }
 
 void clip_vision_acts_free(clip_vision_acts *a) {
-    if (a->blocks)
-        for (int l = 0; l < a->layers; l++) clip_block_acts_free(&a->blocks[l]);
-    free(a->blocks);
+    ram_vision_acts_free(&a->tower);
     free(a->pre);
     free(a->x);
     free(a->pre_mean);
@@ -203,11 +192,12 @@ ramc_status clip_vision_forward_train(const ramc_clip *m, clip_vision_acts *a,
     a->images = images;
     ramc_status st = clip_vision_embed(m, NULL, images, B, a->x, a->pre, a->pre_mean, a->pre_rstd);
     if (st) return st;
-    for (int l = 0; l < in->vision_layers; l++) {
-        const clip_block_shape sh = {.B = B, .T = N1, .W = W, .M = in->vision_mlp,
-                                     .n_heads = in->vision_heads, .mlp_rows = N1};
-        clip_block_forward(&m->vis_blocks[l], &sh, a->x, NULL, NULL, &a->blocks[l]);
-    }
+    /* plain CLIP: no adapter, no side stream; the record replaces the last one */
+    const ram_vision_opts plain = {.side = 0};
+    ram_vision_acts_free(&a->tower);
+    if ((st = ram_vision_tower(m, &plain, B, 0, in->vision_layers, a->x, NULL, &a->tower, NULL,
+                               NULL)))
+        return st;
     for (int b = 0; b < B; b++)
         memcpy(a->xcls + (size_t)b * W, a->x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
     return clip_vision_project(m, NULL, a->xcls, B, features, a->post_mean, a->post_rstd, a->h);
@@ -237,7 +227,8 @@ ramc_status clip_vision_backward(const ramc_clip *m, const clip_vision_acts *a,
     for (int b = 0; b < B; b++)
         memcpy(dx + (size_t)b * N1 * W, dxcls + (size_t)b * W, (size_t)W * sizeof(float));
     for (int l = in->vision_layers - 1; l >= 0 && !st; l--)
-        st = clip_block_backward(&m->vis_blocks[l], &a->blocks[l], dx, NULL, &g->vis_blocks[l]);
+        st = clip_block_backward(&m->vis_blocks[l], &a->tower.blocks[l], dx, NULL,
+                                 &g->vis_blocks[l]);
     if (st) goto done;
     layernorm_backward(dpre, G(g->ln_pre_w), G(g->ln_pre_b), dx, a->pre, m->ln_pre_w, a->pre_mean,
                        a->pre_rstd, B * N1, W);
@@ -274,28 +265,17 @@ ramc_status clip_text_acts_alloc(clip_text_acts *a, const ramc_clip *m, int B_ca
     a->x = ramc_malloc(B * L * Wt * sizeof(float), "text activations");
     a->xe = ramc_malloc(B * Wt * 2 * sizeof(float), "text activations");
     a->fin_mean = ramc_malloc(B * 2 * sizeof(float), "text activations");
-    a->blocks = ramc_calloc((size_t)in->text_layers, sizeof *a->blocks, "text activations");
-    if (!a->ids || !a->eot || !a->x || !a->xe || !a->fin_mean || !a->blocks) {
+    if (!a->ids || !a->eot || !a->x || !a->xe || !a->fin_mean) {
         clip_text_acts_free(a);
         return RAMC_ERR_NOMEM;
     }
     a->h = a->xe + B * Wt;
     a->fin_rstd = a->fin_mean + B;
-    for (int l = 0; l < in->text_layers; l++) {
-        ramc_status st = clip_block_acts_alloc(&a->blocks[l], B_cap, (int)L, (int)Wt,
-                                               in->text_mlp, in->text_heads, 1, 0);
-        if (st) {
-            clip_text_acts_free(a);
-            return st;
-        }
-    }
     return RAMC_OK;
 }
 
 void clip_text_acts_free(clip_text_acts *a) {
-    if (a->blocks)
-        for (int l = 0; l < a->layers; l++) clip_block_acts_free(&a->blocks[l]);
-    free(a->blocks);
+    ram_text_acts_free(&a->tower);
     free(a->ids);
     free(a->eot);
     free(a->x);
@@ -307,7 +287,7 @@ void clip_text_acts_free(clip_text_acts *a) {
 ramc_status clip_text_forward_train(const ramc_clip *m, clip_text_acts *a, const int32_t *tokens,
                                     int B, float *features) {
     const ramc_clip_info *in = &m->info;
-    const int Wt = in->text_width, L = in->context_length;
+    const int L = in->context_length;
     if (B < 1 || B > a->B_cap)
         return ramc_error(RAMC_ERR_INVALID_ARG, "text forward: batch %d outside 1..%d", B,
                           a->B_cap);
@@ -322,12 +302,11 @@ ramc_status clip_text_forward_train(const ramc_clip *m, clip_text_acts *a, const
     for (int b = 0; b < B; b++)
         memcpy(a->ids + (size_t)b * T, tokens + (size_t)b * L, (size_t)T * sizeof(int32_t));
     clip_text_embed(m, a->ids, B, T, T, a->x); /* [B,T,Wt] */
-    for (int l = 0; l < in->text_layers; l++) {
-        /* allocated for [B_cap, L]; this batch runs on [B, T] at the front */
-        const clip_block_shape sh = {.B = B, .T = T, .W = Wt, .M = in->text_mlp,
-                                     .n_heads = in->text_heads, .causal = 1, .mlp_rows = T};
-        clip_block_forward(&m->txt_blocks[l], &sh, a->x, NULL, NULL, &a->blocks[l]);
-    }
+    /* plain CLIP's text tower on [B, T]; the record replaces the last one */
+    ram_text_acts_free(&a->tower);
+    if ((st = ram_text_tower(m, NULL, B, T, 0, in->text_layers, a->x, &a->tower, NULL, NULL,
+                             NULL)))
+        return st;
     return clip_text_head(m, a->x, B, T, a->eot, features, a->xe, a->fin_mean, a->fin_rstd, a->h);
 }
 
@@ -352,7 +331,8 @@ ramc_status clip_text_backward(const ramc_clip *m, const clip_text_acts *a, cons
         memcpy(dx + ((size_t)b * T + a->eot[b]) * Wt, dxe + (size_t)b * Wt,
                (size_t)Wt * sizeof(float));
     for (int l = in->text_layers - 1; l >= 0 && !st; l--)
-        st = clip_block_backward(&m->txt_blocks[l], &a->blocks[l], dx, NULL, &g->txt_blocks[l]);
+        st = clip_block_backward(&m->txt_blocks[l], &a->tower.blocks[l], dx, NULL,
+                                 &g->txt_blocks[l]);
     if (!st) {
         embedding_backward(G(g->tok_emb), dx, a->ids, B * T, Wt);
         float *dpos = G(g->txt_pos); /* rows T..L-1 were not used: no gradient */

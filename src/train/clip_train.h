@@ -1,4 +1,6 @@
-/* Training CLIP itself: full-tower forward/backward with weight gradients,
+/* Training CLIP itself (ramc pretrain-clip): the two towers of
+ * src/ram/ram_forward.c without RAM's parts, run with a record, the heads
+ * and their backward with weight gradients,
  * the parameter table in OpenAI names, and CLIP's symmetric InfoNCE loss.
  *
  * Gradients live in a "shadow" model: a ramc_clip whose pointers lead into a
@@ -12,13 +14,14 @@
  *   text:   tokens [B,L]     -> features [B,D] (ln_final at EOT, text_projection)
  * Features are not normalised; the loss normalises them.
  */
-#ifndef RAMC_MODEL_CLIP_TRAIN_H
-#define RAMC_MODEL_CLIP_TRAIN_H
+#ifndef RAMC_TRAIN_CLIP_TRAIN_H
+#define RAMC_TRAIN_CLIP_TRAIN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "model/clip.h"
+#include "ram/ram_forward.h"
 
 /* ------------------------------------------------------ parameter table */
 
@@ -63,7 +66,7 @@ typedef struct {
     float *xcls;                  /* [B,W] class rows of x */
     float *post_mean, *post_rstd; /* [B] */
     float *h;                     /* [B,W] ln_post output */
-    clip_block_acts *blocks;      /* [vision_layers] */
+    ram_vision_acts tower;        /* the blocks' records, made by the vision tower each forward */
 } clip_vision_acts;
 
 ramc_status clip_vision_acts_alloc(clip_vision_acts *a, const ramc_clip *m, int B_cap);
@@ -90,7 +93,7 @@ typedef struct {
     float *xe;                    /* [B,Wt] EOT rows of x */
     float *fin_mean, *fin_rstd;   /* [B] */
     float *h;                     /* [B,Wt] ln_final output */
-    clip_block_acts *blocks;      /* [text_layers], allocated for T = L */
+    ram_text_acts tower;          /* the blocks' records over [B, T], made by the text tower */
 } clip_text_acts;
 
 ramc_status clip_text_acts_alloc(clip_text_acts *a, const ramc_clip *m, int B_cap);
