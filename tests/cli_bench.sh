@@ -35,12 +35,24 @@ for k in ("ramc_version", "machine", "flop_per_image", "scenarios", "precision",
     if k not in d: bad.append("missing " + k)
 if d.get("precision") != "f32": bad.append("precision %r" % d.get("precision"))
 if not (d["machine"].get("cpus", 0) >= 1 and d["machine"].get("blas")): bad.append("machine")
+# the roof, measured in the run: the CPU, its flags, a positive float32 rate
+m = d["machine"]
+if not m.get("cpu_model"): bad.append("machine.cpu_model")
+if set(m.get("cpu_flags", {})) != {"avx2", "avx512f", "avx512_bf16", "amx_tile"}: bad.append("machine.cpu_flags")
+roof = m.get("roof_gflops", {})
+if not (isinstance(roof.get("f32"), (int, float)) and roof["f32"] > 0): bad.append("roof_gflops.f32=%r" % roof.get("f32"))
+if m.get("cpu_flags", {}).get("avx512_bf16") and m.get("gemm") == "onednn" and not (roof.get("bf16") or 0) > 0:
+    bad.append("roof_gflops.bf16 missing on a BF16 CPU")
 got = [s["name"] for s in d["scenarios"]]
 if got != want: bad.append("scenarios %s" % got)
 for s in d["scenarios"]:
     for k in ("median", "min", "max", "gflops", "peak_rss_mb"):
         if not (isinstance(s.get(k), (int, float)) and s[k] > 0): bad.append("%s.%s=%r" % (s["name"], k, s.get(k)))
     if s.get("runs") != 2: bad.append(s["name"] + ".runs")
+    share = s.get("roof_share")
+    want_share = (s.get("gflops_ram") or s["gflops"]) / roof["f32"] if roof.get("f32") else None
+    if not (isinstance(share, float) and want_share and abs(share - want_share) <= 1e-9 * want_share):
+        bad.append("%s.roof_share=%r, want %r" % (s["name"], share, want_share))
     if not s["min"] <= s["median"] <= s["max"]: bad.append(s["name"] + " min<=median<=max")
     if s["unit"] not in ("images/s", "prompts/s"): bad.append(s["name"] + ".unit")
     # the official figures are for ViT-B/16 only
@@ -66,6 +78,15 @@ check "bench --bf16 reports its precision" grep -q '"precision":[[:space:]]*"bf1
 check "table run exits 0" [ $? -eq 0 ]
 check "table lists text_coco" grep -q "^text_coco " "$tmp/table.txt"
 check "table lists only the chosen scenarios" [ "$(grep -c '^ram_' "$tmp/table.txt")" -eq 0 ]
+check "table states the roof" grep -qE "^roof: [0-9]+ GFLOP/s float32" "$tmp/table.txt"
+check "table names the CPU" grep -q "^cpu: " "$tmp/table.txt"
+
+# 2b. --no-roof: no probe, the shares are null
+"$ramc" bench --size tiny --repeat 1 --warmup 0 --scenarios clip_encode_b1 --no-roof --json \
+    > "$tmp/noroof.json" 2> /dev/null
+check "bench --no-roof exits 0" [ $? -eq 0 ]
+check "bench --no-roof: roof null" grep -q '"f32":[[:space:]]*null' "$tmp/noroof.json"
+check "bench --no-roof: share null" grep -q '"roof_share":[[:space:]]*null' "$tmp/noroof.json"
 
 # 3. usage errors exit 2 with a message
 for args in "--size huge" "--repeat 0" "--warmup -1" "--threads x" "--scenarios nope" "--frobnicate"; do

@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "bench/bench.h"
+#include "bench/roof.h"
 #include "cli/cli.h"
 #include "kernels/kernels.h"
 
@@ -28,13 +29,17 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ramc bench [--size vitb16|tiny] [--repeat N] [--warmup N] [--threads N]\n"
             "                  [--scenarios a,b,...] [--seed N] [--bf16] [--no-pack] [--no-fork]\n"
-            "                  [--json] [--list]\n\n"
+            "                  [--no-roof] [--json] [--list]\n\n"
             "Times the main workloads on a CLIP with random weights (same cost as real ones;\n"
             "no files needed). Each scenario runs --warmup untimed calls, then --repeat\n"
             "timed ones (default 3 and 1), and reports images/s (or prompts/s): median,\n"
             "min, max; GFLOP/s (35.1 GFLOP per ViT-B/16 image, 44 for RAM); the peak\n"
             "resident memory of the scenario's own process (each runs in a forked child\n"
             "unless --no-fork); and the official implementation's figure with the ratio.\n"
+            "It also prints the CPU, its vector extensions and the roof: this build's\n"
+            "best float32 (and bf16) GFLOP/s on a 2048^3 linear layer, measured now\n"
+            "(about a second; --no-roof skips it); each scenario then reports its\n"
+            "GFLOP/s as a share of that roof, the only figure comparable across machines.\n"
             "--threads sets the threads (OpenMP and the GEMM backend) (default: all %ld cores).\n"
             "--bf16 runs the towers' matrix products in bf16 (as ramc_clip_params.bf16),\n"
             "--no-pack runs float32 on the stored weights (ramc_clip_params.pack_weights = 0).\n"
@@ -184,8 +189,21 @@ static cJSON *json_num_or_null(double v) { return v > 0 ? cJSON_CreateNumber(v) 
 /* bf16 only runs on packed weights (RAMC_PACK=0 leaves everything float32). */
 static const char *precision_name(int bf16, int packed) { return packed && bf16 ? "bf16" : "f32"; }
 
+/* The roof a scenario is measured against: bf16 runs against the bf16
+ * probe, everything else against float32; 0 when not measured. */
+static double roof_of(const bench_roof *roof, int bf16, int packed) {
+    return packed && bf16 ? roof->bf16_gflops : roof->f32_gflops;
+}
+
+/* A scenario's share of the roof: RAM scenarios by their RAM FLOP count,
+ * the others by theirs (training: the CLIP-equivalent rate). */
+static double roof_share(const bench_result *r, double roof) {
+    if (!(roof > 0)) return 0;
+    return (r->gflops_ram > 0 ? r->gflops_ram : r->gflops) / roof;
+}
+
 static void print_json(const char *size, int threads, int bf16, int packed, int repeat, int warmup, int forked,
-                       const int *idx, const outcome *res, int n) {
+                       const bench_roof *roof, const int *idx, const outcome *res, int n) {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "ramc_version", ramc_version());
     cJSON *mach = cJSON_AddObjectToObject(root, "machine");
@@ -197,6 +215,17 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
     else cJSON_AddNullToObject(mach, "openblas_coretype");
     cJSON_AddNumberToObject(mach, "threads", threads);
     cJSON_AddStringToObject(mach, "gemm", kernels_gemm_backend());
+    cJSON_AddStringToObject(mach, "cpu_model", roof->cpu_model);
+    cJSON *isa = cJSON_AddObjectToObject(mach, "cpu_flags");
+    cJSON_AddBoolToObject(isa, "avx2", roof->avx2);
+    cJSON_AddBoolToObject(isa, "avx512f", roof->avx512f);
+    cJSON_AddBoolToObject(isa, "avx512_bf16", roof->avx512_bf16);
+    cJSON_AddBoolToObject(isa, "amx_tile", roof->amx_tile);
+    cJSON *rf = cJSON_AddObjectToObject(mach, "roof_gflops");
+    cJSON_AddItemToObject(rf, "f32", json_num_or_null(roof->f32_gflops));
+    cJSON_AddItemToObject(rf, "bf16", json_num_or_null(roof->bf16_gflops));
+    cJSON_AddNumberToObject(rf, "dim", ROOF_DIM);
+    cJSON_AddNumberToObject(rf, "probe_s", roof->probe_s);
     cJSON_AddStringToObject(root, "precision", precision_name(bf16, packed));
     cJSON_AddBoolToObject(root, "packed_weights", packed);
     cJSON_AddStringToObject(root, "size", size);
@@ -236,6 +265,8 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
         cJSON_AddNumberToObject(o, "flop_per_unit", r->flop_per_unit);
         cJSON_AddNumberToObject(o, "gflops", r->gflops);
         if (r->gflops_ram > 0) cJSON_AddNumberToObject(o, "gflops_ram", r->gflops_ram);
+        cJSON_AddItemToObject(o, "roof_share",
+                              json_num_or_null(roof_share(r, roof_of(roof, bf16, packed))));
         cJSON_AddItemToObject(o, "peak_rss_mb", json_num_or_null(res[k].peak_rss_mb));
         cJSON_AddNumberToObject(o, "setup_s", r->setup_s);
         cJSON *ph = cJSON_AddObjectToObject(o, "phases_s");
@@ -253,15 +284,25 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
     cJSON_Delete(root);
 }
 
-static void print_table(const char *size, int threads, int bf16, int packed, const int *idx,
-                        const outcome *res, int n) {
+static void print_table(const char *size, int threads, int bf16, int packed, const bench_roof *roof,
+                        const int *idx, const outcome *res, int n) {
     const int full = !strcmp(size, "vitb16");
     printf("ramc %s bench: size %s, %ld CPUs, %d threads, GEMM %s (OpenBLAS %s kernels), %s%s\n",
            ramc_version(), size, sysconf(_SC_NPROCESSORS_ONLN), threads, kernels_gemm_backend(),
            bench_blas_core(), precision_name(bf16, packed),
            packed ? ", packed weights" : "");
-    printf("%-22s %5s %6s %9s %9s %9s %-9s %8s %8s %9s %9s %6s\n", "scenario", "batch", "labels",
-           "median", "min", "max", "unit", "GFLOP/s", "RAM GF/s", "peak MB", "official", "ratio");
+    printf("cpu: %s (avx2 %s, avx512f %s, avx512_bf16 %s, amx %s)\n", roof->cpu_model,
+           roof->avx2 ? "yes" : "no", roof->avx512f ? "yes" : "no",
+           roof->avx512_bf16 ? "yes" : "no", roof->amx_tile ? "yes" : "no");
+    if (roof->f32_gflops > 0) {
+        printf("roof: %.0f GFLOP/s float32", roof->f32_gflops);
+        if (roof->bf16_gflops > 0) printf(", %.0f bf16", roof->bf16_gflops);
+        printf(" (%d^3 linear layer, packed weights, %d threads, measured now)\n", ROOF_DIM, threads);
+    }
+    const double rf = roof_of(roof, bf16, packed);
+    printf("%-22s %5s %6s %9s %9s %9s %-9s %8s %8s %6s %9s %9s %6s\n", "scenario", "batch", "labels",
+           "median", "min", "max", "unit", "GFLOP/s", "RAM GF/s", "roof%", "peak MB", "official",
+           "ratio");
     for (int k = 0; k < n; k++) {
         const bench_scenario *sc = bench_scenario_get(idx[k]);
         const bench_result *r = &res[k].r;
@@ -269,15 +310,16 @@ static void print_table(const char *size, int threads, int bf16, int packed, con
             printf("%-22s %5d %6d  FAILED: %s\n", sc->name, sc->batch, sc->labels, res[k].error);
             continue;
         }
-        char ram[16] = "-", off[16] = "-", ratio[16] = "-";
+        char ram[16] = "-", off[16] = "-", ratio[16] = "-", share[16] = "-";
         if (r->gflops_ram > 0) snprintf(ram, sizeof ram, "%.1f", r->gflops_ram);
+        if (rf > 0) snprintf(share, sizeof share, "%.0f", 100.0 * roof_share(r, rf));
         if (full && sc->official > 0) {
             snprintf(off, sizeof off, "%.2f", sc->official);
             snprintf(ratio, sizeof ratio, "%.2f", r->median / sc->official);
         }
-        printf("%-22s %5d %6d %9.3f %9.3f %9.3f %-9s %8.1f %8s %9.0f %9s %6s\n", sc->name, sc->batch,
-               sc->labels, r->median, r->min, r->max, sc->unit, r->gflops, ram, res[k].peak_rss_mb,
-               off, ratio);
+        printf("%-22s %5d %6d %9.3f %9.3f %9.3f %-9s %8.1f %8s %6s %9.0f %9s %6s\n", sc->name,
+               sc->batch, sc->labels, r->median, r->min, r->max, sc->unit, r->gflops, ram, share,
+               res[k].peak_rss_mb, off, ratio);
     }
     for (int k = 0; k < n; k++) {
         const bench_result *r = &res[k].r;
@@ -290,7 +332,7 @@ static void print_table(const char *size, int threads, int bf16, int packed, con
 
 int cmd_bench(int argc, char **argv) {
     const char *size = "vitb16", *list = NULL;
-    int repeat = 3, warmup = 1, json = 0, fork_each = 1, bf16 = 0, pack = 1;
+    int repeat = 3, warmup = 1, json = 0, fork_each = 1, bf16 = 0, pack = 1, probe_roof = 1;
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     long long seed = 1;
     if (threads < 1) threads = 1;
@@ -311,6 +353,8 @@ int cmd_bench(int argc, char **argv) {
             pack = 0;
         } else if (!strcmp(a, "--no-fork")) {
             fork_each = 0;
+        } else if (!strcmp(a, "--no-roof")) {
+            probe_roof = 0;
         } else if (!strcmp(a, "--size") && v) {
             size = argv[++i];
             if (strcmp(size, "vitb16") && strcmp(size, "tiny")) {
@@ -397,10 +441,24 @@ int cmd_bench(int argc, char **argv) {
                     res[k].r.gflops, res[k].peak_rss_mb);
         }
     }
+    /* The roof, after the scenarios: measured by the same build, threads and
+     * machine state. Not before them: the scenarios' processes are forked
+     * from this one, and a fork after OpenMP has started its threads hangs
+     * the child's first parallel region (libgomp does not survive fork). */
+    bench_roof roof;
+    if (bench_roof_measure(threads, probe_roof, &roof) != RAMC_OK) {
+        ramc_clip_free(m);
+        free(idx), free(res);
+        return cli_fail("bench");
+    }
+    if (probe_roof)
+        fprintf(stderr, "bench: roof %.0f GFLOP/s float32, %.0f bf16 (%.1f s probe)\n",
+                roof.f32_gflops, roof.bf16_gflops, roof.probe_s);
+
     if (json)
-        print_json(size, threads, bf16, packed, repeat, warmup, fork_each, idx, res, n);
+        print_json(size, threads, bf16, packed, repeat, warmup, fork_each, &roof, idx, res, n);
     else
-        print_table(size, threads, bf16, packed, idx, res, n);
+        print_table(size, threads, bf16, packed, &roof, idx, res, n);
     ramc_clip_free(m);
     free(idx), free(res);
     return failed ? 1 : 0;
