@@ -33,6 +33,7 @@
 #define RAMC_RAM_KCOT_H
 
 #include "ramc.h"
+#include "core/dist.h"
 
 /* ------------------------------------------------------- cost, marginals */
 
@@ -67,6 +68,11 @@ void kcot_teacher_prob(float *P, const float *simT, float scale, float sharpen,
  * every (b,c) with target[b,c] == 0.  P [B,N,C]; target [B,C] (0/1).
  * Returns m. */
 float kcot_teacher_mask(float *P, const float *target, int B, int N, int C);
+/* The two halves of kcot_teacher_mask, for a batch split over processes
+ * (the minimum is over the whole batch): the minimum of P [n], then the mask
+ * with a given m. */
+float kcot_min(const float *P, long n);
+void kcot_teacher_mask_with(float *P, const float *target, float m, int B, int N, int C);
 
 /* cost_teacher[k] = -log(P[k]) * lambda (lambda = OT_REGSC = 0.05); the
  * caller adds it to the student cost. Both [n]. */
@@ -102,6 +108,11 @@ typedef struct {
     float reg;    /* ε: 0.1 at evaluation, 0.1 + 0.05 = 0.15 in training */
     int max_iter; /* 100 */
     float thresh; /* 1e-3 (hard-coded in the official solver) */
+    /* Batch-coupled mode only: the batch is split over these processes
+     * (data-parallel training), each passing its own items; the stop test
+     * then runs over the items of all of them, so every item's plan is the
+     * one of the whole batch in one process. NULL: this call's items only. */
+    const ramc_dist *batch_group;
 } sinkhorn_options;
 
 /* {SINKHORN_BATCH_COUPLED, 0.1, 100, 1e-3}: the official evaluation setting. */

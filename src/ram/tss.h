@@ -40,6 +40,8 @@ typedef struct {
     float *tok;               /* [B, N, H]  conv output token-major (scratch) */
     float *wk;                /* [H, 3, 3, W] 3x3 weight in im2col order (scratch) */
     float *col;               /* [chunk*N, 9W] im2col of a chunk of images (scratch) */
+    double *bn_sums;          /* [2H + 1]   BatchNorm sums over a process group (scratch) */
+    ramc_status group_status; /* a failed exchange of the process group in tss_forward */
     float *storage;
     int *int_storage;
 } tss_acts;

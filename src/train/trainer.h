@@ -58,6 +58,12 @@ typedef struct {
     int overwrite;
     ram_train_callback callback; /* may be NULL */
     void *user;
+    /* Data-parallel training (docs/distributed.md): every process of the
+     * group runs ram_train_run with the same options; each computes its
+     * share of every batch, and the result is the one process's within
+     * float rounding. Only rank 0 writes into cfg.output_dir and evaluates.
+     * NULL (or a group of one): this process alone, exactly as before. */
+    const ramc_dist *dist;
 } ram_trainer_options;
 
 typedef struct {
