@@ -201,6 +201,9 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage_text, stdout);
+            printf("\nData-parallel over MPI: %s\n",
+                   dist_built_with_mpi() ? "yes (mpirun -np N ramc train ..., docs/distributed.md)"
+                                         : "no (this build has no MPI)");
             return 0;
         }
         if (i + 1 < argc && !strcmp(argv[i], "--config")) config_file = argv[++i];
@@ -332,11 +335,13 @@ int cmd_train(int argc, char **argv) {
     }
     dist_finalize(dist);
     if (st) return cli_fail("train");
-    if (rank != 0) return sum.interrupted && stop_requested ? 128 + (int)stop_signal : 0;
-    if (sum.interrupted && stop_requested) {
+    /* another process's signal stops this one too: exit as if it was ours */
+    const int stop_status = 128 + (stop_requested ? (int)stop_signal : SIGTERM);
+    if (rank != 0) return sum.stop_requested ? stop_status : 0;
+    if (sum.stop_requested) {
         fprintf(stderr, "ramc train: stopped at step %lld; resume with: ramc train --resume %s\n",
                 (long long)sum.global_step, sum.checkpoint);
-        return 128 + (int)stop_signal;
+        return stop_status;
     }
     if (!quiet)
         fprintf(stderr, "ramc train: %s after %lld steps (last loss %.4f); outputs in %s\n",

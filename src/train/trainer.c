@@ -485,13 +485,17 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
         for (int64_t k = 0; k < step_in_epoch && st == RAMC_OK; k++)
             st = loader_next_batch(loader, t->images, t->items, &count);
         while (st == RAMC_OK) {
-            int stop = (t->o->stop && *t->o->stop) || (t->o->max_steps && global_step >= t->o->max_steps);
-            /* a signal reaches the processes at different moments: all stop
-             * at the first step boundary where any of them saw it */
+            /* 2: the stop flag, 1: max_steps */
+            int stop = t->o->stop && *t->o->stop ? 2
+                       : t->o->max_steps && global_step >= t->o->max_steps ? 1 : 0;
+            /* a signal reaches the processes at different moments (or only
+             * one of them): all stop at the first step boundary where any of
+             * them saw it */
             if (t->size > 1 && (st = dist_max_int(t->o->dist, &stop))) break;
             if (stop) {
                 loader_free(loader);
                 sum->interrupted = 1;
+                sum->stop_requested = stop == 2;
                 sum->global_step = global_step;
                 return save_checkpoint(t, epoch, step_in_epoch, global_step, sum);
             }

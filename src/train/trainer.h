@@ -70,6 +70,7 @@ typedef struct {
     int64_t global_step;
     int epoch;                   /* last epoch started */
     int interrupted;             /* stopped by the stop flag or max_steps */
+    int stop_requested;          /* stopped by the stop flag (of any process of the group) */
     double last_loss;
     char checkpoint[4200];       /* last checkpoint written ("" if none) */
 } ram_train_summary;

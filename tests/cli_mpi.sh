@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Data-parallel training under mpirun (docs/distributed.md), on a small
+# synthetic set (ramc synth) and the tiny golden CLIP:
+#  - mpirun -np 1 gives bitwise the files of a plain run;
+#  - -np 2 and 3 give the same parameters within 1e-6 relative (all tensors
+#    together; 1e-5 per tensor), for a batch the processes divide and one they
+#    do not; the first step's loss bitwise;
+#  - more processes than images in a batch is refused clearly;
+#  - stop and resume under mpirun: exact for the same N, and within the
+#    tolerance when resumed with another N.
+# Faults (signals, bad data): cli_mpi_faults.sh. Skipped (exit 77) when this
+# build has no MPI or mpirun is missing.
+#   cli_mpi.sh RAMC GOLDEN SRC
+set -u
+RAMC=$1 golden=$2 src=$(cd "$3" && pwd)
+WORK=$(mktemp -d)
+[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$WORK"' EXIT
+echo "tmp=$WORK"
+. "$src/tests/lib_cli.sh"
+. "$src/tests/lib_mpi.sh"
+
+# 1. one process under mpirun is a plain run, bit for bit
+plain "$WORK/p6"
+check "plain run exits 0" [ $? -eq 0 ]
+under_mpi 1 "$WORK/m1"
+check "mpirun -np 1 exits 0 ($(tail -c 300 "$WORK/err"))" [ $? -eq 0 ]
+for f in adapter.safetensors adapter-ema.safetensors; do
+    check "-np 1: $f bitwise equal to the plain run" cmp -s "$WORK/p6/$f" "$WORK/m1/$f"
+done
+# (the checkpoint's recorded configuration names its own folder)
+check "-np 1: checkpoint tensors equal to the plain run's" \
+    "$python" "$diff_tool" "$WORK/p6/checkpoint.safetensors" "$WORK/m1/checkpoint.safetensors" 0 0
+
+# 2. two and three processes: the same parameters within tolerance; the first
+# step's loss (computed before any update) bitwise: the whole batch's softmax,
+# BatchNorm and Sinkhorn are the one process's
+for np in 2 3; do
+    under_mpi $np "$WORK/m$np"
+    check "mpirun -np $np exits 0 ($(tail -c 300 "$WORK/err"))" [ $? -eq 0 ]
+    check "-np $np: parameters match one process" same_params "$WORK/p6" "$WORK/m$np"
+    check "-np $np: first loss bitwise that of one process" \
+        [ "$(first_loss "$WORK/p6")" = "$(first_loss "$WORK/m$np")" ]
+    check "-np $np: only rank 0 wrote a log (one start line)" \
+        [ "$(grep -c '"event":"start"' "$WORK/m$np/log.jsonl")" = 1 ]
+    check "-np $np: log records the processes" grep -q "\"processes\":$np" "$WORK/m$np/log.jsonl"
+done
+# the tolerance is not vacuous: another seed's run is far outside it
+plain "$WORK/p6seed" --set seed=7
+check "a different run fails the comparison" bash -c "! '$python' '$diff_tool' '$WORK/p6/adapter.safetensors' '$WORK/p6seed/adapter.safetensors' 1e-6 1e-5 >/dev/null"
+
+# a batch of 5: shares 3+2 and 2+2+1
+plain "$WORK/p5" --set batch_size=5
+for np in 2 3; do
+    under_mpi $np "$WORK/u$np" --set batch_size=5
+    check "batch 5 over $np processes exits 0 ($(tail -c 300 "$WORK/err"))" [ $? -eq 0 ]
+    check "batch 5 over $np processes: parameters match one process" same_params "$WORK/p5" "$WORK/u$np"
+done
+
+# 3. more processes than images per batch
+under_mpi 3 "$WORK/small" --set batch_size=2
+check "batch 2 over 3 processes refused" [ $? -ne 0 ]
+check "the refusal says why" grep -q "batch_size 2 cannot be split over 3 processes" "$WORK/err"
+
+# 4. stop after 3 steps and resume: same N exact, another N within tolerance
+under_mpi 2 "$WORK/s2" --max-steps 3
+check "stopped run exits 0" [ $? -eq 0 ]
+check "stopped run wrote a checkpoint" [ -s "$WORK/s2/checkpoint.safetensors" ]
+cp -r "$WORK/s2" "$WORK/s3"
+under_mpi 2 "$WORK/s2" --resume "$WORK/s2/checkpoint.safetensors"
+check "resume with -np 2 exits 0 ($(tail -c 300 "$WORK/err"))" [ $? -eq 0 ]
+for f in adapter.safetensors adapter-ema.safetensors; do
+    check "resume with the same N: $f bitwise equal to the uninterrupted run" \
+        cmp -s "$WORK/m2/$f" "$WORK/s2/$f"
+done
+check "resume with the same N: checkpoint tensors equal to the uninterrupted run's" \
+    "$python" "$diff_tool" "$WORK/m2/checkpoint.safetensors" "$WORK/s2/checkpoint.safetensors" 0 0
+under_mpi 3 "$WORK/s3" --resume "$WORK/s3/checkpoint.safetensors"
+check "resume with -np 3 exits 0 ($(tail -c 300 "$WORK/err"))" [ $? -eq 0 ]
+check "resume with another N: parameters match one process" same_params "$WORK/p6" "$WORK/s3"
+
+summary cli_mpi
