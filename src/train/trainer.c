@@ -397,6 +397,8 @@ static void log_step(trainer *t, const ram_train_event *ev) {
     for (int g = 0; g < 3; g++) cJSON_AddItemToArray(lr, cJSON_CreateNumber(ev->lr[g]));
     cJSON_AddNumberToObject(line, "images_per_s", ev->images_per_s);
     cJSON_AddNumberToObject(line, "elapsed_s", ev->elapsed_s);
+    if (t->size > 1) /* what rank 0 has sent to the others so far (payload) */
+        cJSON_AddNumberToObject(line, "sent_bytes", (double)dist_bytes_sent(t->o->dist));
     log_json(t, line);
 }
 
@@ -645,6 +647,10 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
     cJSON_AddNumberToObject(end, "global_step", (double)sum->global_step);
     cJSON_AddNumberToObject(end, "last_loss", sum->last_loss);
     cJSON_AddNumberToObject(end, "elapsed_s", now_s() - t.start_time);
+    if (t.size > 1) {
+        cJSON_AddNumberToObject(end, "processes", t.size);
+        cJSON_AddNumberToObject(end, "sent_bytes", (double)dist_bytes_sent(o->dist));
+    }
     log_json(&t, end);
 done:
     trainer_free(&t);
