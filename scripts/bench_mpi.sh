@@ -13,10 +13,10 @@ ramc=$build/ramc
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# the default model's world (data/default/README.txt): synth v1, its 48 seen labels
+# the default model's world (data/default/README.txt): synth v1 (its own seen labels)
 "$ramc" synth --world v1 --seed 1 --out "$work/syn" --train $((batch * (steps + 2))) --test 4 \
     --pretrain 0 --quiet >/dev/null 2>&1
-args=(train --train "$work/syn/train.json" --seen-classes data/default/seen.txt
+args=(train --train "$work/syn/train.json" --seen-classes "$work/syn/seen.txt"
       --image-root "$work/syn" --set batch_size=$batch --set max_epochs=1 --set warmup_epochs=0
       --set log_period=1 --set eval_period=100 --set workers=1 --quiet --max-steps $((steps + 1)))
 
@@ -48,3 +48,22 @@ read -r r b < <(rate "$work/m2")
 echo "| 2 processes x 1 thread (mpirun, bound to cores) | $r | $b |"
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# The scaling model of docs/distributed.md, from its inputs (no measurement):
+# T(N) = (B/N) t_img + t_fix + 2 * 4P (N-1)/N / bandwidth + L * latency
+echo
+echo "scaling model: B 32, t_img 0.30 s, t_fix 0.1 s, P 13016174, L 52, latency 20 us"
+for gbit in 10 1; do
+    awk -v gbit=$gbit 'BEGIN {
+        B = 32; t_img = 0.30; t_fix = 0.1; P = 13016174; L = 52; alpha = 20e-6
+        beta = gbit * 1e9 / 8
+        t1 = B * t_img + t_fix
+        printf "%d Gbit/s:\n| N | T(N) | speed-up | efficiency |\n|---|---|---|---|\n", gbit
+        n = split("2 8 16 32", Ns, " ")
+        for (i = 1; i <= n; i++) {
+            N = Ns[i]
+            t = B / N * t_img + t_fix + 2 * 4 * P * (N - 1) / N / beta + L * alpha
+            printf "| %d | %.2f s | %.1fx | %.0f%% |\n", N, t, t1 / t, 100 * t1 / t / N
+        }
+    }'
+done
