@@ -7,7 +7,8 @@
 #    do not; the first step's loss bitwise;
 #  - more processes than images in a batch is refused clearly;
 #  - stop and resume under mpirun: exact for the same N, and within the
-#    tolerance when resumed with another N.
+#    tolerance when resumed with another N;
+#  - the golden trajectory set replayed under -np 2 and 3 (ramc golden).
 # Faults (signals, bad data): cli_mpi_faults.sh. Skipped (exit 77) when this
 # build has no MPI or mpirun is missing.
 #   cli_mpi.sh RAMC GOLDEN SRC
@@ -77,5 +78,16 @@ check "resume with the same N: checkpoint tensors equal to the uninterrupted run
 under_mpi 3 "$WORK/s3" --resume "$WORK/s3/checkpoint.safetensors"
 check "resume with -np 3 exits 0 ($(tail -c 300 "$WORK/err"))" [ $? -eq 0 ]
 check "resume with another N: parameters match one process" same_params "$WORK/p6" "$WORK/s3"
+
+# 5. the golden trajectory set (6 steps of the official solver, recorded in
+# PyTorch) replayed data-parallel: every recorded tensor within the set's
+# tolerances, as in one process; the report printed once
+for np in 2 3; do
+    "${mpi[@]}" -np $np "$RAMC" golden "$golden/trajectory-tiny-s0" >"$WORK/golden.out" 2>"$WORK/err"
+    check "trajectory set under -np $np exits 0 ($(tail -c 300 "$WORK/err"))" [ $? -eq 0 ]
+    check "trajectory set under -np $np: every tensor within tolerance" \
+        grep -q "tensors compared, 0 failed" "$WORK/golden.out"
+    check "trajectory set under -np $np: one report" [ "$(grep -c '^== ' "$WORK/golden.out")" = 1 ]
+done
 
 summary cli_mpi

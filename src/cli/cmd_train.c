@@ -67,44 +67,6 @@ static void on_signal(int sig) {
     stop_signal = sig;
 }
 
-/* ------------------------------------------------------------- processes */
-
-/* Started as one process of an MPI job? mpirun sets OMPI_COMM_WORLD_SIZE,
- * srun --mpi=pmix / pmi2 set PMIX_RANK / PMI_RANK. Returns the job's size
- * when the launcher says it (1 if not), 0 when not launched by MPI. */
-static int mpi_job_size(void) {
-    static const char *const size_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
-    static const char *const rank_vars[] = {"PMIX_RANK", "PMI_RANK"};
-    for (size_t i = 0; i < sizeof size_vars / sizeof *size_vars; i++) {
-        const char *v = getenv(size_vars[i]);
-        if (v && atoi(v) >= 1) return atoi(v);
-    }
-    for (size_t i = 0; i < sizeof rank_vars / sizeof *rank_vars; i++)
-        if (getenv(rank_vars[i])) return 1;
-    return 0;
-}
-
-/* Joins the MPI job if there is one; *d stays NULL for one process. Returns
- * 0, or the exit status after saying why not. */
-static int join_processes(ramc_dist **d) {
-    *d = NULL;
-    int job = mpi_job_size();
-    if (job == 0) {
-        /* srun without an MPI plug-in starts independent copies, which would
-         * all train (and fight over the output folder) */
-        const char *tasks = getenv("SLURM_NTASKS");
-        if (tasks && atoi(tasks) > 1 && getenv("SLURM_PROCID")) {
-            fprintf(stderr, "ramc train: started as one of %s Slurm tasks without MPI: run it as "
-                            "srun --mpi=pmix ramc train ... (see docs/distributed.md)\n", tasks);
-            return 2;
-        }
-        return 0;
-    }
-    if (!dist_built_with_mpi() && job == 1) return 0; /* mpirun -np 1 of a build without MPI */
-    if (dist_init(d)) return cli_fail("train");
-    return 0;
-}
-
 /* ------------------------------------------------------------ progress */
 
 typedef struct {
@@ -314,7 +276,7 @@ int cmd_train(int argc, char **argv) {
     o.stop = &stop_requested;
 
     ramc_dist *dist = NULL;
-    int rc = join_processes(&dist);
+    int rc = cli_join_processes("train", &dist);
     if (rc) return rc;
     o.dist = dist;
     const int rank = dist_rank(dist), size = dist_size(dist);
