@@ -8,7 +8,8 @@
 #  - more processes than images in a batch is refused clearly;
 #  - stop and resume under mpirun: exact for the same N, and within the
 #    tolerance when resumed with another N;
-#  - the golden trajectory set replayed under -np 2 and 3 (ramc golden).
+#  - the golden trajectory set replayed under -np 2 and 3 (ramc golden);
+#  - sharded evaluation: the same reports as one process.
 # Faults (signals, bad data): cli_mpi_faults.sh. Skipped (exit 77) when this
 # build has no MPI or mpirun is missing.
 #   cli_mpi.sh RAMC GOLDEN SRC
@@ -88,6 +89,41 @@ for np in 2 3; do
     check "trajectory set under -np $np: every tensor within tolerance" \
         grep -q "tensors compared, 0 failed" "$WORK/golden.out"
     check "trajectory set under -np $np: one report" [ "$(grep -c '^== ' "$WORK/golden.out")" = 1 ]
+done
+
+# 6. sharded evaluation: the evaluation batches dealt round-robin over the
+# processes, scores gathered in the set's order; with learning rates 0 the
+# models are the same, so the reports must be identical to one process's
+# (eval batch 3: 4 batches of 10 images; eval batch 5 under 3 processes: one
+# process has no batch)
+"$RAMC" synth --out "$WORK/ev" --train 12 --test 10 --pretrain 0 --size 32 --quiet >/dev/null 2>&1
+eval_run() { # eval_run NP OUT EVAL_BATCH
+    local np=$1 out=$2 eb=$3
+    local a=(train --clip "$clip" --vision-heads 2 --text-heads 2 --train "$WORK/ev/train.json"
+             --seen-classes "$WORK/ev/seen.txt" --unseen-classes "$WORK/ev/unseen.txt"
+             --test-zsl "$WORK/ev/test_zsl.json" --test-gzsl "$WORK/ev/test_gzsl.json"
+             --image-root "$WORK/ev" --output "$out" --set batch_size=6 --set max_epochs=1
+             --set base_lr=0 --set base_lr_sgd=0 --set eval_batch_size=$eb --quiet)
+    if [ "$np" = 0 ]; then "$RAMC" "${a[@]}" >"$WORK/err" 2>&1
+    else "${mpi[@]}" -np "$np" "$RAMC" "${a[@]}" >"$WORK/err" 2>&1; fi
+}
+same_reports() { # same_reports A B: every eval report of A identical in B
+    local f n=0
+    for f in "$1"/eval-*.json; do
+        cmp -s "$f" "$2/$(basename "$f")" || return 1
+        n=$((n + 1))
+    done
+    [ $n = 4 ]
+}
+for eb in 3 5; do
+    eval_run 0 "$WORK/e$eb-1" $eb
+    check "evaluation in one process (eval batch $eb) exits 0" [ $? -eq 0 ]
+    for np in 2 3; do
+        eval_run $np "$WORK/e$eb-$np" $eb
+        check "evaluation under -np $np (eval batch $eb) exits 0 ($(tail -c 300 "$WORK/err"))" [ $? -eq 0 ]
+        check "evaluation under -np $np (eval batch $eb): reports identical to one process" \
+            same_reports "$WORK/e$eb-1" "$WORK/e$eb-$np"
+    done
 done
 
 summary cli_mpi

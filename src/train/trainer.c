@@ -313,10 +313,10 @@ static ramc_status write_report(trainer *t, const eval_report *r, int epoch) {
     return RAMC_OK;
 }
 
-/* Rank 0 alone evaluates (the others wait for it at the next step). */
+/* Data-parallel: every process evaluates its share of the batches
+ * (ram_eval_options.dist), rank 0 writes the reports. */
 static ramc_status evaluate_all(trainer *t, int epoch) {
     if (!t->have_zsl && !t->have_gzsl) return RAMC_OK;
-    if (t->rank != 0) return RAMC_OK;
     const ram_train_config *cfg = t->cfg;
     ram_eval_options eo = ram_eval_default_options();
     eo.batch_size = cfg->eval_batch_size;
@@ -327,6 +327,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
     eo.progress_user = t;
     eo.fatal_missing = t->o->fatal_missing;
     eo.variant = cfg->variant;
+    eo.dist = t->o->dist;
     ramc_status st = ema_copy_to(t->solver.ema, t->ema_view);
     if (st) return st;
     /* kept for the whole run, so the model's tokenizer is read once */
@@ -353,7 +354,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
             }
             ram_train_event ev = {.kind = TRAIN_EVENT_EVAL, .epoch = epoch, .report = r};
             emit(t, &ev);
-            st = write_report(t, r, epoch);
+            st = t->rank == 0 ? write_report(t, r, epoch) : RAMC_OK;
             report_free(r);
             if (st) return st;
         }
