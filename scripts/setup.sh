@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libopenblas-dev libdnnl-dev libcjson-dev libpng-dev
           libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libzip-dev
           python3 python3-numpy python3-venv python3-pip python3-setuptools binutils clang libclang-rt-14-dev
-          libomp-dev)
+          libomp-dev openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -102,6 +102,31 @@ int main(void) {
         ramc_image_free(&im);
         free(one);
     }
+    /* a shard (one process of data-parallel training: positions 1 and 2 of
+     * every batch of 4) with seed_positions gets exactly those images of the
+     * whole order's batches: the augmentation does not depend on how the
+     * batch is split. Without seed_positions it would differ. */
+    {
+        enum { SHARE = 2, OFF = 1 };
+        int shard[NO], pos[NO], n_shard = 0;
+        for (int k = 0; k < NO / B; k++)
+            for (int j = 0; j < SHARE; j++, n_shard++) {
+                pos[n_shard] = k * B + OFF + j;
+                shard[n_shard] = order[pos[n_shard]];
+            }
+        ramc_loader_options so = o;
+        so.batch_size = SHARE, so.workers = 2, so.seed_positions = pos;
+        int nbs = run_epoch(good, NGOOD, shard, n_shard, so, 0, got, got_items, got_counts, 8, &err);
+        int same = err == RAMC_OK && nbs == NO / B;
+        for (int i = 0; i < n_shard && same; i++)
+            same = memcmp(got + (size_t)i * ITEM, ref + (size_t)pos[i] * ITEM, sizeof(float) * ITEM) == 0 &&
+                   got_items[i] == shard[i];
+        CHECK(same, "a shard with seed_positions: the whole order's images at those positions (%d batches)", nbs);
+        so.seed_positions = NULL;
+        run_epoch(good, NGOOD, shard, n_shard, so, 0, got, got_items, got_counts, 8, &err);
+        CHECK(memcmp(got, ref + (size_t)pos[0] * ITEM, sizeof(float) * ITEM) != 0,
+              "without seed_positions the shard's first image is augmented otherwise");
+    }
     /* another epoch augments differently; the same epoch again is identical */
     o.workers = 2, o.prefetch_batches = 2;
     run_epoch(good, NGOOD, order, NO, o, 1, got, got_items, got_counts, 8, &err);

@@ -31,6 +31,12 @@ int cli_usage_error(const char *command);
 void cli_env_clip_params(ramc_clip_params *p);
 void cli_env_process(const char *command);
 
+/* Data-parallel commands (train, golden): joins the MPI job when started by
+ * an MPI launcher (mpirun, srun --mpi=pmix); *d stays NULL for one process.
+ * Returns 0, or the exit status after printing why not (docs/distributed.md). */
+struct ramc_dist;
+int cli_join_processes(const char *command, struct ramc_dist **d);
+
 /* --threads N: 1..4096 into *out; 0 and an error message otherwise. */
 int cli_parse_threads(const char *command, const char *value, int *out);
 

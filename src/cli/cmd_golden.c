@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/dist.h"
 #include "golden/golden.h"
 
 static void usage(FILE *f) {
@@ -66,10 +67,31 @@ int cmd_golden(int argc, char **argv) {
     ramc_clip_params cp = ramc_clip_default_params();
     cp.bf16 = bf16;
     cli_env_clip_params(&cp);
+    /* under mpirun a trajectory set is replayed data-parallel (docs/distributed.md);
+     * rank 0 prints the report */
+    ramc_dist *dist = NULL;
+    if ((status = cli_join_processes("golden", &dist))) {
+        free(dirs);
+        return status;
+    }
+    const int rank = dist_rank(dist), size = dist_size(dist);
+    if (rank != 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "ramc golden: process %d: cannot silence its output\n", rank);
+        dist_abort(dist, 1);
+        return 1;
+    }
     for (int d = 0; d < n_dirs; d++) {
-        golden_report report = {.tolerance = tolerance, .bf16 = cp.bf16, .no_pack = !cp.pack_weights};
+        golden_report report = {.tolerance = tolerance, .bf16 = cp.bf16, .no_pack = !cp.pack_weights,
+                                .dist = dist};
         printf("== %s\n", dirs[d]);
         if (golden_run(dirs[d], &report) != RAMC_OK) {
+            if (size > 1) {
+                /* the others may wait for this process in an exchange */
+                fprintf(stderr, "ramc golden: process %d of %d: %s; stopping the job\n", rank,
+                        size, ramc_last_error());
+                fflush(stderr);
+                dist_abort(dist, 1);
+            }
             cli_fail("golden");
             status = 1;
         }
@@ -89,5 +111,6 @@ int cmd_golden(int argc, char **argv) {
         golden_report_free(&report);
     }
     free(dirs);
+    dist_finalize(dist);
     return status;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "core/dist.h"
 #include "io/file.h"
 #include "eval/report.h"
 #include "train/checkpoint.h"
@@ -162,6 +163,9 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             fputs(usage_text, stdout);
+            printf("\nData-parallel over MPI: %s\n",
+                   dist_built_with_mpi() ? "yes (mpirun -np N ramc train ..., docs/distributed.md)"
+                                         : "no (this build has no MPI)");
             return 0;
         }
         if (i + 1 < argc && !strcmp(argv[i], "--config")) config_file = argv[++i];
@@ -271,16 +275,35 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     o.stop = &stop_requested;
 
+    ramc_dist *dist = NULL;
+    int rc = cli_join_processes("train", &dist);
+    if (rc) return rc;
+    o.dist = dist;
+    const int rank = dist_rank(dist), size = dist_size(dist);
+
     progress p = {quiet, isatty(fileno(stderr)), 0, o.cfg.log_period > 0 ? o.cfg.log_period : 50};
-    o.callback = on_event;
+    /* rank 0 speaks for the job; the others only report their errors */
+    o.callback = rank == 0 ? on_event : NULL;
     o.user = &p;
     ram_train_summary sum;
     ramc_status st = ram_train_run(&o, &sum);
+    if (st && size > 1) {
+        /* the other processes may be waiting for this one in an exchange:
+         * only stopping the whole job ends them */
+        fprintf(stderr, "ramc train: process %d of %d: %s; stopping the job\n", rank, size,
+                ramc_last_error());
+        fflush(stderr);
+        dist_abort(dist, 1);
+    }
+    dist_finalize(dist);
     if (st) return cli_fail("train");
-    if (sum.interrupted && stop_requested) {
+    /* another process's signal stops this one too: exit as if it was ours */
+    const int stop_status = 128 + (stop_requested ? (int)stop_signal : SIGTERM);
+    if (rank != 0) return sum.stop_requested ? stop_status : 0;
+    if (sum.stop_requested) {
         fprintf(stderr, "ramc train: stopped at step %lld; resume with: ramc train --resume %s\n",
                 (long long)sum.global_step, sum.checkpoint);
-        return 128 + (int)stop_signal;
+        return stop_status;
     }
     if (!quiet)
         fprintf(stderr, "ramc train: %s after %lld steps (last loss %.4f); outputs in %s\n",

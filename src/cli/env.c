@@ -1,10 +1,12 @@
 /* The environment variables of the ramc command. The library reads none:
  * each one here becomes a library parameter, so what a variable does is
  * visible at the call that it changes (docs/performance.md, docs/predict.md). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/dist.h"
 
 /* set, non-empty and not "0" */
 static int env_on(const char *name, int *set) {
@@ -37,4 +39,39 @@ void cli_env_process(const char *command) {
         training |= !strcmp(command, per_step_heap[i]);
     const char *keep = getenv("RAMC_KEEP_FREED_MEMORY");
     if (training && (!keep || strcmp(keep, "0") != 0)) ramc_keep_freed_memory();
+}
+
+/* Started as one process of an MPI job? mpirun sets OMPI_COMM_WORLD_SIZE,
+ * srun --mpi=pmix / pmi2 set PMIX_RANK / PMI_RANK. Returns the job's size
+ * when the launcher says it (1 if not), 0 when not launched by MPI. */
+static int mpi_job_size(void) {
+    static const char *const size_vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    static const char *const rank_vars[] = {"PMIX_RANK", "PMI_RANK"};
+    for (size_t i = 0; i < sizeof size_vars / sizeof *size_vars; i++) {
+        const char *v = getenv(size_vars[i]);
+        if (v && atoi(v) >= 1) return atoi(v);
+    }
+    for (size_t i = 0; i < sizeof rank_vars / sizeof *rank_vars; i++)
+        if (getenv(rank_vars[i])) return 1;
+    return 0;
+}
+
+int cli_join_processes(const char *command, ramc_dist **d) {
+    *d = NULL;
+    int job = mpi_job_size();
+    if (job == 0) {
+        /* srun without an MPI plug-in starts independent copies, which would
+         * all train (and fight over the output folder) */
+        const char *tasks = getenv("SLURM_NTASKS");
+        if (tasks && atoi(tasks) > 1 && getenv("SLURM_PROCID")) {
+            fprintf(stderr, "ramc %s: started as one of %s Slurm tasks without MPI: run it as "
+                            "srun --mpi=pmix ramc %s ... (see docs/distributed.md)\n", command,
+                    tasks, command);
+            return 2;
+        }
+        return 0;
+    }
+    if (!dist_built_with_mpi() && job == 1) return 0; /* mpirun -np 1 of a build without MPI */
+    if (dist_init(d)) return cli_fail(command);
+    return 0;
 }

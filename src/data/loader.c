@@ -39,6 +39,7 @@ struct ramc_loader {
     const char *const *paths;
     int n_paths;
     int *order;
+    int *seed_pos;            /* [n] position for each item's seed, or NULL: its own (same block) */
     int n;
     ramc_loader_options opt;
     uint64_t epoch;
@@ -122,7 +123,8 @@ static void process(ramc_loader *L, int pos) {
         s = ramc_image_load(path, &img);
         if (s == RAMC_OK)
             s = L->opt.train ? augment_train(&img, &L->opt.augment,
-                                             augment_sample_seed(L->opt.seed, L->epoch, (uint64_t)pos),
+                                             augment_sample_seed(L->opt.seed, L->epoch,
+                                                                 (uint64_t)(L->seed_pos ? L->seed_pos[pos] : pos)),
                                              dst, NULL)
                              : augment_test(&img, L->S, L->opt.augment.mean, L->opt.augment.std, dst);
         ramc_image_free(&img);
@@ -236,7 +238,7 @@ ramc_status loader_new(const char *const *paths, int n_paths, const int *order, 
      * batch), but keep at least one. */
     if (window > n_order) window = n_order > 0 ? n_order : 1;
     L->window = (int)window;
-    L->order = ramc_malloc(sizeof(int) * (size_t)(n_order > 0 ? n_order : 1), "loader order");
+    L->order = ramc_malloc(sizeof(int) * (size_t)(n_order > 0 ? n_order : 1) * 2, "loader order");
     L->slots = ramc_calloc((size_t)L->window, sizeof(loader_slot), "loader slots");
     L->buf = ramc_malloc(sizeof(float) * L->item_floats * (size_t)L->window, "loader buffers");
     L->threads = ramc_calloc((size_t)(opt->workers > 0 ? opt->workers : 1), sizeof(pthread_t),
@@ -246,6 +248,10 @@ ramc_status loader_new(const char *const *paths, int n_paths, const int *order, 
         return RAMC_ERR_NOMEM;
     }
     if (n_order > 0) memcpy(L->order, order, sizeof(int) * (size_t)n_order);
+    if (n_order > 0 && opt->seed_positions) {
+        L->seed_pos = L->order + n_order;
+        memcpy(L->seed_pos, opt->seed_positions, sizeof(int) * (size_t)n_order);
+    }
     pthread_mutex_init(&L->mu, NULL);
     pthread_cond_init(&L->cv_work, NULL);
     pthread_cond_init(&L->cv_done, NULL);

@@ -47,6 +47,12 @@ typedef struct {
      * std. Evaluation uses augment.image_size, .mean and .std only. */
     ramc_augment_options augment;
     uint64_t seed;        /* augmentation seed; 0 */
+    /* [n_order] (copied): the position whose augmentation seed each item of
+     * the order uses, in place of its own. A process of data-parallel
+     * training loads its share of every batch and passes the positions of
+     * those items in the whole order, so an image gets the same augmentation
+     * for any number of processes. NULL: the item's own position. */
+    const int *seed_positions;
     int on_error;         /* loader_error_policy; LOADER_SKIP */
     /* bytes of decodes in flight at once (loader.c); 0 = 1 GiB. An image
      * that needs more alone is decoded while nothing else is. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "data/loader.h"
 #include "eval/metrics.h"
 
@@ -29,6 +30,41 @@ static void on_unreadable(void *user, const char *path, int item, ramc_status st
     skip_log *log = user;
     if (log->skipped++ == 0) snprintf(log->first, sizeof log->first, "%s", message);
     (void)path, (void)item, (void)status;
+}
+
+/* Sharded evaluation: every process's scores [done, C] and item numbers
+ * [done] gathered into scores [n, C] and kept, in increasing item order (the
+ * order one process produces), *done and *skipped the totals. */
+static ramc_status gather_scores(const ramc_dist *d, int n, int C, float *scores, int *kept,
+                                 int *done, int *skipped) {
+    float *rows = malloc(((size_t)n * C + 2 * (size_t)n + 1) * sizeof(float));
+    int *row_of = malloc((size_t)n * sizeof(int));
+    if (!rows || !row_of) {
+        free(rows), free(row_of);
+        return ramc_error(RAMC_ERR_NOMEM, "out of memory gathering evaluation scores");
+    }
+    float *items = rows + (size_t)n * C, *mine = items + n;
+    for (int i = 0; i < *done; i++) mine[i] = (float)kept[i];
+    long total = 0;
+    double counts[1] = {(double)*skipped};
+    ramc_status st = dist_allgather_float(d, mine, *done, items, n, NULL, &total);
+    if (st == RAMC_OK) st = dist_allgather_float(d, scores, (long)*done * C, rows, (long)n * C, NULL, NULL);
+    if (st == RAMC_OK) st = dist_sum_double(d, counts, 1);
+    if (st == RAMC_OK) {
+        for (int i = 0; i < n; i++) row_of[i] = -1;
+        for (long j = 0; j < total; j++) row_of[(int)items[j]] = (int)j;
+        int at = 0;
+        for (int i = 0; i < n; i++) {
+            if (row_of[i] < 0) continue;
+            memcpy(scores + (size_t)at * C, rows + (size_t)row_of[i] * C, (size_t)C * sizeof(float));
+            kept[at++] = i;
+        }
+        *done = at;
+        *skipped = (int)counts[0];
+    }
+    free(rows);
+    free(row_of);
+    return st;
 }
 
 ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_eval_options *o,
@@ -63,7 +99,17 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
                          ? RAMC_OK
                          : ramc_error(RAMC_ERR_NOMEM, "out of memory evaluating %s", ds->source);
     if (st != RAMC_OK) goto done;
-    for (int i = 0; i < n; i++) paths[i] = ds->items[i].path, order[i] = i;
+    const int P = dist_size(o->dist), rank = dist_rank(o->dist);
+    int n_mine = 0;
+    for (int i = 0; i < n; i++) {
+        paths[i] = ds->items[i].path;
+        if (i / B % P == rank) order[n_mine++] = i; /* batches rank, rank + P, ... */
+    }
+    if (P > 1 && (long)n >= (1L << 24)) {
+        st = ramc_error(RAMC_ERR_LIMIT, "%s: %d images: a sharded evaluation gathers item "
+                        "numbers as floats, exact below 2^24", ds->source, n);
+        goto done;
+    }
 
     /* label features once for the whole evaluation */
     st = ramc_labels_encode_cached(model, NULL, (const char *const *)ds->classes.names, C,
@@ -81,7 +127,7 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
     lo.on_error = o->fatal_missing ? LOADER_FATAL : LOADER_SKIP;
     lo.report = on_unreadable;
     lo.report_user = &log;
-    if ((st = loader_new(paths, n, order, n, &lo, 0, &loader)) != RAMC_OK) goto done;
+    if ((st = loader_new(paths, n, order, n_mine, &lo, 0, &loader)) != RAMC_OK) goto done;
 
     ramc_predict_params pp = ramc_predict_default_params();
     pp.per_image_sinkhorn = o->per_image_sinkhorn;
@@ -102,6 +148,8 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
         done_images += count;
         if (o->progress) o->progress(o->progress_user, done_images + log.skipped, n);
     }
+    if (P > 1 && (st = gather_scores(o->dist, n, C, scores, kept, &done_images, &log.skipped)))
+        goto done;
     if (done_images == 0) {
         st = ramc_error(RAMC_ERR_IO, "%s: no image could be read (first: %s)", ds->source,
                         log.first);

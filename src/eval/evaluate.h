@@ -25,6 +25,13 @@ typedef struct {
     ramc_variant variant;    /* the paper's ablations; zero = RAM */
     ram_eval_progress_fn progress;
     void *progress_user;
+    /* Sharded over these processes (data-parallel training): every process
+     * calls ram_evaluate alike; the batches of batch_size images are dealt
+     * round-robin, each process predicts its own (so the coupled Sinkhorn
+     * sees the same batches as one process), and the scores are gathered,
+     * in the set's order, for the metrics every process then computes.
+     * NULL: this process alone. */
+    const struct ramc_dist *dist;
 } ram_eval_options;
 
 ram_eval_options ram_eval_default_options(void);

@@ -32,6 +32,10 @@ typedef struct {
     double tolerance;
     int bf16; /* run CLIP's matrix products in bf16 (to measure its deviation) */
     int no_pack; /* 1: float32 products on the stored weights (ramc_clip_params.pack_weights = 0) */
+    /* Trajectory sets: replay data-parallel over these processes, each
+     * training its share of every batch (docs/distributed.md); every process
+     * gets the whole report. NULL: one process. Single-step sets ignore it. */
+    const struct ramc_dist *dist;
 } golden_report;
 
 /* Runs the set in `dir`, appending one row per compared tensor. Returns a

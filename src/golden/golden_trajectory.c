@@ -325,7 +325,7 @@ ramc_status golden_run_trajectory(const char *dir, const cJSON *config, golden_r
     ram_solver solver = {0};
     ram_text_cache cache = {0};
     ram_train_result res = {0};
-    float *images = NULL, *targets = NULL, *teacher_text = NULL;
+    float *images = NULL, *targets = NULL, *teacher_text = NULL, *scores = NULL;
     int32_t *tokens = NULL;
     int64_t *tokens64 = NULL;
     ramc_status st;
@@ -404,6 +404,22 @@ ramc_status golden_run_trajectory(const char *dir, const cJSON *config, golden_r
     solver.step.text_cache = &cache;
     if (!solver.ema) ram_adapter_free(t.ema_view), t.ema_view = NULL;
 
+    /* data-parallel: this process trains images off .. off + share - 1 of
+     * every batch, and the scores of all are gathered for the comparison */
+    const ramc_dist *dist = report->dist;
+    const int P = dist_size(dist), rank = dist_rank(dist);
+    const int share = B / P + (rank < B % P), off = rank * (B / P) + (rank < B % P ? rank : B % P);
+    if (P > B) {
+        st = ramc_error(RAMC_ERR_INVALID_ARG, "%s: batches of %d cannot be split over %d processes",
+                        path, B, P);
+        goto done;
+    }
+    solver.step.dist = dist;
+    if (P > 1 && !(scores = ramc_malloc((size_t)B * Cs * sizeof(float), "scores"))) {
+        st = RAMC_ERR_NOMEM;
+        goto done;
+    }
+
     int k = 0;
     for (int epoch = 1; epoch <= epochs; epoch++) {
         if ((st = ram_solver_begin_epoch(&solver, t.live, epoch, 1))) goto done;
@@ -419,8 +435,16 @@ ramc_status golden_run_trajectory(const char *dir, const cJSON *config, golden_r
                 goto done;
             }
             compare_lr(&t, steps, k, solver.opt);
-            st = ram_solver_step(&solver, clip, t.live, images + (size_t)bi * image_floats, B, tokens,
-                                 Cs, teacher_text, targets + (size_t)bi * B * Cs, &res);
+            st = ram_solver_step(&solver, clip, t.live,
+                                 images + (size_t)bi * image_floats + (size_t)off * 3 * S * S, share,
+                                 tokens, Cs, teacher_text,
+                                 targets + ((size_t)bi * B + off) * Cs, &res);
+            const float *score = res.head.score;
+            if (st == RAMC_OK && P > 1) {
+                st = dist_allgather_float(dist, res.head.score, (long)share * Cs, scores,
+                                          (long)B * Cs, NULL, NULL);
+                score = scores;
+            }
             if (st) {
                 ramc_error_prefix(st, "step %d (epoch %d)", k, epoch);
                 goto done;
@@ -429,7 +453,7 @@ ramc_status golden_run_trajectory(const char *dir, const cJSON *config, golden_r
             snprintf(name, sizeof name, "step%d.loss", k);
             compare_plain(&t, name, &res.loss, 1, TRAJ_LOSS_TOLERANCE);
             snprintf(name, sizeof name, "step%d.score", k);
-            compare_plain(&t, name, res.head.score, (int64_t)B * Cs, TRAJ_SCORE_TOLERANCE);
+            compare_plain(&t, name, score, (int64_t)B * Cs, TRAJ_SCORE_TOLERANCE);
             ram_train_result_free(&res);
             if (t.ema_view && (st = ema_copy_to(solver.ema, t.ema_view))) goto done;
             compare_tensors(&t, k);
@@ -457,5 +481,6 @@ done:
     free(tokens);
     free(tokens64);
     free(teacher_text);
+    free(scores);
     return st;
 }

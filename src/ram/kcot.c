@@ -102,17 +102,25 @@ void kcot_teacher_prob(float *P, const float *simT, float scale, float sharpen,
     }
 }
 
-float kcot_teacher_mask(float *P, const float *target, int B, int N, int C) {
-    long n = (long)B * N * C;
+float kcot_min(const float *P, long n) {
     float m = INFINITY;
     for (long k = 0; k < n; k++)
         if (P[k] < m) m = P[k];
+    return m;
+}
+
+float kcot_teacher_mask(float *P, const float *target, int B, int N, int C) {
+    float m = kcot_min(P, (long)B * N * C);
+    kcot_teacher_mask_with(P, target, m, B, N, C);
+    return m;
+}
+
+void kcot_teacher_mask_with(float *P, const float *target, float m, int B, int N, int C) {
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++) {
             if (target[(long)b * C + c] != 0.0f) continue;
             for (int i = 0; i < N; i++) P[((long)b * N + i) * C + c] = m;
         }
-    return m;
 }
 
 void kcot_teacher_cost(float *cost_teacher, const float *P, float lambda, long n) {
@@ -122,7 +130,7 @@ void kcot_teacher_cost(float *cost_teacher, const float *P, float lambda, long n
 /* --------------------------------------------------------------- Sinkhorn */
 
 sinkhorn_options sinkhorn_default_options(void) {
-    sinkhorn_options o = {SINKHORN_BATCH_COUPLED, 0.1f, 100, 1e-3f, NULL};
+    sinkhorn_options o = {.mode = SINKHORN_BATCH_COUPLED, .reg = 0.1f, .max_iter = 100, .thresh = 1e-3f};
     return o;
 }
 
@@ -341,6 +349,7 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
         int target = 1, changed = 1;
         while (changed && st == RAMC_OK) {
             changed = 0;
+            const int target_before = target;
 #pragma omp parallel for schedule(dynamic) num_threads(nthr)
             for (int b = 0; b < B; b++) {
                 const float *Kb = T + b * NC;
@@ -370,6 +379,18 @@ ramc_status sinkhorn(float *T, float *r, float *c, int *iters, int *batch_iters,
                     target = it[b];
                     changed = 1;
                 }
+            if (coupled && dist_size(opt->batch_group) > 1) {
+                /* The other processes' items raise the bound too. Every
+                 * process must take the same number of passes, so whether
+                 * to go on is decided on the agreed bound alone; a process
+                 * that failed still takes part and then reports its error. */
+                int agreed = target;
+                if (st == RAMC_OK) st = dist_max_int(opt->batch_group, &agreed);
+                else dist_max_int(opt->batch_group, &agreed);
+                changed = agreed > target_before;
+                target = agreed;
+                if (st != RAMC_OK) changed = 0;
+            }
         }
         /* T = (r_i · c_j) · K_ij, bracketed as torch's outer product times K. */
 #pragma omp parallel for schedule(static) if (st == RAMC_OK)

@@ -34,6 +34,7 @@
 
 #include "core/arena.h"
 #include "ramc.h"
+#include "core/dist.h"
 
 /* ------------------------------------------------------- cost, marginals */
 
@@ -68,6 +69,11 @@ void kcot_teacher_prob(float *P, const float *simT, float scale, float sharpen,
  * every (b,c) with target[b,c] == 0.  P [B,N,C]; target [B,C] (0/1).
  * Returns m. */
 float kcot_teacher_mask(float *P, const float *target, int B, int N, int C);
+/* The two halves of kcot_teacher_mask, for a batch split over processes
+ * (the minimum is over the whole batch): the minimum of P [n], then the mask
+ * with a given m. */
+float kcot_min(const float *P, long n);
+void kcot_teacher_mask_with(float *P, const float *target, float m, int B, int N, int C);
 
 /* cost_teacher[k] = -log(P[k]) * lambda (lambda = OT_REGSC = 0.05); the
  * caller adds it to the student cost. Both [n]. */
@@ -104,6 +110,11 @@ typedef struct {
     int max_iter; /* 100 */
     float thresh; /* 1e-3 (hard-coded in the official solver) */
     ramc_arena *scratch; /* where the solver's scratch comes from; NULL (default): the heap */
+    /* Batch-coupled mode only: the batch is split over these processes
+     * (data-parallel training), each passing its own items; the stop test
+     * then runs over the items of all of them, so every item's plan is the
+     * one of the whole batch in one process. NULL: this call's items only. */
+    const ramc_dist *batch_group;
 } sinkhorn_options;
 
 /* Arena bytes of sinkhorn's scratch for these shapes. */

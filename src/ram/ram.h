@@ -42,6 +42,10 @@ typedef struct {
     ram_param *norm_q2_w, *norm_q2_b;    /* [H] */
     ram_param *norm_kv_w, *norm_kv_b;    /* [H] */
     ram_param *prompts;                  /* [na, W] adapt_embeds (visual prompt tokens) */
+    /* Training split over processes (data-parallel): BatchNorm's batch
+     * statistics are over the whole batch of all of them (SyncBatchNorm).
+     * NULL: this process's batch. Set by ram_train_step for its duration. */
+    const struct ramc_dist *bn_group;
 } ram_tss;
 
 typedef struct {

@@ -16,7 +16,7 @@
 
 ram_train_options ram_train_default_options(void) {
     ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED, NULL, 0, 0, 0,
-                           RAM_MATCH_KCOT, RAM_LOSS_MMC, NULL};
+                           RAM_MATCH_KCOT, RAM_LOSS_MMC, NULL, NULL};
     return o;
 }
 
@@ -379,7 +379,10 @@ static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int 
         gemm(0, 1, B * N, C, D, 1.0f, f_norm, D, t_norm, D, 0.0f, simT, C);
         kcot_teacher_prob(r->teacher_prob, simT, 1.0f, opt->teacher_sharpen, B, N, C);
         memcpy(r->teacher_prob_masked, r->teacher_prob, (size_t)B * N * C * sizeof(float));
-        kcot_teacher_mask(r->teacher_prob_masked, targets, B, N, C);
+        /* the mask value is the minimum over the whole batch */
+        float pmin = kcot_min(r->teacher_prob, (long)B * N * C);
+        st = dist_min_float(opt->dist, &pmin);
+        kcot_teacher_mask_with(r->teacher_prob_masked, targets, pmin, B, N, C);
         kcot_teacher_cost(r->cost_teacher, r->teacher_prob_masked, opt->teacher_weight,
                           (long)B * N * C);
     }
@@ -414,6 +417,63 @@ static void head_loss_backward(ram_loss_kind kind, float *dz, const float *z, co
     loss_mmc_backward(dz, 1.0f, z, y, (long)B * C);
 }
 
+/* The loss couples the whole batch (MMC: one softmax over the batch x
+ * labels grid; ASL and ranking: means over it). Split over processes, each
+ * gathers every process's logits and targets (rank order = batch order),
+ * computes the loss and its gradient over the whole batch, exactly as one
+ * process would, and keeps the gradient of its own rows.
+ * z, y [B, C] this process's rows; dz [B, C] accumulates. */
+typedef struct {
+    float *z, *y, *dz; /* [Bt, C] the whole batch */
+    long off;          /* this process's first row */
+    int Bt;
+} batch_loss;
+
+static ramc_status batch_loss_gather(batch_loss *bl, const ramc_dist *d, const float *z,
+                                     const float *y, int B, int C) {
+    ramc_status st = RAMC_OK;
+    long cap = 0, total = 0;
+    int Bt = B;
+    if ((st = dist_max_int(d, &Bt))) return st; /* shares differ by at most one image */
+    cap = (long)Bt * dist_size(d) * C;
+    if (!bl->z) {
+        bl->z = ramc_malloc(3 * (size_t)cap * sizeof(float), "gathered logits");
+        if (!bl->z) return RAMC_ERR_NOMEM;
+        bl->y = bl->z + cap, bl->dz = bl->y + cap;
+    }
+    if ((st = dist_allgather_float(d, z, (long)B * C, bl->z, cap, &bl->off, &total)) ||
+        (st = dist_allgather_float(d, y, (long)B * C, bl->y, cap, NULL, NULL)))
+        return st;
+    bl->off /= C;
+    bl->Bt = (int)(total / C);
+    return RAMC_OK;
+}
+
+static void batch_loss_free(batch_loss *bl) {
+    free(bl->z);
+    memset(bl, 0, sizeof *bl);
+}
+
+/* loss of one head: over this call's rows, or over the gathered batch */
+static ramc_status head_loss(ram_loss_kind kind, batch_loss *bl, const ramc_dist *d,
+                             const float *z, const float *y, int B, int C, float *loss, float *dz) {
+    if (dist_size(d) == 1) {
+        *loss = head_loss_forward(kind, z, y, B, C);
+        if (dz) head_loss_backward(kind, dz, z, y, B, C);
+        return RAMC_OK;
+    }
+    ramc_status st = batch_loss_gather(bl, d, z, y, B, C);
+    if (st) return st;
+    *loss = head_loss_forward(kind, bl->z, bl->y, bl->Bt, C);
+    if (dz) {
+        memset(bl->dz, 0, (size_t)bl->Bt * C * sizeof(float));
+        head_loss_backward(kind, bl->dz, bl->z, bl->y, bl->Bt, C);
+        const float *mine = bl->dz + (size_t)bl->off * C;
+        for (long k = 0; k < (long)B * C; k++) dz[k] += mine[k];
+    }
+    return RAMC_OK;
+}
+
 /* ------------------------------------------------------------------ step */
 
 ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *images, int B,
@@ -425,7 +485,9 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     const float scale = expf(in->logit_scale);
     text_state ts = {0};
     vision_state vs = {0};
+    batch_loss bl = {0};
     float *tx = NULL, *dbuf = NULL, *vx = NULL;
+    for (int v = 0; v < a->n_vision_adapted; v++) a->tss[v].bn_group = opt->dist;
     ramc_status st = result_alloc(r, B, N, C, D);
     if (st != RAMC_OK) goto done;
     if ((st = text_state_begin(m, a, tokens, C, &ts))) goto done;
@@ -457,9 +519,12 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     if ((st = vision_forward_train(m, a, vx, vx_loc, B, vfirst, r->text, C, !opt->no_saa,
                                    !opt->no_tss, &vs, r->img_glb, r->img_loc, tap, tap_user)))
         goto done;
+    for (int l = 0; l < vs.acts.n_blocks && vs.acts.tss; l++)
+        if ((st = vs.acts.tss[l].group_status)) goto done;
     sinkhorn_options so = sinkhorn_default_options();
     so.mode = opt->sinkhorn;
     so.reg = opt->reg;
+    so.batch_group = opt->dist;
     const float *extra = NULL;
     if (use_teacher) {
         if ((st = teacher_cost(m, vx, vx_loc, vfirst, B, teacher_text, targets, opt, r)))
@@ -475,16 +540,6 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
                                a->temperature->data[0], a->temperature_loc->data[0], extra, &so)))
         goto done;
     kcot_cost_forward(r->cost_student, h->sim, scale, B, N, C);
-    r->loss_glb = head_loss_forward(opt->loss, h->logits_glb, targets, B, C);
-    r->loss_loc = head_loss_forward(opt->loss, h->logits_loc, targets, B, C);
-    r->loss = r->loss_glb + r->loss_loc;
-    if (!isfinite(r->loss)) {
-        st = ramc_error(RAMC_ERR_NUMERIC, "training loss is not finite (global %g, local %g)",
-                        (double)r->loss_glb, (double)r->loss_loc);
-        goto done;
-    }
-
-    /* backward: heads */
     const size_t BC = (size_t)B * C, BNC = BC * N;
     dbuf = ramc_calloc(2 * BC + BNC + (size_t)B * D * 2 + (size_t)B * N * D * 2 + (size_t)C * D * 2,
                        sizeof(float), "head gradients");
@@ -496,8 +551,20 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     float *dg = dsim + BNC, *dimg_glb = dg + (size_t)B * D;
     float *df = dimg_glb + (size_t)B * D, *dimg_loc = df + (size_t)B * N * D;
     float *dt = dimg_loc + (size_t)B * N * D, *dtext = dt + (size_t)C * D;
-    head_loss_backward(opt->loss, dz_glb, h->logits_glb, targets, B, C);
-    head_loss_backward(opt->loss, dz_loc, h->logits_loc, targets, B, C);
+    /* the loss's gradient is computed with it, but only used once it is finite */
+    if ((st = head_loss(opt->loss, &bl, opt->dist, h->logits_glb, targets, B, C, &r->loss_glb,
+                        dz_glb)) ||
+        (st = head_loss(opt->loss, &bl, opt->dist, h->logits_loc, targets, B, C, &r->loss_loc,
+                        dz_loc)))
+        goto done;
+    r->loss = r->loss_glb + r->loss_loc;
+    if (!isfinite(r->loss)) {
+        st = ramc_error(RAMC_ERR_NUMERIC, "training loss is not finite (global %g, local %g)",
+                        (double)r->loss_glb, (double)r->loss_loc);
+        goto done;
+    }
+
+    /* backward: heads */
     kcot_global_logits_backward(dg, dt, a->temperature->grad, dz_glb, h->logits_glb, h->g_norm,
                                 h->t_norm, a->temperature->data[0], B, C, D);
     const float tau_l = a->temperature_loc->data[0];
@@ -521,6 +588,8 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
         goto done;
     if (a->n_text_prompted && (st = text_backward(m, a, &ts, dtext, tx, txp))) goto done;
 done:
+    for (int v = 0; v < a->n_vision_adapted; v++) a->tss[v].bn_group = NULL;
+    batch_loss_free(&bl);
     text_state_free(&ts);
     vision_state_free(&vs);
     free(tx);

@@ -14,6 +14,7 @@
 #ifndef RAMC_RAM_TRAIN_H
 #define RAMC_RAM_TRAIN_H
 
+#include "core/dist.h"
 #include "ram/ram_forward.h"
 
 /* The loss on both heads (summed). MMC is RAM's; the others are the paper's
@@ -57,6 +58,13 @@ typedef struct {
     ram_matching matching;   /* KCOT, average pooling, re-weighting or plain OT (no teacher) */
     ram_loss_kind loss;      /* MMC */
     ram_text_cache *text_cache; /* NULL: the frozen text blocks are recomputed every step */
+    /* Data-parallel training: this call has this process's share of a batch
+     * split over the group's processes (in rank order). Everything coupled
+     * across the batch then sees the whole batch: the loss (logits gathered),
+     * BatchNorm statistics, the teacher mask's minimum and the Sinkhorn stop
+     * test. Gradients stay this process's share (the caller sums them).
+     * NULL: the batch is this call's images. */
+    const ramc_dist *dist;
 } ram_train_options;
 
 ram_train_options ram_train_default_options(void);
@@ -81,6 +89,7 @@ typedef struct {
 void ram_train_result_free(ram_train_result *r);
 
 /* images [B, 3, S, S]; tokens [C, L] of the (seen) training labels;
+ * (with opt->dist: B is this process's share, loss and loss_* the batch's) 
  * teacher_text [C, D] the frozen teacher's features of the same labels
  * (computed once with ram_encode_text(m, NULL, ...)); targets [B, C] 0/1.
  * Gradients ACCUMULATE into the adapter's grad buffers (zero them first);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/dist.h"
 #include "kernels/kernels.h"
 
 #define TSS_LN_EPS 1e-5f
@@ -87,7 +88,8 @@ static size_t tss_acts_floats(int B, int g, int W, int H, int C, int k) {
 
 size_t tss_acts_bytes(int B, int g, int W, int H, int C, int k) {
     return arena_size(tss_acts_floats(B, g, W, H, C, k) * sizeof(float)) +
-           arena_size((size_t)B * g * g * sizeof(int));
+           arena_size((size_t)B * g * g * sizeof(int)) +
+           arena_size((2 * (size_t)H + 1) * sizeof(double));
 }
 
 ramc_status tss_acts_alloc(tss_acts *a, ramc_arena *arena, int B, int g, int W, int H, int C,
@@ -100,7 +102,8 @@ ramc_status tss_acts_alloc(tss_acts *a, ramc_arena *arena, int B, int g, int W, 
     const size_t total = tss_acts_floats(B, g, W, H, C, k);
     a->storage = arena_calloc(arena, total, sizeof(float), "TSS activations");
     a->int_storage = arena_calloc(arena, (size_t)B * N, sizeof(int), "TSS activations");
-    if (!a->storage || !a->int_storage) {
+    a->bn_sums = arena_calloc(arena, 2 * (size_t)H + 1, sizeof(double), "TSS activations");
+    if (!a->storage || !a->int_storage || !a->bn_sums) {
         tss_acts_free(a);
         return RAMC_ERR_NOMEM;
     }
@@ -141,7 +144,105 @@ ramc_status tss_acts_alloc(tss_acts *a, ramc_arena *arena, int B, int g, int W, 
 void tss_acts_free(tss_acts *a) {
     arena_free(a->arena, a->storage);
     arena_free(a->arena, a->int_storage);
+    arena_free(a->arena, a->bn_sums);
     memset(a, 0, sizeof *a);
+}
+
+/* BatchNorm in training form over a batch split across the processes of
+ * `group` (SyncBatchNorm): batchnorm_forward_train's arithmetic, with the
+ * sums (and the element count) added over the processes, so each process
+ * normalises its images with the whole batch's mean and variance. The mean
+ * first, then the squared deviations from it, as the one-process kernel.
+ * sums [2C + 1] scratch. out, inp [B, C, HW]; mean, rstd, running [C]. */
+static ramc_status batchnorm_train_group(const ramc_dist *group, double *sums, float *out,
+                                         float *mean, float *rstd, float *running_mean,
+                                         float *running_var, const float *inp,
+                                         const float *weight, const float *bias, int B, int C,
+                                         int HW, float eps, float momentum) {
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) {
+        double m = 0.0;
+        for (int b = 0; b < B; b++) {
+            const float *x = inp + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) m += x[i];
+        }
+        sums[c] = m;
+    }
+    sums[C] = (double)B * HW;
+    ramc_status st = dist_sum_double(group, sums, C + 1);
+    if (st) return st;
+    const double n = sums[C];
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) {
+        const double m = sums[c] / n;
+        double ss = 0.0;
+        for (int b = 0; b < B; b++) {
+            const float *x = inp + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                double d = x[i] - m;
+                ss += d * d;
+            }
+        }
+        sums[C + 1 + c] = ss;
+    }
+    if ((st = dist_sum_double(group, sums + C + 1, C))) return st;
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) {
+        const double m = sums[c] / n, ss = sums[C + 1 + c];
+        const double var = ss / n, s = 1.0 / sqrt(var + (double)eps);
+        const float w = weight ? weight[c] : 1.0f, bb = bias ? bias[c] : 0.0f;
+        for (int b = 0; b < B; b++) {
+            const float *x = inp + ((long)b * C + c) * HW;
+            float *y = out + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) y[i] = (float)((x[i] - m) * s) * w + bb;
+        }
+        mean[c] = (float)m;
+        rstd[c] = (float)s;
+        const double unbiased = n > 1 ? ss / (n - 1) : var;
+        running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
+        running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+    }
+    return RAMC_OK;
+}
+
+/* batchnorm_backward over a batch split across `group`: the weight and bias
+ * gradients get this process's share (the trainer sums gradients over the
+ * processes), the input gradient the whole batch's mean terms. sums [2C + 1]. */
+static ramc_status batchnorm_backward_group(const ramc_dist *group, double *sums, float *dinp,
+                                            float *dweight, float *dbias, const float *dout,
+                                            const float *inp, const float *weight,
+                                            const float *mean, const float *rstd, int B, int C,
+                                            int HW) {
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) {
+        float m = mean[c], s = rstd[c];
+        double sg = 0.0, sgx = 0.0;
+        for (int b = 0; b < B; b++) {
+            const float *x = inp + ((long)b * C + c) * HW, *g = dout + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                sg += g[i];
+                sgx += (double)g[i] * ((x[i] - m) * s);
+            }
+        }
+        if (dweight) dweight[c] += (float)sgx;
+        if (dbias) dbias[c] += (float)sg;
+        sums[c] = sg, sums[C + c] = sgx;
+    }
+    sums[2 * C] = (double)B * HW;
+    ramc_status st = dist_sum_double(group, sums, 2 * C + 1);
+    if (st) return st;
+    const double n = sums[2 * C];
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) {
+        const float m = mean[c], s = rstd[c], w = weight ? weight[c] : 1.0f;
+        const float mg = (float)(sums[c] / n), mgx = (float)(sums[C + c] / n), k = w * s;
+        for (int b = 0; b < B; b++) {
+            const float *x = inp + ((long)b * C + c) * HW, *g = dout + ((long)b * C + c) * HW;
+            float *dx = dinp + ((long)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) dx[i] += k * (g[i] - mg - (x[i] - m) * s * mgx);
+        }
+    }
+    return RAMC_OK;
 }
 
 void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *text, int train) {
@@ -165,7 +266,13 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
     for (int s = 0; s < 2; s++) {
         int ks = s == 0 ? 1 : 3;
         conv_from_tokens(a, a->conv[s], x, conv_w[s]->data, ks);
-        if (train)
+        if (train && dist_size(w->bn_group) > 1) {
+            ramc_status st = batchnorm_train_group(
+                w->bn_group, a->bn_sums, a->bn_out[s], a->bn_mean[s], a->bn_rstd[s],
+                bn_mean[s]->data, bn_var[s]->data, a->conv[s], bn_w[s]->data, bn_b[s]->data, B, H,
+                N, TSS_BN_EPS, TSS_BN_MOMENTUM);
+            if (st && !a->group_status) a->group_status = st;
+        } else if (train)
             batchnorm_forward_train(a->bn_out[s], a->bn_mean[s], a->bn_rstd[s], bn_mean[s]->data,
                                     bn_var[s]->data, a->conv[s], bn_w[s]->data, bn_b[s]->data, B,
                                     H, N, TSS_BN_EPS, TSS_BN_MOMENTUM);
@@ -327,7 +434,16 @@ ramc_status tss_backward(const ram_tss *w, const tss_acts *a, const float *dout,
         gelu_backward(dbn, dchan, a->bn_out[s], (long)BHN);
         float *dconv = dchan;
         memset(dconv, 0, BHN * sizeof(float));
-        if (train)
+        if (train && dist_size(w->bn_group) > 1) {
+            ramc_status st = batchnorm_backward_group(w->bn_group, a->bn_sums, dconv, bn_w[s]->grad,
+                                                      bn_b[s]->grad, dbn, a->conv[s],
+                                                      bn_w[s]->data, a->bn_mean[s], a->bn_rstd[s],
+                                                      B, H, N);
+            if (st) {
+                free(buf);
+                return st;
+            }
+        } else if (train)
             batchnorm_backward(dconv, bn_w[s]->grad, bn_b[s]->grad, dbn, a->conv[s], bn_w[s]->data,
                                a->bn_mean[s], a->bn_rstd[s], B, H, N);
         else

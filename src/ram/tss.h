@@ -43,6 +43,8 @@ typedef struct {
     float *col;               /* [chunk*N, 9W] im2col of a chunk of images (scratch) */
     float *gate_col;          /* the gate convolution's im2col (scratch) */
     ramc_arena *arena;        /* where storage came from (NULL: the heap) */
+    double *bn_sums;          /* [2H + 1]   BatchNorm sums over a process group (scratch) */
+    ramc_status group_status; /* a failed exchange of the process group in tss_forward */
     float *storage;
     int *int_storage;
 } tss_acts;

@@ -2,6 +2,7 @@
 #include "train/solver.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 ram_optim_options ram_solver_optim_options(const ram_train_config *cfg) {
@@ -62,6 +63,33 @@ ramc_status ram_solver_begin_epoch(ram_solver *s, const ram_adapter *a, int epoc
     return fresh_ema ? ema_reset(s->ema, a) : RAMC_OK;
 }
 
+/* Data-parallel: every process's gradients summed into every process
+ * (dist.h: fixed order, the same bits everywhere), so the optimiser steps
+ * that follow are the same on all of them. Packed into one buffer: one
+ * exchange per step instead of one per tensor. */
+static ramc_status sum_gradients(const ramc_dist *d, ram_adapter *a) {
+    size_t total = 0;
+    for (int i = 0; i < a->n_params; i++)
+        if (a->params[i].grad) total += (size_t)a->params[i].numel;
+    float *buf = ramc_malloc((total ? total : 1) * sizeof(float), "gradient exchange");
+    if (!buf) return RAMC_ERR_NOMEM;
+    size_t at = 0;
+    for (int i = 0; i < a->n_params; i++)
+        if (a->params[i].grad) {
+            memcpy(buf + at, a->params[i].grad, (size_t)a->params[i].numel * sizeof(float));
+            at += (size_t)a->params[i].numel;
+        }
+    ramc_status st = dist_sum_float(d, buf, (long)total);
+    at = 0;
+    for (int i = 0; i < a->n_params && st == RAMC_OK; i++)
+        if (a->params[i].grad) {
+            memcpy(a->params[i].grad, buf + at, (size_t)a->params[i].numel * sizeof(float));
+            at += (size_t)a->params[i].numel;
+        }
+    free(buf);
+    return st;
+}
+
 ramc_status ram_solver_step(ram_solver *s, const ramc_clip *clip, ram_adapter *a,
                             const float *images, int B, const int32_t *tokens, int C,
                             const float *teacher_text, const float *targets,
@@ -70,6 +98,7 @@ ramc_status ram_solver_step(ram_solver *s, const ramc_clip *clip, ram_adapter *a
     ramc_status st = ram_train_step(clip, a, images, B, tokens, C, teacher_text, targets, &s->step,
                                     res, NULL, NULL);
     if (st) return st;
+    if (dist_size(s->step.dist) > 1 && (st = sum_gradients(s->step.dist, a))) return st;
     if ((st = optimizer_step(s->opt, a))) return st;
     return ema_update(s->ema, a);
 }

@@ -44,7 +44,10 @@ ramc_status ram_solver_begin_epoch(ram_solver *s, const ram_adapter *a, int epoc
 
 /* One optimisation step on a batch: gradients zeroed, the train-mode forward
  * and backward (BatchNorm running statistics updated), AdamW and SGD steps,
- * then the EMA update. images [B, 3, S, S]; tokens [C, L] of the seen labels;
+ * then the EMA update. With s->step.dist (data-parallel), images are this
+ * process's share of the batch and the gradients are summed over the
+ * processes before the optimiser steps, so every process steps alike.
+ * images [B, 3, S, S]; tokens [C, L] of the seen labels;
  * teacher_text [C, D]; targets [B, C] 0/1. *res receives what the step
  * computed (loss, scores); free it with ram_train_result_free. On a NaN or Inf
  * gradient nothing is stepped and RAMC_ERR_NUMERIC names the tensor. */

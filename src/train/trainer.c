@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/model_view.h"
+#include "core/dist.h"
 #include "core/rng.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -47,6 +48,11 @@ typedef struct {
     float *teacher_text;         /* [Cs, D] */
     ram_text_cache text_cache;   /* seen prompts through the unprompted text blocks */
     int *order;                  /* [n_train] fixed permutation */
+    /* data-parallel: this process's `share` images of every batch, from
+     * position share_off of it; shard [steps * share] the items it loads and
+     * shard_pos their positions in `order` (augmentation seeds) */
+    int rank, size, share, share_off;
+    int *shard, *shard_pos;
     const char **paths;
     float *images, *targets;
     int *items;
@@ -76,7 +82,7 @@ static void message(trainer *t, const char *text) {
 
 /* One JSON object per line; flushed so a crash never loses a logged line. */
 static void log_json(trainer *t, cJSON *obj) {
-    if (t->log) {
+    if (t->log) { /* rank 0 only */
         char *line = cJSON_PrintUnformatted(obj);
         if (line) {
             fprintf(t->log, "%s\n", line);
@@ -249,6 +255,21 @@ static ramc_status build_order(trainer *t) {
         t->order[i] = t->order[j];
         t->order[j] = tmp;
     }
+    if (t->size == 1) return RAMC_OK;
+    /* rank r loads images off_r .. off_r + share_r - 1 of every batch (the
+     * first B % size ranks one more) */
+    const int B = t->cfg->batch_size, P = t->size;
+    const int64_t steps = n / B;
+    t->share = B / P + (t->rank < B % P);
+    t->share_off = t->rank * (B / P) + (t->rank < B % P ? t->rank : B % P);
+    t->shard = malloc(((size_t)steps * t->share + 1) * sizeof(int));
+    t->shard_pos = malloc(((size_t)steps * t->share + 1) * sizeof(int));
+    if (!t->shard || !t->shard_pos) return ramc_error(RAMC_ERR_NOMEM, "out of memory (order)");
+    for (int64_t k = 0, at = 0; k < steps; k++)
+        for (int j = 0; j < t->share; j++, at++) {
+            t->shard_pos[at] = (int)(k * B + t->share_off + j);
+            t->shard[at] = t->order[t->shard_pos[at]];
+        }
     return RAMC_OK;
 }
 
@@ -292,6 +313,8 @@ static ramc_status write_report(trainer *t, const eval_report *r, int epoch) {
     return RAMC_OK;
 }
 
+/* Data-parallel: every process evaluates its share of the batches
+ * (ram_eval_options.dist), rank 0 writes the reports. */
 static ramc_status evaluate_all(trainer *t, int epoch) {
     if (!t->have_zsl && !t->have_gzsl) return RAMC_OK;
     const ram_train_config *cfg = t->cfg;
@@ -304,6 +327,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
     eo.progress_user = t;
     eo.fatal_missing = t->o->fatal_missing;
     eo.variant = cfg->variant;
+    eo.dist = t->o->dist;
     ramc_status st = ema_copy_to(t->solver.ema, t->ema_view);
     if (st) return st;
     /* kept for the whole run, so the model's tokenizer is read once */
@@ -330,7 +354,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
             }
             ram_train_event ev = {.kind = TRAIN_EVENT_EVAL, .epoch = epoch, .report = r};
             emit(t, &ev);
-            st = write_report(t, r, epoch);
+            st = t->rank == 0 ? write_report(t, r, epoch) : RAMC_OK;
             report_free(r);
             if (st) return st;
         }
@@ -341,6 +365,7 @@ static ramc_status evaluate_all(trainer *t, int epoch) {
 
 static ramc_status save_checkpoint(trainer *t, int epoch, int64_t step_in_epoch,
                                    int64_t global_step, ram_train_summary *sum) {
+    if (t->rank != 0) return RAMC_OK; /* every process holds the same state */
     char path[4200];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", t->dir);
     ram_progress p = {epoch, step_in_epoch, global_step};
@@ -373,6 +398,8 @@ static void log_step(trainer *t, const ram_train_event *ev) {
     for (int g = 0; g < 3; g++) cJSON_AddItemToArray(lr, cJSON_CreateNumber(ev->lr[g]));
     cJSON_AddNumberToObject(line, "images_per_s", ev->images_per_s);
     cJSON_AddNumberToObject(line, "elapsed_s", ev->elapsed_s);
+    if (t->size > 1) /* what rank 0 has sent to the others so far (payload) */
+        cJSON_AddNumberToObject(line, "sent_bytes", (double)dist_bytes_sent(t->o->dist));
     log_json(t, line);
 }
 
@@ -397,6 +424,8 @@ static void trainer_free(trainer *t) {
     free(t->teacher_text);
     ram_text_cache_free(&t->text_cache);
     free(t->order);
+    free(t->shard);
+    free(t->shard_pos);
     free(t->paths);
     free(t->images);
     free(t->targets);
@@ -426,7 +455,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
     ramc_status st = RAMC_OK;
     loader_ctx lc = {t, 0};
     ramc_loader_options lo = loader_default_options();
-    lo.batch_size = B;
+    lo.batch_size = t->size > 1 ? t->share : B;
     lo.workers = cfg->workers;
     lo.drop_last = 1;
     lo.train = 1;
@@ -435,6 +464,15 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
     lo.on_error = t->o->fatal_missing ? LOADER_FATAL : LOADER_SKIP;
     lo.report = on_unreadable;
     lo.report_user = &lc;
+    const int *order = t->order;
+    int n_order = t->train.n_items;
+    if (t->size > 1) {
+        /* skipping an image would shift one process's batches only */
+        lo.on_error = LOADER_FATAL;
+        lo.seed_positions = t->shard_pos;
+        order = t->shard;
+        n_order = (int)(steps * t->share);
+    }
 
     for (; epoch <= cfg->max_epochs; epoch++, step_in_epoch = 0) {
         sum->epoch = epoch;
@@ -442,17 +480,25 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
         if ((st = ram_solver_begin_epoch(&t->solver, t->adapter, epoch, step_in_epoch == 0)))
             return st;
         ramc_loader *loader = NULL;
-        if ((st = loader_new(t->paths, t->train.n_items, t->order, t->train.n_items, &lo,
-                             (uint64_t)epoch, &loader)))
+        if ((st = loader_new(t->paths, t->train.n_items, order, n_order, &lo, (uint64_t)epoch,
+                             &loader)))
             return st;
         int count = 0;
         /* skip what a resumed run already did: same batches, same augmentation */
         for (int64_t k = 0; k < step_in_epoch && st == RAMC_OK; k++)
             st = loader_next_batch(loader, t->images, t->items, &count);
         while (st == RAMC_OK) {
-            if ((t->o->stop && *t->o->stop) || (t->o->max_steps && global_step >= t->o->max_steps)) {
+            /* 2: the stop flag, 1: max_steps */
+            int stop = t->o->stop && *t->o->stop ? 2
+                       : t->o->max_steps && global_step >= t->o->max_steps ? 1 : 0;
+            /* a signal reaches the processes at different moments (or only
+             * one of them): all stop at the first step boundary where any of
+             * them saw it */
+            if (t->size > 1 && (st = dist_max_int(t->o->dist, &stop))) break;
+            if (stop) {
                 loader_free(loader);
                 sum->interrupted = 1;
+                sum->stop_requested = stop == 2;
                 sum->global_step = global_step;
                 return save_checkpoint(t, epoch, step_in_epoch, global_step, sum);
             }
@@ -469,7 +515,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
             }
             step_in_epoch++, global_step++;
             t->steps_this_run++;
-            t->images_this_run += count;
+            t->images_this_run += t->size > 1 ? B : count;
             sum->last_loss = loss;
             ram_train_event ev = {.kind = TRAIN_EVENT_STEP, .epoch = epoch,
                                   .max_epochs = cfg->max_epochs, .step = step_in_epoch,
@@ -519,8 +565,15 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
         goto done;
     }
     snprintf(t.dir, sizeof t.dir, "%s", cfg->output_dir);
-    if ((st = make_dir(t.dir))) goto done;
-    if ((st = claim_output_dir(&t))) goto done;
+    t.rank = dist_rank(o->dist);
+    t.size = dist_size(o->dist);
+    if (t.size > cfg->batch_size) {
+        st = ramc_error(RAMC_ERR_INVALID_ARG, "batch_size %d cannot be split over %d processes: "
+                        "each needs at least one image of every batch", cfg->batch_size, t.size);
+        goto done;
+    }
+    /* rank 0 alone writes into the output folder */
+    if (t.rank == 0 && ((st = make_dir(t.dir)) || (st = claim_output_dir(&t)))) goto done;
     if ((st = ram_train_config_dump(cfg, &t.config_text))) goto done;
     if ((st = ramc_clip_load(cfg->model, &o->clip_params, &t.clip))) goto done;
     /* Packed weight copies (+~570 MB for ViT-B/16) measured no faster for a
@@ -535,6 +588,7 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
         (st = build_model(&t)) || (st = build_order(&t)))
         goto done;
     const int B = cfg->batch_size, S = t.clip->info.image_size;
+    t.solver.step.dist = o->dist;
     t.images = malloc((size_t)B * 3 * S * S * sizeof(float));
     t.targets = malloc((size_t)B * t.seen.n * sizeof(float));
     t.items = malloc((size_t)B * sizeof(int));
@@ -544,8 +598,8 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
     }
     char log_path[4200];
     snprintf(log_path, sizeof log_path, "%s/log.jsonl", t.dir);
-    t.log = fopen(log_path, "a");
-    if (!t.log) {
+    t.log = t.rank == 0 ? fopen(log_path, "a") : NULL;
+    if (!t.log && t.rank == 0) {
         st = ramc_error(RAMC_ERR_IO, "%s: cannot open for writing: %s", log_path, strerror(errno));
         goto done;
     }
@@ -560,6 +614,7 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
     cJSON_AddNumberToObject(start, "seen_labels", t.seen.n);
     cJSON_AddNumberToObject(start, "epoch", (double)p.epoch);
     cJSON_AddNumberToObject(start, "global_step", (double)p.global_step);
+    cJSON_AddNumberToObject(start, "processes", t.size);
     log_json(&t, start);
     char warning[1024];
     if (ram_schedule_check(cfg, warning, sizeof warning)) {
@@ -577,7 +632,7 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
                           .total_steps = (int64_t)(t.train.n_items / B) * cfg->max_epochs};
     emit(&t, &ev);
     st = train_loop(&t, (int)p.epoch, p.step_in_epoch, p.global_step, sum);
-    if (st == RAMC_OK && !sum->interrupted) {
+    if (st == RAMC_OK && !sum->interrupted && t.rank == 0) {
         char path[4200];
         snprintf(path, sizeof path, "%s/adapter.safetensors", t.dir);
         if ((st = ram_adapter_save(t.adapter, path))) goto done;
@@ -593,6 +648,10 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
     cJSON_AddNumberToObject(end, "global_step", (double)sum->global_step);
     cJSON_AddNumberToObject(end, "last_loss", sum->last_loss);
     cJSON_AddNumberToObject(end, "elapsed_s", now_s() - t.start_time);
+    if (t.size > 1) {
+        cJSON_AddNumberToObject(end, "processes", t.size);
+        cJSON_AddNumberToObject(end, "sent_bytes", (double)dist_bytes_sent(o->dist));
+    }
     log_json(&t, end);
 done:
     trainer_free(&t);

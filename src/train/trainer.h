@@ -58,12 +58,19 @@ typedef struct {
     int overwrite;
     ram_train_callback callback; /* may be NULL */
     void *user;
+    /* Data-parallel training (docs/distributed.md): every process of the
+     * group runs ram_train_run with the same options; each computes its
+     * share of every batch, and the result is the one process's within
+     * float rounding. Only rank 0 writes into cfg.output_dir and evaluates.
+     * NULL (or a group of one): this process alone, exactly as before. */
+    const ramc_dist *dist;
 } ram_trainer_options;
 
 typedef struct {
     int64_t global_step;
     int epoch;                   /* last epoch started */
     int interrupted;             /* stopped by the stop flag or max_steps */
+    int stop_requested;          /* stopped by the stop flag (of any process of the group) */
     double last_loss;
     char checkpoint[4200];       /* last checkpoint written ("" if none) */
 } ram_train_summary;
