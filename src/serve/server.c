@@ -319,13 +319,16 @@ static enum MHD_Result begin_post(request *r) {
 
 static enum MHD_Result receive(request *r, const char *data, size_t size) {
     serve_server *s = r->server;
-    if (size > s->opt.max_body - r->received || r->perr.status) {
-        char msg[sizeof r->perr.message];
-        if (r->perr.status) snprintf(msg, sizeof msg, "%s", r->perr.message);
-        else snprintf(msg, sizeof msg, "the body is more than the server's limit of %zu bytes (--max-body)",
-                      s->opt.max_body);
-        r->refused = 1;
-        return send_error(r, r->perr.status ? r->perr.status : 413, msg);
+    /* libmicrohttpd answers only once the upload is in: a refused body is
+     * read and dropped, up to twice the limit, then the connection is cut */
+    if (r->perr.status) {
+        r->received += size;
+        return r->received / 2 > s->opt.max_body ? MHD_NO : MHD_YES;
+    }
+    if (size > s->opt.max_body - r->received) {
+        r->received += size;
+        return request_fail(&r->perr, 413, "the body is more than the server's limit of %zu bytes (--max-body)",
+                            s->opt.max_body), MHD_YES;
     }
     r->received += size;
     if (r->json) {
@@ -333,7 +336,7 @@ static enum MHD_Result receive(request *r, const char *data, size_t size) {
             size_t cap = r->body_cap ? r->body_cap : 65536;
             while (size + 1 > cap - r->body_size) cap *= 2;
             char *grown = realloc(r->body, cap);
-            if (!grown) return send_error(r, 500, "out of memory receiving the body");
+            if (!grown) return request_fail(&r->perr, 500, "out of memory receiving the body"), MHD_YES;
             r->body = grown, r->body_cap = cap;
         }
         memcpy(r->body + r->body_size, data, size);
@@ -341,11 +344,8 @@ static enum MHD_Result receive(request *r, const char *data, size_t size) {
         r->body[r->body_size] = 0;
         return MHD_YES;
     }
-    if (MHD_post_process(r->post, data, size) != MHD_YES) {
-        r->refused = 1;
-        if (r->perr.status) return send_error(r, r->perr.status, r->perr.message);
-        return send_error(r, 400, "malformed form data");
-    }
+    if (MHD_post_process(r->post, data, size) != MHD_YES && !r->perr.status)
+        request_fail(&r->perr, 400, "malformed multipart/form-data body");
     return MHD_YES;
 }
 
@@ -374,8 +374,10 @@ static enum MHD_Result dispatch(request *r) {
     serve_server *s = r->server;
     const int for_labels = r->route == ROUTE_LABELS;
     if (r->post) {
-        MHD_destroy_post_processor(r->post); /* ends the last part */
+        /* ends the last part; a body cut short before its closing boundary fails here */
+        int complete = MHD_destroy_post_processor(r->post) == MHD_YES;
         r->post = NULL;
+        if (!complete && !r->perr.status) request_fail(&r->perr, 400, "malformed or truncated multipart/form-data body");
     }
     if (r->perr.status) return send_error(r, r->perr.status, r->perr.message);
     int ok;

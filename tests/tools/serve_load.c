@@ -7,6 +7,7 @@
  *              [--host 127.0.0.1] [--clients N] [--requests M] [--token T]
  *
  * prints  clients=N requests=N*M errors=E seconds=S rps=R p50_ms=.. p99_ms=.. max_ms=..
+ *         statuses=200:790,503:10   (0: no answer)
  * An error is an answer other than 200 or a failed connection; the exit
  * status is 1 if there was any. Plain POSIX sockets: no dependency. */
 #define _POSIX_C_SOURCE 200809L
@@ -33,6 +34,7 @@ typedef struct {
     double *latency; /* [requests] seconds */
     int errors;
     int first_bad_status;
+    int by_status[600]; /* answers by HTTP status; [0]: no answer */
 } client;
 
 static double now(void) {
@@ -98,6 +100,7 @@ static void *client_main(void *arg) {
         double t0 = now();
         int status = one_request(cl->cfg);
         cl->latency[i] = now() - t0;
+        cl->by_status[status > 0 && status < 600 ? status : 0]++;
         if (status != 200) {
             if (!cl->errors) cl->first_bad_status = status;
             cl->errors++;
@@ -181,6 +184,13 @@ int main(int argc, char **argv) {
     double p50 = all[(n * 50 + 99) / 100 - 1], p99 = all[(n * 99 + 99) / 100 - 1];
     printf("clients=%d requests=%zu errors=%d seconds=%.3f rps=%.2f p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n",
            clients, n, errors, seconds, (double)n / seconds, 1e3 * p50, 1e3 * p99, 1e3 * all[n - 1]);
+    printf("statuses=");
+    for (int st = 0, first = 1; st < 600; st++) {
+        int count = 0;
+        for (int i = 0; i < clients; i++) count += cl[i].by_status[st];
+        if (count) printf("%s%d:%d", first ? "" : ",", st, count), first = 0;
+    }
+    printf("\n");
     if (errors) fprintf(stderr, "serve_load: %d failed requests (first: %s %d)\n", errors,
                         bad < 0 ? "no answer" : "status", bad);
     free(all);
