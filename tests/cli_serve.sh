@@ -164,11 +164,17 @@ check "load: 800 answers, all 200" grep -q "statuses=200:800$" "$WORK/load.out"
 check "SIGTERM: the server exits 0" stop_server
 
 # ------------------------------------------------------------ limits of the command line
-start_server "$WORK/small.log" --threads 1 --queue 1 --max-body 1 --max-labels 3 || bad "small server start"
+start_server "$WORK/small.log" --threads 1 --queue 1 --max-body 1 --max-labels 3 --max-vocabularies 2 || bad "small server start"
 head -c 1500000 /dev/urandom > "$WORK/big.bin"
 hostile body_too_large 413 "more than the server's limit" -F "image=@$WORK/big.bin" -F "labels=$L3" "$BASE/v1/predict"
 hostile body_too_large_chunked 413 "limit" -H 'Transfer-Encoding: chunked' -F "image=@$WORK/big.bin" -F "labels=$L3" "$BASE/v1/predict"
 hostile too_many_labels 413 "more than 3 labels" -F "image=@$img1" -F $'labels=a\nb\nc\nd' "$BASE/v1/predict"
+# two vocabularies at most, "default" (pinned) one of them: a new one pushes the last out
+http va -F $'labels=red heart\nyellow square' "$BASE/v1/labels" > /dev/null
+http vb -F $'labels=green star\nblue cross' "$BASE/v1/labels" > /dev/null
+check "a full vocabulary store takes a new set" [ "$(http vb2 -F "image=@$img1" -F "vocabulary=$(json "$WORK/vb.body" "j['id']")" "$BASE/v1/predict")" = 200 ]
+hostile evicted_vocabulary 400 "unknown vocabulary id '$(json "$WORK/va.body" "j['id']")'" -F "image=@$img1" -F "vocabulary=$(json "$WORK/va.body" "j['id']")" "$BASE/v1/predict"
+check "the pinned default stays" [ "$(http vd -F "image=@$img1" -F vocabulary=default "$BASE/v1/predict")" = 200 ]
 # one worker, one place in the queue, 8 clients sending 16 images each at
 # once: some must be turned away at once
 heavy=(); for i in $(seq 16); do heavy+=("{\"name\":\"i$i\",\"data\":\"$b64\"}"); done

@@ -20,7 +20,8 @@ static const char usage_text[] =
     "usage: ramc serve [--clip WEIGHTS] [--adapter FILE] [--vision-heads N --text-heads N]\n"
     "                  [--host 127.0.0.1] [--port 8080] [--threads N] [--queue N]\n"
     "                  [--max-body MB] [--max-labels N] [--max-images N] [--timeout S]\n"
-    "                  [--label-cache DIR] [--labels-file FILE] [--token-file FILE]\n"
+    "                  [--max-vocabularies N] [--label-cache DIR] [--labels-file FILE]\n"
+    "                  [--token-file FILE]\n"
     "                  [--bf16] [--no-pack]\n"
     "\n"
     "Loads the model once and answers HTTP until SIGTERM or Ctrl-C, which stop new\n"
@@ -50,6 +51,8 @@ static const char usage_text[] =
     "  --max-images N       images in one request (default 16)\n"
     "  --timeout S          idle connection timeout, and the longest wait in the\n"
     "                       queue (default 30)\n"
+    "  --max-vocabularies N label sets kept encoded (default 64); when full, the\n"
+    "                       least recently used one not in use gives way\n"
     "  --label-cache DIR    keep encoded label features in DIR (as ramc predict)\n"
     "  --labels-file FILE   store this label list as vocabulary \"default\"\n"
     "  --token-file FILE    require 'Authorization: Bearer TOKEN' on /v1/ (TOKEN:\n"
@@ -121,7 +124,7 @@ int cmd_serve(int argc, char **argv) {
         if (!strcmp(a, "--no-pack")) { no_pack = 1; continue; }
         static const char *const with_value[] = {
             "--clip", "--adapter", "--vision-heads", "--text-heads", "--host", "--port", "--threads",
-            "--queue", "--max-body", "--max-labels", "--max-images", "--timeout", "--label-cache",
+            "--queue", "--max-body", "--max-labels", "--max-images", "--timeout", "--label-cache", "--max-vocabularies",
             "--labels-file", "--token-file"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
@@ -142,6 +145,7 @@ int cmd_serve(int argc, char **argv) {
         else if (!strcmp(a, "--max-body")) ok = parse_int(v, 1, 1024, &n), so.max_body = (size_t)n << 20;
         else if (!strcmp(a, "--max-labels")) ok = parse_int(v, 1, RAMC_MAX_LABELS, &n), so.max_labels = (int)n;
         else if (!strcmp(a, "--max-images")) ok = parse_int(v, 1, 256, &n), so.max_images = (int)n;
+        else if (!strcmp(a, "--max-vocabularies")) ok = parse_int(v, 1, 4096, &n), so.max_vocabularies = (int)n;
         else if (!strcmp(a, "--timeout")) ok = parse_int(v, 1, 3600, &n), so.timeout_s = (int)n;
         if (!ok) {
             fprintf(stderr, "ramc serve: invalid value '%s' for %s\n", v, a);
