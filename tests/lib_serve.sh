@@ -16,7 +16,7 @@ start_server() {
     PORT=
     # the model loads first (seconds under the sanitizers)
     for _ in $(seq 1200); do
-        PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9][0-9]*\)/.*|\1|p' "$log")
+        PORT=$(sed -n 's|.*listening on http://[^ ]*:\([0-9][0-9]*\)/.*|\1|p' "$log" 2>/dev/null)
         [ -n "$PORT" ] && break
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.1
