@@ -75,6 +75,7 @@ typedef struct {
     route route;
     const char *method, *url;
     request_state state;
+    int computed;              /* the worker's answer is ready (under server->lock) */
     int refused;               /* an error was queued mid-upload: drop the rest */
     size_t received;           /* body bytes so far */
     int json;                  /* body is JSON (else form data through `post`) */
@@ -365,7 +366,12 @@ static void run_job(serve_job *job, serve_worker *w) {
     } else {
         work_labels(s, &r->spec, &r->ans);
     }
-    /* the polling thread calls the handler again, which sends the answer */
+    /* handed over under our own lock (libmicrohttpd's are invisible to the
+     * thread sanitizer); then the polling thread calls the handler again,
+     * which sends the answer */
+    pthread_mutex_lock(&s->lock);
+    r->computed = 1;
+    pthread_mutex_unlock(&s->lock);
     MHD_resume_connection(r->con);
 }
 
@@ -453,8 +459,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *con, const c
         *upload_data_size = 0; /* the answer is out: the rest of the body is dropped */
         return MHD_YES;
     }
-    if (r->state == QUEUED) /* resumed by the worker: its answer is ready */
-        return send_answer(r);
+    if (r->state == QUEUED) { /* resumed by the worker: its answer is ready */
+        pthread_mutex_lock(&s->lock);
+        const int computed = r->computed;
+        pthread_mutex_unlock(&s->lock);
+        return computed ? send_answer(r) : MHD_YES;
+    }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
