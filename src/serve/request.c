@@ -272,7 +272,9 @@ int spec_from_json(request_spec *spec, const char *body, size_t n, int for_label
     cJSON *fields = ok ? root : NULL;
     cJSON_ArrayForEach(item, fields) {
         const char *key = item->string;
-        if (!strcmp(key, "images") && !for_labels) {
+        if (!strcmp(key, "images") && for_labels) {
+            ok = request_fail(err, 400, "a vocabulary request takes no images");
+        } else if (!strcmp(key, "images")) {
             if (!cJSON_IsArray(item)) {
                 ok = request_fail(err, 400, "images: not a list");
                 break;

@@ -277,7 +277,9 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
         *list = grown;
         r->current = &grown[(*n)++];
         memset(r->current, 0, sizeof *r->current);
-        r->current->name = strdup(is_file ? filename : key);
+        char unnamed[32];
+        snprintf(unnamed, sizeof unnamed, "image %d", *n);
+        r->current->name = strdup(!is_file ? key : *filename ? filename : unnamed);
         if (!r->current->name || !append(r->current, "", 0)) return MHD_NO;
     }
     return append(r->current, data, size) ? MHD_YES : MHD_NO;

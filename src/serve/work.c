@@ -158,9 +158,11 @@ void work_labels(serve_server *s, request_spec *spec, answer *out) {
     ramc_labels *owned = NULL;
     vocab_entry *e = resolve_labels(s, spec, &owned, out);
     if (!e && !owned) return;
-    if (!e) {
+    if (!e) { /* the store is full of sets in use, or (astronomically rarely) the id is taken */
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s; try again", ramc_last_error());
         ramc_labels_free(owned);
-        answer_error(out, 503, "the vocabulary store is full and every set in it is in use; try again");
+        answer_error(out, 503, msg);
         out->retry_after = 1;
         return;
     }
