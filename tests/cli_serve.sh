@@ -217,7 +217,7 @@ check "after it, nothing listens" bash -c "! curl -s --max-time 5 '$BASE/healthz
 # ------------------------------------------------------------ the token, the label cache
 printf 's3cret-token\n' > "$WORK/token"
 chmod 600 "$WORK/token"
-start_server "$WORK/token.log" --threads 1 --token-file "$WORK/token" --label-cache "$WORK/cache" || bad "token server start"
+start_server "$WORK/token.log" --threads 1 --timeout 1 --token-file "$WORK/token" --label-cache "$WORK/cache" || bad "token server start"
 hostile no_token 401 "Bearer" -F "image=@$img1" -F "labels=$L3" "$BASE/v1/predict"
 hostile wrong_token 401 "Bearer" -H 'Authorization: Bearer s3cret-tokeN' -F "image=@$img1" -F "labels=$L3" "$BASE/v1/predict"
 hostile token_prefix 401 "Bearer" -H 'Authorization: Bearer s3cret' "$BASE/v1/model"
@@ -229,6 +229,26 @@ check "the page needs no token (it asks for one)" [ "$(http p3 "$BASE/")" = 200 
 http m3 -H 'Authorization: Bearer s3cret-token' "$BASE/v1/model" > /dev/null
 check "/v1/model reports the label cache" [ "$(json "$WORK/m3.body" "j['label_cache']['dir']")" = "$WORK/cache" ]
 check "the label cache was filled" [ "$(ls "$WORK/cache"/*/ 2>/dev/null | wc -l)" -ge 3 ]
+# --timeout 1: a client that stops halfway through its headers is cut off
+check "an idle connection is closed after --timeout" /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\n")
+t = time.time(); s.settimeout(20)
+closed = s.recv(1000) == b""
+sys.exit(0 if closed and time.time() - t < 10 else 1)' "$PORT"
+# ... and a request that waits longer than --timeout for the worker gets 503:
+# one request with 16 images x 17 heat maps (seconds) holds the only worker
+many=$(printf '"l%d",' $(seq 16))
+sed "s/\"labels\":\[[^]]*\]/\"labels\":[$many\"red heart\"]/" "$WORK/heavy.json" > "$WORK/heavier.json"
+auth=(-H 'Authorization: Bearer s3cret-token' -H 'Content-Type: application/json')
+http slow "${auth[@]}" --data-binary "@$WORK/heavier.json" "$BASE/v1/predict" > "$WORK/slow.code" &
+slow_pid=$!
+check "the slow request runs" wait_health '"queued":0,"in_flight":2'
+hostile queue_timeout 503 "timed out after" "${auth[@]}" --data-binary "@$WORK/req.json" "$BASE/v1/predict"
+wait "$slow_pid"
+check "the slow request itself is answered" [ "$(cat "$WORK/slow.code")" = 200 ]
+check "... with heat maps for its first 16 labels only" [ "$(json "$WORK/slow.body" "len([l for l in j['results'][0]['labels'] if 'heatmap_png' in l])")" = 16 ]
 check "SIGTERM: exit 0" stop_server
 check "a token file without a token is refused" bash -c "printf '\n' > '$WORK/empty'; ! '$RAMC' serve --port 0 --token-file '$WORK/empty' 2> '$WORK/e.err' && grep -q 'no token' '$WORK/e.err'"
 check "a host that is not an address is refused" bash -c "! '$RAMC' serve --port $PORT --host 999.1.1.1 2> '$WORK/h.err' && grep -q 'not a numeric' '$WORK/h.err'"
