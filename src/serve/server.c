@@ -259,7 +259,10 @@ static enum MHD_Result on_form_part(void *cls, enum MHD_ValueKind kind, const ch
                                     size_t size) {
     request *r = cls;
     if (!key) key = "";
-    if (off == 0 || !r->current) {
+    /* (a part announced empty and then given its bytes, both at offset 0, stays one part) */
+    const int continues = r->current && r->current->size == 0 && off == 0 &&
+                          !strcmp(r->current->name, filename && *filename && !is_form_field(key) ? filename : key);
+    if ((off == 0 && !continues) || !r->current) {
         /* a file under a field's name (curl -F labels=@list.txt) is that field */
         const int is_file = filename && !is_form_field(key);
         upload **list = is_file ? &r->files : &r->fields;
