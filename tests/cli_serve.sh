@@ -217,7 +217,9 @@ check "after it, nothing listens" bash -c "! curl -s --max-time 5 '$BASE/healthz
 # ------------------------------------------------------------ the token, the label cache
 printf 's3cret-token\n' > "$WORK/token"
 chmod 600 "$WORK/token"
-start_server "$WORK/token.log" --threads 1 --timeout 1 --token-file "$WORK/token" --label-cache "$WORK/cache" || bad "token server start"
+printf '# my labels\nred heart\n\ngreen star\nyellow square\n' > "$WORK/mine.txt"
+start_server "$WORK/token.log" --threads 1 --timeout 1 --token-file "$WORK/token" --label-cache "$WORK/cache" \
+    --labels-file "$WORK/mine.txt" || bad "token server start"
 hostile no_token 401 "Bearer" -F "image=@$img1" -F "labels=$L3" "$BASE/v1/predict"
 hostile wrong_token 401 "Bearer" -H 'Authorization: Bearer s3cret-tokeN' -F "image=@$img1" -F "labels=$L3" "$BASE/v1/predict"
 hostile token_prefix 401 "Bearer" -H 'Authorization: Bearer s3cret' "$BASE/v1/model"
@@ -227,6 +229,7 @@ check "... the same answer" [ "$(result "$WORK/tok.body" 0)" = "$(result "$WORK/
 check "/healthz needs no token" [ "$(http h3 "$BASE/healthz")" = 200 ]
 check "the page needs no token (it asks for one)" [ "$(http p3 "$BASE/")" = 200 ]
 http m3 -H 'Authorization: Bearer s3cret-token' "$BASE/v1/model" > /dev/null
+check "--labels-file is the default vocabulary" [ "$(json "$WORK/m3.body" "[v['labels'] for v in j['vocabularies'] if v['id'] == 'default']")" = "[3]" ]
 check "/v1/model reports the label cache" [ "$(json "$WORK/m3.body" "j['label_cache']['dir']")" = "$WORK/cache" ]
 check "the label cache was filled" [ "$(ls "$WORK/cache"/*/ 2>/dev/null | wc -l)" -ge 3 ]
 # --timeout 1: a client that stops halfway through its headers is cut off
@@ -252,6 +255,7 @@ check "... with heat maps for its first 16 labels only" [ "$(json "$WORK/slow.bo
 check "SIGTERM: exit 0" stop_server
 check "a token file without a token is refused" bash -c "printf '\n' > '$WORK/empty'; ! '$RAMC' serve --port 0 --token-file '$WORK/empty' 2> '$WORK/e.err' && grep -q 'no token' '$WORK/e.err'"
 check "a host that is not an address is refused" bash -c "! '$RAMC' serve --port $PORT --host 999.1.1.1 2> '$WORK/h.err' && grep -q 'not a numeric' '$WORK/h.err'"
+check "a bad --labels-file is refused, named" bash -c "printf 'a\na\n' > '$WORK/dup.txt'; ! '$RAMC' serve --port 0 --labels-file '$WORK/dup.txt' 2> '$WORK/d.err' && grep -q 'dup.txt' '$WORK/d.err'"
 run_ramc serve 2 --port 70000
 run_ramc serve 2 --bogus
 
