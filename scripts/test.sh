@@ -5,7 +5,7 @@
 #   scripts/test.sh --sanitize [--all] the same selection under AddressSanitizer + UndefinedBehaviorSanitizer,
 #                                      in ./build-asan
 #   scripts/test.sh --tsan [ARGS]      ThreadSanitizer build (clang) in ./build-tsan; for CI:
-#                                      scripts/test.sh --tsan -R concurrency
+#                                      scripts/test.sh --tsan -R 'concurrency|cli_serve$'
 # Labels: fast (the default; well under 5 minutes on 2 cores) and slow (what may take longer:
 # today the extra golden sets of RAMC_EXTRA_GOLDEN_DIR, which may be of full ViT-B/16 size).
 # Every golden set the fast tests need ships in tests/golden, so a plain clone passes on its own.

@@ -17,6 +17,7 @@ int cmd_predict(int argc, char **argv);
 int cmd_synth(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 /* Prints "ramc <command>: <library's last error>" to stderr and returns 1. */
 int cli_fail(const char *command);

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "api/result_json.h"
 #include "cli/cli.h"
 #include "data/dataset.h"
 #include "io/file.h"
@@ -417,21 +418,6 @@ fail:
 
 /* ------------------------------------------------------------- output */
 
-static const float *sort_scores;
-static int cmp_rank(const void *a, const void *b) {
-    int x = *(const int *)a, y = *(const int *)b;
-    float sx = sort_scores[x], sy = sort_scores[y];
-    if (sx != sy) return sx > sy ? -1 : 1;
-    return x - y; /* ties: label order, so output is deterministic */
-}
-
-/* score rounded to 6 significant digits, so JSON shows 0.412346, not 17 digits */
-static double round6(float s) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.6g", (double)s);
-    return strtod(buf, NULL);
-}
-
 static void print_tsv_field(const char *s) {
     /* TSV cannot hold tabs or newlines inside a field */
     for (; *s; s++) putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
@@ -448,24 +434,13 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
         }
         return 1;
     }
-    cJSON *obj = cJSON_CreateObject(), *arr = cJSON_CreateArray();
-    cJSON *name = json_string_utf8(image);
-    int ok = obj && arr && name && cJSON_AddItemToObject(obj, "image", name);
-    if (!ok) cJSON_Delete(name);
-    if (ok) cJSON_AddItemToObject(obj, "labels", arr), arr = NULL;
-    cJSON *list = ok ? cJSON_GetObjectItemCaseSensitive(obj, "labels") : NULL;
-    for (int k = 0; ok && k < n; k++) {
-        cJSON *e = cJSON_CreateObject();
-        ok = e && cJSON_AddStringToObject(e, "label", ramc_labels_name(labels, order[k])) &&
-             cJSON_AddNumberToObject(e, "score", round6(scores[order[k]]));
-        if (e) cJSON_AddItemToArray(list, e);
-    }
-    char *text = ok ? cJSON_PrintUnformatted(obj) : NULL;
+    /* the schema ramc serve answers with too (api/result_json.h) */
+    cJSON *obj = result_json(image, labels, order, scores, n);
+    char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
     if (text) puts(text);
     else fprintf(stderr, "ramc predict: out of memory printing %s\n", image);
     cJSON_free(text);
     cJSON_Delete(obj);
-    cJSON_Delete(arr);
     return text != NULL;
 }
 
@@ -602,14 +577,12 @@ static void predict_batch(predict_run *r, char *const *paths, int n, int first) 
     for (int k = 0, j = 0; k < n; k++) {
         if (!r->ok_item[k]) continue;
         const float *s = r->scores + (size_t)j * C;
-        for (int c = 0; c < C; c++) r->order[c] = c;
-        sort_scores = s;
-        qsort(r->order, (size_t)C, sizeof *r->order, cmp_rank);
-        int shown = o->top_k && o->top_k < C ? o->top_k : C;
-        if (o->threshold_set) {
-            int m = 0;
-            while (m < shown && s[r->order[m]] >= o->threshold) m++;
-            shown = m;
+        const result_selection sel = {o->top_k, o->threshold_set, o->threshold};
+        int shown = result_rank(s, C, &sel, r->order);
+        if (shown < 0) {
+            fprintf(stderr, "ramc predict: out of memory ranking %s\n", paths[k]);
+            r->status = 1;
+            shown = 0;
         }
         if (!print_result(o->json, paths[k], r->labels, r->order, s, shown)) r->status = 1;
         if (o->explain) {

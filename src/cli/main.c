@@ -18,6 +18,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "print CLIP token ids for each line of stdin"},
     {"preprocess", cmd_preprocess, "decode, resize and normalise an image as the official pipeline"},
     {"predict", cmd_predict, "rank labels for images (open-vocabulary multi-label recognition)"},
+    {"serve", cmd_serve, "answer predictions over HTTP, with a web page (the model loaded once)"},
     {"train", cmd_train, "train RAM's adapter and prompts on labelled images"},
     {"eval", cmd_eval, "ZSL / GZSL evaluation: P, R, F1 at top-3/5 and mAP"},
     {"golden", cmd_golden, "compare ramc with reference tensors of the official implementation"},
