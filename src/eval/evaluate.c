@@ -86,6 +86,7 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
     pp.per_image_sinkhorn = o->per_image_sinkhorn;
     pp.fuse_batch = 1; /* a whole batch per matrix product, as the official evaluation */
     pp.ablation = o->variant;
+    pp.score = o->score;
     int done_images = 0, count = 0;
     for (;;) {
         if ((st = loader_next_batch(loader, images, items, &count)) != RAMC_OK) goto done;
