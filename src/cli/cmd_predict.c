@@ -461,8 +461,6 @@ static int print_result(int json, ramc_score score, const char *image, const ram
     cJSON *name = json_string_utf8(image);
     int ok = obj && arr && name && cJSON_AddItemToObject(obj, "image", name);
     if (!ok) cJSON_Delete(name);
-    /* what the numbers mean: a reader may get lines of both kinds */
-    if (ok) ok = cJSON_AddStringToObject(obj, "score_type", cli_score_name(score)) != NULL;
     if (ok) cJSON_AddItemToObject(obj, "labels", arr), arr = NULL;
     cJSON *list = ok ? cJSON_GetObjectItemCaseSensitive(obj, "labels") : NULL;
     for (int k = 0; ok && k < n; k++) {
@@ -471,6 +469,8 @@ static int print_result(int json, ramc_score score, const char *image, const ram
              cJSON_AddNumberToObject(e, "score", round6(scores[order[k]]));
         if (e) cJSON_AddItemToArray(list, e);
     }
+    /* what the numbers mean (after the labels: the fields before them keep their places) */
+    if (ok) ok = cJSON_AddStringToObject(obj, "score_type", cli_score_name(score)) != NULL;
     char *text = ok ? cJSON_PrintUnformatted(obj) : NULL;
     if (text) puts(text);
     else fprintf(stderr, "ramc predict: out of memory printing %s\n", image);
