@@ -259,10 +259,10 @@ static void ctx_free(ctx *c) {
  * fresh folder, and c->C distinct label names ("item 0", "item 1", ...). */
 static ramc_status label_cache_setup(ctx *c, const ramc_clip *m, const bench_options *opt,
                                      uint64_t seed) {
-    const char *tmp = opt->tmp_dir ? opt->tmp_dir : getenv("TMPDIR");
-    snprintf(c->dir, sizeof c->dir, "%s/ramc-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    const char *tmp = opt->tmp_dir && *opt->tmp_dir ? opt->tmp_dir : "/tmp";
+    snprintf(c->dir, sizeof c->dir, "%.4000s/ramc-bench-XXXXXX", tmp);
     if (!mkdtemp(c->dir)) {
-        ramc_status st = ramc_error(RAMC_ERR_IO, "bench: cannot create a folder under %s", tmp ? tmp : "/tmp");
+        ramc_status st = ramc_error(RAMC_ERR_IO, "bench: cannot create a folder under %s", tmp);
         c->dir[0] = 0;
         return st;
     }

@@ -75,7 +75,8 @@ typedef struct {
      * the trainer does, and freeze it again the same way when done. */
     int frozen, bf16;
     /* label-cache scenarios: labels encoded (0: the scenario's count) and the
-     * folder for their temporary model files and cache (NULL: $TMPDIR or /tmp) */
+     * folder for their temporary model files and cache (NULL: /tmp; the
+     * command passes $TMPDIR) */
     int cache_labels;
     const char *tmp_dir;
     bench_progress_fn progress;
