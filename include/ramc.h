@@ -281,6 +281,24 @@ typedef struct {
     int uniform_source;     /* 1: uniform patch marginal u = 1/N instead of LPD ("w/o LPD") */
 } ramc_variant;
 
+/* What a score means (docs/predict.md, "Scores"). */
+typedef enum {
+    /* RAM's own output, (softmax_c(z_glb) + softmax_c(z_loc)) / 2: each row
+     * sums to 1 over the labels asked, so one label alone always scores 1 and
+     * a threshold means something else for 5 labels than for 500. */
+    RAMC_SCORE_OFFICIAL = 0,
+    /* Per label, not depending on which other labels were asked:
+     * sigmoid((cos(g, t_c) - cos(g, t_ref)) / tau), g the image's global
+     * feature, t_c the label's text feature, t_ref that of the reference
+     * prompt (the template with an empty label, "A photo of a ."), tau the
+     * global temperature (the baseline: 1/exp(logit_scale)). It is RAM's
+     * global softmax over the two candidates {label, reference}. Bitwise the
+     * same for a label whatever else is asked (with equal label features:
+     * text-tower batches can move their last bits, the label cache cannot).
+     * The transport plan and LPD are still those of the official pass. */
+    RAMC_SCORE_INDEPENDENT = 1
+} ramc_score;
+
 typedef struct {
     ramc_predict_mode mode;  /* default RAMC_PREDICT_RAM */
     /* 1 (default): each image's Sinkhorn stops on its own test, so its result
@@ -304,13 +322,17 @@ typedef struct {
     ramc_variant ablation;
     /* Threads of this call; 0 (default): the model's (ramc_clip_params.threads). */
     int threads;
+    /* Which score fills `scores` (docs/predict.md, "Scores"); default
+     * RAMC_SCORE_OFFICIAL. */
+    ramc_score score;
 } ramc_predict_params;
 
 ramc_predict_params ramc_predict_default_params(void);
 
 /* images [B,3,S,S] normalised (mean = std = 0.5 for RAM's test transform:
  * ramc_preprocess_file / ramc_preprocess_image make them);
- * scores [B,C] out (each row sums to 1 over the label set); plan [B,N,C]
+ * scores [B,C] out (official score: each row sums to 1 over the label set;
+ * independent score: each in (0, 1) on its own); plan [B,N,C]
  * out or NULL: the KCOT transport plan (patch i, label c), N = n_patches in
  * row-major grid order; lpd [B,N] out or NULL: the LPD patch marginal u.
  * plan and lpd exist in RAM mode only (must be NULL for the baseline).

@@ -17,6 +17,10 @@ What it writes:
   config/   broken training configs
   MANIFEST.tsv  one line per damaged file (what tests/cli_hostile.sh runs)
 
+The manifest also lists the hostile PyTorch checkpoints of
+tests/fixtures/torch/ (made by scripts/make_torch_fixtures.py, which needs
+torch; they are not copied here), by their path relative to tests/hostile.
+
 The valid files (clip_valid.safetensors, clip_small.safetensors,
 adapter_valid.safetensors, valid_8x8.png, ok labels) are not in the manifest:
 the test script checks that they work, so that every failure in the manifest
@@ -737,6 +741,33 @@ def main():
     entry(write("config/int_overflow.cfg", "batch_size = 99999999999999999999\n"), "config", 1,
           "batch_size", "an integer that overflows")
     entry(write("config/no_equals.cfg", "base_lr 5e-5\n"), "config", 1, ":1", "a line without '='")
+
+    # ---- PyTorch checkpoints (kind torch: `ramc convert FILE OUT`, --clip FILE and
+    # --adapter FILE must each fail naming the file, writing and printing nothing)
+    torch_cases = [
+        ("hostile_global.pt", "refuses the pickle global 'os.system'",
+         "data.pkl calls GLOBAL os.system (a code-execution pickle)"),
+        ("hostile_deep.pt", "nested more than 64 deep",
+         "a recursion bomb: TorchScript modules nested 5000 deep"),
+        ("hostile_memo.pt", "memo index out of range",
+         "a memo slot of index 2^32-1 (LONG_BINPUT), then a read of slot 0"),
+        ("hostile_truncated.pt", "not a readable zip archive",
+         "a checkpoint cut in half (no zip central directory)"),
+        ("hostile_bomb.pt", "too many values",
+         "a zip bomb: 64 MiB of pickle NONE opcodes deflated to 64 KiB"),
+        ("hostile_huge_storage.pt", "needs 1099511627776",
+         "a storage record claiming 2^38 floats over an 8-byte entry"),
+        ("hostile_missing_storage.pt", "missing from the archive",
+         "a tensor whose storage entry is not in the archive"),
+        ("hostile_size.pt", "holds 8 bytes", "a storage entry shorter than its record"),
+        ("hostile_view.pt", "runs past the end of its storage",
+         "a view (offset 1, 2 elements) past the end of a 2-element storage"),
+        ("legacy.pt", "legacy format", "the pre-1.6 non-zip format: refused with how to convert"),
+    ]
+    for name, sub, desc in torch_cases:
+        rel = "../fixtures/torch/" + name
+        assert os.path.isfile(os.path.join(OUT, rel)), rel + ": run scripts/make_torch_fixtures.py"
+        entry(rel, "torch", 1, sub, desc)
 
     MANIFEST.sort()
     with open(os.path.join(OUT, "MANIFEST.tsv"), "w") as f:

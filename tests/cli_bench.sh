@@ -12,14 +12,15 @@ check() { # check NAME COND...
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 scenarios="clip_encode_b1 clip_encode_b8 ram_coco_b1_cached ram_coco_b8_cached ram_coco_b8_uncached
-ram_nus_b8_cached text_coco text_nus train_b8 train_b32"
+ram_nus_b8_cached text_coco text_nus train_b8 train_b32 label_cache_10k"
 
 # 1. the JSON run
-"$ramc" bench --size tiny --repeat 2 --warmup 1 --json > "$tmp/out.json" 2> "$tmp/err.txt"
+# (the label-cache scenario with 300 labels rather than 10k: the test stays quick)
+"$ramc" bench --size tiny --repeat 2 --warmup 1 --cache-labels 300 --json > "$tmp/out.json" 2> "$tmp/err.txt"
 rc=$?
 check "bench --json exits 0" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || tail -n 20 "$tmp/err.txt" >&2
-check "progress goes to stderr" grep -q "bench \[10/10\] train_b32: done" "$tmp/err.txt"
+check "progress goes to stderr" grep -q "bench \[11/11\] label_cache_10k: done" "$tmp/err.txt"
 for s in $scenarios; do
     check "scenario $s reported" grep -q "\"name\":[[:space:]]*\"$s\"" "$tmp/out.json"
 done
@@ -54,7 +55,12 @@ for s in d["scenarios"]:
     if not (isinstance(share, float) and want_share and abs(share - want_share) <= 1e-9 * want_share):
         bad.append("%s.roof_share=%r, want %r" % (s["name"], share, want_share))
     if not s["min"] <= s["median"] <= s["max"]: bad.append(s["name"] + " min<=median<=max")
-    if s["unit"] not in ("images/s", "prompts/s"): bad.append(s["name"] + ".unit")
+    if s["unit"] not in ("images/s", "prompts/s", "labels/s"): bad.append(s["name"] + ".unit")
+    if s["name"] == "label_cache_10k":
+        # the cold run meets an empty cache, the warm one reads every label from it
+        if s.get("labels") != 300 or s.get("cache_hits") != {"cold": 0, "warm": 300}:
+            bad.append("label cache: labels %r, hits %r" % (s.get("labels"), s.get("cache_hits")))
+        if not (s["phases_s"]["cold"] > 0 and s["phases_s"]["warm"] > 0): bad.append("label cache phases")
     # the official figures are for ViT-B/16 only
     if s.get("official", 0) is not None or s.get("ratio", 0) is not None: bad.append(s["name"] + ".official")
 if bad:
@@ -63,7 +69,7 @@ if bad:
 PY
     check "JSON parses and every number is positive" [ $? -eq 0 ]
 else
-    check "positive medians" bash -c "[ \$(grep -cE '\"median\":[[:space:]]*[0-9]*\\.?[0-9]*[1-9]' '$tmp/out.json') -eq 10 ]"
+    check "positive medians" bash -c "[ \$(grep -cE '\"median\":[[:space:]]*[0-9]*\\.?[0-9]*[1-9]' '$tmp/out.json') -eq 11 ]"
 fi
 
 # 1b. bf16: the same scenarios run and say so (its speed is not tested either)

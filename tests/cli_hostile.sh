@@ -90,6 +90,26 @@ while IFS=$'\t' read -r path kind want sub status desc; do
       [ -s "$out/stdout" ] && why="printed results for a broken adapter" || rm -f "$out/stdout"
       [ -z "$why" ] && why=$(check "$name" "$want" $rc "$err" "$base" "$sub" "$out")
       ;;
+    torch)
+      # a hostile PyTorch checkpoint (tests/fixtures/torch): ramc convert writes
+      # no OUT.safetensors (nor a temporary), and --clip / --adapter print nothing
+      "$RAMC" convert "$f" "$out/OUT.safetensors" >"$TMP/stdout" 2>"$err"
+      rc=$?
+      why=$(check "$name" "$want" $rc "$err" "$base" "$sub" "$out")
+      [ -n "$why" ] && why="convert: $why"
+      for use in clip adapter; do
+        [ -n "$why" ] && break
+        if [ $use = clip ]; then set -- --clip "$f"; else set -- --clip "$CLIP" --adapter "$f"; fi
+        "$RAMC" predict "$@" "${HEADS[@]}" --labels a,b "$IMG" >"$out/stdout" 2>"$err"
+        rc=$?
+        if [ -s "$out/stdout" ]; then why="--$use: printed results for a hostile checkpoint"
+        else
+          rm -f "$out/stdout"
+          why=$(check "$name" "$want" $rc "$err" "$base" "$sub" "$out")
+          [ -n "$why" ] && why="--$use: $why"
+        fi
+      done
+      ;;
     image)
       # preprocess: nothing may appear in the output folder (no OUT.png, no temporaries)
       "$RAMC" preprocess "$f" --size 16 --out "$out/OUT.png" --tensor "$out/OUT.safetensors" \

@@ -68,6 +68,10 @@ check "... and named 'image 1'" [ "$(json "$WORK/js2.body" "j['results'][0]['ima
 # score=clip: the CLIP baseline, as predict --baseline clip
 check "score=clip is 200" [ "$(http clip -F "image=@$img1" -F "labels=$L3" -F score=clip "$BASE/v1/predict")" = 200 ]
 check "score=clip = ramc predict --baseline clip" [ "$(result "$WORK/clip.body" 0)" = "$(expected "$img1" "red heart,yellow square,blue circle" --baseline clip)" ]
+# score=independent: each label's own score, as predict --score independent
+check "score=independent is 200" [ "$(http indep -F "image=@$img1" -F "labels=$L3" -F score=independent "$BASE/v1/predict")" = 200 ]
+check "score=independent = ramc predict --score independent" [ "$(result "$WORK/indep.body" 0)" = "$(expected "$img1" "red heart,yellow square,blue circle" --score independent)" ]
+check "... and says so" [ "$(json "$WORK/indep.body" "j['results'][0]['score_type']")" = independent ]
 
 # vocabularies: an id, the same for the same labels, usable later
 check "POST /v1/labels is 200" [ "$(http voc -H 'Content-Type: application/json' -d '{"labels":["red heart","yellow square","blue circle"]}' "$BASE/v1/labels")" = 200 ]

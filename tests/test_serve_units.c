@@ -64,19 +64,29 @@ static void test_base64_round_trip(void) {
 static void test_rank(void) {
     const float s[6] = {0.1f, 0.3f, 0.05f, 0.3f, 0.25f, 0.0f};
     int order[6];
-    result_selection all = {0, 0, 0};
+    result_selection all = {0, 0, 0, NULL};
     CHECK(result_rank(s, 6, &all, order) == 6, "top_k 0 shows every label");
     const int want[6] = {1, 3, 4, 0, 2, 5}; /* ties (1 and 3) in label order */
     CHECK(!memcmp(order, want, sizeof want), "order %d %d %d %d %d %d", order[0], order[1], order[2], order[3],
           order[4], order[5]);
-    result_selection top2 = {2, 0, 0};
+    result_selection top2 = {2, 0, 0, NULL};
     CHECK(result_rank(s, 6, &top2, order) == 2, "top_k 2");
-    result_selection thr = {0, 1, 0.25f};
+    result_selection thr = {0, 1, 0.25f, NULL};
     CHECK(result_rank(s, 6, &thr, order) == 3, "threshold 0.25 keeps 0.3, 0.3, 0.25");
-    result_selection both = {2, 1, 0.25f};
+    result_selection both = {2, 1, 0.25f, NULL};
     CHECK(result_rank(s, 6, &both, order) == 2, "top_k 2 within the threshold");
-    result_selection none = {5, 1, 0.9f};
+    result_selection none = {5, 1, 0.9f, NULL};
     CHECK(result_rank(s, 6, &none, order) == 0, "nothing reaches 0.9");
+    /* per-label thresholds (--thresholds): each label against its own, best first */
+    const float own[6] = {0.05f, 0.5f, 0.05f, 0.2f, 0.3f, 0.0f};
+    result_selection per = {0, 0, 0, own};
+    CHECK(result_rank(s, 6, &per, order) == 4, "labels 3, 0, 2, 5 reach their own thresholds");
+    const int want_per[4] = {3, 0, 2, 5};
+    CHECK(!memcmp(order, want_per, sizeof want_per), "per-label order %d %d %d %d", order[0],
+          order[1], order[2], order[3]);
+    result_selection per2 = {2, 1, 0.9f, own};
+    CHECK(result_rank(s, 6, &per2, order) == 2 && order[0] == 3 && order[1] == 0,
+          "top_k 2 of the passing labels; the per-label thresholds win over the single one");
     CHECK(result_round_score(0.123456789f) == 0.123457, "6 significant digits");
 }
 

@@ -59,6 +59,24 @@ class _ClipInfo(ctypes.Structure):
         "context_length", "vocab_size", "embed_dim")] + [("logit_scale", ctypes.c_float)]
 
 
+class _Variant(ctypes.Structure):
+    _fields_ = [("matching", ctypes.c_int), ("no_saa", ctypes.c_int), ("no_tss", ctypes.c_int),
+                ("uniform_source", ctypes.c_int)]
+
+
+class _PredictParams(ctypes.Structure):
+    """ramc_predict_params of ramc.h, field for field (enums are C ints)."""
+    _fields_ = [("mode", ctypes.c_int), ("per_image_sinkhorn", ctypes.c_int),
+                ("reg", ctypes.c_float), ("max_iter", ctypes.c_int),
+                ("tau_global", ctypes.c_float), ("tau_local", ctypes.c_float),
+                ("fuse_batch", ctypes.c_int), ("ablation", _Variant), ("threads", ctypes.c_int),
+                ("score", ctypes.c_int)]
+
+
+# ramc_score: what a score means (docs/predict.md, "Scores")
+SCORES = {"official": 0, "independent": 1}
+
+
 class _Image(ctypes.Structure):
     _fields_ = [("width", ctypes.c_int), ("height", ctypes.c_int),
                 ("rgb", ctypes.POINTER(ctypes.c_uint8))]
@@ -97,6 +115,7 @@ _labels_count = _sig("ramc_labels_count", ctypes.c_int, _P)
 _labels_name = _sig("ramc_labels_name", ctypes.c_char_p, _P, ctypes.c_int)
 _preprocess_file = _sig("ramc_preprocess_file", ctypes.c_int, _P, ctypes.c_char_p, _P, _F)
 _preprocess_image = _sig("ramc_preprocess_image", ctypes.c_int, _P, ctypes.POINTER(_Image), _P, _F)
+_predict_default_params = _sig("ramc_predict_default_params", _PredictParams)
 _predict = _sig("ramc_predict", ctypes.c_int, _P, _P, _F, ctypes.c_int, _P, _F, _F, _F)
 
 
@@ -182,22 +201,41 @@ class Model:
         img = _Image(a.shape[1], a.shape[0], a.ctypes.data_as(ctypes.POINTER(ctypes.c_uint8)))
         _check(_preprocess_image(self._handle, ctypes.byref(img), None, ptr))
 
-    def predict(self, images, labels, top_k=None, threshold=None, explain=False, batch=8):
+    def predict(self, images, labels, top_k=None, threshold=None, explain=False, batch=8,
+                score="official"):
         """Scores every label for every image.
 
         images: paths or uint8 (H, W, 3) arrays (one, or a list). labels: a
         Labels of this model, or a list of names. Returns one dict per image:
         "labels": [(name, score), ...] best first, cut to top_k and to scores
-        >= threshold; "scores": float32 array [C] (RAM's official score, which
-        sums to 1 over the labels asked); with explain=True "heatmaps":
+        >= threshold; "scores": float32 array [C]; with explain=True "heatmaps":
         float32 [C, grid, grid], each label's transport plan over the patches.
+        score: "official" (RAM's score, which sums to 1 over the labels asked) or
+        "independent" (each label's own, the same whatever else is asked, so
+        one threshold means the same for 5 labels as for 500; docs/predict.md).
+        threshold: one number, or a dict {label: threshold} of per-label
+        thresholds (as `ramc predict --thresholds`): every label asked must be
+        in it; entries for labels not asked are ignored.
         """
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {sorted(SCORES)}, not {score!r}")
+        params = _predict_default_params()
+        params.score = SCORES[score]
         if not isinstance(labels, Labels):
             labels = self.labels(labels)
         if isinstance(images, (str, bytes, os.PathLike, np.ndarray)):
             images = [images]
         images = list(images)
         S, C, N = self.image_size, len(labels), self.n_patches
+        if isinstance(threshold, dict):
+            missing = [n for n in labels.names if n not in threshold]
+            if missing:
+                raise ValueError(f"no threshold for label {missing[0]!r} in the threshold dict")
+            limit = np.array([float(threshold[n]) for n in labels.names], dtype=np.float32)
+        elif threshold is not None:
+            limit = np.full(C, float(threshold), dtype=np.float32)
+        else:
+            limit = None
         results = []
         for start in range(0, len(images), batch):
             chunk = images[start:start + batch]
@@ -207,7 +245,7 @@ class Model:
                 self._tensor(im, x[b])
             scores = np.empty((B, C), dtype=np.float32)
             plan = np.empty((B, N, C), dtype=np.float32) if explain else None
-            _check(_predict(self._handle, labels._handle, x.ctypes.data_as(_F), B, None,
+            _check(_predict(self._handle, labels._handle, x.ctypes.data_as(_F), B, ctypes.byref(params),
                             scores.ctypes.data_as(_F),
                             plan.ctypes.data_as(_F) if plan is not None else None, None))
             for b, im in enumerate(chunk):
@@ -215,7 +253,7 @@ class Model:
                 if top_k is not None:
                     order = order[:top_k]
                 ranked = [(labels.names[c], float(scores[b, c])) for c in order
-                          if threshold is None or scores[b, c] >= threshold]
+                          if limit is None or scores[b, c] >= limit[c]]
                 r = {"image": im if isinstance(im, (str, os.PathLike)) else None,
                      "labels": ranked, "scores": scores[b].copy()}
                 if plan is not None:

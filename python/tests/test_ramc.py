@@ -64,6 +64,32 @@ class TestRamc(unittest.TestCase):
         self.assertTrue(all(s >= 0.2 for _, s in t["labels"]))
         self.assertEqual(len(t["labels"]), int((t["scores"] >= 0.2).sum()))
 
+    def test_independent_score(self):
+        img = self.images[0]
+        few = self.model.predict(img, LABELS[:2], score="independent")[0]["scores"]
+        many = self.model.predict(img, LABELS, score="independent")[0]["scores"]
+        # each label's own score: the same with 2 labels as with 5, not summing to 1
+        np.testing.assert_allclose(few, many[:2], rtol=1e-5)
+        official = self.model.predict(img, LABELS[:2])[0]["scores"]
+        self.assertAlmostEqual(float(official.sum()), 1.0, places=5)
+        self.assertGreater(abs(float(many.sum()) - 1.0), 1e-3)
+        out = subprocess.run([BINARY, "predict", "--labels", ",".join(LABELS), "--top-k", "0",
+                              "--score", "independent", img], capture_output=True, text=True,
+                             check=True).stdout
+        line = json.loads(out.strip().splitlines()[0])
+        self.assertEqual(line["score_type"], "independent")
+        for d in line["labels"]:
+            self.assertAlmostEqual(d["score"], float(many[LABELS.index(d["label"])]), places=5)
+        # per-label thresholds: each label against its own
+        limits = {n: (0.0 if i % 2 else 1.0) for i, n in enumerate(LABELS)}
+        limits["not asked"] = 0.5
+        kept = self.model.predict(img, LABELS, threshold=limits, score="independent")[0]["labels"]
+        self.assertEqual(sorted(n for n, _ in kept), sorted(LABELS[1::2]))
+        with self.assertRaises(ValueError):
+            self.model.predict(img, LABELS, threshold={"red star": 0.5})
+        with self.assertRaises(ValueError):
+            self.model.predict(img, LABELS, score="calibrated")
+
     def test_array_equals_file(self):
         rng = np.random.default_rng(0)
         rgb = rng.integers(0, 256, size=(37, 53, 3), dtype=np.uint8)

@@ -41,7 +41,18 @@ struct ramc_labels {
      * adapter carries deep text prompts, in which case they are computed too */
     float *features_plain;
     int cache_hits;          /* labels whose features came from the label cache */
+    /* The reference prompt of the independent score (the template with an
+     * empty label): token ids fixed at encode time, features computed on the
+     * first independent-score call (through the label cache, if one was
+     * given), so callers of the official score never pay for it. */
+    int32_t *ref_tokens;     /* [context_length] */
+    char *cache_dir;         /* copy of the encode's cache folder; NULL: none */
+    struct labels_lazy *lazy;
 };
+
+/* The reference prompt's features [D] (RAM mode, deep prompts if any) and
+ * plain-CLIP features [D], computed once per label set (thread-safe). */
+ramc_status labels_reference(const ramc_labels *lb, const float **ref, const float **ref_plain);
 
 /* The persistent label cache (label_cache.c): one file per label under
  * dir/<model key>/, the model key a digest of the CLIP file's bytes, the

@@ -171,6 +171,49 @@ static ramc_status encode_all(const ramc_model *m, const int32_t *tokens, int n,
     return st;
 }
 
+/* The reference prompt's features, filled once (labels are shared between
+ * threads and stay const for their users). */
+struct labels_lazy {
+    pthread_mutex_t lock;
+    int have_ref;
+    float *ref, *ref_plain; /* [D] each; ref_plain == ref without deep text prompts */
+};
+
+ramc_status labels_reference(const ramc_labels *lb, const float **ref, const float **ref_plain) {
+    struct labels_lazy *lz = lb->lazy;
+    const ramc_model *m = lb->model;
+    const int L = m->clip->info.context_length, D = lb->D;
+    const int plain_too = lb->features_plain != lb->features;
+    ramc_status st = RAMC_OK;
+    pthread_mutex_lock(&lz->lock);
+    if (!lz->have_ref) {
+        lz->ref = ramc_malloc((size_t)2 * D * sizeof(float), "reference prompt");
+        if (!lz->ref) st = RAMC_ERR_NOMEM;
+        else lz->ref_plain = plain_too ? lz->ref + D : lz->ref;
+        char key[33];
+        int hit = 0;
+        if (st == RAMC_OK && lb->cache_dir && (st = label_cache_model_key(m, key)) == RAMC_OK)
+            hit = label_cache_get(lb->cache_dir, key, lb->ref_tokens, L, D, lz->ref,
+                                  plain_too ? lz->ref_plain : NULL);
+        if (st == RAMC_OK && !hit) {
+            st = encode(m, m->adapter, lb->ref_tokens, 1, lz->ref);
+            if (st == RAMC_OK && plain_too) st = encode(m, NULL, lb->ref_tokens, 1, lz->ref_plain);
+            if (st == RAMC_OK && lb->cache_dir)
+                st = label_cache_put(lb->cache_dir, key, lb->ref_tokens, L, D, lz->ref,
+                                     plain_too ? lz->ref_plain : NULL);
+        }
+        if (st == RAMC_OK) {
+            lz->have_ref = 1;
+        } else {
+            free(lz->ref);
+            lz->ref = lz->ref_plain = NULL;
+        }
+    }
+    *ref = lz->ref, *ref_plain = lz->ref_plain;
+    pthread_mutex_unlock(&lz->lock);
+    return st;
+}
+
 static ramc_status labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
                                  const char *const *names, int n, const char *template_str,
                                  const char *cache_dir, ramc_labels **out) {
@@ -193,6 +236,31 @@ static ramc_status labels_encode(const ramc_model *m, const ramc_tokenizer *tok,
         goto fail;
     }
     lb->model = m, lb->n = n, lb->D = D;
+    if ((lb->lazy = ramc_calloc(1, sizeof *lb->lazy, "labels")))
+        pthread_mutex_init(&lb->lazy->lock, NULL);
+    lb->ref_tokens = ramc_malloc((size_t)L * sizeof(int32_t), "reference prompt");
+    if (!lb->lazy || !lb->ref_tokens) {
+        st = RAMC_ERR_NOMEM;
+        goto fail;
+    }
+    if (cache_dir && !(lb->cache_dir = ramc_malloc(strlen(cache_dir) + 1, "label cache"))) {
+        st = RAMC_ERR_NOMEM;
+        goto fail;
+    }
+    if (cache_dir) memcpy(lb->cache_dir, cache_dir, strlen(cache_dir) + 1);
+    /* the reference prompt's tokens now, while the tokenizer is at hand (the
+     * caller's may be gone by the first independent score) */
+    char *ref_prompt = fill_template(tmpl, "");
+    if (!ref_prompt) {
+        st = RAMC_ERR_NOMEM;
+        goto fail;
+    }
+    st = ramc_tokenize(tok, ref_prompt, lb->ref_tokens, L);
+    free(ref_prompt);
+    if (st != RAMC_OK) {
+        ramc_error_prefix(st, "the reference prompt");
+        goto fail;
+    }
     lb->names = ramc_calloc((size_t)n, sizeof(char *), "label names");
     lb->features = ramc_malloc((size_t)n * D * sizeof(float), "label features");
     lb->features_plain =
@@ -273,6 +341,13 @@ void ramc_labels_free(ramc_labels *lb) {
     free(lb->names);
     if (lb->features_plain != lb->features) free(lb->features_plain);
     free(lb->features);
+    free(lb->ref_tokens);
+    free(lb->cache_dir);
+    if (lb->lazy) {
+        pthread_mutex_destroy(&lb->lazy->lock);
+        free(lb->lazy->ref);
+        free(lb->lazy);
+    }
     free(lb);
 }
 

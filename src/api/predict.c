@@ -24,6 +24,7 @@ ramc_predict_params ramc_predict_default_params(void) {
         .tau_global = 0.0f,
         .tau_local = 0.0f,
         .fuse_batch = 0,
+        .score = RAMC_SCORE_OFFICIAL,
     };
     return p;
 }
@@ -38,6 +39,9 @@ ramc_status predict_check_params(const ramc_predict_params *p) {
         mt != RAMC_MATCH_OT)
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: matching %d is not 0 (KCOT), 1 (average "
                           "pooling), 2 (re-weighting) or 3 (plain OT)", (int)mt);
+    if (p->score != RAMC_SCORE_OFFICIAL && p->score != RAMC_SCORE_INDEPENDENT)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "predict: score %d is not 0 (official) or 1 "
+                          "(independent)", (int)p->score);
     if (p->threads < 0)
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict: threads %d, expected >= 0 (0: the model's)",
                           p->threads);
@@ -58,11 +62,40 @@ static int head_chunk(const ramc_predict_params *p, int B) {
     return p->fuse_batch || !p->per_image_sinkhorn ? B : 1;
 }
 
+/* The independent score (ramc.h, RAMC_SCORE_INDEPENDENT; docs/predict.md):
+ *   score[b,c] = sigmoid((cos(g_b, t_c) - cos(g_b, ref)) * inv_tau)
+ * g [n, D] image features, t [C, D] label features, ref [D] the reference
+ * prompt's, none normalised; score [n, C] out. Each entry is computed from
+ * its own image and label alone, with plain loops in a fixed order (double
+ * accumulation) rather than a matrix product, whose blocking, and so whose
+ * last bits, would change with the number of labels asked. */
+static void independent_scores(float *score, const float *g, int n, const float *t, int C,
+                               const float *ref, int D, double inv_tau) {
+    double ref_norm = 0;
+    for (int d = 0; d < D; d++) ref_norm += (double)ref[d] * ref[d];
+    ref_norm = fmax(sqrt(ref_norm), 1e-12);
+    for (int b = 0; b < n; b++) {
+        const float *gb = g + (size_t)b * D;
+        double g_norm = 0, g_ref = 0;
+        for (int d = 0; d < D; d++) g_norm += (double)gb[d] * gb[d], g_ref += (double)gb[d] * ref[d];
+        g_norm = fmax(sqrt(g_norm), 1e-12);
+        const double cos_ref = g_ref / (g_norm * ref_norm);
+        for (int c = 0; c < C; c++) {
+            const float *tc = t + (size_t)c * D;
+            double t_norm = 0, dot = 0;
+            for (int d = 0; d < D; d++) t_norm += (double)tc[d] * tc[d], dot += (double)gb[d] * tc[d];
+            const double cos_c = dot / (g_norm * fmax(sqrt(t_norm), 1e-12));
+            score[(size_t)b * C + c] = (float)(1.0 / (1.0 + exp(-(cos_c - cos_ref) * inv_tau)));
+        }
+    }
+}
+
 /* Plain CLIP: softmax over labels of exp(logit_scale) * cos(image, label),
  * the pooled (class-token) image feature of the frozen model. Images go
  * through in chunks of `chunk` (1: bitwise batch independence). */
 static ramc_status predict_clip(const ramc_model *m, ramc_arena *arena, const ramc_labels *lb,
-                                const float *images, int B, int chunk, float *scores) {
+                                const float *images, int B, int chunk, const float *ref,
+                                float *scores) {
     const ramc_clip_info *in = &m->clip->info;
     const int N1 = in->n_patches + 1, D = in->embed_dim, C = lb->n;
     const size_t per_image = (size_t)3 * in->image_size * in->image_size;
@@ -78,6 +111,10 @@ static ramc_status predict_clip(const ramc_model *m, ramc_arena *arena, const ra
         if (st != RAMC_OK) break;
         for (int b = 0; b < n; b++)
             memcpy(g + (size_t)b * D, tokens + (size_t)b * N1 * D, (size_t)D * sizeof(float));
+        if (ref) {
+            independent_scores(out, g, n, lb->features_plain, C, ref, D, expf(in->logit_scale));
+            continue;
+        }
         l2norm_forward(g, NULL, g, n, D, 1e-12f);
         gemm(0, 1, n, C, D, expf(in->logit_scale), g, D, t, D, 0.0f, out, C);
         kcot_softmax_rows(out, out, n, C);
@@ -97,7 +134,7 @@ static size_t predict_clip_bytes(const ramc_model *m, int C, int chunk) {
 
 static ramc_status predict_ram(const ramc_model *m, ramc_arena *arena, const ramc_labels *lb,
                                const float *images, int B, const ramc_predict_params *p,
-                               float *scores, float *plan, float *lpd) {
+                               const float *ref, float *scores, float *plan, float *lpd) {
     const ramc_clip_info *in = &m->clip->info;
     const int N = in->n_patches, N1 = N + 1, W = in->vision_width, D = in->embed_dim, C = lb->n;
     const ram_adapter *a = m->adapter;
@@ -155,6 +192,9 @@ static ramc_status predict_ram(const ramc_model *m, ramc_arena *arena, const ram
         if (lpd) memcpy(lpd + (size_t)b0 * N, h.u, (size_t)hc * N * sizeof(float));
     }
     ram_head_free(&h);
+    /* the global features come from the main stream, which neither TSS nor
+     * KCOT touch: the one part of RAM that depends on the label alone */
+    if (st == RAMC_OK && ref) independent_scores(scores, g, B, lb->features, C, ref, D, 1.0 / tau_g);
     arena_free(arena, g);
     arena_free(arena, f);
     return st;
@@ -209,14 +249,17 @@ static ramc_status predict(const ramc_model *m, ramc_arena *arena, const ramc_la
             if (!isfinite(images[b * per_image + i]))
                 return ramc_error(RAMC_ERR_NUMERIC, "predict: image %d has a non-finite value", b);
 
+    const float *ref = NULL, *ref_plain = NULL;
+    if (p.score == RAMC_SCORE_INDEPENDENT && (st = labels_reference(lb, &ref, &ref_plain)) != RAMC_OK)
+        return st;
     ramc_arena own = {0};
     if (!arena) {
         arena = &own;
         if ((st = arena_reserve(arena, predict_scratch_bytes(m, B, lb->n, &p)))) return st;
     }
     st = p.mode == RAMC_PREDICT_CLIP_BASELINE
-             ? predict_clip(m, arena, lb, images, B, tower_chunk(&p, B), scores)
-             : predict_ram(m, arena, lb, images, B, &p, scores, plan, lpd);
+             ? predict_clip(m, arena, lb, images, B, tower_chunk(&p, B), ref_plain, scores)
+             : predict_ram(m, arena, lb, images, B, &p, ref, scores, plan, lpd);
     arena_end_call(arena);
     arena_release(&own);
     if (st != RAMC_OK) return st;

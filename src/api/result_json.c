@@ -26,7 +26,13 @@ int result_rank(const float *scores, int C, const result_selection *sel, int *or
     for (int c = 0; c < C; c++) order[c] = r[c].index;
     free(r);
     int shown = sel->top_k && sel->top_k < C ? sel->top_k : C;
-    if (sel->threshold_set) {
+    if (sel->label_thresholds) {
+        /* each label against its own threshold: the passing ones, best first */
+        int m = 0;
+        for (int q = 0; q < C && m < shown; q++)
+            if (scores[order[q]] >= sel->label_thresholds[order[q]]) order[m++] = order[q];
+        shown = m;
+    } else if (sel->threshold_set) {
         int m = 0;
         while (m < shown && scores[order[m]] >= sel->threshold) m++;
         shown = m;
@@ -40,8 +46,12 @@ double result_round_score(float score) {
     return strtod(buf, NULL);
 }
 
+const char *result_score_name(ramc_score score) {
+    return score == RAMC_SCORE_INDEPENDENT ? "independent" : "official";
+}
+
 cJSON *result_json(const char *image, const ramc_labels *labels, const int *order,
-                   const float *scores, int n_shown) {
+                   const float *scores, int n_shown, ramc_score score_type) {
     cJSON *obj = cJSON_CreateObject(), *list = cJSON_CreateArray();
     cJSON *name = json_string_utf8(image);
     if (!obj || !list || !name) {
@@ -60,6 +70,7 @@ cJSON *result_json(const char *image, const ramc_labels *labels, const int *orde
             !cJSON_AddNumberToObject(e, "score", result_round_score(scores[order[k]])))
             goto fail;
     }
+    if (!cJSON_AddStringToObject(obj, "score_type", result_score_name(score_type))) goto fail;
     return obj;
 fail:
     cJSON_Delete(obj);

@@ -9,7 +9,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <dirent.h>
+#include <unistd.h>
+
 #include "core/rng.h"
+#include "io/safetensors.h"
+#include "train/clip_train.h"
 #include "kernels/kernels.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
@@ -62,6 +67,8 @@ static const bench_scenario scenarios[] = {
      "training step, 48 seen labels, teacher included, batch 8"},
     {"train_b32", BENCH_KIND_TRAIN, 32, 48, 0, "images/s", 0, 0,
      "training step, 48 seen labels, teacher included, batch 32"},
+    {"label_cache_10k", BENCH_KIND_LABEL_CACHE, 0, 10000, 0, "labels/s", 0, 0,
+     "10k labels through the label cache (COCO adapter): cold (text tower), then warm"},
 };
 
 int bench_scenario_count(void) { return (int)(sizeof scenarios / sizeof scenarios[0]); }
@@ -171,9 +178,77 @@ typedef struct {
     ram_text_cache text_cache; /* as the trainer: the frozen text blocks once per label set */
     ramc_arena scratch;        /* as a ramc_state: grown in the warm-up call, then reused */
     double phase[BENCH_MAX_PHASES];
+    /* label cache: the model's files and the cache under dir; names [C] */
+    char dir[4096], clip_path[4200], adapter_path[4200], cache[4200];
+    char **names;
+    ramc_clip_params load_params;
+    int cold_hits, warm_hits;
 } ctx;
 
+/* Removes dir and what is under it, two levels deep (the label cache's
+ * layout: dir/<model key>/<entry>); best effort. */
+static void remove_tree(const char *dir, int depth) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4600];
+    while (d && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%.4300s/%.255s", dir, e->d_name);
+        if (unlink(path) != 0 && depth > 0) remove_tree(path, depth - 1);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+/* The random CLIP as a safetensors file (float16, as the loader rounds the
+ * weights to anyway; OpenAI names, head counts
+ * in the metadata), so that it has what the label cache keys on: a file's
+ * bytes. */
+static ramc_status write_clip(const ramc_clip *m, const char *path) {
+    int n = 0;
+    clip_param *tab = ramc_malloc((size_t)CLIP_MAX_PARAMS(m) * sizeof *tab, "bench model file");
+    st_writer *w = st_writer_new();
+    ramc_status st = tab && w ? clip_param_table(m, tab, &n, NULL) : RAMC_ERR_NOMEM;
+    for (int i = 0; i < n && st == RAMC_OK; i++)
+        st = st_writer_add_f32(w, tab[i].name, ST_F16, tab[i].ndim, tab[i].shape, tab[i].data);
+    if (st == RAMC_OK) st = st_writer_add_f32(w, "logit_scale", ST_F32, 0, NULL, &m->info.logit_scale);
+    char heads[32];
+    snprintf(heads, sizeof heads, "%d", m->info.vision_heads);
+    if (st == RAMC_OK) st = st_writer_set_metadata(w, "vision_heads", heads);
+    snprintf(heads, sizeof heads, "%d", m->info.text_heads);
+    if (st == RAMC_OK) st = st_writer_set_metadata(w, "text_heads", heads);
+    if (st == RAMC_OK) st = st_writer_save(w, path);
+    if (w) st_writer_free(w);
+    free(tab);
+    return st;
+}
+
+/* Encodes all c->C names through the cache in sets of at most
+ * RAMC_MAX_LABELS, with a model loaded afresh (a new process has no cache
+ * key yet: hashing the weights file is part of its cost); returns the hits. */
+static ramc_status encode_through_cache(ctx *c, double *seconds, int *hits) {
+    ramc_model *model = NULL;
+    ramc_status st = ramc_model_load(c->clip_path, c->adapter_path, &c->load_params, &model);
+    double t0 = now_s();
+    *hits = 0;
+    for (int first = 0; first < c->C && st == RAMC_OK; first += RAMC_MAX_LABELS) {
+        const int n = c->C - first < RAMC_MAX_LABELS ? c->C - first : RAMC_MAX_LABELS;
+        ramc_labels *lb = NULL;
+        st = ramc_labels_encode_cached(model, NULL, (const char *const *)c->names + first, n, NULL,
+                                       c->cache, &lb);
+        *hits += ramc_labels_cache_hits(lb);
+        ramc_labels_free(lb);
+    }
+    *seconds = now_s() - t0;
+    ramc_model_free(model);
+    return st;
+}
+
 static void ctx_free(ctx *c) {
+    if (c->names)
+        for (int i = 0; i < c->C; i++) free(c->names[i]);
+    free(c->names);
+    if (c->dir[0]) remove_tree(c->dir, 2);
     ram_adapter_free(c->a);
     free(c->images), free(c->out), free(c->text), free(c->teacher_text), free(c->targets);
     free(c->x), free(c->x_loc), free(c->g), free(c->f), free(c->tokens);
@@ -182,14 +257,53 @@ static void ctx_free(ctx *c) {
     arena_release(&c->scratch);
 }
 
+/* The label-cache scenario's files: the random CLIP and a COCO adapter in a
+ * fresh folder, and c->C distinct label names ("item 0", "item 1", ...). */
+static ramc_status label_cache_setup(ctx *c, const ramc_clip *m, const bench_options *opt,
+                                     uint64_t seed) {
+    const char *tmp = opt->tmp_dir && *opt->tmp_dir ? opt->tmp_dir : "/tmp";
+    snprintf(c->dir, sizeof c->dir, "%.4000s/ramc-bench-XXXXXX", tmp);
+    if (!mkdtemp(c->dir)) {
+        ramc_status st = ramc_error(RAMC_ERR_IO, "bench: cannot create a folder under %s", tmp);
+        c->dir[0] = 0;
+        return st;
+    }
+    snprintf(c->clip_path, sizeof c->clip_path, "%s/clip.safetensors", c->dir);
+    snprintf(c->adapter_path, sizeof c->adapter_path, "%s/adapter.safetensors", c->dir);
+    snprintf(c->cache, sizeof c->cache, "%s/cache", c->dir);
+    ram_config cfg = ram_config_preset(RAM_PRESET_COCO, &m->info);
+    ramc_status st = ram_adapter_create(m, &cfg, seed, 0, &c->a);
+    if (st == RAMC_OK) st = ram_adapter_save(c->a, c->adapter_path);
+    if (st == RAMC_OK) st = write_clip(m, c->clip_path);
+    if (st != RAMC_OK) return st;
+    c->load_params = ramc_clip_default_params();
+    c->load_params.bf16 = opt->bf16;
+    c->load_params.pack_weights = opt->frozen; /* as the bench's own model */
+    if (!(c->names = ramc_calloc((size_t)c->C, sizeof *c->names, "bench label names")))
+        return RAMC_ERR_NOMEM;
+    for (int i = 0; i < c->C; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "item %d", i);
+        if (!(c->names[i] = ramc_malloc(strlen(name) + 1, "bench label name"))) return RAMC_ERR_NOMEM;
+        memcpy(c->names[i], name, strlen(name) + 1);
+    }
+    return RAMC_OK;
+}
+
 /* Everything outside the timing: adapter, inputs, cached label features and
  * the output buffers a caller would keep between batches. */
-static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *sc, uint64_t seed) {
+static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *sc,
+                             const bench_options *opt) {
     const ramc_clip_info *in = &m->info;
+    const uint64_t seed = opt->seed;
     memset(c, 0, sizeof *c);
     c->m = m, c->sc = sc;
     c->B = sc->kind == BENCH_KIND_TEXT ? 0 : sc->batch;
     c->C = sc->labels, c->N = in->n_patches, c->N1 = in->n_patches + 1, c->D = in->embed_dim;
+    if (sc->kind == BENCH_KIND_LABEL_CACHE) {
+        if (opt->cache_labels > 0) c->C = opt->cache_labels;
+        return label_cache_setup(c, m, opt, seed);
+    }
     if (in->vocab_size <= RAMC_EOT_ID || in->context_length < 8 + 4 ||
         in->vocab_size <= 1000 + c->C)
         return ramc_error(RAMC_ERR_INVALID_ARG,
@@ -250,6 +364,7 @@ static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *s
         }
         break;
     case BENCH_KIND_TEXT:
+    case BENCH_KIND_LABEL_CACHE: /* label_cache_setup */
         break;
     case BENCH_KIND_TRAIN: {
         /* The frozen teacher's label features: computed once per label set. */
@@ -305,6 +420,12 @@ static ramc_status ctx_run(ctx *c) {
         st = ram_encode_text(m, c->a, c->tokens, c->C, c->text, NULL, NULL);
         c->phase[0] = now_s() - t0;
         break;
+    case BENCH_KIND_LABEL_CACHE:
+        /* each run starts from an empty cache; the model loads are not timed */
+        remove_tree(c->cache, 1);
+        if ((st = encode_through_cache(c, &c->phase[0], &c->cold_hits))) return st;
+        st = encode_through_cache(c, &c->phase[1], &c->warm_hits);
+        break;
     case BENCH_KIND_TRAIN: {
         /* a training loop zeroes the gradients before each step */
         for (int i = 0; i < c->a->n_params; i++)
@@ -349,7 +470,7 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
     if (thawed) clip_thaw(m);
     ctx c;
     double t0 = now_s();
-    ramc_status st = ctx_setup(&c, m, sc, opt->seed);
+    ramc_status st = ctx_setup(&c, m, sc, opt);
     out->setup_s = now_s() - t0;
     double last = 0;
     for (int r = 0; r < total && st == RAMC_OK; r++) {
@@ -372,13 +493,33 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
     /* rates from times: the median rate is units over the median time */
     const double units = sc->kind == BENCH_KIND_TEXT ? sc->labels : sc->batch;
     out->runs = opt->repeat;
+    if (sc->kind == BENCH_KIND_LABEL_CACHE) {
+        /* the warm phase's rate; the text tower's GFLOP/s from the cold one */
+        const double *warm = phases + opt->repeat; /* sorted by the median above */
+        out->cache_labels = c.C, out->cold_hits = c.cold_hits, out->warm_hits = c.warm_hits;
+        for (int p = 0; p < 2; p++) {
+            out->phase_name[p] = p ? "warm" : "cold";
+            out->phase_s[p] = median(phases + p * opt->repeat, opt->repeat);
+        }
+        out->n_phases = 2;
+        out->median = c.C / out->phase_s[1];
+        out->min = c.C / warm[opt->repeat - 1];
+        out->max = c.C / warm[0];
+        /* one label: one prompt through the tower, two with deep text
+         * prompts (the plain-CLIP features are kept too) */
+        out->flop_per_unit = bench_text_flop(&m->info) * (c.a->n_text_prompted > 0 ? 2 : 1);
+        out->gflops = c.C / out->phase_s[0] * out->flop_per_unit / 1e9;
+        goto done;
+    }
     for (int p = 0; p < BENCH_MAX_PHASES; p++) {
         double *v = phases + p * opt->repeat;
         double mp = median(v, opt->repeat);
         if (mp <= 0) continue;
         static const char *ram_names[] = {"text", "vision", "features", "head"};
+        static const char *cache_names[] = {"cold", "warm"};
         const char *name = sc->kind == BENCH_KIND_RAM || sc->kind == BENCH_KIND_RAM_TEXT
                                ? ram_names[p]
+                           : sc->kind == BENCH_KIND_LABEL_CACHE ? cache_names[p]
                            : sc->kind == BENCH_KIND_TEXT  ? "text"
                            : sc->kind == BENCH_KIND_TRAIN ? "step"
                                                           : "encode";

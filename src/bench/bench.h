@@ -33,7 +33,11 @@ typedef enum {
     BENCH_KIND_RAM = 1,      /* RAM inference, label features cached */
     BENCH_KIND_RAM_TEXT = 2, /* RAM inference, label features recomputed per batch */
     BENCH_KIND_TEXT = 3,     /* label encoding with deep prompts */
-    BENCH_KIND_TRAIN = 4     /* ram_train_step with the teacher */
+    BENCH_KIND_TRAIN = 4,    /* ram_train_step with the teacher */
+    /* ramc_labels_encode_cached over `labels` distinct names: cold (empty
+     * cache: text tower, entries written), then warm (every label read), each
+     * with a model freshly loaded from a file, as two processes would */
+    BENCH_KIND_LABEL_CACHE = 5
 } bench_kind;
 
 #define BENCH_MAX_PHASES 4
@@ -70,6 +74,11 @@ typedef struct {
     /* How the caller froze m (clip_freeze): training scenarios thaw it, as
      * the trainer does, and freeze it again the same way when done. */
     int frozen, bf16;
+    /* label-cache scenarios: labels encoded (0: the scenario's count) and the
+     * folder for their temporary model files and cache (NULL: /tmp; the
+     * command passes $TMPDIR) */
+    int cache_labels;
+    const char *tmp_dir;
     bench_progress_fn progress;
     void *progress_user;
 } bench_options;
@@ -85,6 +94,11 @@ typedef struct {
     int n_phases;                /* per-run breakdown (medians, seconds per call) */
     const char *phase_name[BENCH_MAX_PHASES];
     double phase_s[BENCH_MAX_PHASES];
+    /* label-cache scenarios: labels encoded per phase, and the hits of the
+     * last timed run's cold and warm phases (0 and all, when the cache works);
+     * the rates are the warm phase's labels/s, gflops the cold phase's text
+     * tower (flop_per_unit: one prompt) */
+    int cache_labels, cold_hits, warm_hits;
 } bench_result;
 
 /* Runs one scenario on model m (any size). Everything the scenario needs

@@ -41,4 +41,15 @@ int cli_join_processes(const char *command, struct ramc_dist **d);
 /* --threads N: 1..4096 into *out; 0 and an error message otherwise. */
 int cli_parse_threads(const char *command, const char *value, int *out);
 
+/* --score official|independent: 1 with *out set, 0 for another value. */
+int cli_parse_score(const char *value, ramc_score *out);
+const char *cli_score_name(ramc_score score);
+
+/* --thresholds FILE (cli/thresholds.c, docs/predict.md): out[c] = the
+ * threshold of labels[c] (n of them) from the file, or *fallback for a label
+ * the file does not list (fallback NULL: that is an error). Errors name the
+ * file and line; labels of the file not asked for get one warning on stderr. */
+ramc_status cli_read_thresholds(const char *path, const char *const *labels, int n,
+                                const float *fallback, float *out);
+
 #endif

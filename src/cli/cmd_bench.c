@@ -29,7 +29,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ramc bench [--size vitb16|tiny] [--repeat N] [--warmup N] [--threads N]\n"
             "                  [--scenarios a,b,...] [--seed N] [--bf16] [--no-pack] [--no-fork]\n"
-            "                  [--no-roof] [--json] [--list]\n\n"
+            "                  [--cache-labels N] [--no-roof] [--json] [--list]\n\n"
             "Times the main workloads on a CLIP with random weights (same cost as real ones;\n"
             "no files needed). Each scenario runs --warmup untimed calls, then --repeat\n"
             "timed ones (default 3 and 1), and reports images/s (or prompts/s): median,\n"
@@ -43,6 +43,11 @@ static void usage(FILE *f) {
             "--threads sets the threads (OpenMP and the GEMM backend) (default: all %ld cores).\n"
             "--bf16 runs the towers' matrix products in bf16 (as ramc_clip_params.bf16),\n"
             "--no-pack runs float32 on the stored weights (ramc_clip_params.pack_weights = 0).\n"
+            "--cache-labels N: labels of the label_cache_10k scenario (default 10000): the\n"
+            "random model and an adapter are written to a temporary folder (TMPDIR), then\n"
+            "N distinct labels are encoded through ramc_labels_encode_cached into an empty\n"
+            "cache (cold: text tower) and again (warm: every label read from the cache),\n"
+            "each with the model loaded afresh; labels/s is the warm rate.\n"
             "--json prints one JSON object (schema in docs/performance.md).\n",
             sysconf(_SC_NPROCESSORS_ONLN));
 }
@@ -251,7 +256,7 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "name", sc->name);
         cJSON_AddNumberToObject(o, "batch", sc->batch);
-        cJSON_AddNumberToObject(o, "labels", sc->labels);
+        cJSON_AddNumberToObject(o, "labels", r->cache_labels ? r->cache_labels : sc->labels);
         cJSON_AddStringToObject(o, "unit", sc->unit);
         if (!res[k].ok) {
             cJSON_AddStringToObject(o, "error", res[k].error);
@@ -271,6 +276,11 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
         cJSON_AddNumberToObject(o, "setup_s", r->setup_s);
         cJSON *ph = cJSON_AddObjectToObject(o, "phases_s");
         for (int p = 0; p < r->n_phases; p++) cJSON_AddNumberToObject(ph, r->phase_name[p], r->phase_s[p]);
+        if (sc->kind == BENCH_KIND_LABEL_CACHE) {
+            cJSON *hits = cJSON_AddObjectToObject(o, "cache_hits");
+            cJSON_AddNumberToObject(hits, "cold", r->cold_hits);
+            cJSON_AddNumberToObject(hits, "warm", r->warm_hits);
+        }
         /* the official figures are for ViT-B/16 only */
         const int full = !strcmp(size, "vitb16");
         cJSON_AddItemToObject(o, "official", json_num_or_null(full ? sc->official : 0));
@@ -318,14 +328,16 @@ static void print_table(const char *size, int threads, int bf16, int packed, con
             snprintf(ratio, sizeof ratio, "%.2f", r->median / sc->official);
         }
         printf("%-22s %5d %6d %9.3f %9.3f %9.3f %-9s %8.1f %8s %6s %9.0f %9s %6s\n", sc->name,
-               sc->batch, sc->labels, r->median, r->min, r->max, sc->unit, r->gflops, ram, share,
-               res[k].peak_rss_mb, off, ratio);
+               sc->batch, r->cache_labels ? r->cache_labels : sc->labels, r->median, r->min, r->max,
+               sc->unit, r->gflops, ram, share, res[k].peak_rss_mb, off, ratio);
     }
     for (int k = 0; k < n; k++) {
         const bench_result *r = &res[k].r;
         if (!res[k].ok || r->n_phases < 2) continue;
         printf("  %s phases (median s per call):", bench_scenario_get(idx[k])->name);
         for (int p = 0; p < r->n_phases; p++) printf(" %s %.3f", r->phase_name[p], r->phase_s[p]);
+        if (bench_scenario_get(idx[k])->kind == BENCH_KIND_LABEL_CACHE)
+            printf("; cache hits: cold %d, warm %d of %d", r->cold_hits, r->warm_hits, r->cache_labels);
         printf("\n");
     }
 }
@@ -333,6 +345,7 @@ static void print_table(const char *size, int threads, int bf16, int packed, con
 int cmd_bench(int argc, char **argv) {
     const char *size = "vitb16", *list = NULL;
     int repeat = 3, warmup = 1, json = 0, fork_each = 1, bf16 = 0, pack = 1, probe_roof = 1;
+    int cache_labels = 0;
     int threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     long long seed = 1;
     if (threads < 1) threads = 1;
@@ -364,7 +377,7 @@ int cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--scenarios") && v) {
             list = argv[++i];
         } else if ((!strcmp(a, "--repeat") || !strcmp(a, "--warmup") || !strcmp(a, "--threads") ||
-                    !strcmp(a, "--seed")) && v) {
+                    !strcmp(a, "--seed") || !strcmp(a, "--cache-labels")) && v) {
             int x, lo = !strcmp(a, "--warmup") || !strcmp(a, "--seed") ? 0 : 1;
             if (parse_int(v, lo, 1000000, &x)) {
                 fprintf(stderr, "ramc bench: %s needs an integer >= %d\n", a, lo);
@@ -374,6 +387,7 @@ int cmd_bench(int argc, char **argv) {
             if (!strcmp(a, "--repeat")) repeat = x;
             else if (!strcmp(a, "--warmup")) warmup = x;
             else if (!strcmp(a, "--threads")) threads = x;
+            else if (!strcmp(a, "--cache-labels")) cache_labels = x;
             else seed = x;
         } else {
             fprintf(stderr, "ramc bench: unknown or incomplete option '%s'\n", a);
@@ -415,7 +429,8 @@ int cmd_bench(int argc, char **argv) {
             now_s() - t0, n, warmup, repeat, threads);
 
     bench_options opt = {.warmup = warmup, .repeat = repeat, .seed = (uint64_t)seed,
-                         .frozen = packed, .bf16 = bf16};
+                         .frozen = packed, .bf16 = bf16, .cache_labels = cache_labels,
+                         .tmp_dir = getenv("TMPDIR")};
     if (bs == BENCH_SIZE_VITB16) opt.flop_per_image = FLOP_VIT_B16, opt.flop_per_image_ram = FLOP_RAM_B16;
     progress_state ps = {.tty = isatty(2), .count = n};
     opt.progress = on_progress;

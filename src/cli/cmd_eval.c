@@ -20,7 +20,7 @@ static const char usage_text[] =
     "                 [--seen-classes FILE] [--unseen-classes FILE]\n"
     "                 [--image-root DIR] [--path-map OLD=NEW] [--batch N] [--per-image]\n"
     "                 [--per-class] [--report OUT.json] [--official-mode] [--fatal-missing]\n"
-    "                 [--bf16] [--no-pack] [--threads N]\n"
+    "                 [--score official|independent] [--bf16] [--no-pack] [--threads N]\n"
     "\n"
     "Evaluates RAM (or, without --adapter, RAM's zero-shot path on the frozen CLIP)\n"
     "as the official code: ZSL on the unseen labels, GZSL on seen + unseen labels\n"
@@ -36,6 +36,8 @@ static const char usage_text[] =
     "  --per-image            per-image Sinkhorn stop instead of the batch-coupled one\n"
     "  --label-cache DIR      keep encoded label features in DIR (ramc predict --help)\n"
     "  --per-class            also print the per-class table\n"
+    "  --score S              the score the metrics rank by: official (default) or\n"
+    "                         independent (ramc predict --help, docs/predict.md)\n"
     "  --report OUT.json      write the reports: {\"reports\": [one per evaluation]}\n"
     "                         (schema in docs/metrics.md)\n"
     "  --fatal-missing        stop at an unreadable image (default: report, skip it,\n"
@@ -80,6 +82,7 @@ int cmd_eval(int argc, char **argv) {
     ramc_clip_params cp = ramc_clip_default_params();
     const char *adapter = NULL, *test = NULL, *classes = NULL, *report_path = NULL, *label_cache = NULL;
     int per_class = 0, per_image = 0, batch = 0, status = 0, fatal_missing = 0;
+    ramc_score score = RAMC_SCORE_OFFICIAL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int v = i + 1 < argc;
@@ -135,6 +138,12 @@ int cmd_eval(int argc, char **argv) {
             report_path = argv[++i];
         } else if (v && !strcmp(a, "--label-cache")) {
             label_cache = argv[++i];
+        } else if (v && !strcmp(a, "--score")) {
+            if (!cli_parse_score(argv[++i], &score)) {
+                fprintf(stderr, "ramc eval: invalid value '%s' for --score (official or independent)\n",
+                        argv[i]);
+                return 2;
+            }
         } else if (!strcmp(a, "--per-class")) {
             per_class = 1;
         } else if (!strcmp(a, "--per-image")) {
@@ -220,6 +229,7 @@ int cmd_eval(int argc, char **argv) {
     eo.workers = cfg.workers;
     eo.per_image_sinkhorn = per_image;
     eo.label_cache = label_cache;
+    eo.score = score;
     eo.fatal_missing = fatal_missing;
     /* the ablation keys of a config (--config / --set) apply to evaluation too */
     eo.variant = cfg.variant;
@@ -241,8 +251,10 @@ int cmd_eval(int argc, char **argv) {
             status = cli_fail("eval");
             continue;
         }
+        if (score != RAMC_SCORE_OFFICIAL) printf("score: %s\n", cli_score_name(score));
         report_print_table(stdout, r, per_class);
         cJSON *json = report_to_json(r);
+        if (json) cJSON_AddStringToObject(json, "score_type", cli_score_name(score));
         if (json) cJSON_AddItemToArray(reports, json);
         report_free(r);
     }

@@ -22,7 +22,8 @@
 static const char usage_text[] =
     "usage: ramc predict [--clip WEIGHTS] [--adapter FILE] [--vision-heads N --text-heads N]\n"
     "                    (--labels \"a,b,c\" | --labels-file FILE) [--template \"A photo of a {}.\"]\n"
-    "                    [--top-k K] [--threshold T] [--format json|tsv] [--baseline clip]\n"
+    "                    [--top-k K] [--threshold T] [--thresholds FILE]\n"
+    "                    [--score official|independent] [--format json|tsv] [--baseline clip]\n"
     "                    [--batch N] [--explain DIR] [--vocab FILE] [--bf16] [--no-pack]\n"
     "                    [--follow-links] [--threads N] IMAGE_OR_DIR...\n"
     "       ramc predict ... --stdin           (image paths on standard input, one per line)\n"
@@ -50,7 +51,15 @@ static const char usage_text[] =
     "  --template T         prompt with one {} for the label (default \"A photo of a {}.\")\n"
     "  --top-k K            print the K best labels (default 5 without --threshold;\n"
     "                       0 = no limit)\n"
-    "  --threshold T        print labels scoring at least T (scores sum to 1 per image)\n"
+    "  --threshold T        print labels scoring at least T\n"
+    "  --thresholds FILE    per-label thresholds: label<TAB>threshold lines (# comments);\n"
+    "                       labels not in it use --threshold, else are an error;\n"
+    "                       labels in it not asked for are ignored (one warning)\n"
+    "  --score S            official (default): RAM's score, which sums to 1 over the\n"
+    "                       labels asked, so its meaning changes with their number;\n"
+    "                       independent: sigmoid((cos(image, label) - cos(image,\n"
+    "                       reference prompt)) / global temperature), each label's\n"
+    "                       own, the same whatever else is asked (docs/predict.md)\n"
     "  --format json|tsv    one JSON object per image (default), or\n"
     "                       image<TAB>label<TAB>score lines\n"
     "  --baseline clip      plain CLIP scores instead: softmax of exp(logit_scale)*cos\n"
@@ -423,8 +432,8 @@ static void print_tsv_field(const char *s) {
     for (; *s; s++) putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
 }
 
-static int print_result(int json, const char *image, const ramc_labels *labels, const int *order,
-                        const float *scores, int n) {
+static int print_result(int json, ramc_score score, const char *image, const ramc_labels *labels,
+                        const int *order, const float *scores, int n) {
     if (!json) {
         for (int k = 0; k < n; k++) {
             print_tsv_field(image);
@@ -435,7 +444,7 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
         return 1;
     }
     /* the schema ramc serve answers with too (api/result_json.h) */
-    cJSON *obj = result_json(image, labels, order, scores, n);
+    cJSON *obj = result_json(image, labels, order, scores, n, score);
     char *text = obj ? cJSON_PrintUnformatted(obj) : NULL;
     if (text) puts(text);
     else fprintf(stderr, "ramc predict: out of memory printing %s\n", image);
@@ -448,6 +457,8 @@ static int print_result(int json, const char *image, const ramc_labels *labels, 
 
 typedef struct {
     const char *clip, *adapter, *labels_arg, *labels_file, *template_str, *explain, *vocab, *label_cache;
+    const char *thresholds_file;
+    ramc_score score;
     int vision_heads, text_heads, top_k, top_k_set, json, baseline, batch, bf16, no_pack, follow_links;
     int threads, from_stdin;
     float threshold;
@@ -480,6 +491,7 @@ typedef struct {
     ramc_image *origs;
     int status;                   /* 1 once anything failed */
     ramc_state *state;            /* the scratch of every batch, sized once */
+    float *label_thresholds;      /* [C] with --thresholds, else NULL */
 } predict_run;
 
 #define MAX_STDIN_IMAGE_BYTES (1ull << 30)
@@ -577,14 +589,15 @@ static void predict_batch(predict_run *r, char *const *paths, int n, int first) 
     for (int k = 0, j = 0; k < n; k++) {
         if (!r->ok_item[k]) continue;
         const float *s = r->scores + (size_t)j * C;
-        const result_selection sel = {o->top_k, o->threshold_set, o->threshold};
+        const result_selection sel = {o->top_k, o->threshold_set, o->threshold,
+                                      r->label_thresholds};
         int shown = result_rank(s, C, &sel, r->order);
         if (shown < 0) {
             fprintf(stderr, "ramc predict: out of memory ranking %s\n", paths[k]);
             r->status = 1;
             shown = 0;
         }
-        if (!print_result(o->json, paths[k], r->labels, r->order, s, shown)) r->status = 1;
+        if (!print_result(o->json, o->score, paths[k], r->labels, r->order, s, shown)) r->status = 1;
         if (o->explain) {
             fflush(stdout);
             if (!explain_image(&r->ex, r->stems[first + k], &r->origs[j], r->labels,
@@ -621,7 +634,7 @@ int cmd_predict(int argc, char **argv) {
         static const char *const with_value[] = {
             "--clip", "--adapter", "--vocab", "--vision-heads", "--text-heads", "--labels",
             "--labels-file", "--template", "--top-k", "--batch", "--explain", "--threshold",
-            "--format", "--baseline", "--threads", "--label-cache"};
+            "--format", "--baseline", "--threads", "--label-cache", "--score", "--thresholds"};
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
         if (!known || !v) {
@@ -633,6 +646,8 @@ int cmd_predict(int argc, char **argv) {
         else if (!strcmp(a, "--adapter")) o.adapter = v;
         else if (!strcmp(a, "--vocab")) o.vocab = v;
         else if (!strcmp(a, "--label-cache")) o.label_cache = v;
+        else if (!strcmp(a, "--thresholds")) o.thresholds_file = v;
+        else if (!strcmp(a, "--score")) ok = cli_parse_score(v, &o.score);
         else if (!strcmp(a, "--vision-heads")) ok = parse_nonneg_int(v, 4096, &o.vision_heads) && o.vision_heads;
         else if (!strcmp(a, "--text-heads")) ok = parse_nonneg_int(v, 4096, &o.text_heads) && o.text_heads;
         else if (!strcmp(a, "--labels")) o.labels_arg = v;
@@ -679,7 +694,8 @@ int cmd_predict(int argc, char **argv) {
         strlist_free(&names);
         return usage_error("--labels: empty label name in '%s'", o.labels_arg);
     }
-    if (o.threshold_set && !o.top_k_set) o.top_k = 0; /* threshold alone: every label above it */
+    /* a threshold alone: every label above it */
+    if ((o.threshold_set || o.thresholds_file) && !o.top_k_set) o.top_k = 0;
 
     /* No weights given: the embedded default model, announced on stderr so a
      * user never mistakes its scores for those of a model they meant to use.
@@ -708,7 +724,7 @@ int cmd_predict(int argc, char **argv) {
     ramc_labels *labels = NULL;
     ramc_tokenizer *tok = NULL;
     char **stems = NULL;
-    float *tensor = NULL, *scores = NULL, *plan = NULL, *lpd = NULL;
+    float *tensor = NULL, *scores = NULL, *plan = NULL, *lpd = NULL, *label_thresholds = NULL;
     int *order = NULL, *ok_item = NULL;
     ramc_image *origs = NULL;
     if (o.labels_file) {
@@ -776,6 +792,19 @@ int cmd_predict(int argc, char **argv) {
         status = cli_fail("predict");
         goto done;
     }
+    if (o.thresholds_file) {
+        /* read before any image is scored: a bad file must not leave half the output */
+        if (!(label_thresholds = malloc((size_t)names.n * sizeof *label_thresholds))) {
+            fprintf(stderr, "ramc predict: out of memory\n");
+            status = 1;
+            goto done;
+        }
+        if (cli_read_thresholds(o.thresholds_file, (const char *const *)names.v, names.n,
+                                o.threshold_set ? &o.threshold : NULL, label_thresholds) != RAMC_OK) {
+            status = cli_fail("predict");
+            goto done;
+        }
+    }
     const ramc_clip_info info = ramc_model_get_info(model);
     const int S = info.image_size, N = info.n_patches, C = names.n, BS = o.batch;
     const size_t per_image = (size_t)3 * S * S;
@@ -807,8 +836,10 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     predict_run run = {&o, model, labels, ramc_predict_default_params(), ex, stems, N, C, BS,
-                       per_image, tensor, scores, plan, lpd, order, ok_item, origs, 0, NULL};
+                       per_image, tensor, scores, plan, lpd, order, ok_item, origs, 0, NULL, NULL};
     run.pp.mode = o.baseline ? RAMC_PREDICT_CLIP_BASELINE : RAMC_PREDICT_RAM;
+    run.pp.score = o.score;
+    run.label_thresholds = label_thresholds;
     if (ramc_state_create(model, &run.state) != RAMC_OK ||
         ramc_state_reserve(run.state, BS, C, &run.pp) != RAMC_OK) {
         fprintf(stderr, "ramc predict: %s\n", ramc_last_error());
@@ -850,6 +881,7 @@ done:
     free(scores);
     free(plan);
     free(lpd);
+    free(label_thresholds);
     free(order);
     free(ok_item);
     free(origs);

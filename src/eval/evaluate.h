@@ -23,6 +23,7 @@ typedef struct {
     const char *label_cache;  /* folder of the persistent label cache; NULL: none */
     int fatal_missing;       /* 1: an unreadable image stops the evaluation; 0: skipped */
     ramc_variant variant;    /* the paper's ablations; zero = RAM */
+    ramc_score score;        /* which score the metrics rank by; RAMC_SCORE_OFFICIAL */
     ram_eval_progress_fn progress;
     void *progress_user;
     /* Sharded over these processes (data-parallel training): every process

@@ -49,6 +49,7 @@ typedef struct {
     char *template_str;   /* NULL: the default */
     result_selection sel;
     int baseline;         /* score "clip": plain CLIP scores */
+    ramc_score score;     /* score "independent": each label's own (predict --score) */
     int explain;          /* heat maps as PNG */
 } request_spec;
 

@@ -120,10 +120,15 @@ static int parse_threshold(request_spec *spec, const char *v, request_error *err
     return 1;
 }
 
+/* "official" (or "ram") and "independent": RAM's scores as predict --score;
+ * "clip": the plain CLIP baseline. */
 static int parse_score(request_spec *spec, const char *v, request_error *err) {
-    if (!strcmp(v, "ram")) spec->baseline = 0;
-    else if (!strcmp(v, "clip")) spec->baseline = 1;
-    else return request_fail(err, 400, "score: '%.40s' is neither 'ram' nor 'clip'", v);
+    if (!strcmp(v, "ram") || !strcmp(v, "official")) spec->baseline = 0, spec->score = RAMC_SCORE_OFFICIAL;
+    else if (!strcmp(v, "independent")) spec->baseline = 0, spec->score = RAMC_SCORE_INDEPENDENT;
+    else if (!strcmp(v, "clip")) spec->baseline = 1, spec->score = RAMC_SCORE_OFFICIAL;
+    else
+        return request_fail(err, 400,
+                            "score: '%.40s' is not 'official', 'independent', 'ram' or 'clip'", v);
     return 1;
 }
 

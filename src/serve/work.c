@@ -121,6 +121,7 @@ void work_predict(serve_server *s, serve_worker *w, request_spec *spec, vocab_en
     }
     ramc_predict_params pp = ramc_predict_default_params();
     pp.mode = spec->baseline ? RAMC_PREDICT_CLIP_BASELINE : RAMC_PREDICT_RAM;
+    pp.score = spec->score;
     if (ramc_predict_with_state(w->state, labels, tensor, B, &pp, scores, plan, lpd) != RAMC_OK) {
         char msg[600];
         snprintf(msg, sizeof msg, "prediction failed: %s", ramc_last_error());
@@ -133,7 +134,7 @@ void work_predict(serve_server *s, serve_worker *w, request_spec *spec, vocab_en
     for (int b = 0; ok && b < B; b++) {
         const float *sc = scores + (size_t)b * C;
         int shown = result_rank(sc, C, &spec->sel, order);
-        cJSON *obj = shown >= 0 ? result_json(spec->images[b].name, labels, order, sc, shown) : NULL;
+        cJSON *obj = shown >= 0 ? result_json(spec->images[b].name, labels, order, sc, shown, pp.score) : NULL;
         ok = obj != NULL;
         if (ok) cJSON_AddItemToArray(results, obj);
         if (ok && spec->explain)
