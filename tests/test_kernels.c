@@ -653,6 +653,17 @@ static void test_batchnorm(int B, int C, int HW, int do_fd) {
     worst = fmax(worst, cmp_acc("batchnorm dweight", fw, fw0, dw, C));
     worst = fmax(worst, cmp_acc("batchnorm dbias", fb, fb0, db, C));
     report("batchnorm backward (accumulated)", worst);
+    {
+        /* the two halves (data-parallel training) give bitwise the whole one */
+        float *hx = fcopy(fx0, n), *hw = fcopy(fw0, C), *hb = fcopy(fb0, C);
+        double *sums = calloc((size_t)2 * C, sizeof *sums);
+        batchnorm_backward_sums(sums, hw, hb, g, x, mean, rstd, B, C, HW);
+        batchnorm_backward_input(hx, sums, (double)B * HW, g, x, w, mean, rstd, B, C, HW);
+        CHECK(!memcmp(hx, fx, (size_t)n * sizeof *hx) && !memcmp(hw, fw, (size_t)C * sizeof *hw) &&
+                  !memcmp(hb, fb, (size_t)C * sizeof *hb),
+              "batchnorm backward in halves differs from the whole (B=%d C=%d HW=%d)", B, C, HW);
+        free(hx), free(hw), free(hb), free(sums);
+    }
 
     /* Evaluation form, with the running statistics just updated. */
     double *oe_d = dnew(n);

@@ -296,34 +296,69 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *running_m
     }
 }
 
+/* Channel c's sums of the backward: sum(dout) and sum(dout * xhat) over B
+ * images of HW, in double, in a fixed order. */
+static inline void bn_channel_sums(double *sg_out, double *sgx_out, const float *dout,
+                                   const float *inp, float m, float s, int B, int C, int HW,
+                                   int c) {
+    double sg = 0.0, sgx = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + ((long)b * C + c) * HW, *g = dout + ((long)b * C + c) * HW;
+        for (int i = 0; i < HW; i++) {
+            sg += g[i];
+            sgx += (double)g[i] * ((x[i] - m) * s);
+        }
+    }
+    *sg_out = sg, *sgx_out = sgx;
+}
+
+/* Channel c's input gradient from the means of those sums. Batch statistics
+ * depend on every input, so as in LayerNorm the gradient loses its mean and
+ * its component along xhat. */
+static inline void bn_channel_input(float *dinp, const float *dout, const float *inp, float m,
+                                    float s, float w, float mg, float mgx, int B, int C, int HW,
+                                    int c) {
+    const float k = w * s;
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + ((long)b * C + c) * HW, *g = dout + ((long)b * C + c) * HW;
+        float *dx = dinp + ((long)b * C + c) * HW;
+        for (int i = 0; i < HW; i++) dx[i] += k * (g[i] - mg - (x[i] - m) * s * mgx);
+    }
+}
+
 /* dinp [B,C,HW], dweight, dbias [C] accumulate; mean, rstd [C] from the training forward. */
 void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int B, int C, int HW) {
-    long n = (long)B * HW;
-#pragma omp parallel for schedule(static) if (n * C >= 32768L)
+    const double n = (double)B * HW;
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
     for (int c = 0; c < C; c++) {
-        float m = mean[c], s = rstd[c];
-        double sg = 0.0, sgx = 0.0;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW, *g = dout + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                sg += g[i];
-                sgx += (double)g[i] * ((x[i] - m) * s);
-            }
-        }
+        double sg, sgx;
+        bn_channel_sums(&sg, &sgx, dout, inp, mean[c], rstd[c], B, C, HW, c);
         if (dweight) dweight[c] += (float)sgx;
         if (dbias) dbias[c] += (float)sg;
-        if (!dinp) continue;
-        /* Batch statistics depend on every input, so as in LayerNorm the
-         * gradient loses its mean and its component along xhat. */
-        float w = weight ? weight[c] : 1.0f;
-        float mg = (float)(sg / (double)n), mgx = (float)(sgx / (double)n);
-        float k = w * s;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW, *g = dout + ((long)b * C + c) * HW;
-            float *dx = dinp + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) dx[i] += k * (g[i] - mg - (x[i] - m) * s * mgx);
-        }
+        if (dinp)
+            bn_channel_input(dinp, dout, inp, mean[c], rstd[c], weight ? weight[c] : 1.0f,
+                             (float)(sg / n), (float)(sgx / n), B, C, HW, c);
     }
+}
+
+void batchnorm_backward_sums(double *sums, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *mean, const float *rstd, int B, int C,
+                             int HW) {
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) {
+        bn_channel_sums(&sums[c], &sums[C + c], dout, inp, mean[c], rstd[c], B, C, HW, c);
+        if (dweight) dweight[c] += (float)sums[C + c];
+        if (dbias) dbias[c] += (float)sums[c];
+    }
+}
+
+void batchnorm_backward_input(float *dinp, const double *sums, double n, const float *dout,
+                              const float *inp, const float *weight, const float *mean,
+                              const float *rstd, int B, int C, int HW) {
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++)
+        bn_channel_input(dinp, dout, inp, mean[c], rstd[c], weight ? weight[c] : 1.0f,
+                         (float)(sums[c] / n), (float)(sums[C + c] / n), B, C, HW, c);
 }

@@ -185,6 +185,18 @@ void batchnorm_forward_eval(float *out, const float *inp, const float *running_m
 void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int B, int C, int HW);
+/* batchnorm_backward in two halves, for a batch split over processes whose
+ * sums are added up between them (data-parallel training):
+ * sums [2C] out: per channel sum(dout) and sum(dout * xhat) over this
+ * process's B images, which dweight and dbias also accumulate;
+ * then dinp from the sums over all n = (all images) * HW elements. Over one
+ * process the two give bitwise batchnorm_backward. */
+void batchnorm_backward_sums(double *sums, float *dweight, float *dbias, const float *dout,
+                             const float *inp, const float *mean, const float *rstd, int B, int C,
+                             int HW);
+void batchnorm_backward_input(float *dinp, const double *sums, double n, const float *dout,
+                              const float *inp, const float *weight, const float *mean,
+                              const float *rstd, int B, int C, int HW);
 
 /* -------------------------------------------------------------- L2 norm */
 

@@ -213,35 +213,11 @@ static ramc_status batchnorm_backward_group(const ramc_dist *group, double *sums
                                             const float *inp, const float *weight,
                                             const float *mean, const float *rstd, int B, int C,
                                             int HW) {
-#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
-    for (int c = 0; c < C; c++) {
-        float m = mean[c], s = rstd[c];
-        double sg = 0.0, sgx = 0.0;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW, *g = dout + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                sg += g[i];
-                sgx += (double)g[i] * ((x[i] - m) * s);
-            }
-        }
-        if (dweight) dweight[c] += (float)sgx;
-        if (dbias) dbias[c] += (float)sg;
-        sums[c] = sg, sums[C + c] = sgx;
-    }
+    batchnorm_backward_sums(sums, dweight, dbias, dout, inp, mean, rstd, B, C, HW);
     sums[2 * C] = (double)B * HW;
     ramc_status st = dist_sum_double(group, sums, 2 * C + 1);
     if (st) return st;
-    const double n = sums[2 * C];
-#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
-    for (int c = 0; c < C; c++) {
-        const float m = mean[c], s = rstd[c], w = weight ? weight[c] : 1.0f;
-        const float mg = (float)(sums[c] / n), mgx = (float)(sums[C + c] / n), k = w * s;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW, *g = dout + ((long)b * C + c) * HW;
-            float *dx = dinp + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) dx[i] += k * (g[i] - mg - (x[i] - m) * s * mgx);
-        }
-    }
+    batchnorm_backward_input(dinp, sums, sums[2 * C], dout, inp, weight, mean, rstd, B, C, HW);
     return RAMC_OK;
 }
 
