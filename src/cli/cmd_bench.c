@@ -197,6 +197,11 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
     else cJSON_AddNullToObject(mach, "openblas_coretype");
     cJSON_AddNumberToObject(mach, "threads", threads);
     cJSON_AddStringToObject(mach, "gemm", kernels_gemm_backend());
+    /* ramc's own kernels: the level chosen at run time, the CPU's best, the build */
+    cJSON_AddStringToObject(mach, "kernels_isa", kernels_isa_name(kernels_isa_get()));
+    cJSON_AddStringToObject(mach, "cpu_isa", kernels_isa_name(kernels_isa_best()));
+    cJSON_AddBoolToObject(mach, "cpu_avx512_bf16", kernels_cpu_has_bf16());
+    cJSON_AddStringToObject(mach, "build", kernels_build_kind());
     cJSON_AddStringToObject(root, "precision", precision_name(bf16, packed));
     cJSON_AddBoolToObject(root, "packed_weights", packed);
     cJSON_AddStringToObject(root, "size", size);
@@ -256,10 +261,12 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
 static void print_table(const char *size, int threads, int bf16, int packed, const int *idx,
                         const outcome *res, int n) {
     const int full = !strcmp(size, "vitb16");
+    char isa[128];
     printf("ramc %s bench: size %s, %ld CPUs, %d threads, GEMM %s (OpenBLAS %s kernels), %s%s\n",
            ramc_version(), size, sysconf(_SC_NPROCESSORS_ONLN), threads, kernels_gemm_backend(),
            bench_blas_core(), precision_name(bf16, packed),
            packed ? ", packed weights" : "");
+    printf("kernels %s; build %s\n", kernels_isa_describe(isa, sizeof isa), kernels_build_kind());
     printf("%-22s %5s %6s %9s %9s %9s %-9s %8s %8s %9s %9s %6s\n", "scenario", "batch", "labels",
            "median", "min", "max", "unit", "GFLOP/s", "RAM GF/s", "peak MB", "official", "ratio");
     for (int k = 0; k < n; k++) {
