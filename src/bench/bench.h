@@ -33,8 +33,17 @@ typedef enum {
     BENCH_KIND_RAM = 1,      /* RAM inference, label features cached */
     BENCH_KIND_RAM_TEXT = 2, /* RAM inference, label features recomputed per batch */
     BENCH_KIND_TEXT = 3,     /* label encoding with deep prompts */
-    BENCH_KIND_TRAIN = 4     /* ram_train_step with the teacher */
+    BENCH_KIND_TRAIN = 4,    /* ram_train_step with the teacher */
+    /* JPEG files to JSON through ramc predict's pipeline (api/pipeline.h),
+     * beside the model alone on the same images at the same batch size */
+    BENCH_KIND_PREDICT_E2E = 5
 } bench_kind;
+
+/* predict_folder_e2e: its JPEG files (written to a temporary folder before
+ * timing), their size, and the labels. */
+#define BENCH_E2E_IMAGES 32
+#define BENCH_E2E_WIDTH 640
+#define BENCH_E2E_HEIGHT 480
 
 #define BENCH_MAX_PHASES 4
 
@@ -82,6 +91,10 @@ typedef struct {
     double flop_per_unit_ram;    /* RAM scenarios: FLOP of one image with SAA + TSS; else 0 */
     double gflops_ram;
     double setup_s;              /* adapter, inputs, cached features: outside the timing */
+    /* predict_folder_e2e: the model alone (ramc_predict_with_state on the
+     * decoded images, same batch and parameters), units per second, median
+     * over the timed runs; the scenario's own rate is end to end. 0 otherwise. */
+    double model_only;
     int n_phases;                /* per-run breakdown (medians, seconds per call) */
     const char *phase_name[BENCH_MAX_PHASES];
     double phase_s[BENCH_MAX_PHASES];

@@ -243,6 +243,11 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
         if (r->gflops_ram > 0) cJSON_AddNumberToObject(o, "gflops_ram", r->gflops_ram);
         cJSON_AddItemToObject(o, "peak_rss_mb", json_num_or_null(res[k].peak_rss_mb));
         cJSON_AddNumberToObject(o, "setup_s", r->setup_s);
+        if (r->model_only > 0) {
+            /* predict_folder_e2e: the model alone on the same images, and end to end over it */
+            cJSON_AddNumberToObject(o, "model_only", r->model_only);
+            cJSON_AddNumberToObject(o, "e2e_ratio", r->median / r->model_only);
+        }
         cJSON *ph = cJSON_AddObjectToObject(o, "phases_s");
         for (int p = 0; p < r->n_phases; p++) cJSON_AddNumberToObject(ph, r->phase_name[p], r->phase_s[p]);
         /* the official figures are for ViT-B/16 only */
@@ -292,6 +297,14 @@ static void print_table(const char *size, int threads, int bf16, int packed, con
         printf("  %s phases (median s per call):", bench_scenario_get(idx[k])->name);
         for (int p = 0; p < r->n_phases; p++) printf(" %s %.3f", r->phase_name[p], r->phase_s[p]);
         printf("\n");
+    }
+    for (int k = 0; k < n; k++) {
+        const bench_result *r = &res[k].r;
+        if (!res[k].ok || r->model_only <= 0) continue;
+        const bench_scenario *sc = bench_scenario_get(idx[k]);
+        printf("  %s: end to end %.3f %s, the model alone %.3f %s on the same images at batch %d: "
+               "ratio %.3f (goal >= 0.90)\n",
+               sc->name, r->median, sc->unit, r->model_only, sc->unit, sc->batch, r->median / r->model_only);
     }
 }
 
