@@ -229,7 +229,7 @@ static void e2e_picture(ramc_image *img, ramc_rng *rng) {
 /* predict_folder_e2e: the model (a view of m with the COCO adapter), 65
  * labels encoded through the public path, the JPEG files, the decoded
  * images for the model-only pass, and the state both passes use. */
-static ramc_status e2e_setup(ctx *c, uint64_t seed) {
+static ramc_status e2e_setup(ctx *c, uint64_t seed, const char *tmp) {
     const ramc_clip_info *in = &c->m->info;
     ramc_status st;
     if ((st = api_model_view((ramc_clip *)c->m, c->a, 0, &c->model))) return st;
@@ -249,12 +249,11 @@ static ramc_status e2e_setup(ctx *c, uint64_t seed) {
     if ((st = ramc_state_create(c->model, &c->state))) return st;
     if (!(c->sink = fopen("/dev/null", "w"))) return ramc_error(RAMC_ERR_IO, "bench: cannot open /dev/null");
 
-    const char *tmp = getenv("TMPDIR");
-    snprintf(c->dir, sizeof c->dir, "%s/ramc-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!tmp || !*tmp) tmp = "/tmp";
+    snprintf(c->dir, sizeof c->dir, "%s/ramc-bench-XXXXXX", tmp);
     if (!mkdtemp(c->dir)) {
         c->dir[0] = '\0';
-        return ramc_error(RAMC_ERR_IO, "bench: cannot create a temporary folder in %s",
-                          tmp && *tmp ? tmp : "/tmp");
+        return ramc_error(RAMC_ERR_IO, "bench: cannot create a temporary folder in %s", tmp);
     }
     ramc_image img = {BENCH_E2E_WIDTH, BENCH_E2E_HEIGHT,
                       ramc_malloc((size_t)BENCH_E2E_WIDTH * BENCH_E2E_HEIGHT * 3, "bench picture")};
@@ -361,7 +360,8 @@ static ramc_status e2e_run(ctx *c) {
 
 /* Everything outside the timing: adapter, inputs, cached label features and
  * the output buffers a caller would keep between batches. */
-static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *sc, uint64_t seed) {
+static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *sc, uint64_t seed,
+                             const char *tmp_dir) {
     const ramc_clip_info *in = &m->info;
     memset(c, 0, sizeof *c);
     c->m = m, c->sc = sc;
@@ -416,7 +416,7 @@ static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *s
     case BENCH_KIND_TEXT:
         break;
     case BENCH_KIND_PREDICT_E2E:
-        if ((st = e2e_setup(c, seed))) return st;
+        if ((st = e2e_setup(c, seed, tmp_dir))) return st;
         break;
     case BENCH_KIND_TRAIN: {
         /* The frozen teacher's label features: computed once per label set. */
@@ -518,7 +518,7 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
     if (thawed) clip_thaw(m);
     ctx c;
     double t0 = now_s();
-    ramc_status st = ctx_setup(&c, m, sc, opt->seed);
+    ramc_status st = ctx_setup(&c, m, sc, opt->seed, opt->tmp_dir);
     out->setup_s = now_s() - t0;
     double last = 0;
     for (int r = 0; r < total && st == RAMC_OK; r++) {

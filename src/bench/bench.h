@@ -81,6 +81,9 @@ typedef struct {
     int frozen, bf16;
     bench_progress_fn progress;
     void *progress_user;
+    /* predict_folder_e2e writes its JPEG files in a new folder under this
+     * one (and removes them); NULL or "": /tmp. The CLI passes $TMPDIR. */
+    const char *tmp_dir;
 } bench_options;
 
 typedef struct {

@@ -391,7 +391,7 @@ int cmd_bench(int argc, char **argv) {
             now_s() - t0, n, warmup, repeat, threads);
 
     bench_options opt = {.warmup = warmup, .repeat = repeat, .seed = (uint64_t)seed,
-                         .frozen = packed, .bf16 = bf16};
+                         .frozen = packed, .bf16 = bf16, .tmp_dir = getenv("TMPDIR")};
     if (bs == BENCH_SIZE_VITB16) opt.flop_per_image = FLOP_VIT_B16, opt.flop_per_image_ram = FLOP_RAM_B16;
     progress_state ps = {.tty = isatty(2), .count = n};
     opt.progress = on_progress;
