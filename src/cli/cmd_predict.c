@@ -561,6 +561,16 @@ static void report_failure(predict_run *r, const char *path, const char *msg) {
     }
 }
 
+/* A forward pass failed: values the load checks let through can still
+ * overflow there, so say which weights were in use. */
+static void report_scoring_failure(predict_run *r) {
+    const options *o = r->o;
+    fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o->clip,
+            o->adapter && !o->baseline ? " and " : "", o->adapter && !o->baseline ? o->adapter : "",
+            ramc_last_error());
+    r->status = 1;
+}
+
 /* Ranks, prints and (--explain) explains one image's scores s [C]; index is
  * the image's place among all images (its explanation file name), plan
  * [N,C], lpd [N] and orig only with --explain. */
@@ -614,12 +624,7 @@ static void predict_batch(predict_run *r, char *const *paths, int n, int first) 
     if (loaded == 0) return;
     if (ramc_predict(r->model, r->labels, r->tensor, loaded, &r->pp, r->scores, r->plan, r->lpd) !=
         RAMC_OK) {
-        /* values the load checks let through can still overflow here:
-         * say which weights were in use */
-        fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o->clip,
-                o->adapter && !o->baseline ? " and " : "", o->adapter && !o->baseline ? o->adapter : "",
-                ramc_last_error());
-        r->status = 1;
+        report_scoring_failure(r);
         for (int j = 0; j < loaded; j++) ramc_image_free(&r->origs[j]);
         return;
     }
@@ -658,15 +663,8 @@ static void predict_files(predict_run *r, char *const *paths, int n) {
     po.keep_images = po.want_plan = r->o->explain != NULL;
     po.decode = decode_input;
     if (predict_pipeline_run(r->model, r->labels, (const char *const *)paths, n, &po, on_pipeline_item,
-                             r, NULL) != RAMC_OK) {
-        /* values the load checks let through can still overflow here:
-         * say which weights were in use */
-        const options *o = r->o;
-        fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o->clip,
-                o->adapter && !o->baseline ? " and " : "", o->adapter && !o->baseline ? o->adapter : "",
-                ramc_last_error());
-        r->status = 1;
-    }
+                             r, NULL) != RAMC_OK)
+        report_scoring_failure(r);
 }
 
 int cmd_predict(int argc, char **argv) {
