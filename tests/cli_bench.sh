@@ -12,7 +12,7 @@ check() { # check NAME COND...
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 scenarios="clip_encode_b1 clip_encode_b8 ram_coco_b1_cached ram_coco_b8_cached ram_coco_b8_uncached
-ram_nus_b8_cached text_coco text_nus train_b8 train_b32 label_cache_10k"
+ram_nus_b8_cached text_coco text_nus train_b8 train_b32 label_cache_10k predict_folder_e2e"
 
 # 1. the JSON run
 # (the label-cache scenario with 300 labels rather than 10k: the test stays quick)
@@ -20,7 +20,7 @@ ram_nus_b8_cached text_coco text_nus train_b8 train_b32 label_cache_10k"
 rc=$?
 check "bench --json exits 0" [ $rc -eq 0 ]
 [ $rc -eq 0 ] || tail -n 20 "$tmp/err.txt" >&2
-check "progress goes to stderr" grep -q "bench \[11/11\] label_cache_10k: done" "$tmp/err.txt"
+check "progress goes to stderr" grep -q "bench \[12/12\] predict_folder_e2e: done" "$tmp/err.txt"
 for s in $scenarios; do
     check "scenario $s reported" grep -q "\"name\":[[:space:]]*\"$s\"" "$tmp/out.json"
 done
@@ -61,6 +61,11 @@ for s in d["scenarios"]:
         if s.get("labels") != 300 or s.get("cache_hits") != {"cold": 0, "warm": 300}:
             bad.append("label cache: labels %r, hits %r" % (s.get("labels"), s.get("cache_hits")))
         if not (s["phases_s"]["cold"] > 0 and s["phases_s"]["warm"] > 0): bad.append("label cache phases")
+    # end to end: the model alone on the same images, and the ratio of the two
+    if s["name"] == "predict_folder_e2e":
+        if not (s.get("model_only", 0) > 0 and abs(s.get("e2e_ratio", 0) - s["median"] / s["model_only"]) < 1e-9):
+            bad.append("predict_folder_e2e model_only/e2e_ratio %r %r" % (s.get("model_only"), s.get("e2e_ratio")))
+        if set(s.get("phases_s", {})) != {"model_only", "end_to_end"}: bad.append("predict_folder_e2e phases")
     # the official figures are for ViT-B/16 only
     if s.get("official", 0) is not None or s.get("ratio", 0) is not None: bad.append(s["name"] + ".official")
 if bad:
@@ -69,7 +74,7 @@ if bad:
 PY
     check "JSON parses and every number is positive" [ $? -eq 0 ]
 else
-    check "positive medians" bash -c "[ \$(grep -cE '\"median\":[[:space:]]*[0-9]*\\.?[0-9]*[1-9]' '$tmp/out.json') -eq 11 ]"
+    check "positive medians" bash -c "[ \$(grep -cE '\"median\":[[:space:]]*[0-9]*\\.?[0-9]*[1-9]' '$tmp/out.json') -eq 12 ]"
 fi
 
 # 1b. bf16: the same scenarios run and say so (its speed is not tested either)

@@ -863,64 +863,165 @@ static void test_thread_invariance(void) {
     free(x), free(w), free(qkv), free(dout);
 }
 
-int main(void) {
-    printf("finite differences of the double references, then float vs reference:\n");
+/* Every kernel compiled per instruction-set level (kernels_levels.h) gives
+ * bit-identical results at every level this CPU supports: the levels only
+ * change the vector width, never the arithmetic (no contraction, reductions
+ * in fixed lanes). Shapes with tails (dim not a multiple of 16). */
+static void test_isa_levels_agree(void) {
+    const int rows = 40, dim = 301, B = 2, T = 21, C = 48, H = 3, out_dim = 37, vocab = 50;
+    const long n = (long)rows * dim;
+    double *tmp;
+    float *x = frand(n, -4, 4, &tmp);
+    free(tmp);
+    float *g = frand(n, -1, 1, &tmp);
+    free(tmp);
+    float *w = frand(dim, 0.5, 1.5, &tmp);
+    free(tmp);
+    float *wm = frand((long)out_dim * dim, -0.1, 0.1, &tmp);
+    free(tmp);
+    float *bias = frand(out_dim, -1, 1, &tmp);
+    free(tmp);
+    float *qkv = frand((long)B * T * 3 * C, -2, 2, &tmp);
+    free(tmp);
+    int32_t ids[7] = {3, 0, 49, 3, 17, 8, 3};
+    /* every output of every kernel, one after the other */
+    const long per_level = 14 * n + 2L * rows + (long)rows * out_dim * 2 + out_dim +
+                           (long)B * T * C + 7L * dim + (long)vocab * dim;
+    float *res[KERNELS_ISA_COUNT] = {NULL};
+    const kernels_isa saved = kernels_isa_get(), best = kernels_isa_best();
+    CHECK(kernels_isa_set((kernels_isa)KERNELS_ISA_COUNT) == -1 && kernels_isa_set((kernels_isa)-1) == -1,
+          "kernels_isa_set accepted a level that does not exist");
+    if (best < KERNELS_ISA_AVX512)
+        CHECK(kernels_isa_set(KERNELS_ISA_AVX512) == -1 && kernels_isa_get() == saved,
+              "kernels_isa_set accepted a level this CPU lacks");
+    for (int lv = 0; lv <= (int)best; lv++) {
+        CHECK(kernels_isa_set((kernels_isa)lv) == 0 && kernels_isa_get() == (kernels_isa)lv,
+              "cannot set level %s", kernels_isa_name((kernels_isa)lv));
+        float *o = res[lv] = fnew(per_level), *p = o;
+        float *mean = p + 13 * n, *rstd = mean + rows;
+        layernorm_forward(p, mean, rstd, x, w, w, rows, dim, 1e-5f), p += n;
+        memcpy(p, g, sizeof(float) * (size_t)n);
+        layernorm_backward(p, p + n, p + n + dim, g, x, w, mean, rstd, rows, dim), p += n;
+        p += n; /* dweight, dbias above (2*dim <= n) */
+        softmax_forward(p, x, rows, dim, 0.7f), p += n;
+        memcpy(p, g, sizeof(float) * (size_t)n);
+        softmax_backward(p, g, p - n, rows, dim, 0.7f), p += n;
+        for (int r = 0; r < rows; r++) softmax_forward_row(p + (long)r * dim, x + (long)r * dim, dim - r, -1.3f);
+        p += n;
+        quickgelu_forward(p, x, n), p += n;
+        memcpy(p, g, sizeof(float) * (size_t)n);
+        quickgelu_backward(p, g, x, n), p += n;
+        gelu_forward(p, x, n), p += n;
+        sigmoid_forward(p, x, n), p += n;
+        memcpy(p, g, sizeof(float) * (size_t)n);
+        sigmoid_backward(p, g, p - n, n), p += n;
+        l2norm_forward(p, NULL, x, rows, dim, 1e-12f), p += n;
+        memcpy(p, g, sizeof(float) * (size_t)n);
+        l2norm_backward(p, g, x, NULL, rows, dim, 1e-12f), p += n;
+        p += n + 2L * rows; /* the LayerNorm statistics */
+        matmul_forward_ex(p, x, wm, bias, rows, dim, out_dim, MATMUL_QUICKGELU), p += (long)rows * out_dim;
+        matmul_forward(p, x, wm, bias, rows, dim, out_dim), p += (long)rows * out_dim;
+        matmul_backward(NULL, NULL, p, p - (long)rows * out_dim, x, wm, rows, dim, out_dim), p += out_dim;
+        attention_forward(p, NULL, qkv, qkv + C, qkv + 2 * C, (long)T * 3 * C, 3 * C, B, T, T, C, H, 0,
+                          NULL);
+        p += (long)B * T * C;
+        embedding_forward(p, ids, x, 7, dim), p += 7L * dim;
+        embedding_backward(p, x, ids, 7, dim), p += (long)vocab * dim;
+        CHECK(p - o == per_level, "test layout: %ld floats written, %ld expected", (long)(p - o), per_level);
+    }
+    kernels_isa_set(saved);
+    for (int lv = 1; lv <= (int)best; lv++) {
+        long first = -1;
+        for (long i = 0; i < per_level && first < 0; i++)
+            if (memcmp(&res[lv][i], &res[0][i], sizeof(float))) first = i;
+        CHECK(first < 0, "level %s differs from generic at float %ld of %ld (%.9g vs %.9g)",
+              kernels_isa_name((kernels_isa)lv), first, per_level, first < 0 ? 0.0 : res[lv][first],
+              first < 0 ? 0.0 : res[0][first]);
+        printf("  level %-8s bit-identical to generic over %ld outputs: %s\n",
+               kernels_isa_name((kernels_isa)lv), per_level, first < 0 ? "yes" : "NO");
+    }
+    for (int lv = 0; lv < KERNELS_ISA_COUNT; lv++) free(res[lv]);
+    free(x), free(g), free(w), free(wm), free(bias), free(qkv);
+}
+
+/* Every float kernel against the double reference, at the current level;
+ * with_fd: the references against finite differences as well. */
+static void run_suite(int with_fd) {
+    const int fd = with_fd;
     test_gemm();
 
-    test_matmul(3, 5, 4, 1, 1);
-    test_matmul(3, 5, 4, 0, 1);
+    test_matmul(3, 5, 4, 1, fd);
+    test_matmul(3, 5, 4, 0, fd);
     test_matmul(37, 64, 48, 1, 0);
     test_matmul(37, 64, 48, 0, 0);
 
-    test_layernorm(3, 7, 0.0, 1);
+    test_layernorm(3, 7, 0.0, fd);
     test_layernorm(9, 768, 3.0, 0);
 
     /*                name            mode             B  Tq  Tk   C  H causal extra fd */
-    test_attention("full", ATT_SEPARATE, 2, 4, 4, 8, 2, 0, 0, 1);
-    test_attention("cross Tq!=Tk", ATT_SEPARATE, 2, 3, 5, 8, 2, 0, 0, 1);
-    test_attention("causal fused qkv", ATT_FUSED, 2, 5, 5, 8, 2, 1, 0, 1);
-    test_attention("value-value SAA", ATT_VALUE_VALUE, 2, 4, 4, 8, 2, 0, 8, 1);
-    test_attention("value-value causal", ATT_VALUE_VALUE, 1, 4, 4, 6, 3, 1, 2, 1);
+    test_attention("full", ATT_SEPARATE, 2, 4, 4, 8, 2, 0, 0, fd);
+    test_attention("cross Tq!=Tk", ATT_SEPARATE, 2, 3, 5, 8, 2, 0, 0, fd);
+    test_attention("causal fused qkv", ATT_FUSED, 2, 5, 5, 8, 2, 1, 0, fd);
+    test_attention("value-value SAA", ATT_VALUE_VALUE, 2, 4, 4, 8, 2, 0, 8, fd);
+    test_attention("value-value causal", ATT_VALUE_VALUE, 1, 4, 4, 6, 3, 1, 2, fd);
     test_attention("full 17x17 C64 H4", ATT_SEPARATE, 2, 17, 17, 64, 4, 0, 0, 0);
     test_attention("causal fused 13 C48 H3", ATT_FUSED, 2, 13, 13, 48, 3, 1, 0, 0);
     test_attention("value-value SAA 10+8 C32 H2", ATT_VALUE_VALUE, 2, 10, 10, 32, 2, 0, 8, 0);
     test_attention("cross 5x9 C32 H4", ATT_SEPARATE, 3, 5, 9, 32, 4, 0, 0, 0);
 
     for (int kind = 0; kind < 3; kind++) {
-        test_activation(kind, 23, 3.0, 1);
+        test_activation(kind, 23, 3.0, fd);
         test_activation(kind, 2000, 8.0, 0);
     }
     test_activation_extremes();
 
-    test_softmax(3, 6, 2.0, 0.7f, 1);
+    test_softmax(3, 6, 2.0, 0.7f, fd);
     test_softmax(7, 50, 30.0, 0.3f, 0);
     test_softmax(4, 33, 1.0, 1.0f, 0);
 
     /*          name                B Ci  H  W Co  k  s  p bias fd */
-    test_conv("patch k=s=4", 2, 2, 8, 8, 3, 4, 4, 0, 1, 1);
-    test_conv("1x1", 2, 3, 4, 5, 4, 1, 1, 0, 1, 1);
-    test_conv("3x3 pad 1", 2, 2, 5, 5, 3, 3, 1, 1, 1, 1);
-    test_conv("5x5 pad 2", 1, 2, 6, 5, 2, 5, 1, 2, 0, 1);
-    test_conv("3x3 stride 2 pad 1", 2, 2, 7, 6, 3, 3, 2, 1, 1, 1);
+    test_conv("patch k=s=4", 2, 2, 8, 8, 3, 4, 4, 0, 1, fd);
+    test_conv("1x1", 2, 3, 4, 5, 4, 1, 1, 0, 1, fd);
+    test_conv("3x3 pad 1", 2, 2, 5, 5, 3, 3, 1, 1, 1, fd);
+    test_conv("5x5 pad 2", 1, 2, 6, 5, 2, 5, 1, 2, 0, fd);
+    test_conv("3x3 stride 2 pad 1", 2, 2, 7, 6, 3, 3, 2, 1, 1, fd);
     test_conv("patch 32x32 k=s=8", 2, 3, 32, 32, 16, 8, 8, 0, 1, 0);
     test_conv("1x1 9x9", 2, 8, 9, 9, 6, 1, 1, 0, 1, 0);
     test_conv("3x3 pad 1 10x12", 2, 5, 10, 12, 7, 3, 1, 1, 1, 0);
     test_conv("5x5 pad 2 11x11", 1, 3, 11, 11, 4, 5, 1, 2, 0, 0);
     test_conv("3x3 stride 2 pad 1 9x9", 2, 4, 9, 9, 5, 3, 2, 1, 1, 0);
     test_conv("1x1 stride 2", 1, 3, 6, 6, 2, 1, 2, 0, 1, 0);
-    test_conv("1x1 pad 1", 1, 2, 3, 4, 3, 1, 1, 1, 1, 1);
+    test_conv("1x1 pad 1", 1, 2, 3, 4, 3, 1, 1, 1, 1, fd);
 
-    test_batchnorm(2, 3, 5, 1);
+    test_batchnorm(2, 3, 5, fd);
     test_batchnorm(3, 5, 20, 0);
 
-    test_l2norm(3, 5, 1e-12f, 0, 1);
-    test_l2norm(4, 6, 0.1f, 1, 1);
+    test_l2norm(3, 5, 1e-12f, 0, fd);
+    test_l2norm(4, 6, 0.1f, 1, fd);
     test_l2norm(6, 64, 1e-12f, 0, 0);
     test_l2norm(5, 64, 1e-3f, 1, 0);
     test_l2norm_tie();
 
-    test_embedding(6, 7, 3, 1);
+    test_embedding(6, 7, 3, fd);
     test_embedding(50, 30, 16, 0);
+
+    (void)fd;
+}
+
+int main(void) {
+    /* the whole suite at every level this CPU has, best first (the default) */
+    const kernels_isa best = kernels_isa_best();
+    for (int lv = (int)best; lv >= 0; lv--) {
+        kernels_isa_set((kernels_isa)lv);
+        printf("level %s: %s", kernels_isa_name((kernels_isa)lv),
+               lv == (int)best ? "finite differences of the double references, then float vs reference:\n"
+                               : "float vs reference:\n");
+        fprintf(stderr, "(kernels at level %s)\n", kernels_isa_name((kernels_isa)lv));
+        run_suite(lv == (int)best);
+    }
+    kernels_isa_set(best);
+    printf("levels:\n");
+    test_isa_levels_agree();
 
     test_vexpf();
     test_thread_invariance();

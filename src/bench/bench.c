@@ -8,14 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <dirent.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+#include <dirent.h>
+
+#include "api/model_view.h"
+#include "api/pipeline.h"
 #include "core/rng.h"
+#include "image/image.h"
 #include "io/safetensors.h"
 #include "train/clip_train.h"
 #include "kernels/kernels.h"
+#include "text/text.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
 #include "ram/ram_train.h"
@@ -69,6 +74,9 @@ static const bench_scenario scenarios[] = {
      "training step, 48 seen labels, teacher included, batch 32"},
     {"label_cache_10k", BENCH_KIND_LABEL_CACHE, 0, 10000, 0, "labels/s", 0, 0,
      "10k labels through the label cache (COCO adapter): cold (text tower), then warm"},
+    {"predict_folder_e2e", BENCH_KIND_PREDICT_E2E, 8, 65, 0, "images/s", 0, 0,
+     "ramc predict's path: 32 JPEG files (640x480) decoded on a worker thread while the model "
+     "runs, batch 8, 65 labels, JSON out; and the model alone on the same images"},
 };
 
 int bench_scenario_count(void) { return (int)(sizeof scenarios / sizeof scenarios[0]); }
@@ -177,8 +185,16 @@ typedef struct {
     ram_train_options to;
     ram_text_cache text_cache; /* as the trainer: the frozen text blocks once per label set */
     ramc_arena scratch;        /* as a ramc_state: grown in the warm-up call, then reused */
+    /* predict_folder_e2e */
+    ramc_model *model;         /* a view of m and the adapter */
+    ramc_labels *labels;
+    ramc_state *state;
+    char *paths[BENCH_E2E_IMAGES];
+    FILE *sink;                /* the JSON goes here (/dev/null) */
+    int e2e_runs;              /* runs so far: which pass goes first */
     double phase[BENCH_MAX_PHASES];
-    /* label cache: the model's files and the cache under dir; names [C] */
+    /* the scenario's temporary folder ("" if none): the label cache's model
+     * files and cache, predict_folder_e2e's JPEG files; label names [C] */
     char dir[4096], clip_path[4200], adapter_path[4200], cache[4200];
     char **names;
     ramc_clip_params load_params;
@@ -244,11 +260,24 @@ static ramc_status encode_through_cache(ctx *c, double *seconds, int *hits) {
     return st;
 }
 
+static void e2e_free(ctx *c) {
+    for (int i = 0; i < BENCH_E2E_IMAGES; i++) {
+        if (c->paths[i]) unlink(c->paths[i]);
+        free(c->paths[i]);
+    }
+    if (c->dir[0]) rmdir(c->dir);
+    if (c->sink) fclose(c->sink);
+    ramc_state_free(c->state);
+    ramc_labels_free(c->labels);
+    ramc_model_free(c->model);
+}
+
 static void ctx_free(ctx *c) {
     if (c->names)
         for (int i = 0; i < c->C; i++) free(c->names[i]);
     free(c->names);
     if (c->dir[0]) remove_tree(c->dir, 2);
+    e2e_free(c);
     ram_adapter_free(c->a);
     free(c->images), free(c->out), free(c->text), free(c->teacher_text), free(c->targets);
     free(c->x), free(c->x_loc), free(c->g), free(c->f), free(c->tokens);
@@ -290,6 +319,153 @@ static ramc_status label_cache_setup(ctx *c, const ramc_clip *m, const bench_opt
     return RAMC_OK;
 }
 
+/* A 640x480 photo stand-in: a few random colour waves and a little noise,
+ * so that the JPEG is of a photo's size and costs a photo's decoding. */
+static void e2e_picture(ramc_image *img, ramc_rng *rng) {
+    double f[3][3];
+    for (int ch = 0; ch < 3; ch++)
+        for (int k = 0; k < 3; k++) f[ch][k] = 0.005 + 0.05 * rng_uniform(rng);
+    for (int y = 0; y < img->height; y++)
+        for (int x = 0; x < img->width; x++)
+            for (int ch = 0; ch < 3; ch++) {
+                double v = 128 + 50 * sin(f[ch][0] * x + f[ch][1] * y) + 40 * cos(f[ch][2] * (x - y)) +
+                           12 * (rng_uniform(rng) - 0.5);
+                img->rgb[((size_t)y * img->width + x) * 3 + ch] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+}
+
+/* predict_folder_e2e: the model (a view of m with the COCO adapter), 65
+ * labels encoded through the public path, the JPEG files, the decoded
+ * images for the model-only pass, and the state both passes use. */
+static ramc_status e2e_setup(ctx *c, uint64_t seed, const char *tmp) {
+    const ramc_clip_info *in = &c->m->info;
+    ramc_status st;
+    if ((st = api_model_view((ramc_clip *)c->m, c->a, 0, &c->model))) return st;
+    char vocab[4096];
+    ramc_text_default_vocab_path(vocab, sizeof vocab);
+    ramc_tokenizer *tok = NULL;
+    if ((st = ramc_tokenizer_load(vocab, &tok))) return ramc_error_prefix(st, "bench: CLIP's vocabulary");
+    char names[65][32];
+    const char *name_ptrs[65];
+    for (int i = 0; i < c->C && i < 65; i++) {
+        snprintf(names[i], sizeof names[i], "object number %d", i + 1);
+        name_ptrs[i] = names[i];
+    }
+    st = ramc_labels_encode(c->model, tok, name_ptrs, c->C < 65 ? c->C : 65, NULL, &c->labels);
+    ramc_tokenizer_free(tok);
+    if (st) return st;
+    if ((st = ramc_state_create(c->model, &c->state))) return st;
+    if (!(c->sink = fopen("/dev/null", "w"))) return ramc_error(RAMC_ERR_IO, "bench: cannot open /dev/null");
+
+    if (!tmp || !*tmp) tmp = "/tmp";
+    snprintf(c->dir, sizeof c->dir, "%s/ramc-bench-XXXXXX", tmp);
+    if (!mkdtemp(c->dir)) {
+        c->dir[0] = '\0';
+        return ramc_error(RAMC_ERR_IO, "bench: cannot create a temporary folder in %s", tmp);
+    }
+    ramc_image img = {BENCH_E2E_WIDTH, BENCH_E2E_HEIGHT,
+                      ramc_malloc((size_t)BENCH_E2E_WIDTH * BENCH_E2E_HEIGHT * 3, "bench picture")};
+    const size_t per_image = (size_t)3 * in->image_size * in->image_size;
+    c->images = ramc_malloc(per_image * BENCH_E2E_IMAGES * sizeof(float), "bench images");
+    c->out = ramc_malloc((size_t)c->B * c->C * sizeof(float), "bench scores");
+    if (!img.rgb || !c->images || !c->out) {
+        free(img.rgb);
+        return RAMC_ERR_NOMEM;
+    }
+    ramc_rng rng;
+    rng_seed(&rng, seed + 3);
+    for (int i = 0; i < BENCH_E2E_IMAGES && st == RAMC_OK; i++) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/photo-%02d.jpg", c->dir, i);
+        if (!(c->paths[i] = strdup(path))) {
+            st = ramc_error(RAMC_ERR_NOMEM, "bench: out of memory");
+            break;
+        }
+        e2e_picture(&img, &rng);
+        if ((st = image_write_jpeg(&img, 90, path)) == RAMC_OK)
+            st = ramc_preprocess_file(c->model, path, NULL, c->images + per_image * (size_t)i);
+    }
+    free(img.rgb);
+    return st;
+}
+
+typedef struct {
+    FILE *sink;
+    const ramc_labels *labels;
+    int C;
+    ramc_status status;
+} e2e_json;
+
+/* One image's result as `ramc predict --format json` prints it (top 5). */
+static void e2e_emit(void *user, const predict_pipeline_item *it) {
+    e2e_json *j = user;
+    if (it->status != RAMC_OK) {
+        j->status = ramc_error(it->status, "%s", it->error);
+        return;
+    }
+    int top[5], n_top = j->C < 5 ? j->C : 5;
+    for (int t = 0; t < n_top; t++) {
+        int best = -1;
+        for (int c = 0; c < j->C; c++) {
+            int taken = 0;
+            for (int u = 0; u < t; u++) taken |= top[u] == c;
+            if (!taken && (best < 0 || it->scores[c] > it->scores[best])) best = c;
+        }
+        top[t] = best;
+    }
+    cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "labels");
+    cJSON_AddStringToObject(o, "image", it->name);
+    for (int t = 0; t < n_top; t++) {
+        cJSON *l = cJSON_CreateObject();
+        cJSON_AddStringToObject(l, "label", ramc_labels_name(j->labels, top[t]));
+        cJSON_AddNumberToObject(l, "score", it->scores[top[t]]);
+        cJSON_AddItemToArray(arr, l);
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    if (text) fprintf(j->sink, "%s\n", text);
+    cJSON_free(text);
+    cJSON_Delete(o);
+}
+
+/* The model alone on the decoded images, in batches: phase 0. */
+static ramc_status e2e_model_only(ctx *c, const ramc_predict_params *pp) {
+    const size_t per_image = (size_t)3 * c->m->info.image_size * c->m->info.image_size;
+    ramc_status st = RAMC_OK;
+    double t0 = now_s();
+    for (int first = 0; first < BENCH_E2E_IMAGES && st == RAMC_OK; first += c->B) {
+        int n = BENCH_E2E_IMAGES - first < c->B ? BENCH_E2E_IMAGES - first : c->B;
+        st = ramc_predict_with_state(c->state, c->labels, c->images + per_image * (size_t)first, n, pp,
+                                     c->out, NULL, NULL);
+    }
+    c->phase[0] = now_s() - t0;
+    return st;
+}
+
+/* JPEG files to JSON through the pipeline: phase 1. */
+static ramc_status e2e_pipeline(ctx *c, const ramc_predict_params *pp) {
+    predict_pipeline_options po = predict_pipeline_default_options();
+    po.batch = c->B;
+    po.params = *pp;
+    e2e_json j = {c->sink, c->labels, c->C, RAMC_OK};
+    double t0 = now_s();
+    ramc_status st = predict_pipeline_run(c->model, c->labels, (const char *const *)c->paths,
+                                          BENCH_E2E_IMAGES, &po, e2e_emit, &j, NULL);
+    fflush(c->sink);
+    c->phase[1] = now_s() - t0;
+    return st ? st : j.status;
+}
+
+/* Both passes over the same images, in turns (the model alone first on even
+ * runs, end to end first on odd ones), so that a machine whose speed drifts
+ * does not favour one of them. */
+static ramc_status e2e_run(ctx *c) {
+    const ramc_predict_params pp = ramc_predict_default_params();
+    const int e2e_first = c->e2e_runs++ % 2;
+    ramc_status st = e2e_first ? e2e_pipeline(c, &pp) : e2e_model_only(c, &pp);
+    if (st == RAMC_OK) st = e2e_first ? e2e_model_only(c, &pp) : e2e_pipeline(c, &pp);
+    return st;
+}
+
 /* Everything outside the timing: adapter, inputs, cached label features and
  * the output buffers a caller would keep between batches. */
 static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *sc,
@@ -321,7 +497,7 @@ static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *s
         if (!c->tokens || !c->text) return RAMC_ERR_NOMEM;
         fill_tokens(c->tokens, c->C, (int)L);
     }
-    if (B) {
+    if (B && sc->kind != BENCH_KIND_PREDICT_E2E) {
         ramc_rng rng;
         rng_seed(&rng, seed + 1);
         const size_t n = B * 3 * (size_t)in->image_size * in->image_size;
@@ -365,6 +541,9 @@ static ramc_status ctx_setup(ctx *c, const ramc_clip *m, const bench_scenario *s
         break;
     case BENCH_KIND_TEXT:
     case BENCH_KIND_LABEL_CACHE: /* label_cache_setup */
+        break;
+    case BENCH_KIND_PREDICT_E2E:
+        if ((st = e2e_setup(c, seed, opt->tmp_dir))) return st;
         break;
     case BENCH_KIND_TRAIN: {
         /* The frozen teacher's label features: computed once per label set. */
@@ -426,6 +605,9 @@ static ramc_status ctx_run(ctx *c) {
         if ((st = encode_through_cache(c, &c->phase[0], &c->cold_hits))) return st;
         st = encode_through_cache(c, &c->phase[1], &c->warm_hits);
         break;
+    case BENCH_KIND_PREDICT_E2E:
+        st = e2e_run(c);
+        break;
     case BENCH_KIND_TRAIN: {
         /* a training loop zeroes the gradients before each step */
         for (int i = 0; i < c->a->n_params; i++)
@@ -480,7 +662,8 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
         last = now_s() - t0;
         if (r >= opt->warmup) {
             const int k = r - opt->warmup;
-            secs[k] = last;
+            /* end to end: the rate is the pipeline's pass alone */
+            secs[k] = sc->kind == BENCH_KIND_PREDICT_E2E ? c.phase[1] : last;
             for (int p = 0; p < BENCH_MAX_PHASES; p++) phases[p * opt->repeat + k] = c.phase[p];
         }
     }
@@ -491,7 +674,9 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
     }
 
     /* rates from times: the median rate is units over the median time */
-    const double units = sc->kind == BENCH_KIND_TEXT ? sc->labels : sc->batch;
+    const double units = sc->kind == BENCH_KIND_TEXT          ? sc->labels
+                         : sc->kind == BENCH_KIND_PREDICT_E2E ? BENCH_E2E_IMAGES
+                                                              : sc->batch;
     out->runs = opt->repeat;
     if (sc->kind == BENCH_KIND_LABEL_CACHE) {
         /* the warm phase's rate; the text tower's GFLOP/s from the cold one */
@@ -517,14 +702,17 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
         if (mp <= 0) continue;
         static const char *ram_names[] = {"text", "vision", "features", "head"};
         static const char *cache_names[] = {"cold", "warm"};
+        static const char *e2e_names[] = {"model_only", "end_to_end", "", ""};
         const char *name = sc->kind == BENCH_KIND_RAM || sc->kind == BENCH_KIND_RAM_TEXT
                                ? ram_names[p]
                            : sc->kind == BENCH_KIND_LABEL_CACHE ? cache_names[p]
+                           : sc->kind == BENCH_KIND_PREDICT_E2E ? e2e_names[p]
                            : sc->kind == BENCH_KIND_TEXT  ? "text"
                            : sc->kind == BENCH_KIND_TRAIN ? "step"
                                                           : "encode";
         out->phase_name[out->n_phases] = name;
         out->phase_s[out->n_phases++] = mp;
+        if (sc->kind == BENCH_KIND_PREDICT_E2E && p == 0) out->model_only = units / mp;
     }
     double tmed = median(secs, opt->repeat);
     out->median = units / tmed;
@@ -536,7 +724,8 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
         out->flop_per_unit = bench_text_flop(in);
     } else {
         out->flop_per_unit = opt->flop_per_image > 0 ? opt->flop_per_image : bench_vit_flop(in);
-        if (sc->kind == BENCH_KIND_RAM || sc->kind == BENCH_KIND_RAM_TEXT) {
+        if (sc->kind == BENCH_KIND_RAM || sc->kind == BENCH_KIND_RAM_TEXT ||
+            sc->kind == BENCH_KIND_PREDICT_E2E) {
             out->flop_per_unit_ram =
                 opt->flop_per_image_ram > 0
                     ? opt->flop_per_image_ram

@@ -37,8 +37,17 @@ typedef enum {
     /* ramc_labels_encode_cached over `labels` distinct names: cold (empty
      * cache: text tower, entries written), then warm (every label read), each
      * with a model freshly loaded from a file, as two processes would */
-    BENCH_KIND_LABEL_CACHE = 5
+    BENCH_KIND_LABEL_CACHE = 5,
+    /* JPEG files to JSON through ramc predict's pipeline (api/pipeline.h),
+     * beside the model alone on the same images at the same batch size */
+    BENCH_KIND_PREDICT_E2E = 6
 } bench_kind;
+
+/* predict_folder_e2e: its JPEG files (written to a temporary folder before
+ * timing), their size, and the labels. */
+#define BENCH_E2E_IMAGES 32
+#define BENCH_E2E_WIDTH 640
+#define BENCH_E2E_HEIGHT 480
 
 #define BENCH_MAX_PHASES 4
 
@@ -74,10 +83,12 @@ typedef struct {
     /* How the caller froze m (clip_freeze): training scenarios thaw it, as
      * the trainer does, and freeze it again the same way when done. */
     int frozen, bf16;
-    /* label-cache scenarios: labels encoded (0: the scenario's count) and the
-     * folder for their temporary model files and cache (NULL: /tmp; the
-     * command passes $TMPDIR) */
+    /* label-cache scenarios: labels encoded (0: the scenario's count) */
     int cache_labels;
+    /* The folder under which scenarios make their temporary files (and
+     * remove them): the label-cache scenario's model files and cache,
+     * predict_folder_e2e's JPEG files. NULL or "": /tmp; the command passes
+     * $TMPDIR. */
     const char *tmp_dir;
     bench_progress_fn progress;
     void *progress_user;
@@ -91,6 +102,10 @@ typedef struct {
     double flop_per_unit_ram;    /* RAM scenarios: FLOP of one image with SAA + TSS; else 0 */
     double gflops_ram;
     double setup_s;              /* adapter, inputs, cached features: outside the timing */
+    /* predict_folder_e2e: the model alone (ramc_predict_with_state on the
+     * decoded images, same batch and parameters), units per second, median
+     * over the timed runs; the scenario's own rate is end to end. 0 otherwise. */
+    double model_only;
     int n_phases;                /* per-run breakdown (medians, seconds per call) */
     const char *phase_name[BENCH_MAX_PHASES];
     double phase_s[BENCH_MAX_PHASES];

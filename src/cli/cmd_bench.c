@@ -231,6 +231,11 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
     cJSON_AddItemToObject(rf, "bf16", json_num_or_null(roof->bf16_gflops));
     cJSON_AddNumberToObject(rf, "dim", ROOF_DIM);
     cJSON_AddNumberToObject(rf, "probe_s", roof->probe_s);
+    /* ramc's own kernels: the level chosen at run time, the CPU's best, the build */
+    cJSON_AddStringToObject(mach, "kernels_isa", kernels_isa_name(kernels_isa_get()));
+    cJSON_AddStringToObject(mach, "cpu_isa", kernels_isa_name(kernels_isa_best()));
+    cJSON_AddBoolToObject(mach, "cpu_avx512_bf16", kernels_cpu_has_bf16());
+    cJSON_AddStringToObject(mach, "build", kernels_build_kind());
     cJSON_AddStringToObject(root, "precision", precision_name(bf16, packed));
     cJSON_AddBoolToObject(root, "packed_weights", packed);
     cJSON_AddStringToObject(root, "size", size);
@@ -274,6 +279,11 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
                               json_num_or_null(roof_share(r, roof_of(roof, bf16, packed))));
         cJSON_AddItemToObject(o, "peak_rss_mb", json_num_or_null(res[k].peak_rss_mb));
         cJSON_AddNumberToObject(o, "setup_s", r->setup_s);
+        if (r->model_only > 0) {
+            /* predict_folder_e2e: the model alone on the same images, and end to end over it */
+            cJSON_AddNumberToObject(o, "model_only", r->model_only);
+            cJSON_AddNumberToObject(o, "e2e_ratio", r->median / r->model_only);
+        }
         cJSON *ph = cJSON_AddObjectToObject(o, "phases_s");
         for (int p = 0; p < r->n_phases; p++) cJSON_AddNumberToObject(ph, r->phase_name[p], r->phase_s[p]);
         if (sc->kind == BENCH_KIND_LABEL_CACHE) {
@@ -297,10 +307,12 @@ static void print_json(const char *size, int threads, int bf16, int packed, int 
 static void print_table(const char *size, int threads, int bf16, int packed, const bench_roof *roof,
                         const int *idx, const outcome *res, int n) {
     const int full = !strcmp(size, "vitb16");
+    char isa[128];
     printf("ramc %s bench: size %s, %ld CPUs, %d threads, GEMM %s (OpenBLAS %s kernels), %s%s\n",
            ramc_version(), size, sysconf(_SC_NPROCESSORS_ONLN), threads, kernels_gemm_backend(),
            bench_blas_core(), precision_name(bf16, packed),
            packed ? ", packed weights" : "");
+    printf("kernels %s; build %s\n", kernels_isa_describe(isa, sizeof isa), kernels_build_kind());
     printf("cpu: %s (avx2 %s, avx512f %s, avx512_bf16 %s, amx %s)\n", roof->cpu_model,
            roof->avx2 ? "yes" : "no", roof->avx512f ? "yes" : "no",
            roof->avx512_bf16 ? "yes" : "no", roof->amx_tile ? "yes" : "no");
@@ -339,6 +351,14 @@ static void print_table(const char *size, int threads, int bf16, int packed, con
         if (bench_scenario_get(idx[k])->kind == BENCH_KIND_LABEL_CACHE)
             printf("; cache hits: cold %d, warm %d of %d", r->cold_hits, r->warm_hits, r->cache_labels);
         printf("\n");
+    }
+    for (int k = 0; k < n; k++) {
+        const bench_result *r = &res[k].r;
+        if (!res[k].ok || r->model_only <= 0) continue;
+        const bench_scenario *sc = bench_scenario_get(idx[k]);
+        printf("  %s: end to end %.3f %s, the model alone %.3f %s on the same images at batch %d: "
+               "ratio %.3f (goal >= 0.90)\n",
+               sc->name, r->median, sc->unit, r->model_only, sc->unit, sc->batch, r->median / r->model_only);
     }
 }
 

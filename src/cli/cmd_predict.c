@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/result_json.h"
+#include "api/pipeline.h"
 #include "cli/cli.h"
 #include "data/dataset.h"
 #include "io/file.h"
@@ -548,8 +549,40 @@ static void report_failure(predict_run *r, const char *path, const char *msg) {
     }
 }
 
-/* Decodes, scores and prints paths[0 .. n) (n <= BS); `first` is the index of
- * paths[0] among all images (for the explanation file names). */
+/* A forward pass failed: values the load checks let through can still
+ * overflow there, so say which weights were in use. */
+static void report_scoring_failure(predict_run *r) {
+    const options *o = r->o;
+    fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o->clip,
+            o->adapter && !o->baseline ? " and " : "", o->adapter && !o->baseline ? o->adapter : "",
+            ramc_last_error());
+    r->status = 1;
+}
+
+/* Ranks, prints and (--explain) explains one image's scores s [C]; index is
+ * the image's place among all images (its explanation file name), plan
+ * [N,C], lpd [N] and orig only with --explain. */
+static void show_result(predict_run *r, const char *path, int index, const float *s,
+                        const float *plan, const float *lpd, const ramc_image *orig) {
+    const options *o = r->o;
+    const result_selection sel = {o->top_k, o->threshold_set, o->threshold, r->label_thresholds};
+    int shown = result_rank(s, r->C, &sel, r->order);
+    if (shown < 0) {
+        fprintf(stderr, "ramc predict: out of memory ranking %s\n", path);
+        r->status = 1;
+        shown = 0;
+    }
+    if (!print_result(o->json, o->score, path, r->labels, r->order, s, shown)) r->status = 1;
+    if (o->explain) {
+        fflush(stdout);
+        if (!explain_image(&r->ex, r->stems[index], orig, r->labels, plan, lpd, r->order, s, shown))
+            r->status = 1;
+    }
+}
+
+/* Decodes, scores and prints paths[0 .. n) (n <= BS) on this thread (the
+ * paths read from standard input); `first` is the index of paths[0] among all
+ * images (for the explanation file names). */
 static void predict_batch(predict_run *r, char *const *paths, int n, int first) {
     const options *o = r->o;
     const int N = r->N, C = r->C;
@@ -577,37 +610,47 @@ static void predict_batch(predict_run *r, char *const *paths, int n, int first) 
     if (ramc_predict_with_state(r->state, r->labels, r->tensor, loaded, &r->pp, r->scores, r->plan,
                                 r->lpd) !=
         RAMC_OK) {
-        /* values the load checks let through can still overflow here:
-         * say which weights were in use */
-        fprintf(stderr, "ramc predict: scoring with %s%s%s failed: %s\n", o->clip,
-                o->adapter && !o->baseline ? " and " : "", o->adapter && !o->baseline ? o->adapter : "",
-                ramc_last_error());
-        r->status = 1;
+        report_scoring_failure(r);
         for (int j = 0; j < loaded; j++) ramc_image_free(&r->origs[j]);
         return;
     }
     for (int k = 0, j = 0; k < n; k++) {
         if (!r->ok_item[k]) continue;
-        const float *s = r->scores + (size_t)j * C;
-        const result_selection sel = {o->top_k, o->threshold_set, o->threshold,
-                                      r->label_thresholds};
-        int shown = result_rank(s, C, &sel, r->order);
-        if (shown < 0) {
-            fprintf(stderr, "ramc predict: out of memory ranking %s\n", paths[k]);
-            r->status = 1;
-            shown = 0;
-        }
-        if (!print_result(o->json, o->score, paths[k], r->labels, r->order, s, shown)) r->status = 1;
-        if (o->explain) {
-            fflush(stdout);
-            if (!explain_image(&r->ex, r->stems[first + k], &r->origs[j], r->labels,
-                               r->plan + (size_t)j * N * C, r->lpd + (size_t)j * N, r->order, s, shown))
-                r->status = 1;
-            ramc_image_free(&r->origs[j]);
-        }
+        show_result(r, paths[k], first + k, r->scores + (size_t)j * C,
+                    o->explain ? r->plan + (size_t)j * N * C : NULL,
+                    o->explain ? r->lpd + (size_t)j * N : NULL, &r->origs[j]);
+        if (o->explain) ramc_image_free(&r->origs[j]);
         j++;
     }
     fflush(stdout);
+}
+
+/* The images given on the command line and found in folders: decoded on a
+ * worker thread while the model scores the previous batch (api/pipeline.h). */
+static ramc_status decode_input(void *user, const char *path, int item, ramc_image *img) {
+    (void)user, (void)item;
+    return load_input(path, img);
+}
+
+static void on_pipeline_item(void *user, const predict_pipeline_item *it) {
+    predict_run *r = user;
+    if (it->status != RAMC_OK) {
+        report_failure(r, it->name, it->error);
+        return;
+    }
+    show_result(r, it->name, it->index, it->scores, it->plan, it->lpd, it->image);
+    fflush(stdout);
+}
+
+static void predict_files(predict_run *r, char *const *paths, int n) {
+    predict_pipeline_options po = predict_pipeline_default_options();
+    po.batch = r->BS;
+    po.params = r->pp;
+    po.keep_images = po.want_plan = r->o->explain != NULL;
+    po.decode = decode_input;
+    if (predict_pipeline_run(r->model, r->labels, (const char *const *)paths, n, &po, on_pipeline_item,
+                             r, NULL) != RAMC_OK)
+        report_scoring_failure(r);
 }
 
 int cmd_predict(int argc, char **argv) {
@@ -847,8 +890,7 @@ int cmd_predict(int argc, char **argv) {
         ramc_state_free(run.state);
         goto done;
     }
-    for (int first = 0; first < images.n; first += BS)
-        predict_batch(&run, images.v + first, images.n - first < BS ? images.n - first : BS, first);
+    if (images.n > 0) predict_files(&run, images.v, images.n);
     if (o.from_stdin) {
         /* one path per line, each answered as soon as it is scored: a
          * pipeline sees its results while it is still writing paths */

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "core/dist.h"
+#include "kernels/kernels.h"
 
 /* set, non-empty and not "0" */
 static int env_on(const char *name, int *set) {
@@ -39,6 +40,16 @@ void cli_env_process(const char *command) {
         training |= !strcmp(command, per_step_heap[i]);
     const char *keep = getenv("RAMC_KEEP_FREED_MEMORY");
     if (training && (!keep || strcmp(keep, "0") != 0)) ramc_keep_freed_memory();
+    /* RAMC_ISA=generic|avx2|avx512: run ramc's own kernels at a lower level
+     * than the CPU's best (to measure what the run-time choice gains) */
+    const char *isa = getenv("RAMC_ISA");
+    if (isa && *isa) {
+        int level = kernels_isa_parse(isa);
+        if (level < 0 || kernels_isa_set((kernels_isa)level) != 0)
+            fprintf(stderr, "ramc: RAMC_ISA=%s ignored: %s (this CPU's best: %s)\n", isa,
+                    level < 0 ? "not one of generic, avx2, avx512" : "not supported by this CPU",
+                    kernels_isa_name(kernels_isa_best()));
+    }
 }
 
 /* Started as one process of an MPI job? mpirun sets OMPI_COMM_WORLD_SIZE,

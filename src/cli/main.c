@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "kernels/kernels.h"
 #include "ramc.h"
 
 typedef struct {
@@ -69,7 +70,13 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        /* first line: the version alone (scripts read it); then how this
+         * binary was built and which kernels it runs on this CPU */
+        char isa[128];
         printf("ramc %s\n", ramc_version());
+        printf("build: %s\n", kernels_build_kind());
+        printf("kernels: %s; GEMM %s (chooses its own code at run time)\n",
+               kernels_isa_describe(isa, sizeof isa), kernels_gemm_backend());
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -33,6 +33,7 @@ typedef struct {
     int done;        /* result ready */
     ramc_status status;
     char msg[LOADER_MSG_BYTES];
+    ramc_image kept; /* keep_decoded: the decoded image until the consumer takes it */
 } loader_slot;
 
 struct ramc_loader {
@@ -120,13 +121,18 @@ static void process(ramc_loader *L, int pos) {
         s = ramc_error(RAMC_ERR_INVALID_ARG, "item %d has no path", item);
     } else {
         unsigned long long need = reserve_decode(L, path);
-        s = ramc_image_load(path, &img);
+        s = L->opt.decode ? L->opt.decode(L->opt.decode_user, path, item, &img)
+                          : ramc_image_load(path, &img);
         if (s == RAMC_OK)
             s = L->opt.train ? augment_train(&img, &L->opt.augment,
                                              augment_sample_seed(L->opt.seed, L->epoch,
                                                                  (uint64_t)(L->seed_pos ? L->seed_pos[pos] : pos)),
                                              dst, NULL)
                              : augment_test(&img, L->S, L->opt.augment.mean, L->opt.augment.std, dst);
+        if (s == RAMC_OK && L->opt.keep_decoded) {
+            sl->kept = img; /* the consumer's once it reaches this position */
+            img = (ramc_image){0, 0, NULL};
+        }
         ramc_image_free(&img);
         release_decode(L, need);
     }
@@ -190,7 +196,10 @@ static ramc_status start_epoch(ramc_loader *L, uint64_t epoch) {
     L->skipped = L->delivered = 0;
     L->failed = RAMC_OK;
     L->failed_msg[0] = 0;
-    for (int i = 0; i < L->window; i++) L->slots[i].done = 0, L->slots[i].pos = -1;
+    for (int i = 0; i < L->window; i++) {
+        L->slots[i].done = 0, L->slots[i].pos = -1;
+        ramc_image_free(&L->slots[i].kept); /* left by a previous epoch stopped mid-way */
+    }
     for (int i = 0; i < L->opt.workers; i++) {
         if (pthread_create(&L->threads[i], NULL, worker_main, L) != 0) {
             stop_workers(L);
@@ -266,6 +275,11 @@ ramc_status loader_new(const char *const *paths, int n_paths, const int *order, 
 }
 
 ramc_status loader_next_batch(ramc_loader *L, float *images, int *items, int *count) {
+    return loader_next_batch_decoded(L, images, items, NULL, count);
+}
+
+ramc_status loader_next_batch_decoded(ramc_loader *L, float *images, int *items,
+                                      ramc_image *decoded, int *count) {
     if (count) *count = 0;
     if (!L || !images || !items || !count)
         return ramc_error(RAMC_ERR_INVALID_ARG, "loader: NULL argument to next_batch");
@@ -298,6 +312,9 @@ ramc_status loader_next_batch(ramc_loader *L, float *images, int *items, int *co
         if (!bad) {
             memcpy(images + (size_t)got * L->item_floats, L->buf + (size_t)(pos % L->window) * L->item_floats,
                    sizeof(float) * L->item_floats);
+            if (decoded) decoded[got] = sl->kept;
+            else ramc_image_free(&sl->kept);
+            sl->kept = (ramc_image){0, 0, NULL};
             items[got++] = item;
         } else {
             const char *path = L->paths[item] ? L->paths[item] : "(null)";
@@ -319,7 +336,10 @@ ramc_status loader_next_batch(ramc_loader *L, float *images, int *items, int *co
         pthread_mutex_unlock(&L->mu);
         if (L->failed != RAMC_OK) return ramc_error(L->failed, "%s", L->failed_msg);
     }
-    if (got < B && L->opt.drop_last) got = 0;
+    if (got < B && L->opt.drop_last) {
+        for (int k = 0; decoded && k < got; k++) ramc_image_free(&decoded[k]);
+        got = 0;
+    }
     if (got > 0) L->delivered++;
     *count = got;
     return RAMC_OK;
@@ -350,6 +370,7 @@ int loader_skipped(const ramc_loader *L) { return L ? L->skipped : 0; }
 void loader_free(ramc_loader *L) {
     if (!L) return;
     stop_workers(L);
+    for (int i = 0; i < L->window; i++) ramc_image_free(&L->slots[i].kept);
     pthread_mutex_destroy(&L->mu);
     pthread_cond_destroy(&L->cv_work);
     pthread_cond_destroy(&L->cv_done);

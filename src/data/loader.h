@@ -36,6 +36,10 @@ typedef enum { LOADER_SKIP = 0, LOADER_FATAL = 1 } loader_error_policy;
 /* Called once per unreadable item, from the consumer thread, in order. */
 typedef void (*loader_report_fn)(void *user, const char *path, int item, ramc_status status,
                                  const char *message);
+/* Decodes item `item` (paths[item] is its name) into *out, on a worker
+ * thread (several at once): how a caller whose items are not files (standard
+ * input, bytes in memory) feeds the loader. Errors must name the item. */
+typedef ramc_status (*loader_decode_fn)(void *user, const char *path, int item, ramc_image *out);
 
 typedef struct {
     int batch_size;       /* B; 32 */
@@ -59,6 +63,14 @@ typedef struct {
     unsigned long long decode_budget;
     loader_report_fn report; /* may be NULL */
     void *report_user;
+    /* NULL: ramc_image_load(paths[item]). With a decode function the decode
+     * budget still reads the size from paths[item] when that is a file; when
+     * it is not, each such decode runs alone. */
+    loader_decode_fn decode;
+    void *decode_user;
+    /* 1: keep each decoded image (before the transform) for the consumer,
+     * which gets it from loader_next_batch_decoded; 0 */
+    int keep_decoded;
 } ramc_loader_options;
 
 typedef struct ramc_loader ramc_loader;
@@ -79,6 +91,12 @@ ramc_status loader_new(const char *const *paths, int n_paths, const int *order, 
  * a partial batch). On error (LOADER_FATAL, out of memory) returns the
  * status with ramc_last_error() naming the file. */
 ramc_status loader_next_batch(ramc_loader *L, float *images, int *items, int *count);
+
+/* loader_next_batch, and with keep_decoded the decoded images too:
+ * decoded [batch_size]; decoded[k] is image k's original, now the caller's
+ * (ramc_image_free). decoded may be NULL (they are then freed). */
+ramc_status loader_next_batch_decoded(ramc_loader *L, float *images, int *items,
+                                      ramc_image *decoded, int *count);
 
 /* Stops the workers (waiting for the item each is working on) and starts
  * epoch `epoch` from the beginning of the same order. */

@@ -53,5 +53,8 @@ ramc_status image_encode_png(const ramc_image *img, uint8_t **data, size_t *size
 /* Writes `img` as a PNG to path.tmp.XXXXXX beside `path`, then renames it
  * over `path`, so a failure never leaves a partial file at `path`. */
 ramc_status image_write_png(const ramc_image *img, const char *path);
+/* Writes `img` as a baseline JPEG of the given quality (1..100) to `path`
+ * (benchmarks and tests make their inputs with it); a failure removes it. */
+ramc_status image_write_jpeg(const ramc_image *img, int quality, const char *path);
 
 #endif

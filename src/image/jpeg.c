@@ -223,3 +223,47 @@ int image_probe_jpeg(FILE *f, long long *width, long long *height) {
     jpeg_destroy_decompress(&cinfo);
     return 1;
 }
+
+/* ------------------------------------------------------------ encoding */
+
+/* The encoder's warnings are not printed either (library code stays silent). */
+static void no_output(j_common_ptr cinfo) { (void)cinfo; }
+
+ramc_status image_write_jpeg(const ramc_image *img, int quality, const char *path) {
+    if (!img || !img->rgb || img->width <= 0 || img->height <= 0 || !path)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "write JPEG: empty image or no path");
+    FILE *f = fopen(path, "wb");
+    if (!f) return ramc_error(RAMC_ERR_IO, "%s: cannot create", path);
+    struct jpeg_compress_struct c;
+    jpeg_error_ctx err;
+    memset(&err, 0, sizeof err);
+    c.err = jpeg_std_error(&err.pub);
+    err.pub.error_exit = on_error;
+    err.pub.output_message = no_output;
+    if (setjmp(err.jump)) {
+        jpeg_destroy_compress(&c);
+        fclose(f);
+        remove(path);
+        return ramc_error(RAMC_ERR_IO, "%s: JPEG encoding failed: %s", path, err.message);
+    }
+    jpeg_create_compress(&c);
+    jpeg_stdio_dest(&c, f);
+    c.image_width = (JDIMENSION)img->width;
+    c.image_height = (JDIMENSION)img->height;
+    c.input_components = 3;
+    c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c);
+    jpeg_set_quality(&c, quality, TRUE);
+    jpeg_start_compress(&c, TRUE);
+    while (c.next_scanline < c.image_height) {
+        JSAMPROW row = (JSAMPROW)(img->rgb + (size_t)c.next_scanline * (size_t)img->width * 3);
+        jpeg_write_scanlines(&c, &row, 1);
+    }
+    jpeg_finish_compress(&c);
+    jpeg_destroy_compress(&c);
+    if (fclose(f) != 0) {
+        remove(path);
+        return ramc_error(RAMC_ERR_IO, "%s: write failed", path);
+    }
+    return RAMC_OK;
+}

@@ -64,7 +64,7 @@ static void head_probs(float *P, const float *Q, const float *K, long rs, int Tq
     for (int t = 0; t < Tq; t++) {
         float *p = P + (long)t * Tk;
         int n = keys_visible(t, Tk, causal);
-        softmax_row(p, p, n, 1.0f);
+        softmax_forward_row(p, p, n, 1.0f); /* at the run-time level (dispatch.c) */
         for (int j = n; j < Tk; j++) p[j] = 0.0f;
     }
 }

@@ -11,12 +11,26 @@
  * bit-identical results for ANY thread count. Column sums (bias and LayerNorm
  * weight gradients) are split over columns, each column still summed over the
  * rows in order. Small calls stay on the calling thread (PAR_MIN). The GEMMs'
- * threading is the backend's (gemm.c). */
+ * threading is the backend's (gemm.c).
+ *
+ * Levels: this file is compiled once per instruction-set level (generic,
+ * AVX2, AVX-512: kernels_levels.h, CMakeLists.txt) and each kernel defined
+ * here is KFN(name), name_<level>; dispatch.c picks the level at run time.
+ * Calls between kernels of this file stay within the level. */
 #include "kernels/kernels.h"
+#include "kernels/kernels_levels.h"
 #include "kernels/vexp.h"
 
 #include <math.h>
 #include <string.h>
+
+#ifndef KERNELS_VARIANT
+#error "kernels.c is compiled once per level with KERNELS_VARIANT set (see CMakeLists.txt)"
+#endif
+/* This build's name of kernel f: f_<level>. */
+#define KFN(f) KERNELS_CAT_(f, KERNELS_VARIANT)
+#define KERNELS_DECLARE_(name, params, args) void KFN(name) params;
+KERNELS_PER_LEVEL(KERNELS_DECLARE_)
 
 /* Work (elements) below which a loop is not worth a parallel region. */
 #define PAR_MIN 32768L
@@ -26,12 +40,12 @@
 /* ---------------------------------------------------------------- Linear */
 
 /* out [rows,out_dim] = inp [rows,in_dim] @ weight[out_dim,in_dim]^T + bias [out_dim]. */
-void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,
+void KFN(matmul_forward)(float *out, const float *inp, const float *weight, const float *bias,
                     int rows, int in_dim, int out_dim) {
-    matmul_forward_ex(out, inp, weight, bias, rows, in_dim, out_dim, MATMUL_PLAIN);
+    KFN(matmul_forward_ex)(out, inp, weight, bias, rows, in_dim, out_dim, MATMUL_PLAIN);
 }
 
-void matmul_forward_ex(float *out, const float *inp, const float *weight, const float *bias,
+void KFN(matmul_forward_ex)(float *out, const float *inp, const float *weight, const float *bias,
                        int rows, int in_dim, int out_dim, matmul_epilogue ep) {
     if (matmul_forward_packed(out, inp, weight, bias, rows, in_dim, out_dim, ep) == 0) return;
     /* Seeding out with the bias and letting BLAS add the product rounds
@@ -50,12 +64,12 @@ void matmul_forward_ex(float *out, const float *inp, const float *weight, const 
         beta = 1.0f;
     }
     gemm(0, 1, rows, out_dim, in_dim, 1.0f, inp, in_dim, weight, in_dim, beta, out, out_dim);
-    if (ep == MATMUL_QUICKGELU) quickgelu_forward(out, out, (long)rows * out_dim);
+    if (ep == MATMUL_QUICKGELU) KFN(quickgelu_forward)(out, out, (long)rows * out_dim);
 }
 
 /* dinp [rows,in_dim] += dout @ weight; dweight [out_dim,in_dim] += dout^T @ inp;
  * dbias [out_dim] += column sums of dout [rows,out_dim]. */
-void matmul_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+void KFN(matmul_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int rows, int in_dim, int out_dim) {
     if (dinp && matmul_backward_input_packed(dinp, dout, weight, rows, in_dim, out_dim) != 0)
         gemm(0, 0, rows, in_dim, out_dim, 1.0f, dout, out_dim, weight, in_dim, 1.0f, dinp,
@@ -96,7 +110,7 @@ static inline double sum_f64(const float *x, int n) {
 }
 
 /* out, inp [rows,dim]; weight, bias [dim] (NULL acts as 1 / 0); mean, rstd [rows] or NULL. */
-void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+void KFN(layernorm_forward)(float *out, float *mean, float *rstd, const float *inp,
                        const float *weight, const float *bias, int rows, int dim, float eps) {
 #pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
@@ -134,7 +148,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 }
 
 /* dinp [rows,dim], dweight, dbias [dim] accumulate; mean, rstd [rows] from the forward. */
-void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+void KFN(layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int rows, int dim) {
     /* dinp: rows in parallel. */
@@ -210,12 +224,12 @@ static inline float fast_sigmoid(float x) { return 1.0f / (1.0f + vexpf(-x)); }
     } while (0)
 
 /* out, inp [n]. */
-void quickgelu_forward(float *out, const float *inp, long n) {
+void KFN(quickgelu_forward)(float *out, const float *inp, long n) {
     EW_LOOP(n, { out[i] = inp[i] * fast_sigmoid(QUICKGELU_K * inp[i]); });
 }
 
 /* dinp [n] += dout * d/dx (x * sigmoid(1.702 x)). */
-void quickgelu_backward(float *dinp, const float *dout, const float *inp, long n) {
+void KFN(quickgelu_backward)(float *dinp, const float *dout, const float *inp, long n) {
     EW_LOOP(n, {
         float x = inp[i], s = fast_sigmoid(QUICKGELU_K * x);
         dinp[i] += dout[i] * (s + x * QUICKGELU_K * s * (1.0f - s));
@@ -226,12 +240,12 @@ void quickgelu_backward(float *dinp, const float *dout, const float *inp, long n
 #define INV_SQRT_2PI 0.39894228040143267794f
 
 /* out, inp [n]. */
-void gelu_forward(float *out, const float *inp, long n) {
+void KFN(gelu_forward)(float *out, const float *inp, long n) {
     EW_LOOP(n, { out[i] = 0.5f * inp[i] * (1.0f + erff(inp[i] * INV_SQRT2)); });
 }
 
 /* dinp [n] += dout * (Phi(x) + x * phi(x)). */
-void gelu_backward(float *dinp, const float *dout, const float *inp, long n) {
+void KFN(gelu_backward)(float *dinp, const float *dout, const float *inp, long n) {
     EW_LOOP(n, {
         float x = inp[i];
         float cdf = 0.5f * (1.0f + erff(x * INV_SQRT2));
@@ -241,27 +255,32 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, long n) {
 }
 
 /* out, inp [n]. */
-void sigmoid_forward(float *out, const float *inp, long n) {
+void KFN(sigmoid_forward)(float *out, const float *inp, long n) {
     EW_LOOP(n, { out[i] = stable_sigmoid(inp[i]); });
 }
 
 /* dinp [n] += dout * out * (1 - out), out being the saved forward output. */
-void sigmoid_backward(float *dinp, const float *dout, const float *out, long n) {
+void KFN(sigmoid_backward)(float *dinp, const float *dout, const float *out, long n) {
     EW_LOOP(n, { dinp[i] += dout[i] * out[i] * (1.0f - out[i]); });
 }
 
 /* ---------------------------------------------------------------- Softmax */
 
 /* out, inp [rows,dim]: softmax(scale * inp) per row. */
-void softmax_forward(float *out, const float *inp, int rows, int dim, float scale) {
+void KFN(softmax_forward)(float *out, const float *inp, int rows, int dim, float scale) {
     /* softmax_row subtracts the max of scale*x (not scale times the max of x:
      * with a negative scale that is what matters). */
 #pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) softmax_row(out + (long)r * dim, inp + (long)r * dim, dim, scale);
 }
 
+/* y [n] = softmax(scale * x [n]), y may be x: one row, for attention. */
+void KFN(softmax_forward_row)(float *y, const float *x, int n, float scale) {
+    softmax_row(y, x, n, scale);
+}
+
 /* dinp [rows,dim] += scale * out * (dout - sum(dout*out)). */
-void softmax_backward(float *dinp, const float *dout, const float *out, int rows, int dim,
+void KFN(softmax_backward)(float *dinp, const float *dout, const float *out, int rows, int dim,
                       float scale) {
 #pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
@@ -283,7 +302,7 @@ static double row_norm(const float *x, int dim) {
 }
 
 /* out, inp [rows,dim]; norms [rows] (the unclamped norm) or NULL. */
-void l2norm_forward(float *out, float *norms, const float *inp, int rows, int dim, float eps) {
+void KFN(l2norm_forward)(float *out, float *norms, const float *inp, int rows, int dim, float eps) {
 #pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
         const float *x = inp + (long)r * dim;
@@ -296,7 +315,7 @@ void l2norm_forward(float *out, float *norms, const float *inp, int rows, int di
 }
 
 /* dinp [rows,dim] += J^T dout; norms [rows] from the forward, or NULL to recompute. */
-void l2norm_backward(float *dinp, const float *dout, const float *inp, const float *norms,
+void KFN(l2norm_backward)(float *dinp, const float *dout, const float *inp, const float *norms,
                      int rows, int dim, float eps) {
 #pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
@@ -321,14 +340,14 @@ void l2norm_backward(float *dinp, const float *dout, const float *inp, const flo
 /* ------------------------------------------------------------- Embedding */
 
 /* out [n,dim] = table [vocab,dim] rows at ids [n]. */
-void embedding_forward(float *out, const int32_t *ids, const float *table, int n, int dim) {
+void KFN(embedding_forward)(float *out, const int32_t *ids, const float *table, int n, int dim) {
 #pragma omp parallel for schedule(static) if ((long)n * dim >= PAR_MIN)
     for (int i = 0; i < n; i++)
         memcpy(out + (long)i * dim, table + (long)ids[i] * dim, sizeof(float) * (size_t)dim);
 }
 
 /* dtable [vocab,dim] += dout [n,dim] rows at ids; repeated ids add up. */
-void embedding_backward(float *dtable, const float *dout, const int32_t *ids, int n, int dim) {
+void KFN(embedding_backward)(float *dtable, const float *dout, const int32_t *ids, int n, int dim) {
     for (int i = 0; i < n; i++) {
         float *d = dtable + (long)ids[i] * dim;
         const float *g = dout + (long)i * dim;

@@ -65,6 +65,46 @@ int kernels_packed_available(void);
 /* Products run on packed weights so far (for tests and diagnostics). */
 long kernels_packed_count(void);
 
+/* ------------------------------------------------- Instruction-set levels */
+
+/* ramc's own vectorised loops (kernels.c: linear bias and epilogue,
+ * LayerNorm, activations, softmax, L2 norm, embedding; attention's softmax
+ * rows) are compiled once per level and chosen at run time, so one portable
+ * binary (baseline x86-64) runs the AVX2 or AVX-512 code where the CPU has it.
+ * The matrix products choose their own code at run time (oneDNN, OpenBLAS).
+ * Floating-point contraction is off in every variant, so all levels give
+ * bit-identical results (tests/test_kernels.c checks it). */
+typedef enum {
+    KERNELS_ISA_GENERIC = 0, /* baseline x86-64 (SSE2), the reference path */
+    KERNELS_ISA_AVX2 = 1,    /* AVX2 + FMA + F16C (x86-64-v3's vector part) */
+    KERNELS_ISA_AVX512 = 2   /* AVX-512 F/BW/DQ/VL on top of the above */
+} kernels_isa;
+#define KERNELS_ISA_COUNT 3
+
+/* The best level this CPU (and OS) supports. */
+kernels_isa kernels_isa_best(void);
+/* The level the kernels use now: kernels_isa_best() unless set. */
+kernels_isa kernels_isa_get(void);
+/* Runs the kernels at `level` from now on, for every thread (tests and
+ * benchmarks compare the levels). -1, nothing changed, if the CPU lacks it. */
+int kernels_isa_set(kernels_isa level);
+/* "generic", "avx2", "avx512"; NULL for an unknown level. */
+const char *kernels_isa_name(kernels_isa level);
+/* The level called `name` (as kernels_isa_name), or -1. */
+int kernels_isa_parse(const char *name);
+/* 1 when the CPU has AVX512-BF16 (oneDNN's bf16 products run natively). */
+int kernels_cpu_has_bf16(void);
+/* One line for reports: "avx512 (CPU: avx512, bf16)", "avx2 (CPU: avx512, bf16;
+ * set)"... written into buf (size bytes); returns buf. */
+const char *kernels_isa_describe(char *buf, size_t size);
+
+/* "portable (...)" for the default build, "native (...)" for RAMC_NATIVE. */
+const char *kernels_build_kind(void);
+
+/* One softmax row: y [n] = softmax(scale * x [n]); y may be x (the row
+ * kernel of softmax_forward, at the current level; attention calls it). */
+void softmax_forward_row(float *y, const float *x, int n, float scale);
+
 /* ------------------------------------------------------------------ GEMM */
 
 /* C[M,N] = alpha * op(A) @ op(B) + beta * C, row-major, through oneDNN or OpenBLAS.
