@@ -639,7 +639,24 @@ static void test_batchnorm(int B, int C, int HW, int do_fd) {
         free(c.base.out);
     }
     float *o = fnew(n), *mean = fnew(C), *rstd = fnew(C);
+    float *prm = fcopy(rm, C), *prv = fcopy(rv, C); /* the running stats before this step */
     batchnorm_forward_train(o, mean, rstd, rm, rv, x, w, b, B, C, HW, eps, momentum);
+    {
+        /* the three phases (data-parallel SyncBatchNorm) give bitwise the whole kernel */
+        float *po = fnew(n), *pmean = fnew(C), *prstd = fnew(C);
+        double *sums = calloc((size_t)C, sizeof *sums), *sqdev = calloc((size_t)C, sizeof *sqdev);
+        const double cnt = (double)B * HW;
+        batchnorm_train_sums(sums, x, B, C, HW);
+        batchnorm_train_sqdev(sqdev, sums, cnt, x, B, C, HW);
+        batchnorm_train_apply(po, pmean, prstd, prm, prv, sums, sqdev, cnt, x, w, b, B, C, HW, eps,
+                              momentum);
+        CHECK(!memcmp(po, o, (size_t)n * sizeof *o) && !memcmp(pmean, mean, (size_t)C * sizeof *mean) &&
+                  !memcmp(prstd, rstd, (size_t)C * sizeof *rstd) &&
+                  !memcmp(prm, rm, (size_t)C * sizeof *rm) && !memcmp(prv, rv, (size_t)C * sizeof *rv),
+              "batchnorm train forward in phases differs from the whole (B=%d C=%d HW=%d)", B, C, HW);
+        free(po), free(pmean), free(prstd), free(sums), free(sqdev);
+    }
+    free(prm), free(prv);
     snprintf(what, sizeof what, "batchnorm train forward B=%d C=%d HW=%d", B, C, HW);
     report(what, cmp(what, o, out_d, n));
     worst = fmax(cmp("batchnorm running_mean", rm, rm_d, C), cmp("batchnorm running_var", rv, rv_d, C));

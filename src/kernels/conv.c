@@ -237,46 +237,88 @@ void conv2d_backward_direct(float *dinp, float *dweight, float *dbias, const flo
 
 /* ------------------------------------------------------------- BatchNorm */
 
+/* Channel c's sum over B images of HW, in double, in a fixed order. */
+static inline double bn_channel_sum(const float *inp, int B, int C, int HW, int c) {
+    double m = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + ((long)b * C + c) * HW;
+        for (int i = 0; i < HW; i++) m += x[i];
+    }
+    return m;
+}
+
+/* Channel c's sum of squared deviations from its mean m. */
+static inline double bn_channel_sqdev(const float *inp, double m, int B, int C, int HW, int c) {
+    double ss = 0.0;
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + ((long)b * C + c) * HW;
+        for (int i = 0; i < HW; i++) {
+            double d = x[i] - m;
+            ss += d * d;
+        }
+    }
+    return ss;
+}
+
+/* Channel c normalised with mean m and squared deviations ss over n
+ * elements; its statistics and running statistics (each may be NULL). */
+static inline void bn_channel_apply(float *out, float *mean, float *rstd, float *running_mean,
+                                    float *running_var, const float *inp, const float *weight,
+                                    const float *bias, double m, double ss, double n, int B, int C,
+                                    int HW, float eps, float momentum, int c) {
+    double var = ss / n;
+    double s = 1.0 / sqrt(var + (double)eps);
+    float w = weight ? weight[c] : 1.0f, bb = bias ? bias[c] : 0.0f;
+    for (int b = 0; b < B; b++) {
+        const float *x = inp + ((long)b * C + c) * HW;
+        float *y = out + ((long)b * C + c) * HW;
+        for (int i = 0; i < HW; i++) y[i] = (float)((x[i] - m) * s) * w + bb;
+    }
+    if (mean) mean[c] = (float)m;
+    if (rstd) rstd[c] = (float)s;
+    /* PyTorch refuses n == 1 in training; here the biased value stands
+     * in rather than dividing by zero. */
+    double unbiased = n > 1 ? ss / (n - 1) : var;
+    if (running_mean)
+        running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
+    if (running_var)
+        running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+}
+
 /* out, inp [B,C,HW]; mean, rstd [C] or NULL; running_mean, running_var [C] or NULL;
  * weight, bias [C] (NULL acts as 1 / 0). */
 void batchnorm_forward_train(float *out, float *mean, float *rstd, float *running_mean,
                              float *running_var, const float *inp, const float *weight,
                              const float *bias, int B, int C, int HW, float eps, float momentum) {
-    long n = (long)B * HW;
-#pragma omp parallel for schedule(static) if (n * C >= 32768L)
+    const double n = (double)B * HW;
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
     for (int c = 0; c < C; c++) {
-        double m = 0.0;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) m += x[i];
-        }
-        m /= (double)n;
-        double ss = 0.0;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                double d = x[i] - m;
-                ss += d * d;
-            }
-        }
-        double var = ss / (double)n;
-        double s = 1.0 / sqrt(var + (double)eps);
-        float w = weight ? weight[c] : 1.0f, bb = bias ? bias[c] : 0.0f;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW;
-            float *y = out + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) y[i] = (float)((x[i] - m) * s) * w + bb;
-        }
-        if (mean) mean[c] = (float)m;
-        if (rstd) rstd[c] = (float)s;
-        /* PyTorch refuses n == 1 in training; here the biased value stands
-         * in rather than dividing by zero. */
-        double unbiased = n > 1 ? ss / (double)(n - 1) : var;
-        if (running_mean)
-            running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
-        if (running_var)
-            running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
+        const double m = bn_channel_sum(inp, B, C, HW, c) / n;
+        const double ss = bn_channel_sqdev(inp, m, B, C, HW, c);
+        bn_channel_apply(out, mean, rstd, running_mean, running_var, inp, weight, bias, m, ss, n, B,
+                         C, HW, eps, momentum, c);
     }
+}
+
+void batchnorm_train_sums(double *sums, const float *inp, int B, int C, int HW) {
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) sums[c] = bn_channel_sum(inp, B, C, HW, c);
+}
+
+void batchnorm_train_sqdev(double *sqdev, const double *sums, double n, const float *inp, int B,
+                           int C, int HW) {
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) sqdev[c] = bn_channel_sqdev(inp, sums[c] / n, B, C, HW, c);
+}
+
+void batchnorm_train_apply(float *out, float *mean, float *rstd, float *running_mean,
+                           float *running_var, const double *sums, const double *sqdev, double n,
+                           const float *inp, const float *weight, const float *bias, int B, int C,
+                           int HW, float eps, float momentum) {
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++)
+        bn_channel_apply(out, mean, rstd, running_mean, running_var, inp, weight, bias, sums[c] / n,
+                         sqdev[c], n, B, C, HW, eps, momentum, c);
 }
 
 /* out, inp [B,C,HW]; running_mean, running_var [C]; weight, bias [C] (NULL acts as 1 / 0). */

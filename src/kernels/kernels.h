@@ -217,6 +217,19 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
 void batchnorm_forward_train(float *out, float *mean, float *rstd, float *running_mean,
                              float *running_var, const float *inp, const float *weight,
                              const float *bias, int B, int C, int HW, float eps, float momentum);
+/* batchnorm_forward_train in three phases, for a batch split over processes
+ * whose sums are added up between them (SyncBatchNorm): sums [C] out, each
+ * channel's sum over this process's B images; sqdev [C] out, the squared
+ * deviations from the mean sums / n (n: all processes' elements per
+ * channel); then the normalisation and statistics as the one-process
+ * kernel. Over one process the three give bitwise batchnorm_forward_train. */
+void batchnorm_train_sums(double *sums, const float *inp, int B, int C, int HW);
+void batchnorm_train_sqdev(double *sqdev, const double *sums, double n, const float *inp, int B,
+                           int C, int HW);
+void batchnorm_train_apply(float *out, float *mean, float *rstd, float *running_mean,
+                           float *running_var, const double *sums, const double *sqdev, double n,
+                           const float *inp, const float *weight, const float *bias, int B, int C,
+                           int HW, float eps, float momentum);
 /* Evaluation: running statistics. */
 void batchnorm_forward_eval(float *out, const float *inp, const float *running_mean,
                             const float *running_var, const float *weight, const float *bias,

@@ -159,49 +159,16 @@ static ramc_status batchnorm_train_group(const ramc_dist *group, double *sums, f
                                          float *running_var, const float *inp,
                                          const float *weight, const float *bias, int B, int C,
                                          int HW, float eps, float momentum) {
-#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
-    for (int c = 0; c < C; c++) {
-        double m = 0.0;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) m += x[i];
-        }
-        sums[c] = m;
-    }
+    batchnorm_train_sums(sums, inp, B, C, HW);
     sums[C] = (double)B * HW;
     ramc_status st = dist_sum_double(group, sums, C + 1);
     if (st) return st;
     const double n = sums[C];
-#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
-    for (int c = 0; c < C; c++) {
-        const double m = sums[c] / n;
-        double ss = 0.0;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                double d = x[i] - m;
-                ss += d * d;
-            }
-        }
-        sums[C + 1 + c] = ss;
-    }
-    if ((st = dist_sum_double(group, sums + C + 1, C))) return st;
-#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
-    for (int c = 0; c < C; c++) {
-        const double m = sums[c] / n, ss = sums[C + 1 + c];
-        const double var = ss / n, s = 1.0 / sqrt(var + (double)eps);
-        const float w = weight ? weight[c] : 1.0f, bb = bias ? bias[c] : 0.0f;
-        for (int b = 0; b < B; b++) {
-            const float *x = inp + ((long)b * C + c) * HW;
-            float *y = out + ((long)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) y[i] = (float)((x[i] - m) * s) * w + bb;
-        }
-        mean[c] = (float)m;
-        rstd[c] = (float)s;
-        const double unbiased = n > 1 ? ss / (n - 1) : var;
-        running_mean[c] = (float)((1.0 - momentum) * running_mean[c] + momentum * m);
-        running_var[c] = (float)((1.0 - momentum) * running_var[c] + momentum * unbiased);
-    }
+    double *sqdev = sums + C + 1;
+    batchnorm_train_sqdev(sqdev, sums, n, inp, B, C, HW);
+    if ((st = dist_sum_double(group, sqdev, C))) return st;
+    batchnorm_train_apply(out, mean, rstd, running_mean, running_var, sums, sqdev, n, inp, weight,
+                          bias, B, C, HW, eps, momentum);
     return RAMC_OK;
 }
 
