@@ -38,7 +38,7 @@ static void usage(FILE *f) {
             "unless --no-fork); and the official implementation's figure with the ratio.\n"
             "It also prints the CPU, its vector extensions and the roof: this build's\n"
             "best float32 (and bf16) GFLOP/s on a 2048^3 linear layer, measured now\n"
-            "(about a second; --no-roof skips it); each scenario then reports its\n"
+            "(a few seconds; --no-roof skips it); each scenario then reports its\n"
             "GFLOP/s as a share of that roof, the only figure comparable across machines.\n"
             "--threads sets the threads (OpenMP and the GEMM backend) (default: all %ld cores).\n"
             "--bf16 runs the towers' matrix products in bf16 (as ramc_clip_params.bf16),\n"
