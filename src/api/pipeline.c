@@ -11,8 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/status.h"
 
 predict_pipeline_options predict_pipeline_default_options(void) {
@@ -23,12 +23,6 @@ predict_pipeline_options predict_pipeline_default_options(void) {
     o.prefetch_batches = 2;
     o.params = ramc_predict_default_params();
     return o;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 /* Unreadable items met while filling the current batch, in order. */
@@ -82,7 +76,7 @@ ramc_status predict_pipeline_run(const ramc_model *model, const ramc_labels *lab
                                  const predict_pipeline_options *opt,
                                  predict_pipeline_emit_fn emit, void *user,
                                  predict_pipeline_stats *stats) {
-    const double t_start = now_s();
+    const double t_start = monotonic_seconds();
     if (stats) memset(stats, 0, sizeof *stats);
     if (!model || !labels || !opt || !emit || n < 0 || (n > 0 && !names))
         return ramc_error(RAMC_ERR_INVALID_ARG, "predict pipeline: NULL or negative arguments");
@@ -139,18 +133,18 @@ ramc_status predict_pipeline_run(const ramc_model *model, const ramc_labels *lab
     }
     for (;;) {
         int count = 0;
-        double t0 = now_s();
+        double t0 = monotonic_seconds();
         st = loader_next_batch_decoded(loader, images, items, decoded, &count);
-        if (stats) stats->wait_s += now_s() - t0;
+        if (stats) stats->wait_s += monotonic_seconds() - t0;
         if (st != RAMC_OK) break;
         if (fails.out_of_memory) {
             st = ramc_error(RAMC_ERR_NOMEM, "predict pipeline: out of memory for an error message");
             break;
         }
         if (count > 0) {
-            t0 = now_s();
+            t0 = monotonic_seconds();
             st = ramc_predict_with_state(state, labels, images, count, &opt->params, scores, plan, lpd);
-            if (stats) stats->forward_s += now_s() - t0, stats->batches++;
+            if (stats) stats->forward_s += monotonic_seconds() - t0, stats->batches++;
             if (st != RAMC_OK) {
                 for (int k = 0; decoded && k < count; k++) ramc_image_free(&decoded[k]);
                 break;
@@ -180,6 +174,6 @@ done:
     clear_failures(&fails);
     free(fails.v);
     free(order), free(items), free(images), free(scores), free(decoded), free(plan), free(lpd);
-    if (stats) stats->total_s = now_s() - t_start;
+    if (stats) stats->total_s = monotonic_seconds() - t_start;
     return st;
 }

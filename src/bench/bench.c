@@ -150,11 +150,6 @@ const char *bench_blas_core(void) { return openblas_get_corename(); }
 
 /* ------------------------------------------------------------- running */
 
-double bench_now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 /* Synthetic prompts "[SOT] a photo of a <id> . [EOT]" (CLIP ids 320 'a',
  * 1125 'photo', 539 'of', 269 '.'), one distinct id per label, so every
  * label has its own features and the EOT sits where a real short label's does. */
@@ -282,33 +277,33 @@ static ramc_status ctx_setup(bench_ctx *c, const ramc_clip *m, const bench_scena
 static ramc_status ctx_run(bench_ctx *c) {
     const ramc_clip *m = c->m;
     ramc_status st = RAMC_OK;
-    double t0 = bench_now_s(), t1;
+    double t0 = monotonic_seconds(), t1;
     memset(c->phase, 0, sizeof c->phase);
     switch (c->sc->kind) {
     case BENCH_KIND_CLIP:
         st = clip_encode_image(m, &c->scratch, c->images, c->B, c->out);
-        c->phase[0] = bench_now_s() - t0;
+        c->phase[0] = monotonic_seconds() - t0;
         break;
     case BENCH_KIND_RAM_TEXT:
     case BENCH_KIND_RAM:
         if (c->sc->kind == BENCH_KIND_RAM_TEXT) {
             if ((st = ram_encode_text(m, c->a, c->tokens, c->C, c->text, NULL, NULL))) return st;
-            t1 = bench_now_s(), c->phase[0] = t1 - t0, t0 = t1;
+            t1 = monotonic_seconds(), c->phase[0] = t1 - t0, t0 = t1;
         }
         if ((st = ram_vision_forward(m, &c->scratch, c->a, c->images, c->B, c->text, c->C, 0, c->x, c->x_loc,
                                      NULL, NULL)))
             return st;
-        t1 = bench_now_s(), c->phase[1] = t1 - t0, t0 = t1;
+        t1 = monotonic_seconds(), c->phase[1] = t1 - t0, t0 = t1;
         if ((st = ram_image_features(m, &c->scratch, c->x, c->x_loc, c->B, c->g, c->f))) return st;
-        t1 = bench_now_s(), c->phase[2] = t1 - t0, t0 = t1;
+        t1 = monotonic_seconds(), c->phase[2] = t1 - t0, t0 = t1;
         st = ram_head_forward(&c->head, c->g, c->f, c->text, expf(m->info.logit_scale),
                               c->a->temperature->data[0], c->a->temperature_loc->data[0], NULL,
                               &c->so);
-        c->phase[3] = bench_now_s() - t0;
+        c->phase[3] = monotonic_seconds() - t0;
         break;
     case BENCH_KIND_TEXT:
         st = ram_encode_text(m, c->a, c->tokens, c->C, c->text, NULL, NULL);
-        c->phase[0] = bench_now_s() - t0;
+        c->phase[0] = monotonic_seconds() - t0;
         break;
     case BENCH_KIND_LABEL_CACHE:
         st = label_cache_run(c);
@@ -325,7 +320,7 @@ static ramc_status ctx_run(bench_ctx *c) {
         st = ram_train_step(m, c->a, c->images, c->B, c->tokens, c->C, c->teacher_text, c->targets,
                             &c->to, &res, NULL, NULL);
         ram_train_result_free(&res);
-        c->phase[0] = bench_now_s() - t0;
+        c->phase[0] = monotonic_seconds() - t0;
         break;
     }
     }
@@ -359,15 +354,15 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
     const int thawed = sc->kind == BENCH_KIND_TRAIN && opt->frozen;
     if (thawed) clip_thaw(m);
     bench_ctx c;
-    double t0 = bench_now_s();
+    double t0 = monotonic_seconds();
     ramc_status st = ctx_setup(&c, m, sc, opt);
-    out->setup_s = bench_now_s() - t0;
+    out->setup_s = monotonic_seconds() - t0;
     double last = 0;
     for (int r = 0; r < total && st == RAMC_OK; r++) {
         if (opt->progress) opt->progress(opt->progress_user, sc->name, r, total, last);
-        t0 = bench_now_s();
+        t0 = monotonic_seconds();
         st = ctx_run(&c);
-        last = bench_now_s() - t0;
+        last = monotonic_seconds() - t0;
         if (r >= opt->warmup) {
             const int k = r - opt->warmup;
             /* end to end: the rate is the pipeline's pass alone */

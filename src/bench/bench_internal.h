@@ -8,6 +8,7 @@
 
 #include "bench/bench.h"
 #include "core/arena.h"
+#include "core/clock.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
 #include "ram/ram_train.h"
@@ -41,8 +42,6 @@ typedef struct {
     int cold_hits, warm_hits;
 } bench_ctx;
 
-/* Seconds on the monotonic clock. */
-double bench_now_s(void);
 /* n synthetic prompts [n, L] (see bench.c). */
 void bench_fill_tokens(int32_t *t, int n, int L);
 

@@ -4,16 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/status.h"
 #include "kernels/kernels.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* 1 when the space-separated flag list holds `flag` as a whole word. */
 static int has_flag(const char *flags, const char *flag) {
@@ -61,9 +55,9 @@ static double probe_linear(float *out, const float *in, float *w, int bf16) {
     matmul_forward(out, in, w, NULL, n, n, n); /* packs the weight, warms the threads */
     double best = 0, spent = 0;
     for (int k = 0; k < 100 && (k < 8 || spent < 1.0); k++) {
-        const double t0 = now_s();
+        const double t0 = monotonic_seconds();
         matmul_forward(out, in, w, NULL, n, n, n);
-        const double dt = now_s() - t0;
+        const double dt = monotonic_seconds() - t0;
         spent += dt;
         if (dt > 0 && flop / dt > best) best = flop / dt;
     }
@@ -89,11 +83,11 @@ ramc_status bench_roof_measure(int threads, int probe, bench_roof *r) {
         w[i] = (float)((i * 40503u) % 1000) / 32000.0f - 0.015f;
     }
     const int saved = kernels_threads_begin(threads);
-    const double t0 = now_s();
+    const double t0 = monotonic_seconds();
     r->f32_gflops = probe_linear(c, a, w, 0);
     /* bf16 products exist on packed weights with AVX512-BF16 only */
     if (kernels_packed_available() && r->avx512_bf16) r->bf16_gflops = probe_linear(c, a, w, 1);
-    r->probe_s = now_s() - t0;
+    r->probe_s = monotonic_seconds() - t0;
     kernels_threads_end(saved);
     free(a), free(w), free(c);
     return RAMC_OK;

@@ -18,6 +18,7 @@
 
 #include "bench/bench.h"
 #include "bench/roof.h"
+#include "core/clock.h"
 #include "cli/cli.h"
 #include "kernels/kernels.h"
 
@@ -50,12 +51,6 @@ static void usage(FILE *f) {
             "each with the model loaded afresh; labels/s is the warm rate.\n"
             "--json prints one JSON object (schema in docs/performance.md).\n",
             sysconf(_SC_NPROCESSORS_ONLN));
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 typedef struct {
@@ -434,7 +429,7 @@ int cmd_bench(int argc, char **argv) {
     const bench_size bs = !strcmp(size, "tiny") ? BENCH_SIZE_TINY : BENCH_SIZE_VITB16;
     ramc_clip_info shape = bench_clip_shape(bs);
     ramc_clip *m = NULL;
-    double t0 = now_s();
+    double t0 = monotonic_seconds();
     fprintf(stderr, "bench: building a random %s CLIP...\n", size);
     if (clip_create_random(&shape, (uint64_t)seed, &m) != RAMC_OK) {
         free(idx), free(res);
@@ -446,7 +441,7 @@ int cmd_bench(int argc, char **argv) {
     bf16 = cp.bf16;
     const int packed = clip_pack_as_loaded(m, &cp);
     fprintf(stderr, "bench: built in %.1f s; %d scenarios, %d warm-up + %d timed runs each, %d threads\n",
-            now_s() - t0, n, warmup, repeat, threads);
+            monotonic_seconds() - t0, n, warmup, repeat, threads);
 
     bench_options opt = {.warmup = warmup, .repeat = repeat, .seed = (uint64_t)seed,
                          .frozen = packed, .bf16 = bf16, .cache_labels = cache_labels,

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 
+#include "core/clock.h"
 #include "ramc.h"
 
 typedef struct {
@@ -32,8 +33,6 @@ typedef struct {
     serve_worker *workers;
     long long done; /* jobs run, for /healthz */
 } job_queue;
-
-double monotonic_seconds(void);
 
 /* Starts `threads` workers, each with a state for `model`. */
 ramc_status job_queue_start(job_queue *q, const ramc_model *model, int threads, int capacity);

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "core/clock.h"
 #include "core/rng.h"
 #include "data/loader.h"
 #include "io/file.h"
@@ -40,12 +40,6 @@ pretrain_options pretrain_default_options(void) {
     o.holdout = 0.1;
     o.workers = 1;
     return o;
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 /* ------------------------------------------------------------- pairs */
@@ -491,7 +485,7 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
     for (int c = 0; c < 3; c++) lo.augment.mean[c] = 0.5f, lo.augment.std[c] = 0.5f;
     lo.batch_size = B, lo.drop_last = 1, lo.workers = o->workers, lo.on_error = LOADER_FATAL;
 
-    const double t0 = now_s();
+    const double t0 = monotonic_seconds();
     int64_t images_done = 0;
     double first_epoch_loss = NAN, last_epoch_loss = NAN;
     int *eorder = malloc((size_t)n_train * sizeof(int));
@@ -537,7 +531,7 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
             pretrain_progress pg = {.step = s.step, .total_steps = total, .epoch = epoch + 1,
                                     .epochs = o->epochs, .loss = loss, .loss_avg = loss_sum / loss_n,
                                     .lr = lr, .logit_scale = s.scale,
-                                    .images_per_s = images_done / (now_s() - t0 + 1e-9),
+                                    .images_per_s = images_done / (monotonic_seconds() - t0 + 1e-9),
                                     .batch_acc = (double)correct / B};
             const int epoch_end = s.step == (int64_t)(epoch + 1) * spe;
             const int stop = (o->stop && *o->stop) || (o->max_steps && s.step >= o->max_steps);
@@ -564,7 +558,7 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
     if (st) goto done;
     res->steps = s.step;
     res->first_loss = first_epoch_loss, res->final_loss = last_epoch_loss;
-    res->seconds = now_s() - t0;
+    res->seconds = monotonic_seconds() - t0;
     res->images_per_s = images_done / (res->seconds + 1e-9);
     if (res->interrupted) goto done;
 

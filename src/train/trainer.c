@@ -11,10 +11,10 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <time.h>
 
 #include <cjson/cJSON.h>
 
+#include "core/clock.h"
 #include "api/model_view.h"
 #include "core/dist.h"
 #include "core/rng.h"
@@ -64,14 +64,8 @@ typedef struct {
     int64_t steps_this_run, images_this_run;
 } trainer;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void emit(trainer *t, ram_train_event *ev) {
-    ev->elapsed_s = now_s() - t->start_time;
+    ev->elapsed_s = monotonic_seconds() - t->start_time;
     if (t->o->callback) t->o->callback(t->o->user, ev);
 }
 
@@ -523,7 +517,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
                                   .total_steps = steps * cfg->max_epochs, .loss = loss,
                                   .loss_glb = lg, .loss_loc = ll};
             for (int g = 0; g < 3; g++) ev.lr[g] = t->solver.opt->lr[g];
-            double elapsed = now_s() - t->start_time;
+            double elapsed = monotonic_seconds() - t->start_time;
             ev.images_per_s = elapsed > 0 ? (double)t->images_this_run / elapsed : 0;
             emit(t, &ev);
             if (cfg->log_period > 0 && (global_step % cfg->log_period == 0 || step_in_epoch == steps))
@@ -556,7 +550,7 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
     memset(sum, 0, sizeof *sum);
     t.o = o;
     t.cfg = &o->cfg;
-    t.start_time = now_s();
+    t.start_time = monotonic_seconds();
     const ram_train_config *cfg = t.cfg;
     ramc_status st = ram_train_config_validate(cfg, "training config");
     if (st) goto done;
@@ -647,7 +641,7 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
     if (st) cJSON_AddItemToObject(end, "error", json_string_utf8(ramc_last_error()));
     cJSON_AddNumberToObject(end, "global_step", (double)sum->global_step);
     cJSON_AddNumberToObject(end, "last_loss", sum->last_loss);
-    cJSON_AddNumberToObject(end, "elapsed_s", now_s() - t.start_time);
+    cJSON_AddNumberToObject(end, "elapsed_s", monotonic_seconds() - t.start_time);
     if (t.size > 1) {
         cJSON_AddNumberToObject(end, "processes", t.size);
         cJSON_AddNumberToObject(end, "sent_bytes", (double)dist_bytes_sent(o->dist));
