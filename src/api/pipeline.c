@@ -126,7 +126,10 @@ ramc_status predict_pipeline_run(const ramc_model *model, const ramc_labels *lab
         goto done;
     }
     for (int i = 0; i < n; i++) order[i] = i;
-    if ((st = ramc_state_create(model, &state)) != RAMC_OK) goto done;
+    /* sized for a full batch before the first one, so no batch grows it */
+    if ((st = ramc_state_create(model, &state)) != RAMC_OK ||
+        (st = ramc_state_reserve(state, B, C, &opt->params)) != RAMC_OK)
+        goto done;
     if ((st = loader_new(names, n, order, n, &lo, 0, &loader)) != RAMC_OK) {
         ramc_error_prefix(st, "predict pipeline");
         goto done;

@@ -491,7 +491,7 @@ typedef struct {
     int *order, *ok_item;
     ramc_image *origs;
     int status;                   /* 1 once anything failed */
-    ramc_state *state;            /* the scratch of every batch, sized once */
+    ramc_state *state;            /* --stdin's scratch, sized once for one image */
     float *label_thresholds;      /* [C] with --thresholds, else NULL */
 } predict_run;
 
@@ -883,14 +883,16 @@ int cmd_predict(int argc, char **argv) {
     run.pp.mode = o.baseline ? RAMC_PREDICT_CLIP_BASELINE : RAMC_PREDICT_RAM;
     run.pp.score = o.score;
     run.label_thresholds = label_thresholds;
-    if (ramc_state_create(model, &run.state) != RAMC_OK ||
-        ramc_state_reserve(run.state, BS, C, &run.pp) != RAMC_OK) {
+    /* files and folders: the decoding pipeline, which has its own state */
+    if (images.n > 0) predict_files(&run, images.v, images.n);
+    /* --stdin scores one image at a time on a state of its own */
+    if (o.from_stdin && (ramc_state_create(model, &run.state) != RAMC_OK ||
+                         ramc_state_reserve(run.state, 1, C, &run.pp) != RAMC_OK)) {
         fprintf(stderr, "ramc predict: %s\n", ramc_last_error());
         status = 1;
         ramc_state_free(run.state);
         goto done;
     }
-    if (images.n > 0) predict_files(&run, images.v, images.n);
     if (o.from_stdin) {
         /* one path per line, each answered as soon as it is scored: a
          * pipeline sees its results while it is still writing paths */
