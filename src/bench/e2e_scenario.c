@@ -51,7 +51,11 @@ ramc_status e2e_setup(bench_ctx *c, uint64_t seed, const char *tmp) {
     st = ramc_labels_encode(c->model, tok, name_ptrs, c->C < 65 ? c->C : 65, NULL, &c->labels);
     ramc_tokenizer_free(tok);
     if (st) return st;
-    if ((st = ramc_state_create(c->model, &c->state))) return st;
+    /* the model-only pass's scratch, reserved as the pipeline reserves its own */
+    const ramc_predict_params pp = ramc_predict_default_params();
+    if ((st = ramc_state_create(c->model, &c->state)) ||
+        (st = ramc_state_reserve(c->state, c->B, ramc_labels_count(c->labels), &pp)))
+        return st;
     if (!(c->sink = fopen("/dev/null", "w"))) return ramc_error(RAMC_ERR_IO, "bench: cannot open /dev/null");
 
     if (!tmp || !*tmp) tmp = "/tmp";
