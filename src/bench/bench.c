@@ -267,6 +267,8 @@ static ramc_status ctx_setup(bench_ctx *c, const ramc_clip *m, const bench_scena
         }
         c->to = ram_train_default_options();
         c->to.text_cache = &c->text_cache;
+        /* the step's buffers from the run's arena, as ram_solver_step does */
+        c->to.scratch = &c->scratch;
         break;
     }
     }

@@ -135,13 +135,21 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
 void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int B, int Ci, int H, int W,
                      int Co, int k, int stride, int pad) {
+    conv2d_backward_work(dinp, dweight, dbias, dout, inp, weight, B, Ci, H, W, Co, k, stride, pad,
+                         NULL);
+}
+
+void conv2d_backward_work(float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, int B, int Ci, int H, int W,
+                          int Co, int k, int stride, int pad, float *work) {
     int Ho = conv_out_size(H, k, stride, pad), Wo = conv_out_size(W, k, stride, pad);
     long HWo = (long)Ho * Wo, HW = (long)H * W;
     int KK = Ci * k * k;
     int plain = k == 1 && stride == 1 && pad == 0;
-    float *col = NULL;
-    if (!plain && (dinp || dweight)) {
-        col = malloc(sizeof(float) * (size_t)KK * (size_t)HWo);
+    float *col = NULL, *owned = NULL;
+    if (!plain && (dinp || dweight) && work) col = work;
+    if (!plain && (dinp || dweight) && !work) {
+        col = owned = malloc(sizeof(float) * (size_t)KK * (size_t)HWo);
         if (!col) {
             conv2d_backward_direct(dinp, dweight, dbias, dout, inp, weight, B, Ci, H, W, Co, k,
                                    stride, pad);
@@ -180,7 +188,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dou
             }
         }
     }
-    free(col);
+    free(owned);
 }
 
 /* Direct convolution, no scratch: the fallback when the im2col buffer cannot

@@ -170,6 +170,14 @@ size_t attention_work_floats(int B, int Tq, int Tk, int n_heads);
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
                         const float *q, const float *k, const float *v, long batch_stride,
                         long row_stride, int B, int Tq, int Tk, int C, int n_heads, int causal);
+/* attention_backward with its scratch from the caller: work holds
+ * attention_backward_work_floats(B, Tq, Tk, n_heads, probs != NULL) floats
+ * under the same thread setting (NULL: malloc'ed, as attention_backward). */
+void attention_backward_work(float *dq, float *dk, float *dv, const float *dout,
+                             const float *probs, const float *q, const float *k, const float *v,
+                             long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
+                             int n_heads, int causal, float *work);
+size_t attention_backward_work_floats(int B, int Tq, int Tk, int n_heads, int have_probs);
 
 /* ------------------------------------------------------------ Activations */
 
@@ -207,6 +215,11 @@ size_t conv2d_work_floats(int Ci, int H, int W, int k, int stride, int pad);
 void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int B, int Ci, int H, int W,
                      int Co, int k, int stride, int pad);
+/* conv2d_backward with the im2col scratch from the caller: work holds
+ * conv2d_work_floats(...) floats (NULL: malloc'ed, as conv2d_backward). */
+void conv2d_backward_work(float *dinp, float *dweight, float *dbias, const float *dout,
+                          const float *inp, const float *weight, int B, int Ci, int H, int W,
+                          int Co, int k, int stride, int pad, float *work);
 
 /* ------------------------------------------------------------- BatchNorm */
 

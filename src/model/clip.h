@@ -157,12 +157,18 @@ typedef struct {
     float *side_probs;           /* [B, heads, n_loc, n_loc] value-value attention */
     float *side_attn;            /* [B*n_loc, W] before out_proj */
     float *storage;
+    ramc_arena *arena;           /* where storage lives, and where clip_block_backward takes
+                                  * its scratch (NULL: the heap) */
 } clip_block_acts;
 
 /* Room for a block of at most B items of T rows (the record of a smaller call
  * uses the front). */
 ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M, int n_heads,
                                   int causal, int n_loc);
+/* The same, taken from arena (NULL: the heap), which the backward then also
+ * uses for its scratch (given back before it returns). */
+ramc_status clip_block_acts_alloc_in(clip_block_acts *a, ramc_arena *arena, int B, int T, int W,
+                                     int M, int n_heads, int causal, int n_loc);
 void clip_block_acts_free(clip_block_acts *a);
 
 /* One CLIP residual block on the main stream x [B, T, W] (in place), with

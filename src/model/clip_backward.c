@@ -13,14 +13,20 @@
 
 ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M, int n_heads,
                                   int causal, int n_loc) {
+    return clip_block_acts_alloc_in(a, NULL, B, T, W, M, n_heads, causal, n_loc);
+}
+
+ramc_status clip_block_acts_alloc_in(clip_block_acts *a, ramc_arena *arena, int B, int T, int W,
+                                     int M, int n_heads, int causal, int n_loc) {
     memset(a, 0, sizeof *a);
+    a->arena = arena;
     a->B = B, a->T = T, a->W = W, a->M = M, a->n_heads = n_heads, a->causal = causal;
     a->n_loc = n_loc;
     const size_t rows = (size_t)B * T;
     size_t total = rows * W * 5 + rows * 3 * W + rows * 4 + rows * M * 2 +
                    (size_t)B * n_heads * T * T + (size_t)B * n_heads * n_loc * n_loc +
                    (size_t)B * n_loc * W;
-    a->storage = ramc_malloc(total * sizeof(float), "block activations");
+    a->storage = arena_alloc(arena, total * sizeof(float), "block activations");
     if (!a->storage) return RAMC_ERR_NOMEM;
     float *p = a->storage;
 #define TAKE(field, count) (a->field = p, p += (count))
@@ -44,7 +50,7 @@ ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M
 }
 
 void clip_block_acts_free(clip_block_acts *a) {
-    free(a->storage);
+    arena_free(a->arena, a->storage);
     memset(a, 0, sizeof *a);
 }
 
@@ -58,9 +64,19 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
     const int B = a->B, T = a->T, W = a->W, M = a->M, rows = B * T;
     const long bstride = (long)T * 3 * W, rstride = 3 * W;
     const size_t rw = (size_t)rows * W;
-    float *buf = ramc_calloc(rw * 3 + (size_t)rows * 3 * W + (size_t)rows * M * 2, sizeof(float),
-                             "block gradients");
-    if (!buf) return RAMC_ERR_NOMEM;
+    ramc_arena *arena = a->arena;
+    const size_t mark = arena_mark(arena);
+    float *buf = arena_calloc(arena, rw * 3 + (size_t)rows * 3 * W + (size_t)rows * M * 2,
+                              sizeof(float), "block gradients");
+    /* the dP planes of the attention backward: NULL (malloc'ed there) without an arena */
+    const size_t work_n =
+        arena ? attention_backward_work_floats(B, T, T, a->n_heads, 1) : 0;
+    float *work = work_n ? arena_alloc(arena, work_n * sizeof(float), "attention gradients") : NULL;
+    if (!buf || (work_n && !work)) {
+        arena_free(arena, buf);
+        arena_reset(arena, mark);
+        return RAMC_ERR_NOMEM;
+    }
     float *dmid = buf, *dh = buf + rw, *dattn = buf + 2 * rw, *dqkv = buf + 3 * rw;
     float *dact = dqkv + (size_t)rows * 3 * W, *dfc = dact + (size_t)rows * M;
 
@@ -74,8 +90,9 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
 
     /* attention: x_mid = x_in + out_proj(attn(ln_1(x_in))) */
     matmul_backward(dattn, GRAD(out_w), GRAD(out_b), dmid, a->attn, w->out_w, rows, W, W);
-    attention_backward(dqkv, dqkv + W, dqkv + 2 * W, dattn, a->probs, a->qkv, a->qkv + W,
-                       a->qkv + 2 * W, bstride, rstride, B, T, T, W, a->n_heads, a->causal);
+    attention_backward_work(dqkv, dqkv + W, dqkv + 2 * W, dattn, a->probs, a->qkv, a->qkv + W,
+                            a->qkv + 2 * W, bstride, rstride, B, T, T, W, a->n_heads, a->causal,
+                            work);
     if (dside && a->n_loc) {
         /* the side stream reads v only: q = k = v, all gradients into dv */
         memset(dattn, 0, rw * sizeof(float));
@@ -83,8 +100,9 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
                         B * a->n_loc, W, W);
         float *dv = dqkv + 2 * W;
         const float *v = a->qkv + 2 * W;
-        attention_backward(dv, dv, dv, dattn, a->side_probs, v, v, v, bstride, rstride, B, a->n_loc,
-                           a->n_loc, W, a->n_heads, 0);
+        /* n_loc <= T: the main attention's planes are large enough */
+        attention_backward_work(dv, dv, dv, dattn, a->side_probs, v, v, v, bstride, rstride, B,
+                                a->n_loc, a->n_loc, W, a->n_heads, 0, work);
     }
     memset(dh, 0, rw * sizeof(float));
     matmul_backward(dh, GRAD(qkv_w), GRAD(qkv_b), dqkv, a->h, w->qkv_w, rows, W, 3 * W);
@@ -92,7 +110,9 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
     memcpy(dx, dmid, rw * sizeof(float));
     layernorm_backward(dx, GRAD(ln_1_w), GRAD(ln_1_b), dh, a->x_in, w->ln_1_w, a->ln1_mean,
                        a->ln1_rstd, rows, W);
-    free(buf);
+    arena_free(arena, work);
+    arena_free(arena, buf);
+    arena_reset(arena, mark);
     return RAMC_OK;
 }
 #undef GRAD

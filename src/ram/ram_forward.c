@@ -27,24 +27,30 @@ void ram_text_acts_free(ram_text_acts *acts) {
     if (!acts) return;
     if (acts->blocks)
         for (int i = 0; i < acts->n_blocks; i++) clip_block_acts_free(&acts->blocks[i]);
-    free(acts->blocks);
+    arena_free(acts->arena, acts->blocks);
     memset(acts, 0, sizeof *acts);
 }
 
 ramc_status ram_text_scratch_alloc(ram_text_scratch *s, const ramc_clip *m, int n, int R) {
+    return ram_text_scratch_alloc_in(s, NULL, m, n, R);
+}
+
+ramc_status ram_text_scratch_alloc_in(ram_text_scratch *s, ramc_arena *arena, const ramc_clip *m,
+                                      int n, int R) {
     const int Wt = m->info.text_width;
     memset(s, 0, sizeof *s);
-    s->xp = ramc_malloc((size_t)n * R * Wt * sizeof(float), "prompted text stream");
+    s->arena = arena;
+    s->xp = arena_alloc(arena, (size_t)n * R * Wt * sizeof(float), "prompted text stream");
     if (!s->xp) return RAMC_ERR_NOMEM;
     ramc_status st =
-        clip_block_scratch_alloc(&s->block, NULL, n, R, Wt, m->info.text_mlp, m->info.text_heads);
+        clip_block_scratch_alloc(&s->block, arena, n, R, Wt, m->info.text_mlp, m->info.text_heads);
     if (st) ram_text_scratch_free(s);
     return st;
 }
 
 void ram_text_scratch_free(ram_text_scratch *s) {
     clip_block_scratch_free(&s->block);
-    free(s->xp);
+    arena_free(s->arena, s->xp);
     memset(s, 0, sizeof *s);
 }
 
@@ -90,9 +96,28 @@ ramc_status ram_text_tower(const ramc_clip *m, const ram_adapter *a, int n, int 
     char name[64];
     ramc_status st = RAMC_OK;
     ram_text_scratch own = {0}; /* with a record, only the prompted stream */
+    /* the record first, so that the scratch above it is given back at the end */
+    ramc_arena *arena = acts ? acts->arena : NULL;
+    if (acts) {
+        memset(acts, 0, sizeof *acts);
+        acts->arena = arena;
+        acts->first = first, acts->n_blocks = end - first;
+        if (!(acts->blocks = arena_calloc(arena, (size_t)acts->n_blocks + 1, sizeof *acts->blocks,
+                                          "text")))
+            return RAMC_ERR_NOMEM;
+        for (int l = first; l < end; l++) {
+            const int rows = a && ram_text_prompted_index(a, l) >= 0 ? R : T;
+            if ((st = clip_block_acts_alloc_in(&acts->blocks[l - first], arena, n, rows, Wt, M,
+                                               in->text_heads, 1, 0)))
+                return st;
+        }
+    }
+    const size_t mark = arena_mark(arena);
     if (!scratch) {
         if (acts) {
-            own.xp = nc ? ramc_malloc((size_t)n * R * Wt * sizeof(float), "prompted text") : NULL;
+            own.arena = arena;
+            own.xp = nc ? arena_alloc(arena, (size_t)n * R * Wt * sizeof(float), "prompted text")
+                        : NULL;
             st = nc && !own.xp ? RAMC_ERR_NOMEM : RAMC_OK;
         } else {
             st = ram_text_scratch_alloc(&own, m, n, R);
@@ -100,19 +125,10 @@ ramc_status ram_text_tower(const ramc_clip *m, const ram_adapter *a, int n, int 
         if (st) return st;
     }
     ram_text_scratch *ws = scratch ? scratch : &own;
-    if (acts) {
-        memset(acts, 0, sizeof *acts);
-        acts->first = first, acts->n_blocks = end - first;
-        if (!(acts->blocks = ramc_calloc((size_t)acts->n_blocks + 1, sizeof *acts->blocks, "text"))) {
-            st = RAMC_ERR_NOMEM;
-            goto done;
-        }
-    }
     for (int l = first; l < end; l++) {
         const int j = a ? ram_text_prompted_index(a, l) : -1;
         const int rows = j >= 0 ? R : T;
         clip_block_acts *ba = acts ? &acts->blocks[l - first] : NULL;
-        if (ba && (st = clip_block_acts_alloc(ba, n, rows, Wt, M, in->text_heads, 1, 0))) goto done;
         const clip_block_shape sh = {.B = n, .T = rows, .W = Wt, .M = M, .n_heads = in->text_heads,
                                      .causal = 1, .mlp_rows = rows};
         if (j >= 0) {
@@ -125,8 +141,8 @@ ramc_status ram_text_tower(const ramc_clip *m, const ram_adapter *a, int n, int 
         snprintf(name, sizeof name, "txt.blk%d", l);
         tap3(tap, tap_user, name, x, n, T, Wt);
     }
-done:
     ram_text_scratch_free(&own);
+    arena_reset(arena, mark);
     return st;
 }
 
@@ -253,8 +269,8 @@ void ram_vision_acts_free(ram_vision_acts *acts) {
         if (acts->blocks) clip_block_acts_free(&acts->blocks[i]);
         if (acts->tss) tss_acts_free(&acts->tss[i]);
     }
-    free(acts->blocks);
-    free(acts->tss);
+    arena_free(acts->arena, acts->blocks);
+    arena_free(acts->arena, acts->tss);
     memset(acts, 0, sizeof *acts);
 }
 
@@ -271,6 +287,26 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
     char name[64];
     ramc_status st = RAMC_OK;
     ramc_arena *arena = o->scratch;
+    /* the record first, so that the scratch above it is given back at the end */
+    if (acts) {
+        memset(acts, 0, sizeof *acts);
+        acts->arena = arena;
+        acts->first = first, acts->n_blocks = end - first;
+        acts->blocks = arena_calloc(arena, (size_t)acts->n_blocks + 1, sizeof *acts->blocks,
+                                    "vision");
+        acts->tss = arena_calloc(arena, (size_t)acts->n_blocks + 1, sizeof *acts->tss, "vision");
+        if (!acts->blocks || !acts->tss) return RAMC_ERR_NOMEM;
+        for (int l = first; l < end; l++) {
+            const int v = a ? ram_vision_adapted_index(a, l) : -1;
+            if ((st = clip_block_acts_alloc_in(&acts->blocks[l - first], arena, B,
+                                               v >= 0 ? T : N1, W, M, in->vision_heads, 0, n_loc)))
+                return st;
+            if (v >= 0 && o->side && o->tss &&
+                (st = tss_acts_alloc(&acts->tss[l - first], arena, B, in->grid, W, a->hidden, o->C,
+                                     a->gate_kernel)))
+                return st;
+        }
+    }
     const size_t mark = arena_mark(arena);
     float *side = o->side ? arena_alloc(arena, stream * sizeof(float), "side stream") : NULL;
     float *xp = na ? arena_alloc(arena, (size_t)B * T * W * sizeof(float), "prompted stream") : NULL;
@@ -280,16 +316,7 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
         st = RAMC_ERR_NOMEM;
         goto done;
     }
-    if (acts) {
-        memset(acts, 0, sizeof *acts);
-        acts->first = first, acts->n_blocks = end - first;
-        acts->blocks = ramc_calloc((size_t)acts->n_blocks + 1, sizeof *acts->blocks, "vision");
-        acts->tss = ramc_calloc((size_t)acts->n_blocks + 1, sizeof *acts->tss, "vision");
-        if (!acts->blocks || !acts->tss) {
-            st = RAMC_ERR_NOMEM;
-            goto done;
-        }
-    } else {
+    if (!acts) {
         if ((st = clip_block_scratch_alloc(&s, arena, B, T, W, M, in->vision_heads))) goto done;
         if (use_tss && (st = tss_acts_alloc(&tss_scratch, arena, B, in->grid, W, a->hidden, o->C,
                                             a->gate_kernel)))
@@ -302,8 +329,6 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
         clip_block_shape sh = {.B = B, .T = v >= 0 ? T : N1, .W = W, .M = M,
                                .n_heads = in->vision_heads, .n_loc = n_loc, .mlp_rows = N1};
         if (l == in->vision_layers - 1 && v < 0 && n_loc) sh.output = o->last;
-        if (ba && (st = clip_block_acts_alloc(ba, B, sh.T, W, M, in->vision_heads, 0, n_loc)))
-            goto done;
         if (o->side && !o->saa) memcpy(side, x, stream * sizeof(float));
 
         if (v < 0) {
@@ -333,9 +358,6 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
             for (size_t i = 0; i < stream; i++) side[i] = x[i] - side[i];
         if (v >= 0 && o->tss) {
             tss_acts *t = acts ? &acts->tss[l - first] : &tss_scratch;
-            if (acts &&
-                (st = tss_acts_alloc(t, NULL, B, in->grid, W, a->hidden, o->C, a->gate_kernel)))
-                goto done;
             tss_forward(&a->tss[v], t, x, o->text, o->train);
             tap_tss(tap, tap_user, l, t);
             for (size_t i = 0; i < stream; i++) x_loc[i] += side[i] + t->out[i];

@@ -27,6 +27,8 @@
 typedef struct {
     int first, n_blocks;
     clip_block_acts *blocks; /* [n_blocks], over R rows in prompted blocks, T elsewhere */
+    ramc_arena *arena;       /* where the record lives: set by the caller before
+                              * ram_text_tower (NULL: the heap) */
 } ram_text_acts;
 
 void ram_text_acts_free(ram_text_acts *acts);
@@ -37,9 +39,13 @@ void ram_text_acts_free(ram_text_acts *acts);
 typedef struct {
     clip_block_scratch block;
     float *xp; /* [n, R, Wt] the stream with the prompts inserted */
+    ramc_arena *arena;
 } ram_text_scratch;
 
 ramc_status ram_text_scratch_alloc(ram_text_scratch *s, const ramc_clip *m, int n, int R);
+/* The same from arena (NULL: the heap); ram_text_scratch_free gives it back. */
+ramc_status ram_text_scratch_alloc_in(ram_text_scratch *s, ramc_arena *arena, const ramc_clip *m,
+                                      int n, int R);
 void ram_text_scratch_free(ram_text_scratch *s);
 
 /* Rows of a prompted text block for a stream of T rows: the nc prompts go
@@ -53,7 +59,7 @@ int ram_text_prompted_rows(const ramc_clip *m, const ram_adapter *a, int T);
  * exact. A prompted block runs on R = ram_text_prompted_rows rows
  * [x0; P; x[1 : R-nc]]; rows R-nc .. T-1 (only when R = L) skip it, exactly
  * as on the full 77-row stream. acts: NULL, or the record of blocks first..
- * (allocated here; ram_text_acts_free). scratch: NULL or sized for [n, R].
+ * (allocated here, from acts->arena as the caller set it; ram_text_acts_free). scratch: NULL or sized for [n, R].
  * tap ("txt.blk{l}") may be NULL. */
 ramc_status ram_text_tower(const ramc_clip *m, const ram_adapter *a, int n, int T, int first,
                            int end, float *x, ram_text_acts *acts, ram_text_scratch *scratch,
@@ -116,6 +122,7 @@ typedef struct {
     int first, n_blocks;
     clip_block_acts *blocks; /* [n_blocks], over N1 + na rows at adapted blocks */
     tss_acts *tss;           /* [n_blocks], allocated at adapted blocks with TSS only */
+    ramc_arena *arena;       /* where the record lives (the tower's o->scratch) */
 } ram_vision_acts;
 
 void ram_vision_acts_free(ram_vision_acts *acts);
@@ -125,7 +132,9 @@ void ram_vision_acts_free(ram_vision_acts *acts);
  * clip_vision_embed, for first = 0; x_loc unused when !o->side). Adapted
  * blocks run on the stream with the visual prompts appended, then the TSS
  * output joins the side stream: x_loc += al + TSS(x). acts: NULL, or the
- * record of blocks first.. (allocated here; ram_vision_acts_free). tap
+ * record of blocks first.. (allocated here, from o->scratch when there is
+ * one, below the tower's own scratch, so it outlives the call; the record's
+ * backward scratch comes from the same arena; ram_vision_acts_free). tap
  * ("vis.blk{l}.x", ".x_loc", ".adapter.*") may be NULL. */
 ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B, int first,
                              int end, float *x, float *x_loc, ram_vision_acts *acts,

@@ -16,7 +16,7 @@
 
 ram_train_options ram_train_default_options(void) {
     ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED, NULL, 0, 0, 0,
-                           RAM_MATCH_KCOT, RAM_LOSS_MMC, NULL, NULL};
+                           RAM_MATCH_KCOT, RAM_LOSS_MMC, NULL, NULL, NULL};
     return o;
 }
 
@@ -29,16 +29,19 @@ void ram_train_options_set_variant(ram_train_options *o, const ramc_variant *v) 
 
 void ram_train_result_free(ram_train_result *r) {
     ram_head_free(&r->head);
-    free(r->storage);
+    arena_free(r->arena, r->storage);
     memset(r, 0, sizeof *r);
 }
 
-static ramc_status result_alloc(ram_train_result *r, int B, int N, int C, int D) {
+static ramc_status result_alloc(ram_train_result *r, ramc_arena *arena, int B, int N, int C,
+                                int D) {
     memset(r, 0, sizeof *r);
     r->B = B, r->N = N, r->C = C, r->D = D;
+    r->arena = arena;
     const size_t BNC = (size_t)B * N * C;
-    r->storage = ramc_calloc((size_t)C * D + (size_t)B * D + 2 * (size_t)B * N * D + 4 * BNC,
-                             sizeof(float), "training step");
+    r->storage = arena_calloc(arena,
+                              (size_t)C * D + (size_t)B * D + 2 * (size_t)B * N * D + 4 * BNC,
+                              sizeof(float), "training step");
     if (!r->storage) return RAMC_ERR_NOMEM;
     float *p = r->storage;
     r->text = p, p += (size_t)C * D;
@@ -49,7 +52,7 @@ static ramc_status result_alloc(ram_train_result *r, int B, int N, int C, int D)
     r->teacher_prob_masked = p, p += BNC;
     r->cost_student = p, p += BNC;
     r->cost_teacher = p;
-    return ram_head_alloc(&r->head, NULL, B, N, C, D, 100);
+    return ram_head_alloc(&r->head, arena, B, N, C, D, 100);
 }
 
 /* ------------------------------------------------------------------ text */
@@ -65,12 +68,13 @@ typedef struct {
     float *eot_mean, *eot_rstd;    /* [n] */
     float *eot_h;                  /* [n, Wt] ln_final output */
     int *eot_pos;                  /* [n] */
+    ramc_arena *arena;             /* where all of it lives (NULL: the heap) */
 } text_state;
 
 static void text_state_free(text_state *t) {
     ram_text_acts_free(&t->acts);
-    free(t->eot_in);
-    free(t->eot_pos);
+    arena_free(t->arena, t->eot_in);
+    arena_free(t->arena, t->eot_pos);
     memset(t, 0, sizeof *t);
 }
 
@@ -106,15 +110,17 @@ static ramc_status text_cache_store(ram_text_cache *c, const ramc_clip *m, const
 }
 
 /* EOT positions and the row counts; allocates the state's arrays. */
-static ramc_status text_state_begin(const ramc_clip *m, const ram_adapter *a,
+static ramc_status text_state_begin(const ramc_clip *m, const ram_adapter *a, ramc_arena *arena,
                                     const int32_t *tokens, int n, text_state *ts) {
     const ramc_clip_info *in = &m->info;
     const int Wt = in->text_width, L = in->context_length;
     const int first = a->n_text_prompted ? a->text_layers[0] : in->text_layers;
     memset(ts, 0, sizeof *ts);
     ts->n = n, ts->first = first;
-    ts->eot_in = ramc_malloc(((size_t)n * Wt * 2 + 2 * (size_t)n) * sizeof(float), "text");
-    ts->eot_pos = ramc_malloc((size_t)n * sizeof(int), "text");
+    ts->arena = arena;
+    ts->acts.arena = arena;
+    ts->eot_in = arena_alloc(arena, ((size_t)n * Wt * 2 + 2 * (size_t)n) * sizeof(float), "text");
+    ts->eot_pos = arena_alloc(arena, (size_t)n * sizeof(int), "text");
     if (!ts->eot_in || !ts->eot_pos) return RAMC_ERR_NOMEM;
     ts->eot_h = ts->eot_in + (size_t)n * Wt;
     ts->eot_mean = ts->eot_h + (size_t)n * Wt;
@@ -144,7 +150,16 @@ static ramc_status text_forward_train(const ramc_clip *m, const ram_adapter *a,
     } else {
         clip_text_embed(m, tokens, n, T, L, x);
         if (first > 0) {
-            if ((st = ram_text_tower(m, a, n, T, 0, first, x, NULL, NULL, NULL, NULL))) return st;
+            /* the blocks before `first` (not prompted) run on T <= R rows */
+            const size_t mark = arena_mark(ts->arena);
+            ram_text_scratch ws;
+            st = ram_text_scratch_alloc_in(&ws, ts->arena, m, n, ts->R);
+            if (st == RAMC_OK) {
+                st = ram_text_tower(m, a, n, T, 0, first, x, NULL, &ws, NULL, NULL);
+                ram_text_scratch_free(&ws);
+            }
+            arena_reset(ts->arena, mark);
+            if (st) return st;
             if (cache && (st = text_cache_store(cache, m, tokens, n, T, first, x))) return st;
         }
     }
@@ -161,7 +176,8 @@ static ramc_status text_backward(const ramc_clip *m, ram_adapter *a, const text_
     const int Wt = in->text_width, D = in->embed_dim, n = ts->n, T = ts->T, R = ts->R;
     const int nc = a->n_txt_prompts;
     ramc_status st;
-    float *dh = ramc_calloc((size_t)n * Wt * 2, sizeof(float), "text gradients");
+    const size_t mark = arena_mark(ts->arena);
+    float *dh = arena_calloc(ts->arena, (size_t)n * Wt * 2, sizeof(float), "text gradients");
     if (!dh) return RAMC_ERR_NOMEM;
     float *de = dh + (size_t)n * Wt;
     gemm(0, 1, n, Wt, D, 1.0f, dtext, D, m->txt_proj, D, 0.0f, dh, Wt);
@@ -171,7 +187,8 @@ static ramc_status text_backward(const ramc_clip *m, ram_adapter *a, const text_
     for (int q = 0; q < n; q++)
         memcpy(dx + ((size_t)q * T + ts->eot_pos[q]) * Wt, de + (size_t)q * Wt,
                (size_t)Wt * sizeof(float));
-    free(dh);
+    arena_free(ts->arena, dh);
+    arena_reset(ts->arena, mark);
     for (int l = in->text_layers - 1; l >= ts->first; l--) {
         const clip_block_acts *ac = &ts->acts.blocks[l - ts->first];
         int j = ram_text_prompted_index(a, l);
@@ -206,11 +223,16 @@ typedef struct {
     float *cls_mean, *cls_rstd; /* [B] */
     float *loc_mean, *loc_rstd; /* [B*N1] */
     float *x_loc;            /* [B, N1, W] final side stream (ln_post input) */
+    float *x, *loc_all;      /* [B, N1, W], [B, N1, D] forward scratch, held to the
+                              * step's end with an arena (it lies below the record) */
+    ramc_arena *arena;       /* where all of it lives (NULL: the heap) */
 } vision_state;
 
 static void vision_state_free(vision_state *v) {
     ram_vision_acts_free(&v->acts);
-    free(v->cls_in);
+    arena_free(v->arena, v->cls_in);
+    arena_free(v->arena, v->x);
+    arena_free(v->arena, v->loc_all);
     memset(v, 0, sizeof *v);
 }
 
@@ -220,12 +242,13 @@ static void vision_state_free(vision_state *v) {
  * x, x_loc [B, N1, W] out (x_loc NULL: no side stream). The taps are the
  * student's only when it has SAA (without, its side stream is the main
  * stream itself, and this x_loc is the teacher's): tap NULL otherwise. */
-static ramc_status vision_prefix(const ramc_clip *m, const float *images, int B, int first,
-                                 float *x, float *x_loc, clip_tap_fn tap, void *tap_user) {
+static ramc_status vision_prefix(const ramc_clip *m, ramc_arena *arena, const float *images, int B,
+                                 int first, float *x, float *x_loc, clip_tap_fn tap,
+                                 void *tap_user) {
     const ramc_clip_info *in = &m->info;
     const size_t stream = (size_t)B * (in->n_patches + 1) * in->vision_width;
-    const ram_vision_opts o = {.side = x_loc != NULL, .saa = 1};
-    ramc_status st = clip_vision_embed(m, NULL, images, B, x, NULL, NULL, NULL);
+    const ram_vision_opts o = {.side = x_loc != NULL, .saa = 1, .scratch = arena};
+    ramc_status st = clip_vision_embed(m, arena, images, B, x, NULL, NULL, NULL);
     if (st) return st;
     if (x_loc) memcpy(x_loc, x, stream * sizeof(float));
     return ram_vision_tower(m, &o, B, 0, first, x, x_loc, NULL, tap, tap_user);
@@ -234,26 +257,26 @@ static ramc_status vision_prefix(const ramc_clip *m, const float *images, int B,
 /* The student from the shared prefix (x0, x_loc0: the streams entering
  * block `first`; without SAA the student's side stream equals the main
  * stream there), keeping what the backward needs, then its two heads. */
-static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, const float *x0,
-                                        const float *x_loc0, int B, int first, const float *text,
-                                        int C, int saa, int use_tss, vision_state *vs,
-                                        float *img_glb, float *img_loc, clip_tap_fn tap,
-                                        void *tap_user) {
+static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, ramc_arena *arena,
+                                        const float *x0, const float *x_loc0, int B, int first,
+                                        const float *text, int C, int saa, int use_tss,
+                                        vision_state *vs, float *img_glb, float *img_loc,
+                                        clip_tap_fn tap, void *tap_user) {
     const ramc_clip_info *in = &m->info;
     const int W = in->vision_width, N = in->n_patches, N1 = N + 1, D = in->embed_dim;
     const size_t stream = (size_t)B * N1 * W;
     const ram_vision_opts o = {.adapter = a, .text = text, .C = C, .side = 1, .saa = saa,
-                               .tss = use_tss, .train = 1};
+                               .tss = use_tss, .train = 1, .scratch = arena};
     ramc_status st;
     memset(vs, 0, sizeof *vs);
-    vs->cls_in = ramc_malloc((stream + (size_t)B * W + 2 * (size_t)B + 2 * (size_t)B * N1) *
-                                 sizeof(float), "vision");
-    float *x = ramc_malloc(stream * sizeof(float), "vision");
-    float *loc_all = ramc_malloc((size_t)B * N1 * D * sizeof(float), "vision");
-    if (!vs->cls_in || !x || !loc_all) {
-        st = RAMC_ERR_NOMEM;
-        goto done;
-    }
+    vs->arena = arena;
+    vs->cls_in = arena_alloc(arena,
+                             (stream + (size_t)B * W + 2 * (size_t)B + 2 * (size_t)B * N1) *
+                                 sizeof(float),
+                             "vision");
+    float *x = vs->x = arena_alloc(arena, stream * sizeof(float), "vision");
+    float *loc_all = vs->loc_all = arena_alloc(arena, (size_t)B * N1 * D * sizeof(float), "vision");
+    if (!vs->cls_in || !x || !loc_all) return RAMC_ERR_NOMEM;
     vs->x_loc = vs->cls_in + (size_t)B * W;
     vs->cls_mean = vs->x_loc + stream;
     vs->cls_rstd = vs->cls_mean + B;
@@ -264,24 +287,22 @@ static ramc_status vision_forward_train(const ramc_clip *m, ram_adapter *a, cons
     memcpy(vs->x_loc, saa ? x_loc0 : x0, stream * sizeof(float));
     if ((st = ram_vision_tower(m, &o, B, first, in->vision_layers, x, vs->x_loc, &vs->acts, tap,
                                tap_user)))
-        goto done;
+        return st;
     if (use_tss) /* the BatchNorm layers saw one more batch (num_batches_tracked) */
         for (int v = 0; v < a->n_vision_adapted; v++) a->tss[v].bn1_count++, a->tss[v].bn2_count++;
 
     /* heads: ln_post + proj of the class rows and of the side stream */
     for (int b = 0; b < B; b++)
         memcpy(vs->cls_in + (size_t)b * W, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
-    if ((st = clip_vision_project(m, NULL, vs->cls_in, B, img_glb, vs->cls_mean, vs->cls_rstd, NULL)) ||
-        (st = clip_vision_project(m, NULL, vs->x_loc, B * N1, loc_all, vs->loc_mean, vs->loc_rstd,
-                                  NULL)))
-        goto done;
+    if ((st = clip_vision_project(m, arena, vs->cls_in, B, img_glb, vs->cls_mean, vs->cls_rstd,
+                                  NULL)) ||
+        (st = clip_vision_project(m, arena, vs->x_loc, B * N1, loc_all, vs->loc_mean,
+                                  vs->loc_rstd, NULL)))
+        return st;
     for (int b = 0; b < B; b++)
         memcpy(img_loc + (size_t)b * N * D, loc_all + ((size_t)b * N1 + 1) * D,
                (size_t)N * D * sizeof(float));
-done:
-    free(x);
-    free(loc_all);
-    return st;
+    return RAMC_OK;
 }
 
 static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vision_state *vs,
@@ -292,8 +313,9 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
     const int na = a->n_vis_prompts, T = N1 + na;
     const size_t stream = (size_t)B * N1 * W;
     ramc_status st = RAMC_OK;
-    float *buf = ramc_calloc(3 * stream + (size_t)B * T * W + (size_t)B * N1 * W, sizeof(float),
-                             "vision gradients");
+    const size_t mark = arena_mark(vs->arena);
+    float *buf = arena_calloc(vs->arena, 3 * stream + (size_t)B * T * W + (size_t)B * N1 * W,
+                              sizeof(float), "vision gradients");
     if (!buf) return RAMC_ERR_NOMEM;
     float *dx = buf, *dx_loc = buf + stream, *dh = buf + 2 * stream;
     float *dxp = buf + 3 * stream;
@@ -342,7 +364,8 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
                 for (int i = 0; i < na * W; i++) a->tss[v].prompts->grad[i] += pb[(size_t)N1 * W + i];
         }
     }
-    free(buf);
+    arena_free(vs->arena, buf);
+    arena_reset(vs->arena, mark);
     return st;
 }
 
@@ -359,13 +382,17 @@ static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int 
     const int N = in->n_patches, N1 = N + 1, D = in->embed_dim, C = r->C;
     const float scale = expf(in->logit_scale);
     /* the teacher reads only x_loc: the last block's main stream is not needed */
-    const ram_vision_opts o = {.side = 1, .saa = 1, .last = CLIP_BLOCK_SIDE_ONLY};
-    float *feat = ramc_malloc(((size_t)B * N1 * D + (size_t)C * D + (size_t)B * N * C) *
-                                  sizeof(float), "teacher");
+    ramc_arena *arena = opt->scratch;
+    const ram_vision_opts o = {.side = 1, .saa = 1, .last = CLIP_BLOCK_SIDE_ONLY, .scratch = arena};
+    const size_t mark = arena_mark(arena);
+    float *feat = arena_alloc(arena,
+                              ((size_t)B * N1 * D + (size_t)C * D + (size_t)B * N * C) *
+                                  sizeof(float),
+                              "teacher");
     ramc_status st = feat ? RAMC_OK : RAMC_ERR_NOMEM;
     if (st == RAMC_OK)
         st = ram_vision_tower(m, &o, B, first, in->vision_layers, x, x_loc, NULL, NULL, NULL);
-    if (st == RAMC_OK) st = clip_vision_project(m, NULL, x_loc, B * N1, feat, NULL, NULL, NULL);
+    if (st == RAMC_OK) st = clip_vision_project(m, arena, x_loc, B * N1, feat, NULL, NULL, NULL);
     if (st == RAMC_OK) {
         float *t_norm = feat + (size_t)B * N1 * D, *simT = t_norm + (size_t)C * D;
         float *f_norm = x; /* reuse: [B, N, D] */
@@ -386,7 +413,8 @@ static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int 
         kcot_teacher_cost(r->cost_teacher, r->teacher_prob_masked, opt->teacher_weight,
                           (long)B * N * C);
     }
-    free(feat);
+    arena_free(arena, feat);
+    arena_reset(arena, mark);
     return st;
 }
 
@@ -427,6 +455,7 @@ typedef struct {
     float *z, *y, *dz; /* [Bt, C] the whole batch */
     long off;          /* this process's first row */
     int Bt;
+    ramc_arena *arena; /* where z lives (NULL: the heap) */
 } batch_loss;
 
 static ramc_status batch_loss_gather(batch_loss *bl, const ramc_dist *d, const float *z,
@@ -437,7 +466,7 @@ static ramc_status batch_loss_gather(batch_loss *bl, const ramc_dist *d, const f
     if ((st = dist_max_int(d, &Bt))) return st; /* shares differ by at most one image */
     cap = (long)Bt * dist_size(d) * C;
     if (!bl->z) {
-        bl->z = ramc_malloc(3 * (size_t)cap * sizeof(float), "gathered logits");
+        bl->z = arena_alloc(bl->arena, 3 * (size_t)cap * sizeof(float), "gathered logits");
         if (!bl->z) return RAMC_ERR_NOMEM;
         bl->y = bl->z + cap, bl->dz = bl->y + cap;
     }
@@ -450,7 +479,7 @@ static ramc_status batch_loss_gather(batch_loss *bl, const ramc_dist *d, const f
 }
 
 static void batch_loss_free(batch_loss *bl) {
-    free(bl->z);
+    arena_free(bl->arena, bl->z);
     memset(bl, 0, sizeof *bl);
 }
 
@@ -485,14 +514,19 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     const float scale = expf(in->logit_scale);
     text_state ts = {0};
     vision_state vs = {0};
-    batch_loss bl = {0};
     float *tx = NULL, *dbuf = NULL, *vx = NULL;
+    ramc_arena *arena = opt->scratch;
+    batch_loss bl = {.arena = arena};
     for (int v = 0; v < a->n_vision_adapted; v++) a->tss[v].bn_group = opt->dist;
-    ramc_status st = result_alloc(r, B, N, C, D);
+    /* the previous step's result dies here; the block grows to that step's
+     * peak if it spilled */
+    arena_end_call(arena);
+    ramc_status st = result_alloc(r, arena, B, N, C, D);
+    const size_t result_mark = arena_mark(arena); /* what the caller reads lies below */
     if (st != RAMC_OK) goto done;
-    if ((st = text_state_begin(m, a, tokens, C, &ts))) goto done;
+    if ((st = text_state_begin(m, a, arena, tokens, C, &ts))) goto done;
     /* the stream, and the prompted stream of the backward */
-    tx = ramc_malloc((size_t)C * (ts.T + ts.R) * Wt * sizeof(float), "text streams");
+    tx = arena_alloc(arena, (size_t)C * (ts.T + ts.R) * Wt * sizeof(float), "text streams");
     if (!tx) {
         st = RAMC_ERR_NOMEM;
         goto done;
@@ -508,15 +542,16 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     /* plain OT is KCOT's solver without its knowledge: no teacher term */
     const int use_teacher = opt->use_teacher && opt->matching != RAM_MATCH_OT;
     const int need_side = !opt->no_saa || use_teacher;
-    if (!(vx = ramc_malloc(vstream * (need_side ? 2 : 1) * sizeof(float), "vision prefix"))) {
+    if (!(vx = arena_alloc(arena, vstream * (need_side ? 2 : 1) * sizeof(float),
+                           "vision prefix"))) {
         st = RAMC_ERR_NOMEM;
         goto done;
     }
     float *vx_loc = need_side ? vx + vstream : NULL;
-    if ((st = vision_prefix(m, images, B, vfirst, vx, vx_loc, opt->no_saa ? NULL : tap,
+    if ((st = vision_prefix(m, arena, images, B, vfirst, vx, vx_loc, opt->no_saa ? NULL : tap,
                             tap_user)))
         goto done;
-    if ((st = vision_forward_train(m, a, vx, vx_loc, B, vfirst, r->text, C, !opt->no_saa,
+    if ((st = vision_forward_train(m, a, arena, vx, vx_loc, B, vfirst, r->text, C, !opt->no_saa,
                                    !opt->no_tss, &vs, r->img_glb, r->img_loc, tap, tap_user)))
         goto done;
     for (int l = 0; l < vs.acts.n_blocks && vs.acts.tss; l++)
@@ -541,8 +576,10 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
         goto done;
     kcot_cost_forward(r->cost_student, h->sim, scale, B, N, C);
     const size_t BC = (size_t)B * C, BNC = BC * N;
-    dbuf = ramc_calloc(2 * BC + BNC + (size_t)B * D * 2 + (size_t)B * N * D * 2 + (size_t)C * D * 2,
-                       sizeof(float), "head gradients");
+    dbuf = arena_calloc(arena,
+                        2 * BC + BNC + (size_t)B * D * 2 + (size_t)B * N * D * 2 +
+                            (size_t)C * D * 2,
+                        sizeof(float), "head gradients");
     if (!dbuf) {
         st = RAMC_ERR_NOMEM;
         goto done;
@@ -592,8 +629,9 @@ done:
     batch_loss_free(&bl);
     text_state_free(&ts);
     vision_state_free(&vs);
-    free(tx);
-    free(vx);
-    free(dbuf);
+    arena_free(arena, tx);
+    arena_free(arena, vx);
+    arena_free(arena, dbuf);
+    arena_reset(arena, result_mark);
     return st;
 }

@@ -65,6 +65,14 @@ typedef struct {
      * test. Gradients stay this process's share (the caller sums them).
      * NULL: the batch is this call's images. */
     const ramc_dist *dist;
+    /* Where the step's records, gradient buffers and scratch live. NULL:
+     * the heap, malloc'ed and freed within the step. An arena (core/arena.h)
+     * kept across steps: every buffer of the step is a slice of its block;
+     * the first step spills to the heap and the block grows to that step's
+     * peak at the start of the next, so from the second step on (same
+     * shapes) a step allocates nothing. The step's result then lives in the
+     * arena until the next step on it (or arena_release): read it before. */
+    ramc_arena *scratch;
 } ram_train_options;
 
 ram_train_options ram_train_default_options(void);
@@ -84,6 +92,7 @@ typedef struct {
     float *cost_student;        /* [B, N, C] */
     float *cost_teacher;        /* [B, N, C] */
     float *storage;
+    ramc_arena *arena; /* where storage lives (the options' scratch; NULL: the heap) */
 } ram_train_result;
 
 void ram_train_result_free(ram_train_result *r);

@@ -301,9 +301,12 @@ ramc_status tss_backward(const ram_tss *w, const tss_acts *a, const float *dout,
     const int N1 = N + 1;
     const size_t BHN = (size_t)B * H * N;
     const float attn_scale = 1.0f / sqrtf((float)H);
-    float *buf = ramc_calloc(5 * BHN + (size_t)B * W * N + (size_t)C * H + 6 * (size_t)B * N +
-                                 2 * (size_t)B * N * C,
-                             sizeof(float), "TSS gradients");
+    /* from the record's arena (the training step's), given back at the end */
+    const size_t mark = arena_mark(a->arena);
+    float *buf = arena_calloc(a->arena,
+                              5 * BHN + (size_t)B * W * N + (size_t)C * H + 6 * (size_t)B * N +
+                                  2 * (size_t)B * N * C,
+                              sizeof(float), "TSS gradients");
     if (!buf) return RAMC_ERR_NOMEM;
     float *dG[2] = {buf, buf + BHN};
     float *dfused = buf + 2 * BHN;
@@ -340,8 +343,9 @@ ramc_status tss_backward(const ram_tss *w, const tss_acts *a, const float *dout,
                 dgate[g1] += dfused[i] * a->G[1][i];
             }
     sigmoid_backward(dgl, dgate, a->gate, (long)B * 2 * N);
-    conv2d_backward(dpool, w->gate_w->grad, NULL, dgl, a->pool, w->gate_w->data, B, 2, g, g, 2, k,
-                    1, k / 2);
+    /* the forward's im2col buffers are free now: the convolutions' backward reuses them */
+    conv2d_backward_work(dpool, w->gate_w->grad, NULL, dgl, a->pool, w->gate_w->data, B, 2, g, g,
+                         2, k, 1, k / 2, a->gate_col);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < N; t++) {
             float dmean = dpool[((size_t)b * 2 + 0) * N + t] / (float)(2 * H);
@@ -383,7 +387,8 @@ ramc_status tss_backward(const ram_tss *w, const tss_acts *a, const float *dout,
                                                       bn_w[s]->data, a->bn_mean[s], a->bn_rstd[s],
                                                       B, H, N);
             if (st) {
-                free(buf);
+                arena_free(a->arena, buf);
+                arena_reset(a->arena, mark);
                 return st;
             }
         } else if (train)
@@ -393,8 +398,9 @@ ramc_status tss_backward(const ram_tss *w, const tss_acts *a, const float *dout,
             bn_eval_backward(dconv, bn_w[s]->grad, bn_b[s]->grad, dbn, a->conv[s],
                              bn_mean[s]->data, bn_var[s]->data, bn_w[s]->data, B, H, N);
         int ks = s == 0 ? 1 : 3;
-        conv2d_backward(dx ? dX : NULL, conv_w[s]->grad, NULL, dconv, a->X, conv_w[s]->data, B, W,
-                        g, g, H, ks, 1, ks / 2);
+        /* a->col holds at least one image's 3x3 im2col (conv2d_work_floats(W, g, g, 3, 1, 1)) */
+        conv2d_backward_work(dx ? dX : NULL, conv_w[s]->grad, NULL, dconv, a->X, conv_w[s]->data,
+                             B, W, g, g, H, ks, 1, ks / 2, a->col);
     }
     if (dx)
         for (int b = 0; b < B; b++)
@@ -405,6 +411,7 @@ ramc_status tss_backward(const ram_tss *w, const tss_acts *a, const float *dout,
         layernorm_backward(dtext, w->norm_kv_w->grad, w->norm_kv_b->grad, dkv, a->text,
                            w->norm_kv_w->data,
                            a->kv_mean, a->kv_rstd, C, H);
-    free(buf);
+    arena_free(a->arena, buf);
+    arena_reset(a->arena, mark);
     return RAMC_OK;
 }

@@ -53,6 +53,7 @@ ramc_status ram_solver_create(const ram_adapter *a, const ram_train_config *cfg,
 void ram_solver_free(ram_solver *s) {
     optimizer_free(s->opt);
     ema_free(s->ema);
+    arena_release(&s->scratch);
     memset(s, 0, sizeof *s);
 }
 
@@ -67,11 +68,12 @@ ramc_status ram_solver_begin_epoch(ram_solver *s, const ram_adapter *a, int epoc
  * (dist.h: fixed order, the same bits everywhere), so the optimiser steps
  * that follow are the same on all of them. Packed into one buffer: one
  * exchange per step instead of one per tensor. */
-static ramc_status sum_gradients(const ramc_dist *d, ram_adapter *a) {
+static ramc_status sum_gradients(const ramc_dist *d, ram_adapter *a, ramc_arena *arena) {
     size_t total = 0;
     for (int i = 0; i < a->n_params; i++)
         if (a->params[i].grad) total += (size_t)a->params[i].numel;
-    float *buf = ramc_malloc((total ? total : 1) * sizeof(float), "gradient exchange");
+    const size_t mark = arena_mark(arena);
+    float *buf = arena_alloc(arena, (total ? total : 1) * sizeof(float), "gradient exchange");
     if (!buf) return RAMC_ERR_NOMEM;
     size_t at = 0;
     for (int i = 0; i < a->n_params; i++)
@@ -86,7 +88,8 @@ static ramc_status sum_gradients(const ramc_dist *d, ram_adapter *a) {
             memcpy(a->params[i].grad, buf + at, (size_t)a->params[i].numel * sizeof(float));
             at += (size_t)a->params[i].numel;
         }
-    free(buf);
+    arena_free(arena, buf);
+    arena_reset(arena, mark);
     return st;
 }
 
@@ -95,10 +98,12 @@ ramc_status ram_solver_step(ram_solver *s, const ramc_clip *clip, ram_adapter *a
                             const float *teacher_text, const float *targets,
                             ram_train_result *res) {
     optimizer_zero_grad(a);
+    s->step.scratch = &s->scratch;
     ramc_status st = ram_train_step(clip, a, images, B, tokens, C, teacher_text, targets, &s->step,
                                     res, NULL, NULL);
     if (st) return st;
-    if (dist_size(s->step.dist) > 1 && (st = sum_gradients(s->step.dist, a))) return st;
+    if (dist_size(s->step.dist) > 1 && (st = sum_gradients(s->step.dist, a, &s->scratch)))
+        return st;
     if ((st = optimizer_step(s->opt, a))) return st;
     return ema_update(s->ema, a);
 }

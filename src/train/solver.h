@@ -22,6 +22,8 @@ typedef struct {
     ram_optimizer *opt;
     ram_ema *ema;            /* NULL when the config has use_ema = 0 */
     ram_train_options step;  /* the forward/backward settings of every step */
+    ramc_arena scratch;      /* every step's buffers (step.scratch points here during a
+                              * step): after the first step, a step allocates nothing */
 } ram_solver;
 
 /* The optimiser settings a config asks for (warm-up start and floor derived
@@ -49,7 +51,8 @@ ramc_status ram_solver_begin_epoch(ram_solver *s, const ram_adapter *a, int epoc
  * processes before the optimiser steps, so every process steps alike.
  * images [B, 3, S, S]; tokens [C, L] of the seen labels;
  * teacher_text [C, D]; targets [B, C] 0/1. *res receives what the step
- * computed (loss, scores); free it with ram_train_result_free. On a NaN or Inf
+ * computed (loss, scores), which lives in the solver's arena until its next
+ * step: read it before, and free it with ram_train_result_free. On a NaN or Inf
  * gradient nothing is stepped and RAMC_ERR_NUMERIC names the tensor. */
 ramc_status ram_solver_step(ram_solver *s, const ramc_clip *clip, ram_adapter *a,
                             const float *images, int B, const int32_t *tokens, int C,
