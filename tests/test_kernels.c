@@ -963,6 +963,89 @@ static void test_isa_levels_agree(void) {
 
 /* Every float kernel against the double reference, at the current level;
  * with_fd: the references against finite differences as well. */
+/* The fused backward kernels against the passes they replace (which the
+ * tests above check against the double references): bitwise equal, on
+ * shapes with ragged vector tails, with zeros in dout (a -0 product must come
+ * out +0 as from a zeroed buffer), and in place where the callers alias. */
+static void test_fused_backward(int rows, int dim, int B, int C, int HW) {
+    char what[128];
+    double *unused;
+    /* LayerNorm backward + residual */
+    {
+        const long n = (long)rows * dim;
+        float *x = frand(n, -2, 3, &unused);
+        free(unused);
+        float *w = frand(dim, 0.5, 1.5, &unused);
+        free(unused);
+        float *g = frand(n, -1, 1, &unused);
+        free(unused);
+        float *res = frand(n, -1, 1, &unused);
+        free(unused);
+        for (long i = 0; i < n; i += 7) g[i] = 0.0f;
+        float *mean = fnew(rows), *rstd = fnew(rows), *h = fnew(n);
+        layernorm_forward(h, mean, rstd, x, w, NULL, rows, dim, 1e-5f);
+        float *want = fnew(n), *got = fnew(n), *inplace = fnew(n);
+        memcpy(want, res, sizeof(float) * (size_t)n);
+        layernorm_backward(want, NULL, NULL, g, x, w, mean, rstd, rows, dim);
+        layernorm_backward_residual(got, res, g, x, w, mean, rstd, rows, dim);
+        memcpy(inplace, res, sizeof(float) * (size_t)n);
+        layernorm_backward_residual(inplace, inplace, g, x, w, mean, rstd, rows, dim);
+        snprintf(what, sizeof what, "layernorm_backward_residual %dx%d", rows, dim);
+        CHECK(!memcmp(got, want, sizeof(float) * (size_t)n), "%s: differs from copy + backward", what);
+        CHECK(!memcmp(inplace, want, sizeof(float) * (size_t)n), "%s: in place differs", what);
+        free(x), free(w), free(g), free(res), free(mean), free(rstd), free(h);
+        free(want), free(got), free(inplace);
+    }
+    /* QuickGELU backward in place */
+    {
+        const long n = (long)rows * dim;
+        float *x = frand(n, -8, 8, &unused);
+        free(unused);
+        float *d = frand(n, -1, 1, &unused);
+        free(unused);
+        for (long i = 0; i < n; i += 5) d[i] = i % 2 ? -0.0f : 0.0f;
+        x[0] = -100.0f; /* sigmoid underflows: a -0 product */
+        float *want = fnew(n);
+        quickgelu_backward(want, d, x, n);
+        quickgelu_backward_inplace(d, x, n);
+        snprintf(what, sizeof what, "quickgelu_backward_inplace n=%ld", n);
+        CHECK(!memcmp(d, want, sizeof(float) * (size_t)n), "%s: differs from quickgelu_backward", what);
+        free(x), free(d), free(want);
+    }
+    /* GELU + BatchNorm backward, as TSS runs them (dinp written over dout) */
+    {
+        const long n = (long)B * C * HW;
+        float *x = frand(n, -1, 3, &unused);
+        free(unused);
+        float *w = frand(C, 0.5, 1.5, &unused);
+        free(unused);
+        float *bb = frand(C, -1, 1, &unused);
+        free(unused);
+        float *dout = frand(n, -1, 1, &unused);
+        free(unused);
+        for (long i = 0; i < n; i += 9) dout[i] = 0.0f;
+        float *rm = fnew(C), *rv = fnew(C), *mean = fnew(C), *rstd = fnew(C), *bn = fnew(n);
+        for (int c = 0; c < C; c++) rv[c] = 1.0f;
+        batchnorm_forward_train(bn, mean, rstd, rm, rv, x, w, bb, B, C, HW, 1e-5f, 0.1f);
+        float *dbn = fnew(n), *want = fnew(n), *got = fnew(n), *scratch = fnew(n);
+        float *dw_want = fnew(C), *db_want = fnew(C), *dw_got = fnew(C), *db_got = fnew(C);
+        for (int c = 0; c < C; c++) dw_want[c] = dw_got[c] = 0.25f, db_want[c] = db_got[c] = -0.5f;
+        gelu_backward(dbn, dout, bn, n);
+        batchnorm_backward(want, dw_want, db_want, dbn, x, w, mean, rstd, B, C, HW);
+        memcpy(got, dout, sizeof(float) * (size_t)n);
+        gelu_batchnorm_backward(got, dw_got, db_got, scratch, got, bn, x, w, mean, rstd, B, C, HW);
+        snprintf(what, sizeof what, "gelu_batchnorm_backward %dx%dx%d", B, C, HW);
+        CHECK(!memcmp(got, want, sizeof(float) * (size_t)n), "%s: dinp differs", what);
+        CHECK(!memcmp(scratch, dbn, sizeof(float) * (size_t)n), "%s: dgelu differs", what);
+        CHECK(!memcmp(dw_got, dw_want, sizeof(float) * (size_t)C) &&
+                  !memcmp(db_got, db_want, sizeof(float) * (size_t)C),
+              "%s: weight or bias gradients differ", what);
+        free(x), free(w), free(bb), free(dout), free(rm), free(rv), free(mean), free(rstd), free(bn);
+        free(dbn), free(want), free(got), free(scratch), free(dw_want), free(db_want), free(dw_got);
+        free(db_got);
+    }
+}
+
 static void run_suite(int with_fd) {
     const int fd = with_fd;
     test_gemm();
@@ -974,6 +1057,8 @@ static void run_suite(int with_fd) {
 
     test_layernorm(3, 7, 0.0, fd);
     test_layernorm(9, 768, 3.0, 0);
+    test_fused_backward(5, 37, 2, 3, 7);
+    test_fused_backward(64, 768, 4, 64, 196); /* a ViT-B/16 block's rows, TSS's BN */
 
     /*                name            mode             B  Tq  Tk   C  H causal extra fd */
     test_attention("full", ATT_SEPARATE, 2, 4, 4, 8, 2, 0, 0, fd);

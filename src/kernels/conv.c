@@ -329,6 +329,10 @@ void batchnorm_train_apply(float *out, float *mean, float *rstd, float *running_
                          sqdev[c], n, B, C, HW, eps, momentum, c);
 }
 
+/* GELU's constants as gelu_backward (kernels.c) writes them */
+#define GELU_INV_SQRT2 0.70710678118654752440f
+#define GELU_INV_SQRT_2PI 0.39894228040143267794f
+
 /* out, inp [B,C,HW]; running_mean, running_var [C]; weight, bias [C] (NULL acts as 1 / 0). */
 void batchnorm_forward_eval(float *out, const float *inp, const float *running_mean,
                             const float *running_var, const float *weight, const float *bias,
@@ -390,6 +394,44 @@ void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *
         if (dinp)
             bn_channel_input(dinp, dout, inp, mean[c], rstd[c], weight ? weight[c] : 1.0f,
                              (float)(sg / n), (float)(sgx / n), B, C, HW, c);
+    }
+}
+
+/* Per channel: pass 1 forms dgelu (as gelu_backward: 0 + dout * (cdf + x
+ * pdf)) and the two sums in bn_channel_sums' order; pass 2 writes
+ * bn_channel_input's value (0 + k * (...)) as it would land in a zeroed dinp. */
+void gelu_batchnorm_backward(float *dinp, float *dweight, float *dbias, float *dgelu,
+                             const float *dout, const float *gelu_in, const float *inp,
+                             const float *weight, const float *mean, const float *rstd, int B,
+                             int C, int HW) {
+    const double n = (double)B * HW;
+#pragma omp parallel for schedule(static) if ((long)B * HW * C >= 32768L)
+    for (int c = 0; c < C; c++) {
+        const float m = mean[c], s = rstd[c];
+        double sg = 0.0, sgx = 0.0;
+        for (int b = 0; b < B; b++) {
+            const long off = ((long)b * C + c) * HW;
+            const float *x = inp + off, *u = gelu_in + off, *go = dout + off;
+            float *g = dgelu + off;
+            for (int i = 0; i < HW; i++) {
+                const float cdf = 0.5f * (1.0f + erff(u[i] * GELU_INV_SQRT2));
+                const float pdf = GELU_INV_SQRT_2PI * expf(-0.5f * u[i] * u[i]);
+                g[i] = 0.0f + go[i] * (cdf + u[i] * pdf);
+                sg += g[i];
+                sgx += (double)g[i] * ((x[i] - m) * s);
+            }
+        }
+        if (dweight) dweight[c] += (float)sgx;
+        if (dbias) dbias[c] += (float)sg;
+        if (!dinp) continue;
+        const float k = (weight ? weight[c] : 1.0f) * s;
+        const float mg = (float)(sg / n), mgx = (float)(sgx / n);
+        for (int b = 0; b < B; b++) {
+            const long off = ((long)b * C + c) * HW;
+            const float *x = inp + off, *g = dgelu + off;
+            float *dx = dinp + off;
+            for (int i = 0; i < HW; i++) dx[i] = 0.0f + k * (g[i] - mg - (x[i] - m) * s * mgx);
+        }
     }
 }
 

@@ -196,6 +196,34 @@ void KFN(layernorm_backward)(float *dinp, float *dweight, float *dbias, const fl
     }
 }
 
+/* dinp = dres + the dinp term of layernorm_backward: the same arithmetic,
+ * the residual read instead of a copy of it (dinp may be dres). */
+void KFN(layernorm_backward_residual)(float *dinp, const float *dres, const float *dout,
+                                      const float *inp, const float *weight, const float *mean,
+                                      const float *rstd, int rows, int dim) {
+#pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
+    for (int r = 0; r < rows; r++) {
+        const float *x = inp + (long)r * dim;
+        const float *g = dout + (long)r * dim;
+        float m = mean[r], s = rstd[r];
+        double sum_dn = 0.0, sum_dn_xh = 0.0;
+        for (int i = 0; i < dim; i++) {
+            float xh = (x[i] - m) * s;
+            float dn = g[i] * (weight ? weight[i] : 1.0f);
+            sum_dn += dn;
+            sum_dn_xh += (double)dn * xh;
+        }
+        float mdn = (float)(sum_dn / dim), mdnxh = (float)(sum_dn_xh / dim);
+        const float *res = dres + (long)r * dim;
+        float *dx = dinp + (long)r * dim;
+        for (int i = 0; i < dim; i++) {
+            float xh = (x[i] - m) * s;
+            float dn = g[i] * (weight ? weight[i] : 1.0f);
+            dx[i] = res[i] + s * (dn - mdn - xh * mdnxh);
+        }
+    }
+}
+
 /* ------------------------------------------------------------ Activations */
 
 /* sigmoid without overflow warnings: exp only ever sees a non-positive argument. */
@@ -233,6 +261,15 @@ void KFN(quickgelu_backward)(float *dinp, const float *dout, const float *inp, l
     EW_LOOP(n, {
         float x = inp[i], s = fast_sigmoid(QUICKGELU_K * x);
         dinp[i] += dout[i] * (s + x * QUICKGELU_K * s * (1.0f - s));
+    });
+}
+
+/* d [n] *= QuickGELU'(inp); 0.0f + keeps quickgelu_backward's +0 for a -0
+ * product, so the two agree bit for bit. */
+void KFN(quickgelu_backward_inplace)(float *d, const float *inp, long n) {
+    EW_LOOP(n, {
+        float x = inp[i], s = fast_sigmoid(QUICKGELU_K * x);
+        d[i] = 0.0f + d[i] * (s + x * QUICKGELU_K * s * (1.0f - s));
     });
 }
 

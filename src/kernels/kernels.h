@@ -147,6 +147,14 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
 void layernorm_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
                         const float *rstd, int rows, int dim);
+/* Fused with the residual around the LayerNorm: dinp [rows,dim] = dres +
+ * layernorm_backward's input gradient of dout, bitwise memcpy(dinp, dres)
+ * then layernorm_backward(dinp, NULL, NULL, ...), in one pass instead of two
+ * (no weight or bias gradients: the frozen blocks of RAM training). dinp may
+ * be dres. */
+void layernorm_backward_residual(float *dinp, const float *dres, const float *dout,
+                                 const float *inp, const float *weight, const float *mean,
+                                 const float *rstd, int rows, int dim);
 
 /* ------------------------------------------------------------- Attention */
 
@@ -184,6 +192,10 @@ size_t attention_backward_work_floats(int B, int Tq, int Tk, int n_heads, int ha
 /* QuickGELU x*sigmoid(1.702x), as CLIP's MLP. out, inp [n]. */
 void quickgelu_forward(float *out, const float *inp, long n);
 void quickgelu_backward(float *dinp, const float *dout, const float *inp, long n);
+/* Fused for the block backward: d [n] (d(output) on entry) becomes d(input)
+ * in place, bitwise quickgelu_backward into a zeroed buffer, without the
+ * buffer. */
+void quickgelu_backward_inplace(float *d, const float *inp, long n);
 
 /* Exact GELU 0.5*x*(1+erf(x/sqrt 2)), as nn.GELU(). out, inp [n]. */
 void gelu_forward(float *out, const float *inp, long n);
@@ -257,6 +269,17 @@ void batchnorm_backward(float *dinp, float *dweight, float *dbias, const float *
  * process's B images, which dweight and dbias also accumulate;
  * then dinp from the sums over all n = (all images) * HW elements. Over one
  * process the two give bitwise batchnorm_backward. */
+/* Fused GELU + BatchNorm backward, as TSS's conv -> BN -> GELU: dgelu [B,C,HW]
+ * = dout * GELU'(gelu_in) (stored: the scratch of the second pass), its
+ * channel sums in the same pass, then dinp [B,C,HW] written (not
+ * accumulated) with the BatchNorm input gradient; dweight, dbias [C]
+ * accumulate. Bitwise gelu_backward and batchnorm_backward into zeroed
+ * buffers, with two passes over [B,C,HW] instead of four and no memsets.
+ * dinp may be dout (each channel is read in full before it is written). */
+void gelu_batchnorm_backward(float *dinp, float *dweight, float *dbias, float *dgelu,
+                             const float *dout, const float *gelu_in, const float *inp,
+                             const float *weight, const float *mean, const float *rstd, int B,
+                             int C, int HW);
 void batchnorm_backward_sums(double *sums, float *dweight, float *dbias, const float *dout,
                              const float *inp, const float *mean, const float *rstd, int B, int C,
                              int HW);

@@ -34,7 +34,12 @@
       (float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,          \
        const float *weight, const float *mean, const float *rstd, int rows, int dim),           \
       (dinp, dweight, dbias, dout, inp, weight, mean, rstd, rows, dim))                         \
+    X(layernorm_backward_residual,                                                              \
+      (float *dinp, const float *dres, const float *dout, const float *inp,                     \
+       const float *weight, const float *mean, const float *rstd, int rows, int dim),           \
+      (dinp, dres, dout, inp, weight, mean, rstd, rows, dim))                                   \
     X(quickgelu_forward, (float *out, const float *inp, long n), (out, inp, n))                 \
+    X(quickgelu_backward_inplace, (float *d, const float *inp, long n), (d, inp, n))            \
     X(quickgelu_backward, (float *dinp, const float *dout, const float *inp, long n),           \
       (dinp, dout, inp, n))                                                                     \
     X(gelu_forward, (float *out, const float *inp, long n), (out, inp, n))                      \

@@ -66,7 +66,11 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
     const size_t rw = (size_t)rows * W;
     ramc_arena *arena = a->arena;
     const size_t mark = arena_mark(arena);
-    float *buf = arena_calloc(arena, rw * 3 + (size_t)rows * 3 * W + (size_t)rows * M * 2,
+    /* with frozen weights (RAM) the non-GEMM passes are fused: dfc is formed
+     * in dact's place and the residuals are read, not copied */
+    const int fused = !g;
+    float *buf = arena_calloc(arena,
+                              rw * 3 + (size_t)rows * 3 * W + (size_t)rows * M * (fused ? 1 : 2),
                               sizeof(float), "block gradients");
     /* the dP planes of the attention backward: NULL (malloc'ed there) without an arena */
     const size_t work_n =
@@ -78,15 +82,22 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
         return RAMC_ERR_NOMEM;
     }
     float *dmid = buf, *dh = buf + rw, *dattn = buf + 2 * rw, *dqkv = buf + 3 * rw;
-    float *dact = dqkv + (size_t)rows * 3 * W, *dfc = dact + (size_t)rows * M;
+    float *dact = dqkv + (size_t)rows * 3 * W, *dfc = fused ? dact : dact + (size_t)rows * M;
 
     /* MLP: out = x_mid + c_proj(QuickGELU(c_fc(ln_2(x_mid)))) */
-    memcpy(dmid, dx, rw * sizeof(float));
+    if (!fused) memcpy(dmid, dx, rw * sizeof(float));
     matmul_backward(dact, GRAD(proj_w), GRAD(proj_b), dx, a->act, w->proj_w, rows, M, W);
-    quickgelu_backward(dfc, dact, a->fc, (long)rows * M);
+    if (fused)
+        quickgelu_backward_inplace(dact, a->fc, (long)rows * M);
+    else
+        quickgelu_backward(dfc, dact, a->fc, (long)rows * M);
     matmul_backward(dh, GRAD(fc_w), GRAD(fc_b), dfc, a->h2, w->fc_w, rows, W, M);
-    layernorm_backward(dmid, GRAD(ln_2_w), GRAD(ln_2_b), dh, a->x_mid, w->ln_2_w, a->ln2_mean,
-                       a->ln2_rstd, rows, W);
+    if (fused)
+        layernorm_backward_residual(dmid, dx, dh, a->x_mid, w->ln_2_w, a->ln2_mean, a->ln2_rstd,
+                                    rows, W);
+    else
+        layernorm_backward(dmid, GRAD(ln_2_w), GRAD(ln_2_b), dh, a->x_mid, w->ln_2_w, a->ln2_mean,
+                           a->ln2_rstd, rows, W);
 
     /* attention: x_mid = x_in + out_proj(attn(ln_1(x_in))) */
     matmul_backward(dattn, GRAD(out_w), GRAD(out_b), dmid, a->attn, w->out_w, rows, W, W);
@@ -107,9 +118,14 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
     memset(dh, 0, rw * sizeof(float));
     matmul_backward(dh, GRAD(qkv_w), GRAD(qkv_b), dqkv, a->h, w->qkv_w, rows, W, 3 * W);
     /* d(input) = residual + through ln_1 */
-    memcpy(dx, dmid, rw * sizeof(float));
-    layernorm_backward(dx, GRAD(ln_1_w), GRAD(ln_1_b), dh, a->x_in, w->ln_1_w, a->ln1_mean,
-                       a->ln1_rstd, rows, W);
+    if (fused) {
+        layernorm_backward_residual(dx, dmid, dh, a->x_in, w->ln_1_w, a->ln1_mean, a->ln1_rstd,
+                                    rows, W);
+    } else {
+        memcpy(dx, dmid, rw * sizeof(float));
+        layernorm_backward(dx, GRAD(ln_1_w), GRAD(ln_1_b), dh, a->x_in, w->ln_1_w, a->ln1_mean,
+                           a->ln1_rstd, rows, W);
+    }
     arena_free(arena, work);
     arena_free(arena, buf);
     arena_reset(arena, mark);

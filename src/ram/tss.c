@@ -377,26 +377,31 @@ ramc_status tss_backward(const ram_tss *w, const tss_acts *a, const float *dout,
         /* f = sᵀ */
         transpose_batched(dchan, dtok, B, N, H); /* ds [B, H, N] */
         float *dbn = dtok;                         /* reuse as [B, H, N] */
-        memset(dbn, 0, BHN * sizeof(float));
-        gelu_backward(dbn, dchan, a->bn_out[s], (long)BHN);
         float *dconv = dchan;
-        memset(dconv, 0, BHN * sizeof(float));
-        if (train && dist_size(w->bn_group) > 1) {
-            ramc_status st = batchnorm_backward_group(w->bn_group, a->bn_sums, dconv, bn_w[s]->grad,
-                                                      bn_b[s]->grad, dbn, a->conv[s],
-                                                      bn_w[s]->data, a->bn_mean[s], a->bn_rstd[s],
-                                                      B, H, N);
+        if (train && dist_size(w->bn_group) <= 1) {
+            /* GELU's backward fused into BatchNorm's (dbn its scratch); dconv
+             * overwrites dchan channel by channel once read */
+            gelu_batchnorm_backward(dconv, bn_w[s]->grad, bn_b[s]->grad, dbn, dchan,
+                                    a->bn_out[s], a->conv[s], bn_w[s]->data, a->bn_mean[s],
+                                    a->bn_rstd[s], B, H, N);
+        } else {
+            memset(dbn, 0, BHN * sizeof(float));
+            gelu_backward(dbn, dchan, a->bn_out[s], (long)BHN);
+            memset(dconv, 0, BHN * sizeof(float));
+            ramc_status st = RAMC_OK;
+            if (train)
+                st = batchnorm_backward_group(w->bn_group, a->bn_sums, dconv, bn_w[s]->grad,
+                                              bn_b[s]->grad, dbn, a->conv[s], bn_w[s]->data,
+                                              a->bn_mean[s], a->bn_rstd[s], B, H, N);
+            else
+                bn_eval_backward(dconv, bn_w[s]->grad, bn_b[s]->grad, dbn, a->conv[s],
+                                 bn_mean[s]->data, bn_var[s]->data, bn_w[s]->data, B, H, N);
             if (st) {
                 arena_free(a->arena, buf);
                 arena_reset(a->arena, mark);
                 return st;
             }
-        } else if (train)
-            batchnorm_backward(dconv, bn_w[s]->grad, bn_b[s]->grad, dbn, a->conv[s], bn_w[s]->data,
-                               a->bn_mean[s], a->bn_rstd[s], B, H, N);
-        else
-            bn_eval_backward(dconv, bn_w[s]->grad, bn_b[s]->grad, dbn, a->conv[s],
-                             bn_mean[s]->data, bn_var[s]->data, bn_w[s]->data, B, H, N);
+        }
         int ks = s == 0 ? 1 : 3;
         /* a->col holds at least one image's 3x3 im2col (conv2d_work_floats(W, g, g, 3, 1, 1)) */
         conv2d_backward_work(dx ? dX : NULL, conv_w[s]->grad, NULL, dconv, a->X, conv_w[s]->data,
