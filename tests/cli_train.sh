@@ -58,6 +58,22 @@ check "floor schedule warning in log.jsonl" grep -q '"kind":"schedule"' "$tmp/fl
 (train "$tmp/warm" --set max_epochs=2 --set warmup_epochs=50 --max-steps 1) > "$tmp/warm.txt" 2>&1
 check "a long warm-up warns" grep -q "epochs 1-2 run below 10%" "$tmp/warm.txt"
 
+# 1c. augment = 0 and the frozen-prefix cache: the cache changes no bit of the
+# result, serves the epochs after the first, and is refused with augmentation
+(train "$tmp/noaug" --set augment=0 --set max_epochs=3) > "$tmp/noaug.txt" 2>&1
+check "augment = 0 trains" [ $? -eq 0 ]
+check "augment = 0 changes the result" differs "$tmp/noaug/adapter.safetensors" "$tmp/ref/adapter.safetensors"
+(train "$tmp/cached" --set augment=0 --set max_epochs=3 --set cache_frozen_prefix=1) > "$tmp/cached.txt" 2>&1
+check "cache_frozen_prefix trains" [ $? -eq 0 ]
+for f in adapter.safetensors adapter-ema.safetensors; do
+    check "cache_frozen_prefix gives the same $f" cmp -s "$tmp/noaug/$f" "$tmp/cached/$f"
+done
+check "cache_frozen_prefix serves epochs 2 and 3" \
+    grep -q 'frozen-prefix cache after epoch 3: [0-9]* images held .*steps served from it [1-9]' "$tmp/cached/log.jsonl" "$tmp/cached.txt"
+(train "$tmp/refused" --set cache_frozen_prefix=1) > "$tmp/refused.txt" 2>&1
+check "cache_frozen_prefix with augmentation is refused" [ $? -ne 0 ]
+check "the refusal says why" grep -q "cache_frozen_prefix = 1 needs augment = 0" "$tmp/refused.txt"
+
 # 2. evaluation of the trained adapter, report file
 "$ramc" eval --clip "$clip" --vision-heads 2 --text-heads 2 --adapter "$tmp/ref/adapter.safetensors" \
     --seen-classes "$tmp/seen.txt" --unseen-classes "$tmp/unseen.txt" \

@@ -11,7 +11,11 @@
  *   realloc and aligned_alloc of the library is counted (the test links with
  *   -Wl,--wrap for them, see CMakeLists.txt). The second step allocates the
  *   block alone. The heap steps' count must be above zero, so the counter is
- *   live. */
+ *   live;
+ * - the frozen-prefix cache (ram_prefix_cache, training without augmentation)
+ *   gives bitwise the results of the same steps without it, over two epochs
+ *   of two batches: the second epoch is served from the cache, and with a
+ *   limit that holds only the first batch's images only that batch is. */
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -110,8 +114,11 @@ static void run_free(run_out *r) {
 }
 
 /* STEPS steps on batches that change (images scaled, targets rotated), each
- * followed by x -= 0.01 * grad on every trainable tensor. */
-static int run(const setup *su, const variant *v, int use_arena, run_out *out) {
+ * followed by x -= 0.01 * grad on every trainable tensor. With `epochs`, the
+ * steps are epochs of two batches (the same images again, keyed by their
+ * index in a set of 2B images), through the frozen-prefix cache pc (or none). */
+static int run(const setup *su, const variant *v, int use_arena, int epochs, ram_prefix_cache *pc,
+               run_out *out) {
     const ramc_clip_info in = ramc_clip_get_info(su->m);
     const int N = in.n_patches, D = in.embed_dim;
     memset(out, 0, sizeof *out);
@@ -127,9 +134,14 @@ static int run(const setup *su, const variant *v, int use_arena, run_out *out) {
     v->set(&o);
     o.text_cache = v->text_cache ? &cache : NULL;
     o.scratch = use_arena ? &arena : NULL;
+    o.prefix_cache = pc;
+    int keys[B];
+    o.prefix_keys = epochs ? keys : NULL;
     out->head_n = (size_t)B * C + 2 * (size_t)B * N * C + (size_t)B * N * D;
     int ok = images != NULL;
-    for (int k = 0; k < STEPS && ok; k++) {
+    for (int step = 0; step < STEPS && ok; step++) {
+        const int k = epochs ? step % 2 : step; /* the batch */
+        for (int b = 0; b < B; b++) keys[b] = k * B + b;
         for (size_t i = 0; i < su->image_floats; i++)
             images[i] = su->images[i] * (1.0f + 0.125f * (float)k);
         memset(targets, 0, sizeof targets);
@@ -140,16 +152,16 @@ static int run(const setup *su, const variant *v, int use_arena, run_out *out) {
         const long before = atomic_load(&n_allocs);
         st = ram_train_step(su->m, a, images, B, su->tokens, C, su->teacher_text, targets, &o, &r,
                             NULL, NULL);
-        out->allocs[k] = atomic_load(&n_allocs) - before;
-        out->grows[k] = arena.grows;
-        out->cap[k] = arena.cap;
-        CHECK(st == RAMC_OK, "%s, step %d: %s", v->name, k + 1, ramc_last_error());
+        out->allocs[step] = atomic_load(&n_allocs) - before;
+        out->grows[step] = arena.grows;
+        out->cap[step] = arena.cap;
+        CHECK(st == RAMC_OK, "%s, step %d: %s", v->name, step + 1, ramc_last_error());
         if (st) {
             ok = 0;
             break;
         }
-        out->loss[k] = r.loss;
-        float *h = out->head[k] = malloc(out->head_n * sizeof(float));
+        out->loss[step] = r.loss;
+        float *h = out->head[step] = malloc(out->head_n * sizeof(float));
         if (h) {
             memcpy(h, r.head.score, (size_t)B * C * sizeof(float));
             h += (size_t)B * C;
@@ -191,7 +203,7 @@ static int run(const setup *su, const variant *v, int use_arena, run_out *out) {
 
 static void check_variant(const setup *su, const variant *v) {
     run_out heap, arena;
-    const int n_heap = run(su, v, 0, &heap), n_arena = run(su, v, 1, &arena);
+    const int n_heap = run(su, v, 0, 0, NULL, &heap), n_arena = run(su, v, 1, 0, NULL, &arena);
     if (n_heap && n_arena) {
         for (int k = 0; k < STEPS; k++) {
             CHECK(heap.loss[k] == arena.loss[k], "%s, step %d: loss %.9g on the heap, %.9g on the arena",
@@ -230,6 +242,52 @@ static void check_variant(const setup *su, const variant *v) {
     run_free(&arena);
 }
 
+static int same_runs(const run_out *a, const run_out *b, int n) {
+    int same = n > 0 && a->params && b->params &&
+               !memcmp(a->params, b->params, (size_t)n * sizeof(float));
+    for (int k = 0; k < STEPS; k++)
+        same = same && a->loss[k] == b->loss[k] && a->head[k] && b->head[k] &&
+               !memcmp(a->head[k], b->head[k], a->head_n * sizeof(float));
+    return same;
+}
+
+/* Two epochs of two batches without augmentation: the frozen-prefix cache
+ * changes no bit, serves the second epoch, and keeps to its limit. */
+static void check_prefix_cache(const setup *su, const variant *v) {
+    const ramc_clip_info in = ramc_clip_get_info(su->m);
+    run_out plain, all, part;
+    ram_prefix_cache big = {0}, small = {0};
+    const size_t record =
+        ((size_t)(in.n_patches + 1) * in.vision_width * 2 + (size_t)in.n_patches * in.embed_dim) *
+        sizeof(float);
+    CHECK(ram_prefix_cache_init(&big, 2 * B, (size_t)1 << 30) == RAMC_OK &&
+              ram_prefix_cache_init(&small, 2 * B, record * (B + 1)) == RAMC_OK,
+          "prefix cache init");
+    const int n0 = run(su, v, 1, 1, NULL, &plain), n1 = run(su, v, 1, 1, &big, &all),
+              n2 = run(su, v, 1, 1, &small, &part);
+    printf("%-20s prefix cache: %ld steps served, %ld computed, %ld images held (%zu bytes); "
+           "limited to %d images: %ld served, %ld computed, %ld over the limit\n",
+           v->name, big.hits, big.misses, big.stored, big.bytes, B + 1, small.hits, small.misses,
+           small.over_limit);
+    CHECK(same_runs(&plain, &all, n0) && n0 == n1,
+          "%s: training with the frozen-prefix cache differs from training without", v->name);
+    CHECK(same_runs(&plain, &part, n0) && n0 == n2,
+          "%s: training with a limited frozen-prefix cache differs", v->name);
+    CHECK(big.hits == 2 && big.misses == 2 && big.stored == 2 * B,
+          "%s: the second epoch should come from the cache (%ld served, %ld computed, %ld held)",
+          v->name, big.hits, big.misses, big.stored);
+    CHECK(big.bytes == (size_t)2 * B * record,
+          "%s: %zu bytes held, expected %zu", v->name, big.bytes, (size_t)2 * B * record);
+    CHECK(small.hits == 1 && small.misses == 3 && small.stored == B + 1 &&
+              small.over_limit == 2 * (B - 1),
+          "%s: a cache limited to %d images should serve the first batch alone (%ld served, %ld "
+          "computed, %ld held, %ld over)",
+          v->name, B + 1, small.hits, small.misses, small.stored, small.over_limit);
+    run_free(&plain), run_free(&all), run_free(&part);
+    ram_prefix_cache_free(&big);
+    ram_prefix_cache_free(&small);
+}
+
 int main(void) {
     ramc_clip_params cp = ramc_clip_default_params();
     cp.vision_heads = 2, cp.text_heads = 2;
@@ -260,6 +318,8 @@ int main(void) {
         const setup su = {m, images, tok, teacher, image_floats};
         for (size_t k = 0; k < sizeof variants / sizeof variants[0]; k++)
             check_variant(&su, &variants[k]);
+        check_prefix_cache(&su, &variants[0]);
+        check_prefix_cache(&su, &variants[2]); /* w/o SAA: the side stream is the teacher's */
     }
     st_close(f);
     ramc_clip_free(m);

@@ -16,7 +16,7 @@
 
 ram_train_options ram_train_default_options(void) {
     ram_train_options o = {1, 0.05f, 0.1f, 20.0f, SINKHORN_BATCH_COUPLED, NULL, 0, 0, 0,
-                           RAM_MATCH_KCOT, RAM_LOSS_MMC, NULL, NULL, NULL};
+                           RAM_MATCH_KCOT, RAM_LOSS_MMC, NULL, NULL, NULL, NULL, NULL};
     return o;
 }
 
@@ -369,6 +369,86 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
     return st;
 }
 
+/* ------------------------------------------------- frozen-prefix cache */
+
+ramc_status ram_prefix_cache_init(ram_prefix_cache *c, int n_keys, size_t limit_bytes) {
+    memset(c, 0, sizeof *c);
+    if (n_keys < 1) return ramc_error(RAMC_ERR_INVALID_ARG, "prefix cache: %d keys", n_keys);
+    c->entry = ramc_calloc((size_t)n_keys, sizeof *c->entry, "prefix cache");
+    c->ready = ramc_calloc((size_t)n_keys, 1, "prefix cache");
+    if (!c->entry || !c->ready) {
+        ram_prefix_cache_free(c);
+        return RAMC_ERR_NOMEM;
+    }
+    c->n_keys = n_keys, c->limit_bytes = limit_bytes;
+    return RAMC_OK;
+}
+
+static void prefix_cache_empty(ram_prefix_cache *c) {
+    for (int k = 0; k < c->n_keys; k++) {
+        free(c->entry[k]);
+        c->entry[k] = NULL, c->ready[k] = 0;
+    }
+    c->bytes = 0;
+}
+
+void ram_prefix_cache_free(ram_prefix_cache *c) {
+    if (!c) return;
+    if (c->entry) prefix_cache_empty(c);
+    free(c->entry);
+    free(c->ready);
+    memset(c, 0, sizeof *c);
+}
+
+/* A record: x [N1, W], then x_loc [N1, W] (side), then the teacher's
+ * img_loc [N, D] (teacher). Returns 1 when every key of the call is ready
+ * (after checking the layout, which empties the cache when it changed). */
+static int prefix_cache_all_ready(ram_prefix_cache *c, const ramc_clip *m, const int *keys, int B,
+                                  int first, int side, int teacher) {
+    const ramc_clip_info *in = &m->info;
+    const size_t N1W = (size_t)(in->n_patches + 1) * in->vision_width;
+    const size_t floats = N1W * (side ? 2 : 1) + (teacher ? (size_t)in->n_patches * in->embed_dim : 0);
+    if (c->model != m || c->first != first || c->side != side || c->teacher != teacher ||
+        c->floats != floats) {
+        prefix_cache_empty(c);
+        c->model = m, c->first = first, c->side = side, c->teacher = teacher, c->floats = floats;
+    }
+    for (int b = 0; b < B; b++)
+        if (keys[b] < 0 || keys[b] >= c->n_keys || !c->ready[keys[b]]) return 0;
+    return 1;
+}
+
+/* Stores part of the records of the call's images that are not ready:
+ * `part` 0 the streams x, x_loc [B, N1, W] (allocating the record while the
+ * limit allows), 1 the teacher's img_loc [B, N, D] (which makes it ready). */
+static void prefix_cache_store(ram_prefix_cache *c, const int *keys, int B, int part,
+                               const float *x, const float *x_loc, const float *img_loc,
+                               size_t N1W, size_t ND) {
+    const size_t bytes = c->floats * sizeof(float);
+    for (int b = 0; b < B; b++) {
+        const int k = keys[b];
+        if (k < 0 || k >= c->n_keys || c->ready[k]) continue;
+        if (part == 0) {
+            if (!c->entry[k]) {
+                if (c->bytes + bytes > c->limit_bytes) {
+                    c->over_limit++;
+                    continue;
+                }
+                if (!(c->entry[k] = malloc(bytes))) continue; /* a cache: just not held */
+                c->bytes += bytes;
+                c->stored++;
+            }
+            memcpy(c->entry[k], x + (size_t)b * N1W, N1W * sizeof(float));
+            if (c->side) memcpy(c->entry[k] + N1W, x_loc + (size_t)b * N1W, N1W * sizeof(float));
+            if (!c->teacher) c->ready[k] = 1;
+        } else if (c->entry[k]) {
+            memcpy(c->entry[k] + N1W * (c->side ? 2 : 1), img_loc + (size_t)b * ND,
+                   ND * sizeof(float));
+            c->ready[k] = 1;
+        }
+    }
+}
+
 /* --------------------------------------------------------------- teacher */
 
 /* The frozen SAA-CLIP teacher's plan (spec §5.7): P, its masked form and the
@@ -377,7 +457,8 @@ static ramc_status vision_backward(const ramc_clip *m, ram_adapter *a, const vis
  * `first`; the teacher's remaining blocks run on them in place. */
 static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int first, int B,
                                 const float *teacher_text, const float *targets,
-                                const ram_train_options *opt, ram_train_result *r) {
+                                const ram_train_options *opt, int have_features,
+                                ram_train_result *r) {
     const ramc_clip_info *in = &m->info;
     const int N = in->n_patches, N1 = N + 1, D = in->embed_dim, C = r->C;
     const float scale = expf(in->logit_scale);
@@ -390,13 +471,15 @@ static ramc_status teacher_cost(const ramc_clip *m, float *x, float *x_loc, int 
                                   sizeof(float),
                               "teacher");
     ramc_status st = feat ? RAMC_OK : RAMC_ERR_NOMEM;
-    if (st == RAMC_OK)
+    /* have_features: r->teacher_img_loc came from the frozen-prefix cache */
+    if (st == RAMC_OK && !have_features)
         st = ram_vision_tower(m, &o, B, first, in->vision_layers, x, x_loc, NULL, NULL, NULL);
-    if (st == RAMC_OK) st = clip_vision_project(m, arena, x_loc, B * N1, feat, NULL, NULL, NULL);
+    if (st == RAMC_OK && !have_features)
+        st = clip_vision_project(m, arena, x_loc, B * N1, feat, NULL, NULL, NULL);
     if (st == RAMC_OK) {
         float *t_norm = feat + (size_t)B * N1 * D, *simT = t_norm + (size_t)C * D;
         float *f_norm = x; /* reuse: [B, N, D] */
-        for (int b = 0; b < B; b++)
+        for (int b = 0; b < B && !have_features; b++)
             memcpy(r->teacher_img_loc + (size_t)b * N * D, feat + ((size_t)b * N1 + 1) * D,
                    (size_t)N * D * sizeof(float));
         l2norm_forward(f_norm, NULL, r->teacher_img_loc, B * N, D, L2_EPS);
@@ -548,9 +631,31 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
         goto done;
     }
     float *vx_loc = need_side ? vx + vstream : NULL;
-    if ((st = vision_prefix(m, arena, images, B, vfirst, vx, vx_loc, opt->no_saa ? NULL : tap,
-                            tap_user)))
-        goto done;
+    ram_prefix_cache *pc = opt->prefix_cache && opt->prefix_keys && !tap ? opt->prefix_cache : NULL;
+    const size_t N1W = (size_t)(N + 1) * in->vision_width, ND = (size_t)N * D;
+    const int cached = pc && prefix_cache_all_ready(pc, m, opt->prefix_keys, B, vfirst, need_side,
+                                                    use_teacher);
+    if (cached) {
+        /* the frozen prefix (and the teacher's features) of every image, as
+         * an earlier epoch computed them */
+        pc->hits++;
+        for (int b = 0; b < B; b++) {
+            const float *e = pc->entry[opt->prefix_keys[b]];
+            memcpy(vx + (size_t)b * N1W, e, N1W * sizeof(float));
+            if (need_side) memcpy(vx_loc + (size_t)b * N1W, e + N1W, N1W * sizeof(float));
+            if (use_teacher)
+                memcpy(r->teacher_img_loc + (size_t)b * ND, e + N1W * (need_side ? 2 : 1),
+                       ND * sizeof(float));
+        }
+    } else {
+        if ((st = vision_prefix(m, arena, images, B, vfirst, vx, vx_loc, opt->no_saa ? NULL : tap,
+                                tap_user)))
+            goto done;
+        if (pc) {
+            pc->misses++;
+            prefix_cache_store(pc, opt->prefix_keys, B, 0, vx, vx_loc, NULL, N1W, ND);
+        }
+    }
     if ((st = vision_forward_train(m, a, arena, vx, vx_loc, B, vfirst, r->text, C, !opt->no_saa,
                                    !opt->no_tss, &vs, r->img_glb, r->img_loc, tap, tap_user)))
         goto done;
@@ -562,8 +667,10 @@ ramc_status ram_train_step(const ramc_clip *m, ram_adapter *a, const float *imag
     so.batch_group = opt->dist;
     const float *extra = NULL;
     if (use_teacher) {
-        if ((st = teacher_cost(m, vx, vx_loc, vfirst, B, teacher_text, targets, opt, r)))
+        if ((st = teacher_cost(m, vx, vx_loc, vfirst, B, teacher_text, targets, opt, cached, r)))
             goto done;
+        if (pc && !cached)
+            prefix_cache_store(pc, opt->prefix_keys, B, 1, NULL, NULL, r->teacher_img_loc, N1W, ND);
         extra = r->cost_teacher;
         so.reg = opt->reg + opt->teacher_weight;
     }

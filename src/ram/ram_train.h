@@ -44,6 +44,33 @@ typedef struct {
 
 void ram_text_cache_free(ram_text_cache *c);
 
+/* The frozen vision prefix of the training images, kept across epochs: an
+ * opt-in regime for training WITHOUT augmentation (docs/performance.md),
+ * where every epoch feeds the same pixels. Per image (key: its index in
+ * the training set) it holds what the frozen weights compute from the image
+ * alone: the main and side streams entering the first adapted block and,
+ * with the teacher, the teacher's local features. A step whose images are
+ * all held copies them instead of running the patch embedding, the blocks
+ * before the first adapted one and the teacher's tower; any other step runs
+ * them on the whole batch, exactly as without a cache, and stores the images
+ * it lacks while the limit allows. Zero-initialise it, then
+ * ram_prefix_cache_init; ram_prefix_cache_free at the end. */
+typedef struct {
+    int n_keys;
+    size_t limit_bytes, bytes; /* most held, held now */
+    float **entry;             /* [n_keys] NULL or the image's record */
+    unsigned char *ready;      /* [n_keys] 1 once its record is complete */
+    /* the layout the records were made for; another one empties the cache */
+    const ramc_clip *model;
+    int first, side, teacher;
+    size_t floats;             /* per record */
+    long hits, misses;         /* steps served from the cache / computed */
+    long stored, over_limit;   /* images stored / not stored for the limit */
+} ram_prefix_cache;
+
+ramc_status ram_prefix_cache_init(ram_prefix_cache *c, int n_keys, size_t limit_bytes);
+void ram_prefix_cache_free(ram_prefix_cache *c);
+
 typedef struct {
     int use_teacher;      /* add the teacher plan to the cost (TKT); default 1 */
     float teacher_weight; /* λ = OT_REGSC, 0.05 */
@@ -73,6 +100,11 @@ typedef struct {
      * shapes) a step allocates nothing. The step's result then lives in the
      * arena until the next step on it (or arena_release): read it before. */
     ramc_arena *scratch;
+    /* The frozen-prefix cache (NULL: none) and the keys of this call's images
+     * [B] (their training-set indices, 0..n_keys-1; NULL: no cache this
+     * step). Without augmentation only: the caller checks. Not used with a tap. */
+    ram_prefix_cache *prefix_cache;
+    const int *prefix_keys;
 } ram_train_options;
 
 ram_train_options ram_train_default_options(void);

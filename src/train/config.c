@@ -84,6 +84,9 @@ static const key_def keys[] = {
     REAL("flip_prob", flip_prob, 0, 1, 0, 0, "random horizontal flip probability (INPUT.PROB)"),
     REAL("erase_prob", erase_prob, 0, 1, 0, 0, "random erasing probability (INPUT.RE_PROB)"),
     INT("padding", padding, 0, 4096, "pad before the random crop (INPUT.PADDING)"),
+    BOOL("augment", augment,
+         "training augmentation (1, official); 0 = none: the evaluation transform, every epoch "
+         "the same pixels (flip_prob, erase_prob and padding then unused)"),
     REAL("base_lr", base_lr, 0, 10, 0, 0, "AdamW peak lr, temperatures (SOLVER.BASE_LR)"),
     REAL("clip_lr_factor", clip_lr_factor, 0, 1e3, 0, 0, "TSS group lr = base_lr * this"),
     REAL("weight_decay", weight_decay, 0, 10, 0, 0, "AdamW decoupled weight decay (SOLVER.WEIGHT_DECAY)"),
@@ -105,6 +108,11 @@ static const key_def keys[] = {
     BOOL("use_ema", use_ema, "evaluate an exponential moving average too (MODEL.USE_EMA)"),
     REAL("ema_decay", ema_decay, 0, 1, 0, 1, "EMA decay (MODEL.EMA_DECAY)"),
     INT("workers", workers, 0, 1024, "image loading threads; 0 = one per CPU"),
+    BOOL("cache_frozen_prefix", cache_frozen_prefix,
+         "keep the frozen vision prefix (blocks before the first adapted one, and the teacher's "
+         "features) of every training image across epochs; needs augment = 0"),
+    INT("cache_frozen_prefix_mb", cache_frozen_prefix_mb, 1, 1 << 30,
+        "most MiB cache_frozen_prefix holds; images beyond it are recomputed every epoch"),
     STR("model", model, "CLIP weights (safetensors)"),
     STR("train", train, "training set (official JSON or TSV)"),
     STR("test_zsl", test_zsl, "ZSL test set"),
@@ -167,6 +175,7 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset) {
     cfg->flip_prob = 0.5;
     cfg->erase_prob = 0.5;
     cfg->padding = 10;
+    cfg->augment = 1;
     cfg->base_lr = 5e-5;
     cfg->clip_lr_factor = 0.1;
     cfg->weight_decay = 1e-4;
@@ -190,6 +199,8 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset) {
     cfg->use_ema = 1;
     cfg->ema_decay = 0.9997;
     cfg->workers = 8;
+    cfg->cache_frozen_prefix = 0;
+    cfg->cache_frozen_prefix_mb = 4096;
     cfg->dataset_mode = DATASET_STRICT;
 }
 
@@ -639,6 +650,13 @@ ramc_status ram_train_config_validate(const ram_train_config *cfg, const char *w
     for (int c = 0; c < 3; c++)
         if (!(cfg->pixel_std[c] > 0))
             return ramc_error(RAMC_ERR_INVALID_ARG, "%s: pixel_std must be positive", what);
+    if (cfg->cache_frozen_prefix && cfg->augment)
+        return ramc_error(RAMC_ERR_INVALID_ARG,
+                          "%s: cache_frozen_prefix = 1 needs augment = 0: augmented images differ "
+                          "from epoch to epoch, so the frozen blocks' activations cannot be kept "
+                          "(set augment = 0 for the augmentation-free regime, or drop "
+                          "cache_frozen_prefix)",
+                          what);
     if (cfg->path_map[0] && (cfg->path_map[0] == '=' || !strchr(cfg->path_map, '=')))
         return ramc_error(RAMC_ERR_INVALID_ARG, "%s: path_map '%.200s': expected OLD=NEW", what,
                           cfg->path_map);

@@ -58,6 +58,8 @@ typedef struct {
     double flip_prob;            /* INPUT.PROB 0.5 */
     double erase_prob;           /* INPUT.RE_PROB 0.5 */
     int padding;                 /* INPUT.PADDING 10 */
+    int augment;                 /* 1: the official training augmentation (flip_prob, erase_prob
+                                  * and padding among it); 0: none, the evaluation transform */
 
     /* solver (SOLVER.*) */
     double base_lr;              /* 5e-5, AdamW "other" group */
@@ -81,6 +83,9 @@ typedef struct {
     int use_ema;                 /* 1 */
     double ema_decay;            /* 0.9997 */
     int workers;                 /* 8: loader threads */
+    int cache_frozen_prefix;     /* 0; 1: keep the frozen vision prefix of every training image
+                                  * across epochs (needs augment = 0; docs/performance.md) */
+    int cache_frozen_prefix_mb;  /* 4096: the most it holds, MiB */
 
     /* data and files */
     char model[RAM_CONFIG_MAX_STRING];          /* CLIP weights */

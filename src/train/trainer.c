@@ -47,6 +47,7 @@ typedef struct {
     int32_t *tokens;             /* [Cs, L] seen prompts */
     float *teacher_text;         /* [Cs, D] */
     ram_text_cache text_cache;   /* seen prompts through the unprompted text blocks */
+    ram_prefix_cache prefix_cache; /* cache_frozen_prefix: the frozen vision prefix per image */
     int *order;                  /* [n_train] fixed permutation */
     /* data-parallel: this process's `share` images of every batch, from
      * position share_off of it; shard [steps * share] the items it loads and
@@ -417,6 +418,7 @@ static void trainer_free(trainer *t) {
     free(t->tokens);
     free(t->teacher_text);
     ram_text_cache_free(&t->text_cache);
+    ram_prefix_cache_free(&t->prefix_cache);
     free(t->order);
     free(t->shard);
     free(t->shard_pos);
@@ -452,7 +454,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
     lo.batch_size = t->size > 1 ? t->share : B;
     lo.workers = cfg->workers;
     lo.drop_last = 1;
-    lo.train = 1;
+    lo.train = cfg->augment; /* augment = 0: the evaluation transform, the same pixels every epoch */
     lo.augment = augment_options(t);
     lo.seed = (uint64_t)cfg->seed;
     lo.on_error = t->o->fatal_missing ? LOADER_FATAL : LOADER_SKIP;
@@ -466,6 +468,14 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
         lo.seed_positions = t->shard_pos;
         order = t->shard;
         n_order = (int)(steps * t->share);
+    }
+
+    if (cfg->cache_frozen_prefix && !t->prefix_cache.entry) {
+        /* config validation refused it with augmentation on */
+        if ((st = ram_prefix_cache_init(&t->prefix_cache, t->train.n_items,
+                                        (size_t)cfg->cache_frozen_prefix_mb << 20)))
+            return st;
+        t->solver.step.prefix_cache = &t->prefix_cache;
     }
 
     for (; epoch <= cfg->max_epochs; epoch++, step_in_epoch = 0) {
@@ -499,6 +509,7 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
             if ((st = loader_next_batch(loader, t->images, t->items, &count)) || count == 0) break;
             if ((st = dataset_targets(&t->train, t->items, count, t->targets))) break;
             ram_train_result res;
+            t->solver.step.prefix_keys = t->items; /* the batch's training-set indices */
             st = ram_solver_step(&t->solver, t->clip, t->adapter, t->images, count, t->tokens, Cs,
                                  t->teacher_text, t->targets, &res);
             double loss = st ? 0 : res.loss, lg = st ? 0 : res.loss_glb, ll = st ? 0 : res.loss_loc;
@@ -532,6 +543,19 @@ static ramc_status train_loop(trainer *t, int epoch, int64_t step_in_epoch, int6
                               .max_epochs = cfg->max_epochs, .global_step = global_step,
                               .loss = sum->last_loss};
         emit(t, &ev);
+        if (t->solver.step.prefix_cache) {
+            const ram_prefix_cache *pc = &t->prefix_cache;
+            char line[320];
+            snprintf(line, sizeof line,
+                     "frozen-prefix cache after epoch %d: %ld images held (%.0f MiB of %d), steps "
+                     "served from it %ld, computed %ld%s",
+                     epoch, pc->stored, (double)pc->bytes / 1048576.0, cfg->cache_frozen_prefix_mb,
+                     pc->hits, pc->misses,
+                     pc->over_limit ? "; images over the limit are recomputed every epoch "
+                                      "(raise cache_frozen_prefix_mb)"
+                                    : "");
+            message(t, line);
+        }
         int last = epoch == cfg->max_epochs;
         /* the checkpoint points at the start of the next epoch */
         if ((cfg->checkpoint_period > 0 && epoch % cfg->checkpoint_period == 0) || last)
