@@ -13,10 +13,14 @@
  * grows to the call's peak at arena_end_call, so the next such call is
  * served from the block alone (grows counts these).
  *
+ * A training step uses one the same way (ram_train_options.scratch, kept
+ * across steps by ram_solver): its records and gradient buffers are slices
+ * too, so after the block has grown to a step's peak a step allocates
+ * nothing.
+ *
  * Every function here accepts a NULL arena and then means plain heap memory:
- * arena_alloc is ramc_malloc and arena_free is free. Code shared with
- * training, which keeps its temporaries in per-step records, runs unchanged.
- * One arena serves one thread at a time. */
+ * arena_alloc is ramc_malloc and arena_free is free, so the same code runs
+ * with or without one. One arena serves one thread at a time. */
 #ifndef RAMC_CORE_ARENA_H
 #define RAMC_CORE_ARENA_H
 
