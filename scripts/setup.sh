@@ -6,7 +6,7 @@ set -euo pipefail
 # chromium-driver: the headless browser test of its page (tests/cli_serve_browser.sh)
 packages=(build-essential cmake pkg-config libopenblas-dev libdnnl-dev libcjson-dev libpng-dev
           libjpeg62-turbo-dev zlib1g-dev libutf8proc-dev libzip-dev
-          python3 python3-numpy python3-venv python3-pip python3-setuptools binutils clang libclang-rt-14-dev
+          python3 python3-numpy python3-matplotlib python3-venv python3-pip python3-setuptools binutils clang libclang-rt-14-dev
           libomp-dev openmpi-bin libopenmpi-dev libmicrohttpd-dev curl chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
