@@ -5,18 +5,20 @@
 #
 #   scripts/experiments.sh [--world v1|v2] [--seed S] [--seeds N] [--quick] [--out DIR] [--docs DIR]
 #
-# --world v1 (the default for now) reproduces the table of docs/experiments.md
-# exactly, including its defect: RAM runs one epoch with scheduler_max_epochs
-# = max_epochs = 1 and no warm-up, i.e. at the floor learning rate (0.002 x
-# base) throughout. --world v2 runs the v2 world of `ramc synth`, the CLIP
-# recipe chosen in docs/pretrain.md and a RAM schedule that trains
-# (scheduler_max_epochs = max_epochs + 1: every epoch gets >= 2% of the base
-# rate, half of it on average; tests/test_optim.c); its output and docs go to
-# out/experiments-v2 unless --out / --docs say otherwise. Its run time has
-# not been measured yet.
+# --world v2 (the default) runs the v2 world of `ramc synth` (small objects,
+# occlusion, distractors; docs/synth.md), the CLIP recipe chosen in
+# docs/pretrain.md and a RAM schedule that trains (scheduler_max_epochs =
+# max_epochs + 1: every epoch gets >= 2% of the base rate, half of it on
+# average; tests/test_optim.c); the runs log their loss at every step and the
+# collector plots the curves (experiments_loss.png) and says whether they
+# levelled off. --world v1 reproduces the earlier v1 table exactly, including
+# its defect (one epoch with scheduler_max_epochs = max_epochs = 1 and no
+# warm-up, i.e. at the floor learning rate, 0.002 x base, throughout); its
+# output and docs go to out/experiments-v1 unless --out / --docs say otherwise.
 #
 # --docs DIR receives experiments.md (its table block) and experiments.png:
-# default docs/, or OUT/docs with --quick (a smoke run keeps the real table).
+# default docs/ for the full v2 run, else OUT/docs (a smoke run or the v1
+# reproduction keeps the real table).
 # --seed S fixes the world (synth), the pre-trained CLIP and the first RAM seed;
 # the N RAM seeds are S, S+1, ..., S+N-1 (the world and the CLIP stay the same,
 # so the spread is that of adapter training alone). The same arguments give the
@@ -26,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seed=0 seeds=3 quick=0 out= docs= world=v1
+seed=0 seeds=3 quick=0 out= docs= world=v2
 while [ $# -gt 0 ]; do
     case "$1" in
         --world) world=$2; shift 2 ;;
@@ -40,10 +42,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$world" in v1|v2) ;; *) echo "experiments.sh: --world takes v1 or v2" >&2; exit 2 ;; esac
-[ -n "$out" ] || { if [ "$world" = v1 ]; then out=out/experiments; else out=out/experiments-v2; fi; }
-# a smoke run (or v2, until its table is measured) must not overwrite the
-# documented table: its docs go under OUT
-[ -n "$docs" ] || { if [ "$quick" = 1 ] || [ "$world" = v2 ]; then docs=$out/docs; else docs=docs; fi; }
+[ -n "$out" ] || { if [ "$world" = v1 ]; then out=out/experiments-v1; else out=out/experiments; fi; }
+# a smoke run (or the v1 reproduction) must not overwrite the documented
+# table: its docs go under OUT
+[ -n "$docs" ] || { if [ "$quick" = 1 ] || [ "$world" = v1 ]; then docs=$out/docs; else docs=docs; fi; }
 case "$seed$seeds" in *[!0-9]*) echo "experiments.sh: --seed and --seeds take integers" >&2; exit 2 ;; esac
 [ "$seeds" -ge 1 ] || { echo "experiments.sh: --seeds must be at least 1" >&2; exit 2; }
 
