@@ -73,16 +73,19 @@ if [ "$world" = v1 ]; then
         n_pre=10000 n_train=1600 n_test=500 pre_epochs=2 pre_batch=64 ram_epochs=1
     fi
 else
-    world_extra="--pretrain-max-objects ${V2_PRETRAIN_MAX_OBJECTS:-2}"
+    # captions of 1-2 objects over all labels (recipe v2-D-open, docs/pretrain.md)
+    world_extra="--pretrain-max-objects ${V2_PRETRAIN_MAX_OBJECTS:-2} --no-strict-pretrain"
     pre_extra="--lr ${V2_PRE_LR:-1e-3}"
     if [ "$quick" = 1 ]; then
         n_pre=1000 n_train=256 n_test=100 pre_epochs=1 pre_batch=64 ram_epochs=2
     else
-        n_pre=40000 n_train=1200 n_test=500 pre_epochs=4 pre_batch=128 ram_epochs=8
+        n_pre=100000 n_train=1600 n_test=500 pre_epochs=5 pre_batch=128 ram_epochs=8
     fi
 fi
 # v1 keeps its documented schedule; v2's cosine ends one epoch after the last
 sched_epochs=$((ram_epochs + sched_extra))
+log_period=0   # v1 as it was; v2 logs every step for the loss curves
+[ "$world" = v2 ] && log_period=1
 # RAM's official learning rates (AdamW 5e-5 temperatures, 5e-6 TSS, SGD 1e-3
 # prompts, 3 warm-up epochs of a 60-epoch cosine) fine-tune a web-scale CLIP
 # for 6 epochs; our CLIP is small and trained in minutes, and the adapter gets
@@ -90,7 +93,7 @@ sched_epochs=$((ram_epochs + sched_extra))
 ram_sets=(--set max_epochs=$ram_epochs --set scheduler_max_epochs=$sched_epochs
           --set warmup_epochs=0 --set base_lr=${RAM_LR:-5e-4} --set clip_lr_factor=${RAM_TSS_FACTOR:-2}
           --set base_lr_sgd=${RAM_SGD_LR:-0.5} --set batch_size=32 --set use_ema=false
-          --set eval_period=0 --set checkpoint_period=0 --set log_period=0 --set workers=2)
+          --set eval_period=0 --set checkpoint_period=0 --set log_period=$log_period --set workers=2)
 
 variants="ram avgpool reweight ot no_saa no_tss"
 variant_sets() {
