@@ -171,6 +171,27 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
                         const float *q, const float *k, const float *v, long batch_stride,
                         long row_stride, int B, int Tq, int Tk, int C, int n_heads, int causal);
 
+/* Fused ("flash") attention, attention_fused.c: the same contract as
+ * attention_forward / attention_backward without the [Tq, Tk] probabilities
+ * ever stored (tiles of queries against tiles of keys with a running max and
+ * sum), no scratch from the caller. attention_forward and attention_backward
+ * stay as the reference the tests hold these against, and for callers that
+ * need the probabilities themselves.
+ * out [B, Tq, C] contiguous; lse [B, n_heads, Tq]: each query row's
+ * log-sum-exp of its scaled scores, what the backward needs (NULL: not kept).
+ * Per-level kernel (kernels_levels.h): the levels agree to rounding, not bit
+ * for bit; any thread count gives the same bits. */
+void attention_fused_forward(float *out, float *lse, const float *q, const float *k,
+                             const float *v, long batch_stride, long row_stride, int B, int Tq,
+                             int Tk, int C, int n_heads, int causal);
+/* dq, dk, dv strided as q, k, v (accumulated; may alias each other; NULL: not
+ * needed); dout and out [B, Tq, C] (out: the forward's output); lse [B, n_heads,
+ * Tq] from attention_fused_forward. The probabilities are recomputed per tile. */
+void attention_fused_backward(float *dq, float *dk, float *dv, const float *dout,
+                              const float *out, const float *lse, const float *q, const float *k,
+                              const float *v, long batch_stride, long row_stride, int B, int Tq,
+                              int Tk, int C, int n_heads, int causal);
+
 /* ------------------------------------------------------------ Activations */
 
 /* QuickGELU x*sigmoid(1.702x), as CLIP's MLP. out, inp [n]. */
