@@ -26,7 +26,7 @@
  * caller's gradient rows (all accumulations, so dq, dk, dv may alias: SAA
  * passes one buffer three times).
  *
- * Scratch: the tiles live on the stack (at most ~24 KB a thread); head
+ * Scratch: the tiles live on the stack (at most ~80 KB a thread); head
  * dimensions above FUSED_MAX_DH take a plain row-at-a-time path instead.
  */
 #include "kernels/kernels.h"
@@ -169,6 +169,15 @@ static void load_transposed(float *qt, const float *X, long rs, int nq, int dh, 
     }
 }
 
+/* xt [n, dh] contiguous = rows of X (row stride rs). The fused [.., 3C]
+ * projection puts a head's rows 3C floats apart, a stride that maps a key
+ * tile's 64 rows onto a quarter of L1's sets: a product that streams those
+ * rows once per block of queries then misses L1 on every row. */
+static void pack_rows(float *xt, const float *X, long rs, int n, int dh) {
+    for (int j = 0; j < n; j++)
+        for (int c = 0; c < dh; c++) xt[(long)j * dh + c] = X[(long)j * rs + c];
+}
+
 /* Causal mask of a score tile: st[j][i] = -inf where key j0 + j comes after
  * query t0 + i. */
 static void mask_causal(float *st, int nk, int j0, int t0) {
@@ -275,7 +284,7 @@ static void backward_tile(float *st, float *dp, int nk, const float *lse, const 
 
 static void forward_head(float *O, long ldo, float *lse, const float *Q, const float *K,
                          const float *V, long rs, int Tq, int Tk, int dh, float scale, int causal) {
-    float qt[FUSED_MAX_DH * QT], st[KT * QT];
+    float qt[FUSED_MAX_DH * QT], st[KT * QT], vt[KT * FUSED_MAX_DH];
     float m[QT], l[QT], corr[QT];
     for (int t0 = 0; t0 < Tq; t0 += QT) {
         const int nq = Tq - t0 < QT ? Tq - t0 : QT;
@@ -290,7 +299,8 @@ static void forward_head(float *O, long ldo, float *lse, const float *Q, const f
             if (causal && j0 + nk - 1 > t0) mask_causal(st, nk, j0, t0);
             online_softmax_tile(st, nk, m, l, corr);
             /* O [nq, dh] = O corr + P V, with P [nq, nk] read from st transposed */
-            small_gemm(Ot, ldo, nq, dh, st, 1, QT, V + (long)j0 * rs, rs, nk, corr,
+            pack_rows(vt, V + (long)j0 * rs, rs, nk, dh);
+            small_gemm(Ot, ldo, nq, dh, st, 1, QT, vt, dh, nk, corr,
                        j0 == 0 ? MK_SET : MK_SCALE_ADD);
         }
         for (int i = 0; i < nq; i++) {
@@ -306,6 +316,7 @@ static void backward_head(float *dQ, float *dK, float *dV, long rs, const float 
                           const float *K, const float *V, int Tq, int Tk, int dh, float scale,
                           int causal) {
     float qt[FUSED_MAX_DH * QT], dot[FUSED_MAX_DH * QT], st[KT * QT], dp[KT * QT];
+    float kt[KT * FUSED_MAX_DH];
     float L[QT], D[QT];
     for (int t0 = 0; t0 < Tq; t0 += QT) {
         const int nq = Tq - t0 < QT ? Tq - t0 : QT;
@@ -323,8 +334,9 @@ static void backward_head(float *dQ, float *dK, float *dV, long rs, const float 
         const int kend = causal && t0 + nq < Tk ? t0 + nq : Tk;
         for (int j0 = 0; j0 < kend; j0 += KT) {
             const int nk = kend - j0 < KT ? kend - j0 : KT;
-            const float *Kt = K + (long)j0 * rs, *Vt = V + (long)j0 * rs;
-            small_gemm(st, QT, nk, QT, Kt, rs, 1, qt, QT, dh, NULL, MK_SET);
+            const float *Vt = V + (long)j0 * rs;
+            pack_rows(kt, K + (long)j0 * rs, rs, nk, dh);
+            small_gemm(st, QT, nk, QT, kt, dh, 1, qt, QT, dh, NULL, MK_SET);
             if (causal && j0 + nk - 1 > t0) mask_causal(st, nk, j0, t0);
             small_gemm(dp, QT, nk, QT, Vt, rs, 1, dot, QT, dh, NULL, MK_SET);
             backward_tile(st, dp, nk, L, D, scale);
@@ -337,7 +349,7 @@ static void backward_head(float *dQ, float *dK, float *dV, long rs, const float 
                 small_gemm(dK + (long)j0 * rs, rs, nk, dh, dp, QT, 1, Q + (long)t0 * rs, rs, nq,
                            NULL, MK_ADD);
             if (dQ)
-                small_gemm(dQ + (long)t0 * rs, rs, nq, dh, dp, 1, QT, Kt, rs, nk, NULL, MK_ADD);
+                small_gemm(dQ + (long)t0 * rs, rs, nq, dh, dp, 1, QT, kt, dh, nk, NULL, MK_ADD);
         }
     }
 }
