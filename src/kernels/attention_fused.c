@@ -421,7 +421,7 @@ void KFN(attention_fused_forward)(float *out, float *lse, const float *q, const 
                                   int Tq, int Tk, int C, int n_heads, int causal) {
     const int nbh = B * n_heads, nthr = pair_threads(nbh), dh = C / n_heads;
     const float scale = 1.0f / sqrtf((float)dh);
-    if (Tq <= 0) return;
+    if (Tq <= 0 || nbh <= 0) return;
     if (Tk <= 0) {
         memset(out, 0, sizeof(float) * (size_t)B * Tq * C);
         return;
@@ -448,7 +448,7 @@ void KFN(attention_fused_backward)(float *dq, float *dk, float *dv, const float 
                                    int causal) {
     const int nbh = B * n_heads, nthr = pair_threads(nbh), dh = C / n_heads;
     const float scale = 1.0f / sqrtf((float)dh);
-    if (Tq <= 0 || Tk <= 0 || (!dq && !dk && !dv)) return;
+    if (Tq <= 0 || Tk <= 0 || nbh <= 0 || (!dq && !dk && !dv)) return;
     /* Pairs write disjoint column ranges (heads) or rows (batch items). */
 #pragma omp parallel for schedule(static) num_threads(nthr) if (nthr > 1)
     for (int bh = 0; bh < nbh; bh++) {

@@ -73,7 +73,10 @@ long kernels_packed_count(void);
  * binary (baseline x86-64) runs the AVX2 or AVX-512 code where the CPU has it.
  * The matrix products choose their own code at run time (oneDNN, OpenBLAS).
  * Floating-point contraction is off in every variant, so all levels give
- * bit-identical results (tests/test_kernels.c checks it). */
+ * bit-identical results (tests/test_kernels.c checks it). The one exception
+ * is the fused attention (attention_fused.c, also per level), whose AVX-512
+ * micro-kernel uses fused multiply-adds: its levels agree to float rounding
+ * (tests/test_attention.c). */
 typedef enum {
     KERNELS_ISA_GENERIC = 0, /* baseline x86-64 (SSE2), the reference path */
     KERNELS_ISA_AVX2 = 1,    /* AVX2 + FMA + F16C (x86-64-v3's vector part) */
