@@ -8,7 +8,8 @@
  * masked vector tail) and 160 (above the tiled kernel's limit: the row-wise
  * path); causal and not; the three layouts the model uses: separate q/k/v, the
  * fused [.., 3C] projection, and SAA's q = k = v with rows before it that
- * must be neither read nor written. Every level the CPU has, 1 and 3 threads.
+ * must be neither read nor written. Every level the CPU has, 1 and 3 threads:
+ * all give the same bits (the kernels use fused multiply-adds at every level).
  *
  * Tolerance: errors are measured as max|got - ref| / max|ref| (as
  * test_kernels.c). A float dot product of n terms carries a relative error
@@ -147,16 +148,18 @@ static void test_shape(const Shape *s) {
 
     const kernels_isa best = kernels_isa_best(), saved = kernels_isa_get();
     const int saved_threads = kernels_get_num_threads();
+    float *pre[3] = {0};
+    for (int i = 0; i < l.nbuf; i++) {
+        /* pre-filled with noise: the backward must add, and only where it should */
+        pre[i] = fnew(l.L);
+        double mag = maxabs(rg[i], l.L);
+        for (long j = 0; j < l.L; j++) pre[i][j] = (float)(urand() * (mag > 0 ? mag : 1.0));
+    }
+    /* the best level's results, which every other level must match bit for bit */
+    float *best_out = NULL, *best_lse = NULL, *best_grad[3] = {0};
     for (int lv = (int)best; lv >= 0; lv--) {
         kernels_isa_set((kernels_isa)lv);
         float *out[2], *lse[2], *grad[2][3] = {{0}};
-        float *pre[3] = {0};
-        for (int i = 0; i < l.nbuf; i++) {
-            /* pre-filled with noise: the backward must add, and only where it should */
-            pre[i] = fnew(l.L);
-            double mag = maxabs(rg[i], l.L);
-            for (long j = 0; j < l.L; j++) pre[i][j] = (float)(urand() * (mag > 0 ? mag : 1.0));
-        }
         for (int run = 0; run < 2; run++) {
             kernels_set_num_threads(run == 0 ? 1 : 3);
             out[run] = fnew(nout), lse[run] = fnew(nlse);
@@ -189,15 +192,31 @@ static void test_shape(const Shape *s) {
         for (int i = 0; i < l.nbuf; i++)
             same &= !memcmp(grad[0][i], grad[1][i], sizeof(float) * (size_t)l.L);
         CHECK(same, "%s [%s]: 1 and 3 threads differ", s->name, lvn);
+        if (!best_out) {
+            best_out = out[0], best_lse = lse[0], out[0] = lse[0] = NULL;
+            for (int i = 0; i < l.nbuf; i++) best_grad[i] = grad[0][i], grad[0][i] = NULL;
+        } else {
+            int ident = !memcmp(out[0], best_out, sizeof(float) * (size_t)nout) &&
+                        !memcmp(lse[0], best_lse, sizeof(float) * (size_t)nlse);
+            for (int i = 0; i < l.nbuf; i++)
+                ident &= !memcmp(grad[0][i], best_grad[i], sizeof(float) * (size_t)l.L);
+            int same_out = !memcmp(out[0], best_out, sizeof(float) * (size_t)nout);
+            int same_lse = !memcmp(lse[0], best_lse, sizeof(float) * (size_t)nlse);
+            CHECK(ident, "%s: level %s differs from level %s (output %s, lse %s)", s->name, lvn,
+                  kernels_isa_name(best), same_out ? "same" : "differs",
+                  same_lse ? "same" : "differs");
+        }
         printf("  %-34s %-7s fwd %.2e lse %.2e bwd %.2e (tol %.1e; stored-probs path fwd %.2e)\n",
                s->name, lvn, e_out, e_lse, e_grad, tol, ref_path_err);
         for (int run = 0; run < 2; run++) {
             free(out[run]), free(lse[run]);
             for (int i = 0; i < l.nbuf; i++) free(grad[run][i]);
         }
-        for (int i = 0; i < l.nbuf; i++) free(pre[i]);
     }
+    for (int i = 0; i < l.nbuf; i++) free(pre[i]);
     kernels_isa_set(saved);
+    free(best_out), free(best_lse);
+    for (int i = 0; i < l.nbuf; i++) free(best_grad[i]);
 
     for (int i = 0; i < l.nbuf; i++) free(fb[i]), free(db[i]), free(rg[i]);
     free(g), free(gd), free(out_d), free(lse_d), free(out_ref);
@@ -265,7 +284,8 @@ int main(void) {
         {"peaky scores 65 dh64", FUSED_QKV, 1, 65, 65, 64, 1, 0, 0, 4.0},
         {"row-wise path 21 dh160", FUSED_QKV, 2, 21, 21, 320, 2, 1, 0, 1.5},
     };
-    printf("fused attention against the double reference (every level, 1 and 3 threads):\n");
+    printf("fused attention against the double reference (every level, 1 and 3 threads, levels "
+           "bit-identical):\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_shape(&shapes[i]);
     test_finite_differences(0);
     test_finite_differences(1);

@@ -4,9 +4,11 @@
  *
  * Compiled once per instruction-set level like kernels.c (KFN, CMakeLists.txt);
  * the AVX-512 level runs the hand-written micro-kernel below, the others the
- * same tiles in plain C that the compiler vectorises. The levels agree to
- * float rounding, not bit for bit (the AVX-512 products are fused
- * multiply-adds); each level is bit-identical for any thread count.
+ * same tiles in plain C that the compiler vectorises. Every level does the
+ * same operations in the same order on each output, with fused multiply-adds
+ * (fmaf in C: one instruction at the AVX2 level, a libm call at the generic
+ * one, which is slow but exact), so all levels give the same bits, and so
+ * does any thread count.
  *
  * Tiles. One (batch item, head) pair at a time, pairs spread over OpenMP
  * threads. Queries go in tiles of QT = 32, held transposed and pre-scaled
@@ -144,14 +146,14 @@ static void small_gemm(float *C, long ldc, int M, int N, const float *A, long ar
             for (int n = 0; n < nn; n++) acc[n] = 0.0f;
             for (int k = 0; k < K; k++) {
                 const float a = A[r * ars + (long)k * aks], *bk = B + (long)k * ldb + n0;
-                for (int n = 0; n < nn; n++) acc[n] += a * bk[n];
+                for (int n = 0; n < nn; n++) acc[n] = fmaf(a, bk[n], acc[n]);
             }
             if (mode == MK_SET)
                 for (int n = 0; n < nn; n++) cr[n0 + n] = acc[n];
             else if (mode == MK_ADD)
                 for (int n = 0; n < nn; n++) cr[n0 + n] += acc[n];
             else
-                for (int n = 0; n < nn; n++) cr[n0 + n] = cr[n0 + n] * row_scale[r] + acc[n];
+                for (int n = 0; n < nn; n++) cr[n0 + n] = fmaf(cr[n0 + n], row_scale[r], acc[n]);
         }
     }
 }
@@ -189,8 +191,9 @@ static void mask_causal(float *st, int nk, int j0, int t0) {
 }
 
 #if defined(__AVX512F__)
-/* e^x per lane, as vexpf (vexp.h): Cody-Waite reduction and Cephes's
- * polynomial, with fused multiply-adds; 0 below -87.3 (so -inf gives 0). */
+/* e^x per lane, bit for bit vexpf (vexp.h): the same rounding to n, the
+ * same fused multiply-adds where vexpf calls fmaf, 2^n applied exactly; 0
+ * below -87.3 (so -inf gives 0). */
 static inline __m512 exp16(__m512 x) {
     const __m512 lo = _mm512_set1_ps(-87.3f);
     __m512 xc = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.3f));
@@ -217,23 +220,15 @@ static void online_softmax_tile(float *st, int nk, float *m, float *l, float *co
     for (int h = 0; h < QT; h += 16) {
         __m512 mx = _mm512_loadu_ps(m + h);
         for (int j = 0; j < nk; j++) mx = _mm512_max_ps(mx, _mm512_loadu_ps(st + j * QT + h));
-        __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-        int j = 0;
-        for (; j + 2 <= nk; j += 2) {
-            __m512 p0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(st + j * QT + h), mx));
-            __m512 p1 = exp16(_mm512_sub_ps(_mm512_loadu_ps(st + (j + 1) * QT + h), mx));
-            _mm512_storeu_ps(st + j * QT + h, p0);
-            _mm512_storeu_ps(st + (j + 1) * QT + h, p1);
-            s0 = _mm512_add_ps(s0, p0), s1 = _mm512_add_ps(s1, p1);
-        }
-        for (; j < nk; j++) {
+        __m512 s0 = _mm512_setzero_ps();
+        for (int j = 0; j < nk; j++) {
             __m512 p0 = exp16(_mm512_sub_ps(_mm512_loadu_ps(st + j * QT + h), mx));
             _mm512_storeu_ps(st + j * QT + h, p0);
             s0 = _mm512_add_ps(s0, p0);
         }
         __m512 c = exp16(_mm512_sub_ps(_mm512_loadu_ps(m + h), mx));
         _mm512_storeu_ps(corr + h, c);
-        _mm512_storeu_ps(l + h, _mm512_fmadd_ps(_mm512_loadu_ps(l + h), c, _mm512_add_ps(s0, s1)));
+        _mm512_storeu_ps(l + h, _mm512_fmadd_ps(_mm512_loadu_ps(l + h), c, s0));
         _mm512_storeu_ps(m + h, mx);
     }
 #else
@@ -249,7 +244,7 @@ static void online_softmax_tile(float *st, int nk, float *m, float *l, float *co
         }
     for (int i = 0; i < QT; i++) {
         corr[i] = vexpf(m[i] - mx[i]);
-        l[i] = l[i] * corr[i] + s[i];
+        l[i] = fmaf(l[i], corr[i], s[i]);
         m[i] = mx[i];
     }
 #endif

@@ -73,10 +73,10 @@ long kernels_packed_count(void);
  * binary (baseline x86-64) runs the AVX2 or AVX-512 code where the CPU has it.
  * The matrix products choose their own code at run time (oneDNN, OpenBLAS).
  * Floating-point contraction is off in every variant, so all levels give
- * bit-identical results (tests/test_kernels.c checks it). The one exception
- * is the fused attention (attention_fused.c, also per level), whose AVX-512
- * micro-kernel uses fused multiply-adds: its levels agree to float rounding
- * (tests/test_attention.c). */
+ * bit-identical results (tests/test_kernels.c checks it); the fused
+ * attention (attention_fused.c, also per level) uses fused multiply-adds at
+ * every level (fmaf in its plain C), with the same result
+ * (tests/test_attention.c checks it). */
 typedef enum {
     KERNELS_ISA_GENERIC = 0, /* baseline x86-64 (SSE2), the reference path */
     KERNELS_ISA_AVX2 = 1,    /* AVX2 + FMA + F16C (x86-64-v3's vector part) */
@@ -182,8 +182,8 @@ void attention_backward(float *dq, float *dk, float *dv, const float *dout, cons
  * need the probabilities themselves.
  * out [B, Tq, C] contiguous; lse [B, n_heads, Tq]: each query row's
  * log-sum-exp of its scaled scores, what the backward needs (NULL: not kept).
- * Per-level kernel (kernels_levels.h): the levels agree to rounding, not bit
- * for bit; any thread count gives the same bits. */
+ * Per-level kernel (kernels_levels.h): every level and any thread count give
+ * the same bits. */
 void attention_fused_forward(float *out, float *lse, const float *q, const float *k,
                              const float *v, long batch_stride, long row_stride, int B, int Tq,
                              int Tk, int C, int n_heads, int causal);
