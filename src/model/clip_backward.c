@@ -18,7 +18,7 @@ ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M
     a->n_loc = n_loc;
     const size_t rows = (size_t)B * T;
     size_t total = rows * W * 5 + rows * 3 * W + rows * 4 + rows * M * 2 +
-                   (size_t)B * n_heads * T * T + (size_t)B * n_heads * n_loc * n_loc +
+                   (size_t)B * n_heads * T + (size_t)B * n_heads * n_loc +
                    (size_t)B * n_loc * W;
     a->storage = ramc_malloc(total * sizeof(float), "block activations");
     if (!a->storage) return RAMC_ERR_NOMEM;
@@ -36,8 +36,8 @@ ramc_status clip_block_acts_alloc(clip_block_acts *a, int B, int T, int W, int M
     TAKE(ln2_rstd, rows);
     TAKE(fc, rows * M);
     TAKE(act, rows * M);
-    TAKE(probs, (size_t)B * n_heads * T * T);
-    TAKE(side_probs, (size_t)B * n_heads * n_loc * n_loc);
+    TAKE(lse, (size_t)B * n_heads * T);
+    TAKE(side_lse, (size_t)B * n_heads * n_loc);
     TAKE(side_attn, (size_t)B * n_loc * W);
 #undef TAKE
     return RAMC_OK;
@@ -74,8 +74,9 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
 
     /* attention: x_mid = x_in + out_proj(attn(ln_1(x_in))) */
     matmul_backward(dattn, GRAD(out_w), GRAD(out_b), dmid, a->attn, w->out_w, rows, W, W);
-    attention_backward(dqkv, dqkv + W, dqkv + 2 * W, dattn, a->probs, a->qkv, a->qkv + W,
-                       a->qkv + 2 * W, bstride, rstride, B, T, T, W, a->n_heads, a->causal);
+    attention_fused_backward(dqkv, dqkv + W, dqkv + 2 * W, dattn, a->attn, a->lse, a->qkv,
+                             a->qkv + W, a->qkv + 2 * W, bstride, rstride, B, T, T, W, a->n_heads,
+                             a->causal);
     if (dside && a->n_loc) {
         /* the side stream reads v only: q = k = v, all gradients into dv */
         memset(dattn, 0, rw * sizeof(float));
@@ -83,8 +84,8 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
                         B * a->n_loc, W, W);
         float *dv = dqkv + 2 * W;
         const float *v = a->qkv + 2 * W;
-        attention_backward(dv, dv, dv, dattn, a->side_probs, v, v, v, bstride, rstride, B, a->n_loc,
-                           a->n_loc, W, a->n_heads, 0);
+        attention_fused_backward(dv, dv, dv, dattn, a->side_attn, a->side_lse, v, v, v, bstride,
+                                 rstride, B, a->n_loc, a->n_loc, W, a->n_heads, 0);
     }
     memset(dh, 0, rw * sizeof(float));
     matmul_backward(dh, GRAD(qkv_w), GRAD(qkv_b), dqkv, a->h, w->qkv_w, rows, W, 3 * W);
