@@ -34,17 +34,26 @@ def main():
 
     work = a.work or tempfile.mkdtemp(prefix="clip_probe.")
     data = os.path.join(work, "single_%s_%d_%d" % (a.world, a.seed, a.n))
-    if not os.path.exists(os.path.join(data, "manifest.json")):
+    if not os.path.exists(os.path.join(data, "objects.jsonl")):
         # The test splits of a synth run never share images with its pre-training
         # split (other per-image seeds), and --test images of one object cycle
         # through all labels, so every label is probed n/64 times.
         cmd = [a.ramc, "synth", "--out", data, "--seed", str(a.seed), "--pretrain", "0", "--train", "0",
-               "--test", str(a.n), "--min-objects", "1", "--max-objects", "1", "--quiet", "--force"]
+               "--test", str(a.n), "--min-objects", "1", "--max-objects", "1", "--objects", "--quiet", "--force"]
         if a.world != "v1":
             cmd += ["--world", a.world]
         subprocess.run(cmd, check=True)
     gzsl = json.load(open(os.path.join(data, "test_gzsl.json")))
     unseen = set(l.strip() for l in open(os.path.join(data, "unseen.txt")) if l.strip())
+    # Top-1 by the object's diameter in pixels (the CLIP's patch is 8 at 64x64):
+    # what a small object costs.
+    bins = [(0, 12), (12, 16), (16, 24), (24, 1e9)]
+    diameter = {}
+    for line in open(os.path.join(data, "objects.jsonl")):
+        r = json.loads(line)
+        if r["split"] == "test_gzsl":
+            diameter[os.path.normpath(os.path.join(data, r["image"]))] = 2 * r["objects"][0]["radius"]
+    by_size = [[0, 0, 0] for _ in bins]  # right, shape right, images
     truth = {}
     for path, labels in gzsl["images"]:
         assert len(labels) == 1, (path, labels)
@@ -67,6 +76,11 @@ def main():
         k = "unseen" if want in unseen else "seen"
         by[k][0] += ok
         by[k][1] += 1
+        d = diameter[os.path.normpath(img)]
+        b = next(i for i, (lo, hi) in enumerate(bins) if lo <= d < hi)
+        by_size[b][0] += ok
+        by_size[b][1] += label.split()[1] == want.split()[1]
+        by_size[b][2] += 1
     if n != len(truth):
         sys.exit("clip_probe: %d predictions for %d images" % (n, len(truth)))
     mpath = os.path.join(a.clip, "metrics.json")
@@ -80,6 +94,9 @@ def main():
         "shape": shape / n,
         "top1_seen": by["seen"][0] / max(by["seen"][1], 1),
         "top1_unseen": by["unseen"][0] / max(by["unseen"][1], 1),
+        "by_diameter": [{"pixels": "%g-%s" % (lo, "" if hi > 1e8 else "%g" % hi), "images": c[2],
+                         "top1": c[0] / max(c[2], 1), "shape": c[1] / max(c[2], 1)}
+                        for (lo, hi), c in zip(bins, by_size)],
         "retrieval_i2t": metrics.get("retrieval_i2t_top1"),
         "retrieval_t2i": metrics.get("retrieval_t2i_top1"),
         "retrieval_chance": metrics.get("retrieval_chance"),

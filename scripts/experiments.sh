@@ -5,18 +5,20 @@
 #
 #   scripts/experiments.sh [--world v1|v2] [--seed S] [--seeds N] [--quick] [--out DIR] [--docs DIR]
 #
-# --world v1 (the default for now) reproduces the table of docs/experiments.md
-# exactly, including its defect: RAM runs one epoch with scheduler_max_epochs
-# = max_epochs = 1 and no warm-up, i.e. at the floor learning rate (0.002 x
-# base) throughout. --world v2 runs the v2 world of `ramc synth`, the CLIP
-# recipe chosen in docs/pretrain.md and a RAM schedule that trains
-# (scheduler_max_epochs = max_epochs + 1: every epoch gets >= 2% of the base
-# rate, half of it on average; tests/test_optim.c); its output and docs go to
-# out/experiments-v2 unless --out / --docs say otherwise. Its run time has
-# not been measured yet.
+# --world v2 (the default) runs the v2 world of `ramc synth` (small objects,
+# occlusion, distractors; docs/synth.md), the CLIP recipe chosen in
+# docs/pretrain.md and a RAM schedule that trains (scheduler_max_epochs =
+# max_epochs + 1: every epoch gets >= 2% of the base rate, half of it on
+# average; tests/test_optim.c); the runs log their loss at every step and the
+# collector plots the curves (experiments_loss.png) and says whether they
+# levelled off. --world v1 reproduces the earlier v1 table exactly, including
+# its defect (one epoch with scheduler_max_epochs = max_epochs = 1 and no
+# warm-up, i.e. at the floor learning rate, 0.002 x base, throughout); its
+# output and docs go to out/experiments-v1 unless --out / --docs say otherwise.
 #
 # --docs DIR receives experiments.md (its table block) and experiments.png:
-# default docs/, or OUT/docs with --quick (a smoke run keeps the real table).
+# default docs/ for the full v2 run, else OUT/docs (a smoke run or the v1
+# reproduction keeps the real table).
 # --seed S fixes the world (synth), the pre-trained CLIP and the first RAM seed;
 # the N RAM seeds are S, S+1, ..., S+N-1 (the world and the CLIP stay the same,
 # so the spread is that of adapter training alone). The same arguments give the
@@ -26,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seed=0 seeds=3 quick=0 out= docs= world=v1
+seed=0 seeds=3 quick=0 out= docs= world=v2
 while [ $# -gt 0 ]; do
     case "$1" in
         --world) world=$2; shift 2 ;;
@@ -40,10 +42,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 case "$world" in v1|v2) ;; *) echo "experiments.sh: --world takes v1 or v2" >&2; exit 2 ;; esac
-[ -n "$out" ] || { if [ "$world" = v1 ]; then out=out/experiments; else out=out/experiments-v2; fi; }
-# a smoke run (or v2, until its table is measured) must not overwrite the
-# documented table: its docs go under OUT
-[ -n "$docs" ] || { if [ "$quick" = 1 ] || [ "$world" = v2 ]; then docs=$out/docs; else docs=docs; fi; }
+[ -n "$out" ] || { if [ "$world" = v1 ]; then out=out/experiments-v1; else out=out/experiments; fi; }
+# a smoke run (or the v1 reproduction) must not overwrite the documented
+# table: its docs go under OUT
+[ -n "$docs" ] || { if [ "$quick" = 1 ] || [ "$world" = v1 ]; then docs=$out/docs; else docs=docs; fi; }
 case "$seed$seeds" in *[!0-9]*) echo "experiments.sh: --seed and --seeds take integers" >&2; exit 2 ;; esac
 [ "$seeds" -ge 1 ] || { echo "experiments.sh: --seeds must be at least 1" >&2; exit 2; }
 
@@ -71,16 +73,19 @@ if [ "$world" = v1 ]; then
         n_pre=10000 n_train=1600 n_test=500 pre_epochs=2 pre_batch=64 ram_epochs=1
     fi
 else
-    world_extra="--pretrain-max-objects ${V2_PRETRAIN_MAX_OBJECTS:-2}"
+    # captions of 1-2 objects over all labels (recipe v2-D-open, docs/pretrain.md)
+    world_extra="--pretrain-max-objects ${V2_PRETRAIN_MAX_OBJECTS:-2} --no-strict-pretrain"
     pre_extra="--lr ${V2_PRE_LR:-1e-3}"
     if [ "$quick" = 1 ]; then
         n_pre=1000 n_train=256 n_test=100 pre_epochs=1 pre_batch=64 ram_epochs=2
     else
-        n_pre=40000 n_train=1200 n_test=500 pre_epochs=4 pre_batch=128 ram_epochs=8
+        n_pre=100000 n_train=1600 n_test=500 pre_epochs=5 pre_batch=128 ram_epochs=8
     fi
 fi
 # v1 keeps its documented schedule; v2's cosine ends one epoch after the last
 sched_epochs=$((ram_epochs + sched_extra))
+log_period=0   # v1 as it was; v2 logs every step for the loss curves
+[ "$world" = v2 ] && log_period=1
 # RAM's official learning rates (AdamW 5e-5 temperatures, 5e-6 TSS, SGD 1e-3
 # prompts, 3 warm-up epochs of a 60-epoch cosine) fine-tune a web-scale CLIP
 # for 6 epochs; our CLIP is small and trained in minutes, and the adapter gets
@@ -88,7 +93,7 @@ sched_epochs=$((ram_epochs + sched_extra))
 ram_sets=(--set max_epochs=$ram_epochs --set scheduler_max_epochs=$sched_epochs
           --set warmup_epochs=0 --set base_lr=${RAM_LR:-5e-4} --set clip_lr_factor=${RAM_TSS_FACTOR:-2}
           --set base_lr_sgd=${RAM_SGD_LR:-0.5} --set batch_size=32 --set use_ema=false
-          --set eval_period=0 --set checkpoint_period=0 --set log_period=0 --set workers=2)
+          --set eval_period=0 --set checkpoint_period=0 --set log_period=$log_period --set workers=2)
 
 variants="ram avgpool reweight ot no_saa no_tss"
 variant_sets() {

@@ -149,6 +149,7 @@ def main():
                     per_seed.setdefault(key, {}).setdefault(f"{s}_{mk}", []).append(m[mk])
         rows.append((label, vals))
 
+    curves = read_loss_curves(a.out, seeds)
     times = read_times(os.path.join(a.out, "times.txt"))
     stage_total = sum(v for k, v in times.items() if k != "invocation")
     n_seeds = a.seeds
@@ -173,13 +174,17 @@ def main():
             (f", RAM training + evaluation {sum(trained_times)} for {len(trained_times)} runs"
              f" (mean {sum(trained_times) / len(trained_times):.0f} per run)" if trained_times else "") +
             f"; total {stage_total} s = {stage_total / 60:.1f} min.")
-    block = f"{BEGIN}\n{note}\n\n{table}\n\n![ZSL and GZSL F1@3 and mAP](experiments.png)\n{END}"
+    plateau = plateau_table(curves)
+    loss_png = "\n\n![training loss of RAM and its ablations](experiments_loss.png)" if curves else ""
+    block = (f"{BEGIN}\n{note}\n\n{table}\n\n![ZSL and GZSL F1@3 and mAP](experiments.png)"
+             f"{plateau}{loss_png}\n{END}")
 
     os.makedirs(a.docs, exist_ok=True)
     with open(os.path.join(a.out, "table.md"), "w") as f:
         f.write(block + "\n")
     results = {"seed": a.seed, "seeds": seeds, "sizes": a.sizes, "ram_sets": a.ram_sets,
-               "times_s": times, "rows": [{"method": l, **v} for l, v in rows]}
+               "times_s": times, "rows": [{"method": l, **v} for l, v in rows],
+               "loss_levels": {k: levels(c) for k, c in curves.items()}}
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     doc = os.path.join(a.docs, "experiments.md")
@@ -219,6 +224,84 @@ def main():
     fig.tight_layout()
     fig.savefig(os.path.join(a.docs, "experiments.png"))
     print(f"wrote {os.path.join(a.docs, 'experiments.png')}", file=sys.stderr)
+    if curves:
+        plot_loss_curves(plt, curves, os.path.join(a.docs, "experiments_loss.png"), n_seeds)
+
+
+def read_loss_curves(out, seeds):
+    """{variant: [per seed: [(global_step, loss), ...]]} from the runs' log.jsonl
+    (written when the runs log every step: log_period=1)."""
+    curves = {}
+    for key, _ in VARIANTS:
+        per_seed = []
+        for ts in seeds:
+            path = os.path.join(out, "runs", f"seed{ts}", key, "log.jsonl")
+            if not os.path.exists(path):
+                continue
+            pts = []
+            for ln in open(path):
+                ev = json.loads(ln)
+                if ev.get("event") == "step" and "loss" in ev:
+                    pts.append((ev["global_step"], ev["loss"]))
+            if pts:
+                per_seed.append(pts)
+        if per_seed:
+            curves[key] = per_seed
+    return curves
+
+
+def mean_curve(per_seed):
+    """The seeds' losses averaged step by step, over the steps all seeds logged."""
+    n = min(len(c) for c in per_seed)
+    return [(per_seed[0][i][0], sum(c[i][1] for c in per_seed) / len(per_seed)) for i in range(n)]
+
+
+def levels(per_seed):
+    """Mean loss (averaged over seeds) in the first, the second-to-last and the
+    last tenth of the steps: a run has levelled off when the last two are close."""
+    c = [l for _, l in mean_curve(per_seed)]
+    t = max(len(c) // 10, 1)
+    avg = lambda xs: sum(xs) / len(xs)
+    return {"first": avg(c[:t]), "second_last": avg(c[-2 * t:-t] or c[-t:]), "last": avg(c[-t:]),
+            "steps": len(c)}
+
+
+def plateau_table(curves):
+    if not curves:
+        return ""
+    names = dict(VARIANTS)
+    lines = ["", "", "Training loss (mean over seeds) in the first, the next-to-last and the last tenth "
+             "of the steps; the last column is the change over the last tenth, relative to the whole fall:",
+             "", "| run | steps | first 10% | next-to-last 10% | last 10% | last tenth / whole fall |",
+             "|---|---|---|---|---|---|"]
+    for key, per_seed in curves.items():
+        lv = levels(per_seed)
+        fall = lv["first"] - lv["last"]
+        share = (lv["second_last"] - lv["last"]) / fall if fall > 0 else float("nan")
+        lines.append(f"| {names[key]} | {lv['steps']} | {lv['first']:.3f} | {lv['second_last']:.3f} | "
+                     f"{lv['last']:.3f} | {100 * share:.1f}% |")
+    return "\n".join(lines)
+
+
+def plot_loss_curves(plt, curves, path, n_seeds):
+    names = dict(VARIANTS)
+    fig, ax = plt.subplots(figsize=(10, 5.2), dpi=90)
+    colours = plt.get_cmap("tab10")
+    for r, (key, per_seed) in enumerate(curves.items()):
+        c = mean_curve(per_seed)
+        w = max(len(c) // 40, 1)  # a moving average over 2.5% of the run
+        xs = [s for s, _ in c][w - 1:]
+        ys = [sum(l for _, l in c[i - w + 1:i + 1]) / w for i in range(w - 1, len(c))]
+        ax.plot(xs, ys, label=names[key], color=colours(r + 2), lw=1.4)
+    ax.set_xlabel("training step (batch 32)")
+    ax.set_ylabel("training loss (MMC, global + local)")
+    seeds_txt = f"mean over {n_seeds} seeds" if n_seeds > 1 else "1 seed"
+    ax.set_title(f"RAM and its ablations: training loss ({seeds_txt}, moving average)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ v2-A|--seed 0 --pretrain 40000|--epochs 4 --batch 128 --lr 2e-3
 v2-B-few|--seed 0 --pretrain 40000 --pretrain-max-objects 2|--epochs 4 --batch 128 --lr 1e-3
 v2-C-single|--seed 0 --pretrain 40000 --pretrain-max-objects 1|--epochs 3 --batch 128 --lr 1e-3
 v2-B-long|--seed 0 --pretrain 40000 --pretrain-max-objects 2|--epochs 12 --batch 128 --lr 1e-3
+v2-D-open|--seed 0 --pretrain 100000 --pretrain-max-objects 2 --no-strict-pretrain|--epochs 5 --batch 128 --lr 1e-3
 EOF
 }
 

@@ -2,7 +2,7 @@
 # `ramc synth` end to end: a small run writes every file with consistent
 # counts, a second run with the same seed is byte-identical, --help, bad
 # arguments exit 2, a non-empty output folder is refused (exit 1) and left
-# untouched. Needs only bash and coreutils.
+# untouched. Needs bash, coreutils and python3 (the --objects check).
 # usage: cli_synth.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
 RAMC=$1
@@ -87,6 +87,30 @@ if run 0 --out "$WORK/d" --seed 1 --pretrain 30 --train 10 --test 10 --quiet --s
     --unseen "red star,blue ring"; then
     check "--unseen list kept" test "$(cat "$WORK/d/unseen.txt" | paste -sd,)" = "blue ring,red star"
     check "strict: no unseen phrase in captions" bash -c "! grep -E 'red star|blue ring' '$WORK/d/pretrain.tsv'"
+fi
+
+# --objects: one line per image of every split, labels as in the dataset files,
+# geometry inside the image; without the flag no such file.
+check "objects.jsonl only on request" test ! -e "$WORK/d/objects.jsonl"
+if run 0 --out "$WORK/o" --seed 3 --pretrain 7 --train 5 --test 6 --quiet --objects; then
+    check "objects.jsonl: a line per image" test "$(wc -l < "$WORK/o/objects.jsonl")" = 24
+    check "objects.jsonl agrees with the dataset files" /usr/bin/env python3 - "$WORK/o" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+lines = [json.loads(l) for l in open(os.path.join(d, "objects.jsonl"))]
+by = {(r["split"], r["image"]): r["objects"] for r in lines}
+size = json.load(open(os.path.join(d, "manifest.json")))["size"]
+for split in ("train", "test_zsl", "test_gzsl"):
+    for path, labels in json.load(open(os.path.join(d, split + ".json")))["images"]:
+        objs = by[(split, path)]
+        assert sorted(o["label"] for o in objs if o["labelled"]) == sorted(labels), (split, path)
+        for o in objs:
+            assert 0 <= o["cx"] <= size and 0 <= o["cy"] <= size and 0 < o["radius"] < size / 2, o
+for line in open(os.path.join(d, "pretrain.tsv")):
+    path, caption = line.rstrip("\n").split("\t")
+    for o in by[("pretrain", path)]:
+        assert o["label"] in caption, (path, o["label"], caption)
+PY
 fi
 
 # Bad usage: exit 2, nothing written.

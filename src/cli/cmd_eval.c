@@ -20,7 +20,8 @@ static const char usage_text[] =
     "                 [--seen-classes FILE] [--unseen-classes FILE]\n"
     "                 [--image-root DIR] [--path-map OLD=NEW] [--batch N] [--per-image]\n"
     "                 [--per-class] [--report OUT.json] [--official-mode] [--fatal-missing]\n"
-    "                 [--score official|independent] [--bf16] [--no-pack] [--threads N]\n"
+    "                 [--score official|independent] [--baseline clip] [--bf16] [--no-pack]\n"
+    "                 [--threads N]\n"
     "\n"
     "Evaluates RAM (or, without --adapter, RAM's zero-shot path on the frozen CLIP)\n"
     "as the official code: ZSL on the unseen labels, GZSL on seen + unseen labels\n"
@@ -38,6 +39,9 @@ static const char usage_text[] =
     "  --per-class            also print the per-class table\n"
     "  --score S              the score the metrics rank by: official (default) or\n"
     "                         independent (ramc predict --help, docs/predict.md)\n"
+    "  --baseline clip        evaluate plain CLIP instead of RAM: softmax of\n"
+    "                         exp(logit_scale) * cos(image, \"A photo of a {label}.\")\n"
+    "                         (ramc predict --baseline clip); no adapter is used\n"
     "  --report OUT.json      write the reports: {\"reports\": [one per evaluation]}\n"
     "                         (schema in docs/metrics.md)\n"
     "  --fatal-missing        stop at an unreadable image (default: report, skip it,\n"
@@ -83,6 +87,7 @@ int cmd_eval(int argc, char **argv) {
     const char *adapter = NULL, *test = NULL, *classes = NULL, *report_path = NULL, *label_cache = NULL;
     int per_class = 0, per_image = 0, batch = 0, status = 0, fatal_missing = 0;
     ramc_score score = RAMC_SCORE_OFFICIAL;
+    int baseline = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int v = i + 1 < argc;
@@ -144,6 +149,13 @@ int cmd_eval(int argc, char **argv) {
                         argv[i]);
                 return 2;
             }
+        } else if (v && !strcmp(a, "--baseline")) {
+            if (strcmp(argv[++i], "clip")) {
+                fprintf(stderr, "ramc eval: invalid value '%s' for --baseline (the one baseline is "
+                                "'clip')\n", argv[i]);
+                return 2;
+            }
+            baseline = 1;
         } else if (!strcmp(a, "--per-class")) {
             per_class = 1;
         } else if (!strcmp(a, "--per-image")) {
@@ -165,7 +177,10 @@ int cmd_eval(int argc, char **argv) {
             return 1;
         }
         if (ram_train_config_apply(&cfg, "model", default_clip, "default model")) return cli_fail("eval");
-        if (!adapter) {
+        if (baseline) {
+            fprintf(stderr, "ramc eval: no --clip given: using the embedded default model %s\n",
+                    default_clip);
+        } else if (!adapter) {
             adapter = default_adapter;
             fprintf(stderr, "ramc eval: no --clip given: using the embedded default model %s "
                             "and its adapter %s\n", default_clip, default_adapter);
@@ -173,6 +188,14 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "ramc eval: no --clip given: using the embedded default model %s\n",
                     default_clip);
         }
+    }
+    if (baseline && adapter) {
+        fprintf(stderr, "ramc eval: --baseline clip evaluates plain CLIP: it takes no --adapter\n");
+        return 2;
+    }
+    if (baseline && score != RAMC_SCORE_OFFICIAL) {
+        fprintf(stderr, "ramc eval: --baseline clip has its own score; --score applies to RAM\n");
+        return 2;
     }
     if (!test && !cfg.test_zsl[0] && !cfg.test_gzsl[0]) {
         fprintf(stderr, "ramc eval: nothing to evaluate: give --test-zsl, --test-gzsl or --test\n");
@@ -230,6 +253,7 @@ int cmd_eval(int argc, char **argv) {
     eo.per_image_sinkhorn = per_image;
     eo.label_cache = label_cache;
     eo.score = score;
+    eo.clip_baseline = baseline;
     eo.fatal_missing = fatal_missing;
     /* the ablation keys of a config (--config / --set) apply to evaluation too */
     eo.variant = cfg.variant;
@@ -240,7 +264,8 @@ int cmd_eval(int argc, char **argv) {
         eval_report *r = NULL;
         int skipped = 0;
         ramc_status st = ram_evaluate(model, &sets[s].ds, &eo, sets[s].name,
-                                      adapter ? "adapter" : "zero-shot", &skipped, &r);
+                                      baseline ? "clip-baseline" : adapter ? "adapter" : "zero-shot",
+                                      &skipped, &r);
         if (show_progress) fputc('\n', stderr);
         if (skipped) {
             fprintf(stderr, "ramc eval: %s: %d unreadable images skipped\n", sets[s].ds.source,

@@ -66,6 +66,8 @@ static void usage(FILE *f) {
             "  --no-strict-pretrain  pre-training draws from all labels, as web data does\n"
             "                        (default in v1)\n"
             "  --threads N           worker threads (default: one per CPU, at most 16)\n"
+            "  --objects             also write objects.jsonl: per image, each object's label,\n"
+            "                        centre and radius in pixels, and whether it is labelled\n"
             "  --force               write into a non-empty DIR (files are replaced, none removed)\n"
             "  --quiet               no progress on stderr\n"
             "Counts are at most %d per split.\n",
@@ -132,6 +134,10 @@ int cmd_synth(int argc, char **argv) {
         }
         if (!strcmp(a, "--strict-pretrain") || !strcmp(a, "--no-strict-pretrain")) {
             o.strict_pretrain = !strcmp(a, "--strict-pretrain");
+            continue;
+        }
+        if (!strcmp(a, "--objects")) {
+            o.write_objects = 1;
             continue;
         }
         if (!strcmp(a, "--quiet")) {

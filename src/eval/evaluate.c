@@ -134,6 +134,7 @@ ramc_status ram_evaluate(const ramc_model *model, const dataset *ds, const ram_e
     pp.fuse_batch = 1; /* a whole batch per matrix product, as the official evaluation */
     pp.ablation = o->variant;
     pp.score = o->score;
+    if (o->clip_baseline) pp.mode = RAMC_PREDICT_CLIP_BASELINE;
     /* one scratch arena for every batch, sized once for the largest */
     if ((st = ramc_state_create(model, &state)) != RAMC_OK ||
         (st = ramc_state_reserve(state, B, C, &pp)) != RAMC_OK)

@@ -24,6 +24,7 @@ typedef struct {
     int fatal_missing;       /* 1: an unreadable image stops the evaluation; 0: skipped */
     ramc_variant variant;    /* the paper's ablations; zero = RAM */
     ramc_score score;        /* which score the metrics rank by; RAMC_SCORE_OFFICIAL */
+    int clip_baseline;       /* 1: plain CLIP's scores (RAMC_PREDICT_CLIP_BASELINE) instead of RAM's */
     ram_eval_progress_fn progress;
     void *progress_user;
     /* Sharded over these processes (data-parallel training): every process

@@ -73,7 +73,10 @@ long kernels_packed_count(void);
  * binary (baseline x86-64) runs the AVX2 or AVX-512 code where the CPU has it.
  * The matrix products choose their own code at run time (oneDNN, OpenBLAS).
  * Floating-point contraction is off in every variant, so all levels give
- * bit-identical results (tests/test_kernels.c checks it). */
+ * bit-identical results (tests/test_kernels.c checks it); the fused
+ * attention (attention_fused.c, also per level) uses fused multiply-adds at
+ * every level (fmaf in its plain C), with the same result
+ * (tests/test_attention.c checks it). */
 typedef enum {
     KERNELS_ISA_GENERIC = 0, /* baseline x86-64 (SSE2), the reference path */
     KERNELS_ISA_AVX2 = 1,    /* AVX2 + FMA + F16C (x86-64-v3's vector part) */
@@ -186,6 +189,27 @@ void attention_backward_work(float *dq, float *dk, float *dv, const float *dout,
                              long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
                              int n_heads, int causal, float *work);
 size_t attention_backward_work_floats(int B, int Tq, int Tk, int n_heads, int have_probs);
+
+/* Fused ("flash") attention, attention_fused.c: the same contract as
+ * attention_forward / attention_backward without the [Tq, Tk] probabilities
+ * ever stored (tiles of queries against tiles of keys with a running max and
+ * sum), no scratch from the caller. attention_forward and attention_backward
+ * stay as the reference the tests hold these against, and for callers that
+ * need the probabilities themselves.
+ * out [B, Tq, C] contiguous; lse [B, n_heads, Tq]: each query row's
+ * log-sum-exp of its scaled scores, what the backward needs (NULL: not kept).
+ * Per-level kernel (kernels_levels.h): every level and any thread count give
+ * the same bits. */
+void attention_fused_forward(float *out, float *lse, const float *q, const float *k,
+                             const float *v, long batch_stride, long row_stride, int B, int Tq,
+                             int Tk, int C, int n_heads, int causal);
+/* dq, dk, dv strided as q, k, v (accumulated; may alias each other; NULL: not
+ * needed); dout and out [B, Tq, C] (out: the forward's output); lse [B, n_heads,
+ * Tq] from attention_fused_forward. The probabilities are recomputed per tile. */
+void attention_fused_backward(float *dq, float *dk, float *dv, const float *dout,
+                              const float *out, const float *lse, const float *q, const float *k,
+                              const float *v, long batch_stride, long row_stride, int B, int Tq,
+                              int Tk, int C, int n_heads, int causal);
 
 /* ------------------------------------------------------------ Activations */
 

@@ -1,7 +1,7 @@
 /* The kernels compiled once per instruction-set level (kernels.h:
- * kernels_isa). kernels.c is built three times, with KERNELS_VARIANT set to
- * generic, avx2 and avx512 and the matching -m flags (CMakeLists.txt), and
- * defines each kernel below as <name>_<variant>; dispatch.c defines <name>
+ * kernels_isa). kernels.c and attention_fused.c are built three times, with
+ * KERNELS_VARIANT set to generic, avx2 and avx512 and the matching -m flags
+ * (CMakeLists.txt), and define each kernel below as <name>_<variant>; dispatch.c defines <name>
  * itself, which calls the variant of the current level.
  *
  * X(name, (parameters), (arguments)) for each; all return void. The list is
@@ -65,7 +65,18 @@
       (out, ids, table, n, dim))                                                                \
     X(embedding_backward,                                                                       \
       (float *dtable, const float *dout, const int32_t *ids, int n, int dim),                   \
-      (dtable, dout, ids, n, dim))
+      (dtable, dout, ids, n, dim))                                                              \
+    X(attention_fused_forward,                                                                  \
+      (float *out, float *lse, const float *q, const float *k, const float *v,                  \
+       long batch_stride, long row_stride, int B, int Tq, int Tk, int C, int n_heads,           \
+       int causal),                                                                             \
+      (out, lse, q, k, v, batch_stride, row_stride, B, Tq, Tk, C, n_heads, causal))             \
+    X(attention_fused_backward,                                                                 \
+      (float *dq, float *dk, float *dv, const float *dout, const float *out, const float *lse,  \
+       const float *q, const float *k, const float *v, long batch_stride, long row_stride,      \
+       int B, int Tq, int Tk, int C, int n_heads, int causal),                                  \
+      (dq, dk, dv, dout, out, lse, q, k, v, batch_stride, row_stride, B, Tq, Tk, C, n_heads,    \
+       causal))
 
 #define KERNELS_CAT2_(a, b) a##_##b
 #define KERNELS_CAT_(a, b) KERNELS_CAT2_(a, b)

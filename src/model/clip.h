@@ -85,13 +85,13 @@ typedef struct {
     float *qkv;   /* [B*T, 3W] */
     float *attn;  /* [B*T, W]   attention output, heads concatenated */
     float *mlp;   /* [B*T, M] */
-    float *probs; /* attention_work_floats(B, T, T, n_heads): the score planes */
+    /* no attention scratch: the fused kernel keeps its tiles on the stack */
 } clip_block_scratch;
 
 ramc_status clip_block_scratch_alloc(clip_block_scratch *s, ramc_arena *arena, int B, int T,
-                                     int W, int M, int n_heads);
+                                     int W, int M);
 /* Arena bytes of clip_block_scratch_alloc for these shapes. */
-size_t clip_block_scratch_bytes(int B, int T, int W, int M, int n_heads);
+size_t clip_block_scratch_bytes(int B, int T, int W, int M);
 void clip_block_scratch_free(clip_block_scratch *s);
 
 /* A CLIP with every weight drawn from N(0, sigma) with the sigmas of CLIP's
@@ -147,14 +147,15 @@ typedef struct {
     float *ln1_mean, *ln1_rstd;  /* [B*T] */
     float *h;                    /* [B*T, W]   ln_1 output */
     float *qkv;                  /* [B*T, 3W] */
-    float *probs;                /* [B, heads, T, T] */
+    float *lse;                  /* [B, heads, T] log-sum-exp per query row (the fused
+                                  * backward recomputes the probabilities from it) */
     float *attn;                 /* [B*T, W]   before out_proj */
     float *x_mid;                /* [B, T, W]  after the attention residual */
     float *ln2_mean, *ln2_rstd;  /* [B*T] */
     float *h2;                   /* [B*T, W]   ln_2 output */
     float *fc;                   /* [B*T, M]   c_fc output (QuickGELU input) */
     float *act;                  /* [B*T, M]   QuickGELU output */
-    float *side_probs;           /* [B, heads, n_loc, n_loc] value-value attention */
+    float *side_lse;             /* [B, heads, n_loc] value-value attention's log-sum-exp */
     float *side_attn;            /* [B*n_loc, W] before out_proj */
     float *storage;
     ramc_arena *arena;           /* where storage lives, and where clip_block_backward takes

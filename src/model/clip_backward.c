@@ -24,7 +24,7 @@ ramc_status clip_block_acts_alloc_in(clip_block_acts *a, ramc_arena *arena, int 
     a->n_loc = n_loc;
     const size_t rows = (size_t)B * T;
     size_t total = rows * W * 5 + rows * 3 * W + rows * 4 + rows * M * 2 +
-                   (size_t)B * n_heads * T * T + (size_t)B * n_heads * n_loc * n_loc +
+                   (size_t)B * n_heads * T + (size_t)B * n_heads * n_loc +
                    (size_t)B * n_loc * W;
     a->storage = arena_alloc(arena, total * sizeof(float), "block activations");
     if (!a->storage) return RAMC_ERR_NOMEM;
@@ -42,8 +42,8 @@ ramc_status clip_block_acts_alloc_in(clip_block_acts *a, ramc_arena *arena, int 
     TAKE(ln2_rstd, rows);
     TAKE(fc, rows * M);
     TAKE(act, rows * M);
-    TAKE(probs, (size_t)B * n_heads * T * T);
-    TAKE(side_probs, (size_t)B * n_heads * n_loc * n_loc);
+    TAKE(lse, (size_t)B * n_heads * T);
+    TAKE(side_lse, (size_t)B * n_heads * n_loc);
     TAKE(side_attn, (size_t)B * n_loc * W);
 #undef TAKE
     return RAMC_OK;
@@ -72,12 +72,7 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
     float *buf = arena_calloc(arena,
                               rw * 3 + (size_t)rows * 3 * W + (size_t)rows * M * (fused ? 1 : 2),
                               sizeof(float), "block gradients");
-    /* the dP planes of the attention backward: NULL (malloc'ed there) without an arena */
-    const size_t work_n =
-        arena ? attention_backward_work_floats(B, T, T, a->n_heads, 1) : 0;
-    float *work = work_n ? arena_alloc(arena, work_n * sizeof(float), "attention gradients") : NULL;
-    if (!buf || (work_n && !work)) {
-        arena_free(arena, buf);
+    if (!buf) {
         arena_reset(arena, mark);
         return RAMC_ERR_NOMEM;
     }
@@ -101,9 +96,9 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
 
     /* attention: x_mid = x_in + out_proj(attn(ln_1(x_in))) */
     matmul_backward(dattn, GRAD(out_w), GRAD(out_b), dmid, a->attn, w->out_w, rows, W, W);
-    attention_backward_work(dqkv, dqkv + W, dqkv + 2 * W, dattn, a->probs, a->qkv, a->qkv + W,
-                            a->qkv + 2 * W, bstride, rstride, B, T, T, W, a->n_heads, a->causal,
-                            work);
+    attention_fused_backward(dqkv, dqkv + W, dqkv + 2 * W, dattn, a->attn, a->lse, a->qkv,
+                             a->qkv + W, a->qkv + 2 * W, bstride, rstride, B, T, T, W, a->n_heads,
+                             a->causal);
     if (dside && a->n_loc) {
         /* the side stream reads v only: q = k = v, all gradients into dv */
         memset(dattn, 0, rw * sizeof(float));
@@ -111,9 +106,8 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
                         B * a->n_loc, W, W);
         float *dv = dqkv + 2 * W;
         const float *v = a->qkv + 2 * W;
-        /* n_loc <= T: the main attention's planes are large enough */
-        attention_backward_work(dv, dv, dv, dattn, a->side_probs, v, v, v, bstride, rstride, B,
-                                a->n_loc, a->n_loc, W, a->n_heads, 0, work);
+        attention_fused_backward(dv, dv, dv, dattn, a->side_attn, a->side_lse, v, v, v, bstride,
+                                 rstride, B, a->n_loc, a->n_loc, W, a->n_heads, 0);
     }
     memset(dh, 0, rw * sizeof(float));
     matmul_backward(dh, GRAD(qkv_w), GRAD(qkv_b), dqkv, a->h, w->qkv_w, rows, W, 3 * W);
@@ -126,7 +120,6 @@ ramc_status clip_block_backward(const clip_block *w, const clip_block_acts *a, f
         layernorm_backward(dx, GRAD(ln_1_w), GRAD(ln_1_b), dh, a->x_in, w->ln_1_w, a->ln1_mean,
                            a->ln1_rstd, rows, W);
     }
-    arena_free(arena, work);
     arena_free(arena, buf);
     arena_reset(arena, mark);
     return RAMC_OK;

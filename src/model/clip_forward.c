@@ -12,7 +12,7 @@
 #define LN_EPS 1e-5f
 
 ramc_status clip_block_scratch_alloc(clip_block_scratch *s, ramc_arena *arena, int B, int T,
-                                     int W, int M, int n_heads) {
+                                     int W, int M) {
     size_t rows = (size_t)B * T;
     memset(s, 0, sizeof *s);
     s->arena = arena;
@@ -20,19 +20,17 @@ ramc_status clip_block_scratch_alloc(clip_block_scratch *s, ramc_arena *arena, i
     s->qkv = arena_alloc(arena, rows * 3 * W * sizeof(float), "block scratch");
     s->attn = arena_alloc(arena, rows * W * sizeof(float), "block scratch");
     s->mlp = arena_alloc(arena, rows * M * sizeof(float), "block scratch");
-    s->probs = arena_alloc(arena, attention_work_floats(B, T, T, n_heads) * sizeof(float),
-                           "attention scratch");
-    if (!s->h || !s->qkv || !s->attn || !s->mlp || !s->probs) {
+    if (!s->h || !s->qkv || !s->attn || !s->mlp) {
         clip_block_scratch_free(s);
         return RAMC_ERR_NOMEM;
     }
     return RAMC_OK;
 }
 
-size_t clip_block_scratch_bytes(int B, int T, int W, int M, int n_heads) {
+size_t clip_block_scratch_bytes(int B, int T, int W, int M) {
     const size_t rows = (size_t)B * T, f = sizeof(float);
     return 2 * arena_size(rows * W * f) + arena_size(rows * 3 * W * f) +
-           arena_size(rows * M * f) + arena_size(attention_work_floats(B, T, T, n_heads) * f);
+           arena_size(rows * M * f);
 }
 
 void clip_block_scratch_free(clip_block_scratch *s) {
@@ -40,7 +38,6 @@ void clip_block_scratch_free(clip_block_scratch *s) {
     arena_free(s->arena, s->qkv);
     arena_free(s->arena, s->attn);
     arena_free(s->arena, s->mlp);
-    arena_free(s->arena, s->probs);
     memset(s, 0, sizeof *s);
 }
 
@@ -88,8 +85,8 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
      * inference reuses attn for both. */
     if (n_loc) {
         float *side_attn = acts ? acts->side_attn : attn;
-        attention_forward(side_attn, acts ? acts->side_probs : NULL, v, v, v, (long)T * qkv_width,
-                          qkv_width, B, n_loc, n_loc, W, heads, 0, acts ? NULL : s->probs);
+        attention_fused_forward(side_attn, acts ? acts->side_lse : NULL, v, v, v,
+                                (long)T * qkv_width, qkv_width, B, n_loc, n_loc, W, heads, 0);
         matmul_forward(side_out, side_attn, w->out_w, w->out_b, B * n_loc, W, W);
     }
     const long bstride = (long)T * 3 * W, rstride = 3 * W;
@@ -99,8 +96,8 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
     case CLIP_BLOCK_CLASS_ROW: {
         /* the class token's query against every key; then its row alone
          * through the out-projection and the MLP, gathered into cls [B, W] */
-        attention_forward(attn, NULL, qkv, qkv + W, qkv + 2 * W, bstride, rstride, B, 1, T, W,
-                          heads, 0, s->probs);
+        attention_fused_forward(attn, NULL, qkv, qkv + W, qkv + 2 * W, bstride, rstride, B, 1,
+                                T, W, heads, 0);
         float *cls = attn + (size_t)B * W;
         for (int b = 0; b < B; b++)
             memcpy(cls + (size_t)b * W, x + (size_t)b * T * W, W * sizeof(float));
@@ -113,8 +110,8 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
     case CLIP_BLOCK_ALL_ROWS:
         break;
     }
-    attention_forward(attn, acts ? acts->probs : NULL, qkv, qkv + W, qkv + 2 * W, bstride, rstride,
-                      B, T, T, W, heads, sh->causal, acts ? NULL : s->probs);
+    attention_fused_forward(attn, acts ? acts->lse : NULL, qkv, qkv + W, qkv + 2 * W, bstride,
+                            rstride, B, T, T, W, heads, sh->causal);
     matmul_forward_ex(x, attn, w->out_w, w->out_b, rows, W, W, MATMUL_ACCUMULATE);
 
     if (acts) {

@@ -43,7 +43,7 @@ ramc_status ram_text_scratch_alloc_in(ram_text_scratch *s, ramc_arena *arena, co
     s->xp = arena_alloc(arena, (size_t)n * R * Wt * sizeof(float), "prompted text stream");
     if (!s->xp) return RAMC_ERR_NOMEM;
     ramc_status st =
-        clip_block_scratch_alloc(&s->block, arena, n, R, Wt, m->info.text_mlp, m->info.text_heads);
+        clip_block_scratch_alloc(&s->block, arena, n, R, Wt, m->info.text_mlp);
     if (st) ram_text_scratch_free(s);
     return st;
 }
@@ -317,7 +317,7 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
         goto done;
     }
     if (!acts) {
-        if ((st = clip_block_scratch_alloc(&s, arena, B, T, W, M, in->vision_heads))) goto done;
+        if ((st = clip_block_scratch_alloc(&s, arena, B, T, W, M))) goto done;
         if (use_tss && (st = tss_acts_alloc(&tss_scratch, arena, B, in->grid, W, a->hidden, o->C,
                                             a->gate_kernel)))
             goto done;
@@ -381,7 +381,7 @@ size_t ram_vision_tower_bytes(const ramc_clip *m, const ram_vision_opts *o, int 
     const ram_adapter *a = o->adapter;
     const int W = in->vision_width, N1 = in->n_patches + 1;
     const int na = a ? a->n_vis_prompts : 0, T = N1 + na;
-    size_t bytes = clip_block_scratch_bytes(B, T, W, in->vision_mlp, in->vision_heads);
+    size_t bytes = clip_block_scratch_bytes(B, T, W, in->vision_mlp);
     if (o->side) bytes += arena_size((size_t)B * N1 * W * sizeof(float));
     if (na) bytes += arena_size((size_t)B * T * W * sizeof(float));
     if (a && a->n_vision_adapted && o->tss)

@@ -1102,6 +1102,28 @@ static void put_dataset_json(text *t, const synth_vocab *v, int split, const rec
     put(t, "]}\n");
 }
 
+/* objects.jsonl: one line per image of every split, with each object's label,
+ * centre and bounding radius in pixels and whether the split's labels name it
+ * (unseen objects of a training-free split are drawn but not labelled). It is
+ * what a size-resolved evaluation needs (scripts/clip_probe.py reports top-1
+ * by object size from it); the dataset files themselves stay in the official
+ * format. */
+static void put_objects_jsonl(text *t, const synth_vocab *v, int split, const record *rec, long n,
+                              const uint8_t *keep) {
+    char name[48], path[64];
+    for (long i = 0; i < n; i++) {
+        image_rel_path(split, i, path, sizeof path);
+        put(t, "{\"split\": \"%s\", \"image\": \"%s\", \"objects\": [", split_names[split], path);
+        for (int k = 0; k < rec[i].scene.n; k++) {
+            const synth_object *o = &rec[i].scene.obj[k];
+            synth_class_name(v, o->cls, name, sizeof name);
+            put(t, "%s{\"label\": \"%s\", \"cx\": %.2f, \"cy\": %.2f, \"radius\": %.2f, \"labelled\": %s}",
+                k ? ", " : "", name, o->cx, o->cy, o->radius, keep[o->cls] ? "true" : "false");
+        }
+        put(t, "]}\n");
+    }
+}
+
 static int is_empty_dir(const char *dir, int *empty) {
     DIR *d = opendir(dir);
     if (!d) return -1;
@@ -1408,6 +1430,16 @@ ramc_status synth_generate(const char *dir, const synth_options *o) {
                 put_dataset_json(&t, &v, SYNTH_SPLIT_TEST_GZSL, rec[SYNTH_SPLIT_TEST_GZSL],
                                  counts[SYNTH_SPLIT_TEST_GZSL], keep_all, ta);
                 s = write_text(dir, "test_gzsl.json", &t);
+            }
+            if (s == RAMC_OK && o->write_objects) {
+                const uint8_t *keeps[SYNTH_N_SPLITS];
+                keeps[SYNTH_SPLIT_PRETRAIN] = keep_all; /* captions name every object */
+                keeps[SYNTH_SPLIT_TRAIN] = keep_seen;
+                keeps[SYNTH_SPLIT_TEST_ZSL] = is_unseen;
+                keeps[SYNTH_SPLIT_TEST_GZSL] = keep_all;
+                for (int sp = 0; sp < SYNTH_N_SPLITS; sp++)
+                    put_objects_jsonl(&t, &v, sp, rec[sp], counts[sp], keeps[sp]);
+                s = write_text(dir, "objects.jsonl", &t);
             }
             /* Last: a manifest means the folder is complete. */
             if (s == RAMC_OK) s = write_manifest(dir, o, &v, ta, ts, tu, counts, rec, is_unseen);

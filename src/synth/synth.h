@@ -173,6 +173,7 @@ typedef struct {
     int pretrain_max_objects; /* objects per pre-training image, at most (0: max_objects;
                                  v2 default 4: captions of salient objects, as web alt text) */
     int force;            /* write into a non-empty folder */
+    int write_objects;    /* also write objects.jsonl: every object's label and geometry */
     int threads;          /* 0: one per online CPU (at most 16) */
     /* Called from the calling thread now and then, and once at the end of
      * each split with done == total. NULL: silent. */
@@ -214,7 +215,8 @@ void synth_example(const synth_plan *p, int split, long index, synth_scene *scen
 /* Writes the whole data set into `dir` (created if missing; refused if it
  * holds anything, unless o->force): images/<split>/NNNNNN.png, pretrain.tsv,
  * classes_all.txt, seen.txt, unseen.txt, train.json, test_zsl.json,
- * test_gzsl.json, manifest.json. Each file is written atomically. */
+ * test_gzsl.json, manifest.json (and objects.jsonl when o->write_objects).
+ * Each file is written atomically. */
 ramc_status synth_generate(const char *dir, const synth_options *o);
 
 #endif
