@@ -84,15 +84,21 @@ else
 fi
 # v1 keeps its documented schedule; v2's cosine ends one epoch after the last
 sched_epochs=$((ram_epochs + sched_extra))
-log_period=0   # v1 as it was; v2 logs every step for the loss curves
-[ "$world" = v2 ] && log_period=1
+log_period=0 depth_sets=  # v1 as it was
+if [ "$world" = v2 ]; then
+    log_period=1   # every step, for the loss curves
+    # The ladder on the last quarter of the blocks, as the paper's last 3 of
+    # ViT-B's 12: the last 1 of this CLIP's 4 (the preset's last 3 of 4 prompt
+    # and adapt nearly the whole tower; docs/experiments.md, "Setup")
+    depth_sets="--set depth_vision=[-1] --set depth_text=[-1]"
+fi
 # RAM's official learning rates (AdamW 5e-5 temperatures, 5e-6 TSS, SGD 1e-3
 # prompts, 3 warm-up epochs of a 60-epoch cosine) fine-tune a web-scale CLIP
 # for 6 epochs; our CLIP is small and trained in minutes, and the adapter gets
 # one short epoch, so the rates are raised and the warm-up dropped.
 ram_sets=(--set max_epochs=$ram_epochs --set scheduler_max_epochs=$sched_epochs
           --set warmup_epochs=0 --set base_lr=${RAM_LR:-5e-4} --set clip_lr_factor=${RAM_TSS_FACTOR:-2}
-          --set base_lr_sgd=${RAM_SGD_LR:-0.5} --set batch_size=32 --set use_ema=false
+          --set base_lr_sgd=${RAM_SGD_LR:-0.5} --set batch_size=32 --set use_ema=false $depth_sets
           --set eval_period=0 --set checkpoint_period=0 --set log_period=$log_period --set workers=2)
 
 variants="ram avgpool reweight ot no_saa no_tss"
