@@ -293,12 +293,13 @@ def plot_loss_curves(plt, curves, path, n_seeds):
         xs = [s for s, _ in c][w - 1:]
         ys = [sum(l for _, l in c[i - w + 1:i + 1]) / w for i in range(w - 1, len(c))]
         ax.plot(xs, ys, label=names[key], color=colours(r + 2), lw=1.4)
+    ax.set_yscale("log")  # average pooling and re-weighting start 5x higher than the rest
     ax.set_xlabel("training step (batch 32)")
-    ax.set_ylabel("training loss (MMC, global + local)")
+    ax.set_ylabel("training loss (MMC, global + local), log scale")
     seeds_txt = f"mean over {n_seeds} seeds" if n_seeds > 1 else "1 seed"
     ax.set_title(f"RAM and its ablations: training loss ({seeds_txt}, moving average)")
     ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path)
     print(f"wrote {path}", file=sys.stderr)

@@ -9,7 +9,8 @@
 #     unseen.txt: the world's label lists;
 #   * data/samples/: N images of a fresh test split of the same world (other
 #     per-image seeds than every image the run trained or evaluated on), busy
-#     scenes of 3-5 objects with distractors, named after their objects.
+#     scenes of 2 and of 3-5 objects with distractors, each holding an unseen label,
+#     named after their objects.
 # Then prints the model's F1@3 and mAP on a fresh 200-image split, the values
 # tests/cli_default_model.sh checks (docs/experiments.md records them).
 #
@@ -79,17 +80,24 @@ rm -rf data/samples.new && mkdir -p data/samples.new
 import json, os, shutil, sys
 src, want, dst = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 unseen = [l.strip() for l in open(os.path.join(src, "unseen.txt")) if l.strip()]
-rows = []
+# The first images of the split (in its order, whatever the model makes of
+# them) that hold an unseen label: a quarter with two objects, the rest
+# busy scenes of 3-5.
+few, busy = [], []
 for line in open(os.path.join(src, "objects.jsonl")):
     r = json.loads(line)
     if r["split"] != "test_gzsl":
         continue
     names = [o["label"] for o in r["objects"]]
-    if 3 <= len(names) <= 5 and any(n in unseen for n in names):
-        rows.append((r["image"], names))
-rows = rows[:want]
-readme = ["Sample images of the world of the default model (`ramc synth` v2, 64x64): busy scenes of",
-          "3-5 objects with unlabelled distractors (grey shapes, coloured strokes) on textured",
+    if not any(n in unseen for n in names):
+        continue
+    if len(names) == 2:
+        few.append((r["image"], names))
+    elif 3 <= len(names) <= 5:
+        busy.append((r["image"], names))
+rows = few[:want // 4] + busy[:want - want // 4]
+readme = ["Sample images of the world of the default model (`ramc synth` v2, 64x64): two-object and",
+          "busy scenes of 3-5 objects with unlabelled distractors (grey shapes, coloured strokes) on textured",
           "backgrounds, from a fresh test split (synth seed 2000 with the model's unseen labels:",
           "images no model saw; scripts/make_default_model.sh). The file name lists the objects.",
           "Unseen labels (never trained on by the RAM adapter): " + ", ".join(unseen) + ".", ""]
@@ -97,8 +105,21 @@ for path, names in rows:
     name = "+".join(n.replace(" ", "-") for n in names) + ".png"
     shutil.copy(os.path.join(src, path), os.path.join(dst, name))
     readme.append(f"{name}\tobjects: {', '.join(names)}\tunseen: {', '.join(n for n in names if n in unseen) or '-'}")
-open(os.path.join(dst, "README.txt"), "w").write("\n".join(readme) + "\n")
-print(f"{len(rows)} samples", file=sys.stderr)
+# The world-v1 samples of the earlier default model stay (the tests use them by
+# name): the part of the old README from its v1 marker on, and their files.
+old = os.path.join(os.path.dirname(dst), "samples", "README.txt")
+marker = "== world v1"
+kept = []
+if os.path.exists(old):
+    text = open(old).read()
+    if marker in text:
+        kept = text[text.index(marker):].rstrip("\n").split("\n")
+        for ln in kept[1:]:
+            if ln.endswith(".png") or "\t" in ln:
+                f = ln.split("\t")[0]
+                shutil.copy(os.path.join(os.path.dirname(old), f), os.path.join(dst, f))
+open(os.path.join(dst, "README.txt"), "w").write("\n".join(readme + ([""] + kept if kept else [])) + "\n")
+print(f"{len(rows)} samples (+ {max(len(kept) - 2, 0)} kept from world v1)", file=sys.stderr)
 PY
 rm -rf data/samples && mv data/samples.new data/samples
 
@@ -110,3 +131,13 @@ E=$tmp/eval
 echo "== the default model on the fresh split (RAM; then plain CLIP, --baseline clip)" >&2
 RAMC_DATA_DIR=data "$RAMC" eval --seen-classes "$E/seen.txt" --unseen-classes "$E/unseen.txt" \
     --test-zsl "$E/test_zsl.json" --test-gzsl "$E/test_gzsl.json" --report "$tmp/report.json"
+RAMC_DATA_DIR=data "$RAMC" eval --baseline clip --seen-classes "$E/seen.txt" --unseen-classes "$E/unseen.txt" \
+    --test-zsl "$E/test_zsl.json" --test-gzsl "$E/test_gzsl.json" --report "$tmp/clip.json"
+# The values tests/cli_default_model.sh records (fractions: OF1 at top 3, mAP)
+"$PY" - "$tmp/report.json" "$tmp/clip.json" <<'PY'
+import json, sys
+for path, who in zip(sys.argv[1:], ("RAM", "CLIP")):
+    for r in json.load(open(path))["reports"]:
+        of1 = next(t["OF1"] for t in r["topk"] if t["k"] == 3)
+        print(f"{who} {r['name']}: OF1@3 {of1!r} mAP {r['mAP']!r}")
+PY

@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # The embedded default model (data/default/) on a fixed synthetic test split:
-#  * `ramc eval` without --clip uses it (and says so) and its ZSL and GZSL
-#    F1@3 (OF1 at top-3) and mAP are not below the values recorded in
-#    docs/experiments.md ("The embedded default model");
-#  * `ramc predict` without --clip tags data/samples with the 64 labels (seen
-#    and unseen) in the documented format and writes heat maps;
+#  * `ramc eval` without --clip uses it (and says so); its ZSL and GZSL F1@3
+#    (OF1 at top-3) and mAP are within TOL of the values recorded in
+#    docs/experiments.md ("The embedded default model"), and so are those of
+#    plain CLIP (`ramc eval --baseline clip`, no adapter);
+#  * `ramc eval --baseline clip` agrees with an independent computation of the
+#    same metrics (scripts/experiments_collect.py) from `ramc predict
+#    --baseline clip` scores;
+#  * `ramc predict` without --clip tags data/samples with all labels (seen and
+#    unseen) in the documented format, names at least a fifth of the objects
+#    in the top 5, and writes heat maps;
 #  * `ramc train` without --clip announces the default backbone;
 #  * a missing default model is an error naming the path.
-# The split is regenerated here, byte-identical every time: the first 200
-# images of test_zsl and test_gzsl of `ramc synth --world v1 --seed 0` (the world the
-# model was trained in; its adapter never saw these images or the unseen labels).
+# The split is regenerated here, the same bytes every time: `ramc synth
+# --seed 1000` with the model's own unseen labels (--unseen), 200 images each
+# of test_zsl and test_gzsl: images that neither the CLIP nor the adapter saw.
+# TOL absorbs another CPU's rounding (and a flipped tie among 600 top-3
+# predictions); a real change of the model or the code moves the values more.
 # usage: cli_default_model.sh RAMC_BINARY GOLDEN_DIR SOURCE_DIR
 set -u
 RAMC=$1
@@ -22,52 +29,90 @@ export RAMC_DATA_DIR="$SRC/data"
 export OMP_WAIT_POLICY=passive # shared CI cores: sleeping workers, not spinning ones
 
 # Recorded in docs/experiments.md (section "The embedded default model"), as
-# fractions; a drop by more than float rounding (1e-6) fails.
-WANT_ZSL_F1=0.3835616438356165
-WANT_ZSL_MAP=0.392176953327433
-WANT_GZSL_F1=0.15864527629233513
-WANT_GZSL_MAP=0.18751644703578452
-SLACK=1e-6
+# fractions: RAM with its adapter, then plain CLIP.
+WANT_ZSL_F1=0.43711340206185567 WANT_ZSL_MAP=0.43882461230082126 WANT_GZSL_F1=0.21338634857521538 WANT_GZSL_MAP=0.30396950116519217
+WANT_CLIP_ZSL_F1=0.397938144329897 WANT_CLIP_ZSL_MAP=0.423686482484564 WANT_CLIP_GZSL_F1=0.2531477799867462 WANT_CLIP_GZSL_MAP=0.2797196807830966
+TOL=0.005
 
-for f in clip.safetensors adapter.safetensors vocab.json merges.txt labels.txt; do
+for f in clip.safetensors adapter.safetensors vocab.json merges.txt labels.txt unseen.txt; do
   [ -s "$SRC/data/default/$f" ] || fail "data/default/$f is missing"
 done
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
 
-"$RAMC" synth --world v1 --out "$TMP/split" --seed 0 --pretrain 0 --train 0 --test 200 --quiet 2>"$TMP/err" \
-  || { echo "FAIL: synth: $(cat "$TMP/err")"; exit 1; }
 D=$TMP/split
-"$RAMC" eval --seen-classes "$D/seen.txt" --unseen-classes "$D/unseen.txt" \
-  --test-zsl "$D/test_zsl.json" --test-gzsl "$D/test_gzsl.json" --report "$TMP/report.json" \
-  >"$TMP/eval.txt" 2>"$TMP/err"
-rc=$?
-[ $rc -eq 0 ] || fail "eval exited $rc: $(cat "$TMP/err")"
+"$RAMC" synth --out "$D" --seed 1000 --unseen "$(paste -sd, "$SRC/data/default/unseen.txt")" \
+  --pretrain 0 --train 0 --test 200 --quiet 2>"$TMP/err" || { echo "FAIL: synth: $(cat "$TMP/err")"; exit 1; }
+cmp -s "$D/unseen.txt" "$SRC/data/default/unseen.txt" || fail "the split's unseen labels are not the model's"
+evaluate() { # evaluate REPORT [ramc eval options]: the split, RAM or plain CLIP
+  local report=$1
+  shift
+  "$RAMC" eval --seen-classes "$D/seen.txt" --unseen-classes "$D/unseen.txt" \
+    --test-zsl "$D/test_zsl.json" --test-gzsl "$D/test_gzsl.json" --report "$report" "$@" \
+    >"$TMP/eval.txt" 2>"$TMP/err"
+}
+evaluate "$TMP/report.json" || fail "eval exited $?: $(cat "$TMP/err")"
 grep -q "no --clip given: using the embedded default model .*data/default/clip.safetensors and its adapter" \
   "$TMP/err" || fail "eval did not announce the default model: $(cat "$TMP/err")"
+evaluate "$TMP/clip.json" --baseline clip || fail "eval --baseline clip exited $?: $(cat "$TMP/err")"
+tr -d ' \t\n' <"$TMP/clip.json" | grep -q '"model":"clip-baseline"' || fail "the baseline report is not named clip-baseline"
 
 # one report per line, then the k=3 OF1 and the mAP of the named report
-flat=$(tr -d ' \t\n' <"$TMP/report.json" | sed 's/"schema":/\n/g')
-metric() { # metric zsl|gzsl OF1|mAP
+metric() { # metric REPORT zsl|gzsl OF1|mAP
   local seg
-  seg=$(printf '%s\n' "$flat" | grep "\"name\":\"$1\"")
-  if [ "$2" = OF1 ]; then
+  seg=$(tr -d ' \t\n' <"$1" | sed 's/"schema":/\n/g' | grep "\"name\":\"$2\"")
+  if [ "$3" = OF1 ]; then
     printf '%s\n' "$seg" | grep -o '"k":3,"k_used":3,[^}]*' | grep -o '"OF1":[^,}]*' | cut -d: -f2
   else
     printf '%s\n' "$seg" | grep -o '"mAP":[^,}]*' | cut -d: -f2
   fi
 }
 check() { # check NAME GOT WANT
-  awk -v g="$2" -v w="$3" -v s="$SLACK" 'BEGIN { exit !(g != "" && g + 0 >= w - s) }' \
-    || fail "$1 = ${2:-missing}, below the recorded $3 (docs/experiments.md)"
+  awk -v g="$2" -v w="$3" -v t="$TOL" 'BEGIN { d = g - w; exit !(g != "" && d <= t && -d <= t) }' \
+    || fail "$1 = ${2:-missing}, not within $TOL of the recorded $3 (docs/experiments.md)"
   echo "$1: $2 (recorded $3)"
 }
-check "ZSL F1@3" "$(metric zsl OF1)" "$WANT_ZSL_F1"
-check "ZSL mAP" "$(metric zsl mAP)" "$WANT_ZSL_MAP"
-check "GZSL F1@3" "$(metric gzsl OF1)" "$WANT_GZSL_F1"
-check "GZSL mAP" "$(metric gzsl mAP)" "$WANT_GZSL_MAP"
+check "RAM ZSL F1@3" "$(metric "$TMP/report.json" zsl OF1)" "$WANT_ZSL_F1"
+check "RAM ZSL mAP" "$(metric "$TMP/report.json" zsl mAP)" "$WANT_ZSL_MAP"
+check "RAM GZSL F1@3" "$(metric "$TMP/report.json" gzsl OF1)" "$WANT_GZSL_F1"
+check "RAM GZSL mAP" "$(metric "$TMP/report.json" gzsl mAP)" "$WANT_GZSL_MAP"
+check "CLIP ZSL F1@3" "$(metric "$TMP/clip.json" zsl OF1)" "$WANT_CLIP_ZSL_F1"
+check "CLIP ZSL mAP" "$(metric "$TMP/clip.json" zsl mAP)" "$WANT_CLIP_ZSL_MAP"
+check "CLIP GZSL F1@3" "$(metric "$TMP/clip.json" gzsl OF1)" "$WANT_CLIP_GZSL_F1"
+check "CLIP GZSL mAP" "$(metric "$TMP/clip.json" gzsl mAP)" "$WANT_CLIP_GZSL_MAP"
 
-# predict on the shipped samples with the open vocabulary (all 64 labels)
-"$RAMC" predict --labels-file "$SRC/data/default/labels.txt" --top-k 3 --format tsv \
+# The baseline's metrics recomputed in Python from predict's scores (another
+# implementation of OF1@3 and mAP, docs/metrics.md): within 2e-3, as predict
+# prints 6 significant digits and a tie may break the other way.
+if command -v python3 >/dev/null; then
+  cat "$D/seen.txt" "$D/unseen.txt" >"$TMP/gzsl_labels.txt"
+  for s in zsl gzsl; do
+    labels=$D/unseen.txt
+    [ $s = gzsl ] && labels=$TMP/gzsl_labels.txt
+    "$RAMC" predict --baseline clip --labels-file "$labels" --top-k 0 --format tsv \
+      "$D/images/test_$s" >"$TMP/clip_$s.tsv" 2>"$TMP/err" || fail "predict --baseline clip: $(cat "$TMP/err")"
+  done
+  python3 - "$SRC/scripts" "$D" "$TMP" "$(metric "$TMP/clip.json" zsl OF1)" "$(metric "$TMP/clip.json" zsl mAP)" \
+    "$(metric "$TMP/clip.json" gzsl OF1)" "$(metric "$TMP/clip.json" gzsl mAP)" <<'PY' || fail "eval --baseline clip disagrees with predict's scores"
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import experiments_collect as ec
+D, T = sys.argv[2], sys.argv[3]
+got = [float(x) for x in sys.argv[4:8]]
+seen, unseen = ec.read_list(os.path.join(D, "seen.txt")), ec.read_list(os.path.join(D, "unseen.txt"))
+want = []
+for s, classes in (("zsl", unseen), ("gzsl", seen + unseen)):
+    m = ec.clip_baseline(os.path.join(T, f"clip_{s}.tsv"), os.path.join(D, f"test_{s}.json"), classes)
+    want += [m["F1"] / 100, m["mAP"] / 100]
+bad = [(g, w) for g, w in zip(got, want) if abs(g - w) > 2e-3]
+print("baseline, eval vs Python:", got, want)
+sys.exit(1 if bad else 0)
+PY
+fi
+
+# predict on the shipped samples with the open vocabulary (all labels): the
+# README's main command, as a format check and a quality gate (the file names
+# list the objects drawn)
+"$RAMC" predict --labels-file "$SRC/data/default/labels.txt" --top-k 5 --format tsv \
   --explain "$TMP/maps" "$SRC/data/samples" >"$TMP/pred.tsv" 2>"$TMP/err"
 rc=$?
 [ $rc -eq 0 ] || fail "predict exited $rc: $(cat "$TMP/err")"
@@ -75,25 +120,28 @@ grep -q "no --clip given: using the embedded default model" "$TMP/err" \
   || fail "predict did not announce the default model: $(cat "$TMP/err")"
 n_img=$(find "$SRC/data/samples" -name '*.png' | wc -l)
 [ "$n_img" -ge 6 ] || fail "only $n_img sample images"
-[ "$(wc -l <"$TMP/pred.tsv")" -eq $((3 * n_img)) ] || fail "expected 3 lines per image: $(cat "$TMP/pred.tsv")"
+[ "$(wc -l <"$TMP/pred.tsv")" -eq $((5 * n_img)) ] || fail "expected 5 lines per image: $(cat "$TMP/pred.tsv")"
 awk -F'\t' 'NF != 3 || $3 !~ /^[0-9.e+-]+$/ { bad = 1 } END { exit bad }' "$TMP/pred.tsv" \
   || fail "bad TSV line in: $(cat "$TMP/pred.tsv")"
 [ "$(find "$TMP/maps" -name '*.png' | wc -l)" -ge "$n_img" ] || fail "no heat maps written"
-# How many samples with an unseen object get one of their unseen labels in
-# the top 3. Printed, not required: the toy CLIP tells colours apart far
-# better than shapes (docs/experiments.md), so this count is low; the
-# recorded metrics above are the quality gate.
-hits=0 total=0
+named=0 objects=0
 for img in "$SRC"/data/samples/*.png; do
   base=$(basename "$img" .png)
-  want=$(printf '%s\n' "${base//+/$'\n'}" | tr '-' ' ' | grep -Fxf "$D/unseen.txt")
-  [ -n "$want" ] || continue
-  total=$((total + 1))
+  want=$(printf '%s\n' "${base//+/$'\n'}" | tr '-' ' ')
   top=$(awk -F'\t' -v p="$img" '$1 == p { print $2 }' "$TMP/pred.tsv")
-  if printf '%s\n' "$top" | grep -Fxq -f <(printf '%s\n' "$want"); then hits=$((hits + 1)); fi
+  n=$(printf '%s\n' "$want" | wc -l)
+  k=$(printf '%s\n' "$want" | grep -Fxc -f <(printf '%s\n' "$top"))
+  echo "$base: $k of $n objects in the top 5"
+  named=$((named + k)) objects=$((objects + n))
 done
-echo "samples with an unseen label in their top 3: $hits of $total"
-[ $total -ge 4 ] || fail "only $total samples hold an unseen label"
+echo "samples: $named of $objects objects named in their image's top 5"
+# The goal is most of them (issue 11); the shipped CLIP gets shapes right about
+# 60% of the time on lone objects and far less in busy scenes, so the model
+# names 16 of the 45 (8 of the 30 in
+# the busy world-v2 scenes; docs/experiments.md). The gate is a fifth, so that a
+# flipped tie on another CPU cannot break it while a broken model (colours
+# and shapes at random: ~8% of objects in a top 5 of 64) does.
+[ $((5 * named)) -ge "$objects" ] || fail "fewer than a fifth of the samples' objects are named"
 
 # ramc convert: float16 -> float32 is exact, so the converted CLIP (with its
 # tokenizer beside it) predicts exactly as the shipped one
@@ -104,7 +152,7 @@ cp "$SRC/data/default/vocab.json" "$SRC/data/default/merges.txt" "$TMP/c32/"
 [ "$(stat -c %s "$TMP/c32/clip.safetensors")" -gt "$(stat -c %s "$SRC/data/default/clip.safetensors")" ] \
   || fail "the float32 copy is not larger"
 "$RAMC" predict --clip "$TMP/c32/clip.safetensors" --adapter "$SRC/data/default/adapter.safetensors" \
-  --labels-file "$SRC/data/default/labels.txt" --top-k 3 --format tsv "$SRC/data/samples" \
+  --labels-file "$SRC/data/default/labels.txt" --top-k 5 --format tsv "$SRC/data/samples" \
   >"$TMP/pred32.tsv" 2>"$TMP/err" || fail "predict with the converted CLIP: $(cat "$TMP/err")"
 cmp -s "$TMP/pred.tsv" "$TMP/pred32.tsv" || fail "converted CLIP predicts differently"
 "$RAMC" convert "$SRC/data/default/clip.safetensors" "$TMP/x.safetensors" >/dev/null 2>&1 &&
@@ -116,8 +164,10 @@ cmp -s "$TMP/pred.tsv" "$TMP/pred32.tsv" || fail "converted CLIP predicts differ
 [ $? -eq 1 ] && grep -q none.safetensors "$TMP/err" || fail "convert of a missing file: $(cat "$TMP/err")"
 
 # train without --clip: the default backbone is announced (stopped after 1 step)
-printf '%s\tred heart\n' "$SRC/data/samples/red-heart+yellow-square.png" >"$TMP/t.tsv"
-printf 'red heart\n' >"$TMP/seen.txt"
+first=$(find "$SRC/data/samples" -name '*.png' | sort | head -1)
+label=$(basename "$first" .png | cut -d+ -f1 | tr '-' ' ')
+printf '%s\t%s\n' "$first" "$label" >"$TMP/t.tsv"
+printf '%s\n' "$label" >"$TMP/seen.txt"
 "$RAMC" train --train "$TMP/t.tsv" --seen-classes "$TMP/seen.txt" --output "$TMP/run" --set batch_size=1 --set workers=1 \
   --set use_ema=false --max-steps 1 --quiet >/dev/null 2>"$TMP/err" || fail "train exited $?: $(cat "$TMP/err")"
 grep -q "no --clip given: using the embedded default model .* as the backbone" "$TMP/err" \
