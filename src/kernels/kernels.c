@@ -147,6 +147,28 @@ void KFN(layernorm_forward)(float *out, float *mean, float *rstd, const float *i
     }
 }
 
+/* One row of LayerNorm's input gradient: dx = base + rstd * (dnorm - mean(dnorm)
+ * - xhat * mean(dnorm * xhat)), dnorm = dout * weight: the projection out of
+ * the two directions the normalisation removed. base is dx itself (accumulate)
+ * or the residual's gradient (dx may be base). */
+static inline void layernorm_backward_row(float *dx, const float *base, const float *x,
+                                          const float *g, const float *weight, float m, float s,
+                                          int dim) {
+    double sum_dn = 0.0, sum_dn_xh = 0.0;
+    for (int i = 0; i < dim; i++) {
+        float xh = (x[i] - m) * s;
+        float dn = g[i] * (weight ? weight[i] : 1.0f);
+        sum_dn += dn;
+        sum_dn_xh += (double)dn * xh;
+    }
+    float mdn = (float)(sum_dn / dim), mdnxh = (float)(sum_dn_xh / dim);
+    for (int i = 0; i < dim; i++) {
+        float xh = (x[i] - m) * s;
+        float dn = g[i] * (weight ? weight[i] : 1.0f);
+        dx[i] = base[i] + s * (dn - mdn - xh * mdnxh);
+    }
+}
+
 /* dinp [rows,dim], dweight, dbias [dim] accumulate; mean, rstd [rows] from the forward. */
 void KFN(layernorm_backward)(float *dinp, float *dweight, float *dbias, const float *dout,
                         const float *inp, const float *weight, const float *mean,
@@ -155,26 +177,9 @@ void KFN(layernorm_backward)(float *dinp, float *dweight, float *dbias, const fl
 #pragma omp parallel for schedule(static) if (dinp && (long)rows * dim >= PAR_MIN)
     for (int r = 0; r < rows; r++) {
         if (!dinp) continue;
-        const float *x = inp + (long)r * dim;
-        const float *g = dout + (long)r * dim;
-        float m = mean[r], s = rstd[r];
-        /* dinp = rstd * (dnorm - mean(dnorm) - xhat * mean(dnorm * xhat)),
-         * dnorm = dout * weight: the projection out of the two directions
-         * the normalisation removed. */
-        double sum_dn = 0.0, sum_dn_xh = 0.0;
-        for (int i = 0; i < dim; i++) {
-            float xh = (x[i] - m) * s;
-            float dn = g[i] * (weight ? weight[i] : 1.0f);
-            sum_dn += dn;
-            sum_dn_xh += (double)dn * xh;
-        }
-        float mdn = (float)(sum_dn / dim), mdnxh = (float)(sum_dn_xh / dim);
         float *dx = dinp + (long)r * dim;
-        for (int i = 0; i < dim; i++) {
-            float xh = (x[i] - m) * s;
-            float dn = g[i] * (weight ? weight[i] : 1.0f);
-            dx[i] += s * (dn - mdn - xh * mdnxh);
-        }
+        layernorm_backward_row(dx, dx, inp + (long)r * dim, dout + (long)r * dim, weight, mean[r],
+                               rstd[r], dim);
     }
     if (!dweight && !dbias) return;
     /* dweight, dbias: blocks of 64 columns in parallel, rows in order inside
@@ -202,26 +207,9 @@ void KFN(layernorm_backward_residual)(float *dinp, const float *dres, const floa
                                       const float *inp, const float *weight, const float *mean,
                                       const float *rstd, int rows, int dim) {
 #pragma omp parallel for schedule(static) if ((long)rows * dim >= PAR_MIN)
-    for (int r = 0; r < rows; r++) {
-        const float *x = inp + (long)r * dim;
-        const float *g = dout + (long)r * dim;
-        float m = mean[r], s = rstd[r];
-        double sum_dn = 0.0, sum_dn_xh = 0.0;
-        for (int i = 0; i < dim; i++) {
-            float xh = (x[i] - m) * s;
-            float dn = g[i] * (weight ? weight[i] : 1.0f);
-            sum_dn += dn;
-            sum_dn_xh += (double)dn * xh;
-        }
-        float mdn = (float)(sum_dn / dim), mdnxh = (float)(sum_dn_xh / dim);
-        const float *res = dres + (long)r * dim;
-        float *dx = dinp + (long)r * dim;
-        for (int i = 0; i < dim; i++) {
-            float xh = (x[i] - m) * s;
-            float dn = g[i] * (weight ? weight[i] : 1.0f);
-            dx[i] = res[i] + s * (dn - mdn - xh * mdnxh);
-        }
-    }
+    for (int r = 0; r < rows; r++)
+        layernorm_backward_row(dinp + (long)r * dim, dres + (long)r * dim, inp + (long)r * dim,
+                               dout + (long)r * dim, weight, mean[r], rstd[r], dim);
 }
 
 /* ------------------------------------------------------------ Activations */
