@@ -35,7 +35,8 @@ static double urand(void) {
 static double *dnew(long n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(double)); }
 static float *fnew(long n) { return calloc((size_t)(n > 0 ? n : 1), sizeof(float)); }
 
-/* A random float array and its exact double copy, so both sides see the same input. */
+/* A random float array and its exact double copy, so both sides see the same
+ * input (as_double NULL: the float array alone). */
 static float *frand(long n, double lo, double hi, double **as_double) {
     float *f = fnew(n);
     double *d = dnew(n);
@@ -43,7 +44,10 @@ static float *frand(long n, double lo, double hi, double **as_double) {
         f[i] = (float)(lo + (hi - lo) * 0.5 * (urand() + 1.0));
         d[i] = f[i];
     }
-    *as_double = d;
+    if (as_double)
+        *as_double = d;
+    else
+        free(d);
     return f;
 }
 
@@ -969,18 +973,13 @@ static void test_isa_levels_agree(void) {
  * out +0 as from a zeroed buffer), and in place where the callers alias. */
 static void test_fused_backward(int rows, int dim, int B, int C, int HW) {
     char what[128];
-    double *unused;
     /* LayerNorm backward + residual */
     {
         const long n = (long)rows * dim;
-        float *x = frand(n, -2, 3, &unused);
-        free(unused);
-        float *w = frand(dim, 0.5, 1.5, &unused);
-        free(unused);
-        float *g = frand(n, -1, 1, &unused);
-        free(unused);
-        float *res = frand(n, -1, 1, &unused);
-        free(unused);
+        float *x = frand(n, -2, 3, NULL);
+        float *w = frand(dim, 0.5, 1.5, NULL);
+        float *g = frand(n, -1, 1, NULL);
+        float *res = frand(n, -1, 1, NULL);
         for (long i = 0; i < n; i += 7) g[i] = 0.0f;
         float *mean = fnew(rows), *rstd = fnew(rows), *h = fnew(n);
         layernorm_forward(h, mean, rstd, x, w, NULL, rows, dim, 1e-5f);
@@ -999,10 +998,8 @@ static void test_fused_backward(int rows, int dim, int B, int C, int HW) {
     /* QuickGELU backward in place */
     {
         const long n = (long)rows * dim;
-        float *x = frand(n, -8, 8, &unused);
-        free(unused);
-        float *d = frand(n, -1, 1, &unused);
-        free(unused);
+        float *x = frand(n, -8, 8, NULL);
+        float *d = frand(n, -1, 1, NULL);
         for (long i = 0; i < n; i += 5) d[i] = i % 2 ? -0.0f : 0.0f;
         x[0] = -100.0f; /* sigmoid underflows: a -0 product */
         float *want = fnew(n);
@@ -1015,14 +1012,10 @@ static void test_fused_backward(int rows, int dim, int B, int C, int HW) {
     /* GELU + BatchNorm backward, as TSS runs them (dinp written over dout) */
     {
         const long n = (long)B * C * HW;
-        float *x = frand(n, -1, 3, &unused);
-        free(unused);
-        float *w = frand(C, 0.5, 1.5, &unused);
-        free(unused);
-        float *bb = frand(C, -1, 1, &unused);
-        free(unused);
-        float *dout = frand(n, -1, 1, &unused);
-        free(unused);
+        float *x = frand(n, -1, 3, NULL);
+        float *w = frand(C, 0.5, 1.5, NULL);
+        float *bb = frand(C, -1, 1, NULL);
+        float *dout = frand(n, -1, 1, NULL);
         for (long i = 0; i < n; i += 9) dout[i] = 0.0f;
         float *rm = fnew(C), *rv = fnew(C), *mean = fnew(C), *rstd = fnew(C), *bn = fnew(n);
         for (int c = 0; c < C; c++) rv[c] = 1.0f;

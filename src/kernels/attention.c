@@ -13,10 +13,10 @@
  *
  * Scratch: the [Tq,Tk] score matrix of one head lives in the caller's probs
  * buffer when one is given, else in the caller's work (one plane per thread,
- * from the per-call arena at inference); without either it is malloc'ed
- * here, once per call. The backward's dP planes likewise come from the
- * caller's work (attention_backward_work: the training step's arena) or are
- * malloc'ed per call (attention_backward).
+ * from the per-call arena at inference); without either (and for dP in the
+ * backward) it is malloc'ed here, once per call. (Training runs the fused
+ * kernels of attention_fused.c, which need no scratch; these are the
+ * reference.)
  * Should malloc fail, the row-wise paths below compute the same result with
  * no scratch at all (online softmax), slower, so the kernel still never fails.
  */
@@ -113,25 +113,12 @@ void attention_forward(float *out, float *probs, const float *q, const float *k,
 
 /* dq, dk, dv strided as q, k, v (accumulated, may alias, may be NULL);
  * dout [B,Tq,C]; probs [B,n_heads,Tq,Tk] from the forward, or NULL to recompute. */
-size_t attention_backward_work_floats(int B, int Tq, int Tk, int n_heads, int have_probs) {
-    return (size_t)Tq * (size_t)Tk * (have_probs ? 1 : 2) * (size_t)head_threads(B * n_heads);
-}
-
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
                         const float *q, const float *k, const float *v, long batch_stride,
                         long row_stride, int B, int Tq, int Tk, int C, int n_heads, int causal) {
-    attention_backward_work(dq, dk, dv, dout, probs, q, k, v, batch_stride, row_stride, B, Tq, Tk,
-                            C, n_heads, causal, NULL);
-}
-
-void attention_backward_work(float *dq, float *dk, float *dv, const float *dout,
-                             const float *probs, const float *q, const float *k, const float *v,
-                             long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
-                             int n_heads, int causal, float *work) {
     const int nbh = B * n_heads, nthr = head_threads(nbh);
     const size_t plane = (size_t)Tq * (size_t)Tk, per = plane * (probs ? 1 : 2);
-    float *owned = work ? NULL : malloc(sizeof(float) * per * (size_t)nthr);
-    float *scratch = work ? work : owned;
+    float *scratch = malloc(sizeof(float) * per * (size_t)nthr);
     if (!scratch) {
         attention_backward_rowwise(dq, dk, dv, dout, probs, q, k, v, batch_stride, row_stride, B,
                                    Tq, Tk, C, n_heads, causal);
@@ -175,7 +162,7 @@ void attention_backward_work(float *dq, float *dk, float *dv, const float *dout,
             if (dk) gemm(1, 0, Tk, dh, Tq, 1.0f, dS, Tk, Q, rs, 1.0f, dk + off, rs);
         }
     }
-    free(owned);
+    free(scratch);
 }
 
 /* ------------------------------------------------- no-scratch fallbacks */

@@ -181,14 +181,6 @@ size_t attention_work_floats(int B, int Tq, int Tk, int n_heads);
 void attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *probs,
                         const float *q, const float *k, const float *v, long batch_stride,
                         long row_stride, int B, int Tq, int Tk, int C, int n_heads, int causal);
-/* attention_backward with its scratch from the caller: work holds
- * attention_backward_work_floats(B, Tq, Tk, n_heads, probs != NULL) floats
- * under the same thread setting (NULL: malloc'ed, as attention_backward). */
-void attention_backward_work(float *dq, float *dk, float *dv, const float *dout,
-                             const float *probs, const float *q, const float *k, const float *v,
-                             long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
-                             int n_heads, int causal, float *work);
-size_t attention_backward_work_floats(int B, int Tq, int Tk, int n_heads, int have_probs);
 
 /* Fused ("flash") attention, attention_fused.c: the same contract as
  * attention_forward / attention_backward without the [Tq, Tk] probabilities
