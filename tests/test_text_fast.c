@@ -15,10 +15,10 @@
 #include "core/rng.h"
 #include "model/clip.h"
 #include "ram/ram.h"
-#include "io/safetensors.h"
 #include "ram/ram_forward.h"
 #include "ram/ram_train.h"
 #include "test.h"
+#include "test_golden.h"
 
 #define GOLDEN RAMC_GOLDEN_DIR "/tiny-s0"
 #define TOL 2e-6
@@ -78,20 +78,13 @@ static void check_train_cache(const ramc_clip *m) {
     const ramc_clip_info in = ramc_clip_get_info(m);
     const int B = 4, C = 6, L = in.context_length, S = in.image_size, D = in.embed_dim;
     ram_adapter *a = NULL;
-    st_file *f = NULL;
     float *images = malloc((size_t)B * 3 * S * S * sizeof(float));
     float *teacher = malloc((size_t)C * D * sizeof(float)), targets[4 * 6] = {0};
-    int64_t *tok64 = malloc((size_t)9 * L * sizeof(int64_t));
     int32_t *tok = malloc((size_t)C * L * sizeof(int32_t));
-    int64_t ishape[4] = {B, 3, S, S};
-    ramc_status st = images && teacher && tok64 && tok ? RAMC_OK : RAMC_ERR_NOMEM;
+    ramc_status st = images && teacher && tok ? RAMC_OK : RAMC_ERR_NOMEM;
     if (st == RAMC_OK) st = ram_adapter_load(GOLDEN "/adapter.safetensors", m, 1, &a);
-    if (st == RAMC_OK) st = st_open(GOLDEN "/inputs.safetensors", &f);
-    if (st == RAMC_OK) st = st_load_f32(f, "images", 4, ishape, images);
-    const st_tensor *t = st == RAMC_OK ? st_find(f, "text_tokens") : NULL;
-    if (st == RAMC_OK) st = t && t->shape[1] == L ? st_read_i64(f, t, tok64) : RAMC_ERR_MISMATCH;
+    if (st == RAMC_OK) st = golden_load_inputs(GOLDEN "/inputs.safetensors", B, S, images, C, L, tok);
     if (st == RAMC_OK) {
-        for (int i = 0; i < C * L; i++) tok[i] = (int32_t)tok64[i];
         for (int b = 0; b < B; b++) targets[b * C + (b * 5) % C] = targets[b * C + (b + 2) % C] = 1;
         st = ram_encode_text(m, NULL, tok, C, teacher, NULL, NULL);
     }
@@ -134,9 +127,8 @@ static void check_train_cache(const ramc_clip *m) {
         for (int run = 0; run < 3; run++) free(grads[run]);
         ram_text_cache_free(&cache);
     }
-    st_close(f);
     ram_adapter_free(a);
-    free(images), free(teacher), free(tok64), free(tok);
+    free(images), free(teacher), free(tok);
 }
 
 int main(void) {

@@ -23,12 +23,12 @@
 #include <string.h>
 
 #include "core/arena.h"
-#include "io/safetensors.h"
 #include "model/clip.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
 #include "ram/ram_train.h"
 #include "test.h"
+#include "test_golden.h"
 
 #define GOLDEN RAMC_GOLDEN_DIR "/tiny-s0"
 
@@ -300,19 +300,10 @@ int main(void) {
     const size_t image_floats = (size_t)B * 3 * S * S;
     float *images = malloc(image_floats * sizeof(float));
     float *teacher = malloc((size_t)C * in.embed_dim * sizeof(float));
-    int64_t *tok64 = malloc((size_t)9 * L * sizeof(int64_t));
     int32_t *tok = malloc((size_t)C * L * sizeof(int32_t));
-    int64_t ishape[4] = {B, 3, S, S};
-    st_file *f = NULL;
-    st = images && teacher && tok64 && tok ? RAMC_OK : RAMC_ERR_NOMEM;
-    if (st == RAMC_OK) st = st_open(GOLDEN "/inputs.safetensors", &f);
-    if (st == RAMC_OK) st = st_load_f32(f, "images", 4, ishape, images);
-    const st_tensor *t = st == RAMC_OK ? st_find(f, "text_tokens") : NULL;
-    if (st == RAMC_OK) st = t && t->shape[1] == L ? st_read_i64(f, t, tok64) : RAMC_ERR_MISMATCH;
-    if (st == RAMC_OK) {
-        for (int i = 0; i < C * L; i++) tok[i] = (int32_t)tok64[i];
-        st = ram_encode_text(m, NULL, tok, C, teacher, NULL, NULL);
-    }
+    st = images && teacher && tok ? RAMC_OK : RAMC_ERR_NOMEM;
+    if (st == RAMC_OK) st = golden_load_inputs(GOLDEN "/inputs.safetensors", B, S, images, C, L, tok);
+    if (st == RAMC_OK) st = ram_encode_text(m, NULL, tok, C, teacher, NULL, NULL);
     CHECK(st == RAMC_OK, "setup: %s", ramc_last_error());
     if (st == RAMC_OK) {
         const setup su = {m, images, tok, teacher, image_floats};
@@ -321,8 +312,7 @@ int main(void) {
         check_prefix_cache(&su, &variants[0]);
         check_prefix_cache(&su, &variants[2]); /* w/o SAA: the side stream is the teacher's */
     }
-    st_close(f);
     ramc_clip_free(m);
-    free(images), free(teacher), free(tok64), free(tok);
+    free(images), free(teacher), free(tok);
     return test_summary("test_train_arena");
 }
