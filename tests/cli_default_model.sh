@@ -55,6 +55,10 @@ grep -q "no --clip given: using the embedded default model .*data/default/clip.s
   "$TMP/err" || fail "eval did not announce the default model: $(cat "$TMP/err")"
 evaluate "$TMP/clip.json" --baseline clip || fail "eval --baseline clip exited $?: $(cat "$TMP/err")"
 tr -d ' \t\n' <"$TMP/clip.json" | grep -q '"model":"clip-baseline"' || fail "the baseline report is not named clip-baseline"
+evaluate "$TMP/x.json" --baseline clop; [ $? -eq 2 ] && grep -q "clop" "$TMP/err" || fail "--baseline clop: want exit 2 naming it"
+evaluate "$TMP/x.json" --baseline clip --adapter "$SRC/data/default/adapter.safetensors"
+[ $? -eq 2 ] && grep -q "no --adapter" "$TMP/err" || fail "--baseline clip with --adapter: want exit 2: $(cat "$TMP/err")"
+[ ! -e "$TMP/x.json" ] || fail "a refused baseline evaluation wrote a report"
 
 # one report per line, then the k=3 OF1 and the mAP of the named report
 metric() { # metric REPORT zsl|gzsl OF1|mAP

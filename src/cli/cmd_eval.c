@@ -169,6 +169,14 @@ int cmd_eval(int argc, char **argv) {
             return 2;
         }
     }
+    if (baseline && adapter) {
+        fprintf(stderr, "ramc eval: --baseline clip evaluates plain CLIP: it takes no --adapter\n");
+        return 2;
+    }
+    if (baseline && score != RAMC_SCORE_OFFICIAL) {
+        fprintf(stderr, "ramc eval: --baseline clip has its own score; --score applies to RAM\n");
+        return 2;
+    }
     if (!cfg.model[0]) {
         /* the embedded default model, said aloud (see ramc predict) */
         static char default_clip[4096], default_adapter[4096];
@@ -188,14 +196,6 @@ int cmd_eval(int argc, char **argv) {
             fprintf(stderr, "ramc eval: no --clip given: using the embedded default model %s\n",
                     default_clip);
         }
-    }
-    if (baseline && adapter) {
-        fprintf(stderr, "ramc eval: --baseline clip evaluates plain CLIP: it takes no --adapter\n");
-        return 2;
-    }
-    if (baseline && score != RAMC_SCORE_OFFICIAL) {
-        fprintf(stderr, "ramc eval: --baseline clip has its own score; --score applies to RAM\n");
-        return 2;
     }
     if (!test && !cfg.test_zsl[0] && !cfg.test_gzsl[0]) {
         fprintf(stderr, "ramc eval: nothing to evaluate: give --test-zsl, --test-gzsl or --test\n");
