@@ -74,6 +74,38 @@ rc=$?
 [ $rc -eq 1 ] || fail "resume with another seed exited $rc"
 grep -q "checkpoint.safetensors" "$TMP/err" || fail "resume error does not name the checkpoint: $(cat "$TMP/err")"
 
+# label contrast: the labels a caption names (whole words, any case) count
+"$RAMC" pretrain-clip "${ARGS[@]}" --out "$TMP/lab" --epochs 2 --labels-file "$TMP/data/classes_all.txt" \
+  >"$TMP/log" 2>"$TMP/err" || fail "pretrain with --labels-file: $(cat "$TMP/err")"
+K=$(grep -vc '^\s*$' "$TMP/data/classes_all.txt")
+grep -q "\"labels\": $K," "$TMP/lab/metrics.json" || fail "metrics.json labels: $(cat "$TMP/lab/metrics.json")"
+n=$(sed -n 's/.*"labelled_pairs": \([0-9]*\).*/\1/p' "$TMP/lab/metrics.json")
+[ "${n:-0}" -gt 0 ] || fail "no labelled pairs: $(cat "$TMP/lab/metrics.json")"
+grep -q "^labels $K: $n of" "$TMP/log" || fail "no labels line: $(cat "$TMP/log")"
+# the label set belongs to the checkpoint: resuming without it is refused
+"$RAMC" pretrain-clip "${ARGS[@]}" --out "$TMP/lab" --epochs 3 \
+  --resume "$TMP/lab/checkpoint.safetensors" >/dev/null 2>"$TMP/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "labels" "$TMP/err" || fail "resume without the labels: rc $rc, $(cat "$TMP/err")"
+# matching by hand: 2 of these 4 captions name "red circle"
+IMGS=($(ls "$TMP"/data/images/pretrain/*.png | head -n 4))
+printf '%s\ta red circle\n%s\ta dark-red circles\n%s\tA RED CIRCLE on stripes\n%s\ta blue star\n' \
+  "${IMGS[@]}" > "$TMP/four.tsv"
+printf '# one label\nred circle\n' > "$TMP/one.txt"
+"$RAMC" pretrain-clip --data "$TMP/four.tsv" --out "$TMP/four" --image-size 32 --vision-width 64 \
+  --vision-layers 1 --text-width 64 --text-layers 1 --embed 32 --batch 4 --holdout 0 --epochs 1 \
+  --labels-file "$TMP/one.txt" --quiet >/dev/null 2>"$TMP/err" || fail "four captions: $(cat "$TMP/err")"
+grep -q '"labelled_pairs": 2,' "$TMP/four/metrics.json" || fail "named labels: $(cat "$TMP/four/metrics.json")"
+# a label set no caption names, a template without {}
+printf 'purple zebra\n' > "$TMP/none.txt"
+"$RAMC" pretrain-clip "${ARGS[@]}" --out "$TMP/x" --labels-file "$TMP/none.txt" >/dev/null 2>"$TMP/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "none.txt" "$TMP/err" || fail "unnamed labels: rc $rc, $(cat "$TMP/err")"
+"$RAMC" pretrain-clip "${ARGS[@]}" --out "$TMP/x" --labels-file "$TMP/one.txt" --template "a photo" \
+  >/dev/null 2>"$TMP/err"
+rc=$?
+[ $rc -eq 1 ] && grep -q "{}" "$TMP/err" || fail "template without {}: rc $rc, $(cat "$TMP/err")"
+
 # usage errors
 "$RAMC" pretrain-clip --out "$TMP/x" >/dev/null 2>&1
 [ $? -eq 2 ] || fail "missing --data is not a usage error"

@@ -94,8 +94,68 @@ static void test_loss_fd(void) {
     CHECK(Lp < 1e-10 && ci == N && ct == N, "perfect pairs: loss %g, correct %d %d", Lp, ci, ct);
 }
 
+/* The image-to-label term: finite differences, a value computed by hand,
+ * rows without a positive left out, two positives sharing the target. */
+static void test_label_loss(void) {
+    enum { B = 4, K = 5, D = 3 };
+    ramc_rng r;
+    rng_seed(&r, 9);
+    float img[B * D], lab[K * D], di[B * D], dl[K * D], ds;
+    for (int i = 0; i < B * D; i++) img[i] = (float)(urand(&r) * 2 - 1);
+    for (int i = 0; i < K * D; i++) lab[i] = (float)(urand(&r) * 2 - 1);
+    const unsigned char pos[B * K] = {1, 0, 0, 0, 0, /* one positive */
+                                      0, 0, 1, 1, 0, /* two */
+                                      0, 0, 0, 0, 0, /* none: left out */
+                                      0, 0, 0, 0, 1};
+    float s = 1.5f;
+    double L0;
+    int counted, correct;
+    CHECK(!clip_label_loss(img, lab, pos, B, K, D, s, &L0, di, dl, &ds, &counted, &correct),
+          "label loss");
+    CHECK(counted == 3, "label loss counted %d images, expected 3", counted);
+    int bad = 0;
+    for (int k = 0; k < B * D + K * D + 1; k++) {
+        float *x = k < B * D ? &img[k] : k < B * D + K * D ? &lab[k - B * D] : &s;
+        double g = k < B * D ? di[k] : k < B * D + K * D ? dl[k - B * D] : ds;
+        float x0 = *x, h = 1e-2f;
+        double lp, lm;
+        *x = x0 + h;
+        clip_label_loss(img, lab, pos, B, K, D, s, &lp, NULL, NULL, NULL, NULL, NULL);
+        *x = x0 - h;
+        clip_label_loss(img, lab, pos, B, K, D, s, &lm, NULL, NULL, NULL, NULL, NULL);
+        *x = x0;
+        double fd = (lp - lm) / (2.0 * h);
+        if (!fd_ok(fd, g)) {
+            bad++;
+            fprintf(stderr, "label loss element %d: fd %.8g analytic %.8g\n", k, fd, g);
+        }
+    }
+    CHECK(bad == 0, "%d label loss gradient elements off", bad);
+    for (int k = 2 * D; k < 3 * D; k++) /* the image without a positive gets no gradient */
+        CHECK(di[k] == 0.0f, "image without labels has gradient %g", di[k]);
+
+    /* by hand: unit vectors, cos = 1 to label 0 and 0 to label 1, scale e^0 = 1:
+     * one positive (label 0): -log(e / (e + 1)); both positive: the mean of
+     * -log(e/(e+1)) and -log(1/(e+1)) */
+    const float a[2] = {1, 0}, b[4] = {1, 0, 0, 1};
+    const unsigned char p1[2] = {1, 0}, p2[2] = {1, 1};
+    double L1, L2;
+    clip_label_loss(a, b, p1, 1, 2, 2, 0.0f, &L1, NULL, NULL, NULL, NULL, &correct);
+    const double e = exp(1.0);
+    CHECK(fabs(L1 - -log(e / (e + 1))) < 1e-6 && correct == 1, "one positive: %.9g", L1);
+    clip_label_loss(a, b, p2, 1, 2, 2, 0.0f, &L2, NULL, NULL, NULL, NULL, NULL);
+    CHECK(fabs(L2 - 0.5 * (-log(e / (e + 1)) - log(1 / (e + 1)))) < 1e-6, "two positives: %.9g", L2);
+    /* no positive anywhere: 0 and no gradient */
+    const unsigned char p0[2] = {0, 0};
+    float g0[2] = {5, 5};
+    clip_label_loss(a, b, p0, 1, 2, 2, 0.0f, &L0, g0, NULL, &ds, &counted, NULL);
+    CHECK(L0 == 0.0 && g0[0] == 0.0f && g0[1] == 0.0f && ds == 0.0f && counted == 0,
+          "no positive: loss %g", L0);
+}
+
 int main(void) {
     test_loss_fd();
+    test_label_loss();
 
     ramc_clip_info shape = {0};
     shape.image_size = 16, shape.patch_size = 8;

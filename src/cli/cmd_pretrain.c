@@ -27,7 +27,7 @@ static const char *usage_text =
     "  --embed N          joint embedding (64)      --context N        tokens (77)\n"
     "training:\n"
     "  --epochs N (2)  --batch N (128)  --lr X (5e-4)  --wd X (0.1)\n"
-    "  --warmup-steps N   (default 5%% of all steps)  --seed S (0)\n"
+    "  --warmup-steps N   (default 5% of all steps)  --seed S (0)\n"
     "  --holdout X        fraction of pairs held out for retrieval (0.1, at most 1000)\n"
     "  --workers N        image decoding threads (1)\n"
     "  --checkpoint-every N  steps between checkpoints (default: each epoch)\n"
@@ -35,6 +35,12 @@ static const char *usage_text =
     "  --resume CKPT      continue from OUT_DIR/checkpoint.safetensors (same data,\n"
     "                     --seed, --batch and model options)\n"
     "  --quiet            no progress lines\n"
+    "label contrast (optional, docs/pretrain.md):\n"
+    "  --labels-file FILE one label per line (# comments); every image is also\n"
+    "                     scored against all their prompts, the labels its caption\n"
+    "                     names (whole words, any case) being the positives\n"
+    "  --label-weight X   weight of that term in the loss (1)\n"
+    "  --template T       prompt with one {} (default \"A photo of a {}.\")\n"
     "\n"
     "The head counts are stored in clip.safetensors' metadata, which every command\n"
     "reads when not given --vision-heads/--text-heads. Ctrl-C writes a checkpoint\n"
@@ -47,7 +53,7 @@ static void on_signal(int sig) {
 }
 
 typedef struct {
-    int quiet, tty;
+    int quiet, tty, labels;
     int64_t last_printed;
 } progress_state;
 
@@ -61,10 +67,11 @@ static void progress(void *user, const pretrain_progress *p) {
     if (!line && !ps->tty) return;
     fprintf(stderr,
             "%sstep %lld/%lld  epoch %d/%d  loss %.4f (epoch avg %.4f)  acc %.2f  lr %.2e  "
-            "scale %.1f  %.1f img/s%s%s",
+            "scale %.1f  %.1f img/s",
             ps->tty ? "\r" : "", (long long)p->step, (long long)p->total_steps, p->epoch, p->epochs,
-            p->loss, p->loss_avg, p->batch_acc, p->lr, exp(p->logit_scale), p->images_per_s,
-            p->checkpointed ? "  [checkpoint]" : "", line ? "\n" : "");
+            p->loss, p->loss_avg, p->batch_acc, p->lr, exp(p->logit_scale), p->images_per_s);
+    if (ps->labels) fprintf(stderr, "  label loss %.4f acc %.2f", p->label_loss, p->label_acc);
+    fprintf(stderr, "%s%s", p->checkpointed ? "  [checkpoint]" : "", line ? "\n" : "");
     fflush(stderr);
 }
 
@@ -127,6 +134,10 @@ int cmd_pretrain(int argc, char **argv) {
         } else if (!strcmp(a, "--data")) o.data = v;
         else if (!strcmp(a, "--out")) o.out_dir = v;
         else if (!strcmp(a, "--resume")) o.resume = v;
+        else if (!strcmp(a, "--labels-file")) o.labels_file = v;
+        else if (!strcmp(a, "--template")) o.template_str = v;
+        else if (!strcmp(a, "--label-weight"))
+            ok = parse_double(v, &o.label_weight) && o.label_weight >= 0 && o.label_weight <= 1e6;
         else if (!strcmp(a, "--lr")) ok = parse_double(v, &o.lr) && o.lr > 0;
         else if (!strcmp(a, "--wd")) ok = parse_double(v, &o.weight_decay) && o.weight_decay >= 0;
         else if (!strcmp(a, "--holdout")) ok = parse_double(v, &o.holdout) && o.holdout >= 0 && o.holdout < 1;
@@ -148,6 +159,7 @@ int cmd_pretrain(int argc, char **argv) {
         return 2;
     }
     ps.tty = isatty(2);
+    ps.labels = o.labels_file != NULL;
     o.progress = progress, o.progress_user = &ps;
     o.stop = &stop_requested;
     struct sigaction sa;
@@ -168,6 +180,9 @@ int cmd_pretrain(int argc, char **argv) {
     printf("pairs %d (train %d, held out %d), vocabulary %d, steps %lld, %.1f s, %.1f images/s\n",
            r.n_pairs, r.n_train, r.n_eval, r.vocab_size, (long long)r.steps, r.seconds, r.images_per_s);
     printf("loss: first epoch %.4f, last epoch %.4f\n", r.first_loss, r.final_loss);
+    if (r.n_labels)
+        printf("labels %d: %d of %d training captions name at least one\n", r.n_labels,
+               r.n_labelled, r.n_train);
     if (r.n_eval > 0)
         printf("held-out retrieval top-1 (%d pairs): image->text %.3f, text->image %.3f (chance %.3f)\n",
                r.n_eval, r.i2t_top1, r.t2i_top1, r.chance);

@@ -426,3 +426,77 @@ ramc_status clip_contrastive_loss(const float *img, const float *txt, int B, int
     free(pr);
     return RAMC_OK;
 }
+
+ramc_status clip_label_loss(const float *img, const float *lab, const unsigned char *pos, int B,
+                            int K, int D, float logit_scale, double *loss, float *dimg,
+                            float *dlab, float *dscale, int *counted, int *correct) {
+    if (B < 1 || K < 1 || D < 1)
+        return ramc_error(RAMC_ERR_INVALID_ARG, "label loss: empty batch or label set");
+    if (!isfinite(logit_scale))
+        return ramc_error(RAMC_ERR_NUMERIC, "label loss: logit scale is not finite");
+    const size_t BK = (size_t)B * K, BD = (size_t)B * D, KD = (size_t)K * D;
+    float *an = ramc_malloc((BD * 2 + KD * 2 + BK + B + K) * sizeof(float), "label loss");
+    if (!an) return RAMC_ERR_NOMEM;
+    float *dan = an + BD, *bn = dan + BD, *dbn = bn + KD, *cosm = dbn + KD;
+    float *anorm = cosm + BK, *bnorm = anorm + B;
+
+    l2norm_forward(an, anorm, img, B, D, NORM_EPS);
+    l2norm_forward(bn, bnorm, lab, K, D, NORM_EPS);
+    gemm(0, 1, B, K, D, 1.0f, an, D, bn, D, 0.0f, cosm, K); /* cos [B,K] = a @ b^T */
+    const int clamped = logit_scale > CLIP_MAX_LOGIT_SCALE;
+    const double scale = exp(clamped ? CLIP_MAX_LOGIT_SCALE : logit_scale);
+
+    int n = 0, hit = 0;
+    for (int i = 0; i < B; i++) {
+        const unsigned char *pi = pos + (size_t)i * K;
+        int np = 0;
+        for (int j = 0; j < K; j++) np += pi[j] != 0;
+        n += np > 0;
+    }
+    /* rows become dcos in place: dlogit = (softmax - target) / n, dcos = scale * dlogit */
+    double total = 0.0, ds = 0.0;
+    for (int i = 0; i < B; i++) {
+        const unsigned char *pi = pos + (size_t)i * K;
+        float *row = cosm + (size_t)i * K;
+        int np = 0, arg = 0;
+        double mx = -INFINITY, sum = 0.0;
+        for (int j = 0; j < K; j++) {
+            np += pi[j] != 0;
+            if (scale * row[j] > mx) mx = scale * row[j], arg = j;
+        }
+        if (np == 0) {
+            memset(row, 0, (size_t)K * sizeof(float));
+            continue;
+        }
+        hit += pi[arg] != 0;
+        for (int j = 0; j < K; j++) sum += exp(scale * row[j] - mx);
+        const double lse = mx + log(sum);
+        for (int j = 0; j < K; j++) {
+            const double target = pi[j] ? 1.0 / np : 0.0;
+            const double logit = scale * row[j];
+            if (pi[j]) total += -target * (logit - lse);
+            const double dl = (exp(logit - lse) - target) / n;
+            ds += dl * logit;
+            row[j] = (float)(dl * scale);
+        }
+    }
+    if (loss) *loss = n ? total / n : 0.0;
+    if (counted) *counted = n;
+    if (correct) *correct = hit;
+    if (dscale) *dscale = clamped ? 0.0f : (float)ds;
+    if (dimg || dlab) {
+        /* dan [B,D] = dcos @ bn;  dbn [K,D] = dcos^T @ an */
+        gemm(0, 0, B, D, K, 1.0f, cosm, K, bn, D, 0.0f, dan, D);
+        gemm(1, 0, K, D, B, 1.0f, cosm, K, an, D, 0.0f, dbn, D);
+        if (dimg) {
+            memset(dimg, 0, BD * sizeof(float));
+            l2norm_backward(dimg, dan, img, anorm, B, D, NORM_EPS);
+        }
+        if (dlab) {
+            memset(dlab, 0, KD * sizeof(float));
+            l2norm_backward(dlab, dbn, lab, bnorm, K, D, NORM_EPS);
+        }
+    }
+    free(an);
+    return RAMC_OK;
+}

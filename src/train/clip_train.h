@@ -121,4 +121,19 @@ ramc_status clip_contrastive_loss(const float *img, const float *txt, int B, int
                                   float logit_scale, double *loss, float *dimg, float *dtxt,
                                   float *dscale, int *correct_i2t, int *correct_t2i);
 
+/* Image-to-label contrast (UniCL-style), the optional second term of
+ * pre-training: every image against the same K label prompts, with the
+ * labels its caption names as the positives.
+ *   a = img/|img|, b = lab/|lab|, logits = exp(min(s, ln 100)) * a @ b^T  [B,K]
+ *   loss = mean over images with a positive of CE(logits_i, target_i),
+ *   target_i = 1/|P_i| on the labels P_i of image i, 0 elsewhere.
+ * img [B,D], lab [K,D], pos [B,K] (1 = positive; a row of zeros leaves the
+ * image out). Outputs as clip_contrastive_loss (OVERWRITTEN, optional);
+ * *counted gets the number of images with a positive, *correct those whose
+ * top label is one of their positives. With no positive at all the loss and
+ * every gradient are 0. */
+ramc_status clip_label_loss(const float *img, const float *lab, const unsigned char *pos, int B,
+                            int K, int D, float logit_scale, double *loss, float *dimg,
+                            float *dlab, float *dscale, int *counted, int *correct);
+
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "core/clock.h"
+#include "data/dataset.h"
 #include "core/rng.h"
 #include "data/loader.h"
 #include "io/file.h"
@@ -25,6 +26,7 @@
 #define MAX_TSV_BYTES (1u << 30)
 #define MAX_EVAL 1000
 #define CKPT_KIND "ramc-pretrain-clip-checkpoint-v1"
+#define PRETRAIN_MAX_LABELS 1024 /* label prompts ride along in every text batch */
 
 pretrain_options pretrain_default_options(void) {
     pretrain_options o;
@@ -39,6 +41,7 @@ pretrain_options pretrain_default_options(void) {
     o.warmup_steps = -1;
     o.holdout = 0.1;
     o.workers = 1;
+    o.label_weight = 1.0;
     return o;
 }
 
@@ -119,6 +122,74 @@ static void shuffle(int *a, int n, uint64_t seed) {
     }
 }
 
+/* -------------------------------------------------------------- labels */
+
+/* The labels of labels_file, their prompts and, per pair, which of them its
+ * caption names: a label is named when its words occur in the caption as
+ * whole words (ASCII case folded), so "red circle" is named by "a red circle
+ * on stripes" and not by "a dark-red circles". */
+typedef struct {
+    class_list names;
+    char **prompts;       /* [K] the template filled with each label */
+    unsigned char *named; /* [pairs, K] */
+    int K;
+} label_set;
+
+static void label_set_free(label_set *ls) {
+    for (int k = 0; ls->prompts && k < ls->K; k++) free(ls->prompts[k]);
+    free(ls->prompts);
+    free(ls->named);
+    class_list_free(&ls->names);
+    memset(ls, 0, sizeof *ls);
+}
+
+static int is_word_byte(unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
+}
+
+static int names_label(const char *caption, const char *label) {
+    const size_t n = strlen(label);
+    if (n == 0) return 0;
+    for (const char *c = caption; *c; c++) {
+        if (c != caption && is_word_byte((unsigned char)c[-1])) continue;
+        if (strncasecmp(c, label, n) == 0 && !is_word_byte((unsigned char)c[n])) return 1;
+    }
+    return 0;
+}
+
+static ramc_status fill_prompt(const char *tmpl, const char *label, char **out) {
+    const char *hole = strstr(tmpl, "{}");
+    if (!hole || strstr(hole + 2, "{}"))
+        return ramc_error(RAMC_ERR_INVALID_ARG, "pretrain: the template '%s' needs exactly one {}",
+                          tmpl);
+    const size_t need = strlen(tmpl) - 2 + strlen(label) + 1;
+    if (!(*out = malloc(need))) return RAMC_ERR_NOMEM;
+    snprintf(*out, need, "%.*s%s%s", (int)(hole - tmpl), tmpl, label, hole + 2);
+    return RAMC_OK;
+}
+
+static ramc_status label_set_load(const pretrain_options *o, const pairs *p, label_set *ls) {
+    memset(ls, 0, sizeof *ls);
+    ramc_status st = class_list_load(o->labels_file, &ls->names);
+    if (st) return st;
+    ls->K = ls->names.n;
+    if (ls->K < 1) return ramc_error(RAMC_ERR_FORMAT, "%s: no labels", o->labels_file);
+    if (ls->K > PRETRAIN_MAX_LABELS)
+        return ramc_error(RAMC_ERR_LIMIT, "%s: %d labels, at most %d for pre-training",
+                          o->labels_file, ls->K, PRETRAIN_MAX_LABELS);
+    ls->prompts = calloc((size_t)ls->K, sizeof(char *));
+    ls->named = malloc((size_t)p->n * ls->K);
+    if (!ls->prompts || !ls->named) return RAMC_ERR_NOMEM;
+    const char *tmpl = o->template_str ? o->template_str : "A photo of a {}.";
+    for (int k = 0; k < ls->K; k++)
+        if ((st = fill_prompt(tmpl, ls->names.names[k], &ls->prompts[k]))) return st;
+    for (int i = 0; i < p->n; i++)
+        for (int k = 0; k < ls->K; k++)
+            ls->named[(size_t)i * ls->K + k] = (unsigned char)names_label(p->captions[i],
+                                                                          ls->names.names[k]);
+    return RAMC_OK;
+}
+
 /* --------------------------------------------------------------- state */
 
 typedef struct {
@@ -133,6 +204,8 @@ typedef struct {
     int64_t step;
     uint64_t seed;
     int batch, n_train, vocab_size;
+    int n_labels;        /* 0 without labels_file */
+    double label_weight;
 } state;
 
 static void path_in(const state *s, const char *name, char *buf, size_t size) {
@@ -144,6 +217,15 @@ static char *shape_string(const ramc_clip_info *in, char *buf, size_t size) {
              in->image_size, in->patch_size, in->vision_width, in->vision_layers, in->vision_heads,
              in->text_width, in->text_layers, in->text_heads, in->embed_dim, in->context_length,
              in->vocab_size);
+    return buf;
+}
+
+/* What a checkpoint must share with the run that resumes it. */
+static char *data_identity(const state *s, char *buf, size_t size) {
+    int n = snprintf(buf, size, "seed %llu batch %d train %d", (unsigned long long)s->seed, s->batch,
+                     s->n_train);
+    if (s->n_labels && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, " labels %d weight %g", s->n_labels, s->label_weight);
     return buf;
 }
 
@@ -165,9 +247,7 @@ static ramc_status save_checkpoint(state *s) {
         goto done;
     snprintf(buf, sizeof buf, "%lld", (long long)s->step);
     if ((st = st_writer_set_metadata(w, "step", buf))) goto done;
-    snprintf(buf, sizeof buf, "seed %llu batch %d train %d", (unsigned long long)s->seed, s->batch,
-             s->n_train);
-    if ((st = st_writer_set_metadata(w, "data", buf))) goto done;
+    if ((st = st_writer_set_metadata(w, "data", data_identity(s, buf, sizeof buf)))) goto done;
     st = st_writer_save(w, path);
 done:
     st_writer_free(w);
@@ -190,12 +270,10 @@ static ramc_status load_checkpoint(state *s, const char *path) {
                         buf);
         goto done;
     }
-    snprintf(buf, sizeof buf, "seed %llu batch %d train %d", (unsigned long long)s->seed, s->batch,
-             s->n_train);
-    if (strcmp(data, buf)) {
+    if (strcmp(data, data_identity(s, buf, sizeof buf))) {
         st = ramc_error(RAMC_ERR_MISMATCH,
-                        "%s: trained with '%s', but this run has '%s' (same data, --seed and "
-                        "--batch are needed to resume)", path, data, buf);
+                        "%s: trained with '%s', but this run has '%s' (same data, --seed, "
+                        "--batch and labels are needed to resume)", path, data, buf);
         goto done;
     }
     int64_t n = (int64_t)s->total, three = 3;
@@ -398,6 +476,9 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
     int32_t *tokens = NULL, *btok = NULL;
     float *images = NULL, *fi = NULL, *ft = NULL, *dfi = NULL, *dft = NULL;
     char **train_caps = NULL;
+    label_set ls = {0};
+    unsigned char *bpos = NULL;
+    float *dfi_label = NULL;
     ramc_tokenizer *tok = NULL;
     ramc_loader *ld = NULL;
     ramc_clip *reloaded = NULL;
@@ -415,8 +496,11 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
                         n_train);
         goto done;
     }
+    if (o->labels_file && (st = label_set_load(o, &p, &ls))) goto done;
+    const int K = ls.K; /* 0 without labels */
+    s.n_labels = K, s.label_weight = o->label_weight;
     order = malloc((size_t)p.n * sizeof(int));
-    train_caps = malloc((size_t)n_train * sizeof(char *));
+    train_caps = malloc(((size_t)n_train + K) * sizeof(char *));
     if (!order || !train_caps) goto nomem;
     for (int i = 0; i < p.n; i++) order[i] = i;
     shuffle(order, p.n, o->seed ^ 0x5eedULL);
@@ -424,11 +508,28 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
     res->n_train = s.n_train = n_train, res->n_eval = n_eval;
     s.batch = o->batch < n_train ? o->batch : n_train;
 
-    /* the vocabulary of the training captions */
+    if (K) {
+        for (int i = 0; i < n_train; i++)
+            for (int k = 0; k < K; k++)
+                if (ls.named[(size_t)train_idx[i] * K + k]) {
+                    res->n_labelled++;
+                    break;
+                }
+        res->n_labels = K;
+        if (res->n_labelled == 0) {
+            st = ramc_error(RAMC_ERR_FORMAT, "%s: no training caption of %s names one of its labels",
+                            o->labels_file, tsv);
+            goto done;
+        }
+    }
+
+    /* the vocabulary of the training captions (and of the label prompts) */
     for (int i = 0; i < n_train; i++) train_caps[i] = p.captions[train_idx[i]];
+    for (int k = 0; k < K; k++) train_caps[n_train + k] = ls.prompts[k];
     path_in(&s, "vocab.json", path, sizeof path);
     path_in(&s, "merges.txt", path2, sizeof path2);
-    if ((st = vocab_build((const char *const *)train_caps, n_train, path, path2, &s.vocab_size)))
+    if ((st = vocab_build((const char *const *)train_caps, n_train + K, path, path2,
+                          &s.vocab_size)))
         goto done;
     res->vocab_size = s.vocab_size;
     if ((st = ramc_tokenizer_load(s.out, &tok))) goto done;
@@ -470,13 +571,25 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
     const int64_t spe = n_train / B, total = spe * o->epochs;
     const int64_t warmup = o->warmup_steps >= 0 ? (o->warmup_steps ? o->warmup_steps : 1)
                                                 : (total / 20 > 0 ? total / 20 : 1);
+    /* the text batch is the B captions, then the K label prompts (if any) */
+    const int BT = B + K;
     images = malloc((size_t)B * 3 * S * S * sizeof(float));
-    btok = malloc((size_t)B * L * sizeof(int32_t));
+    btok = malloc((size_t)BT * L * sizeof(int32_t));
     items = malloc((size_t)B * sizeof(int));
-    fi = malloc((size_t)B * D * 4 * sizeof(float));
+    fi = malloc(((size_t)B * D * 3 + (size_t)BT * D * 2) * sizeof(float));
     if (!images || !btok || !items || !fi) goto nomem;
-    ft = fi + (size_t)B * D, dfi = ft + (size_t)B * D, dft = dfi + (size_t)B * D;
-    if ((st = clip_vision_acts_alloc(&va, s.m, B)) || (st = clip_text_acts_alloc(&ta, s.m, B)))
+    dfi = fi + (size_t)B * D, dfi_label = dfi + (size_t)B * D;
+    ft = dfi_label + (size_t)B * D, dft = ft + (size_t)BT * D;
+    if (K) {
+        if (!(bpos = malloc((size_t)B * K))) goto nomem;
+        for (int k = 0; k < K; k++)
+            if ((st = ramc_tokenize(tok, ls.prompts[k], btok + (size_t)(B + k) * L, L))) {
+                st = ramc_error(st, "%s: label %d ('%s'): %s", o->labels_file, k + 1,
+                                ls.names.names[k], ramc_last_error());
+                goto done;
+            }
+    }
+    if ((st = clip_vision_acts_alloc(&va, s.m, B)) || (st = clip_text_acts_alloc(&ta, s.m, BT)))
         goto done;
 
     ramc_loader_options lo = loader_default_options();
@@ -507,16 +620,29 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
             if (cnt < B) break;
             for (int k = 0; k < B; k++)
                 memcpy(btok + (size_t)k * L, tokens + (size_t)items[k] * L, (size_t)L * sizeof(int32_t));
-            double loss;
-            float dscale;
-            int correct;
+            for (int k = 0; k < B && K; k++)
+                memcpy(bpos + (size_t)k * K, ls.named + (size_t)items[k] * K, (size_t)K);
+            double loss, label_loss = 0;
+            float dscale, dscale_label = 0;
+            int correct, labelled = 0, label_correct = 0;
             memset(s.grad, 0, s.total * sizeof(float));
             if ((st = clip_vision_forward_train(s.m, &va, images, B, fi)) ||
-                (st = clip_text_forward_train(s.m, &ta, btok, B, ft)) ||
+                (st = clip_text_forward_train(s.m, &ta, btok, BT, ft)) ||
                 (st = clip_contrastive_loss(fi, ft, B, D, s.scale, &loss, dfi, dft, &dscale,
                                             &correct, NULL)))
                 break;
-            if (!isfinite(loss)) {
+            if (K) { /* + w * label loss: its gradients join the captions' */
+                const float w = (float)o->label_weight;
+                float *dlab = dft + (size_t)B * D;
+                if ((st = clip_label_loss(fi, ft + (size_t)B * D, bpos, B, K, D, s.scale,
+                                          &label_loss, dfi_label, dlab, &dscale_label, &labelled,
+                                          &label_correct)))
+                    break;
+                for (size_t i = 0; i < (size_t)B * D; i++) dfi[i] += w * dfi_label[i];
+                for (size_t i = 0; i < (size_t)K * D; i++) dlab[i] *= w;
+                dscale += w * dscale_label;
+            }
+            if (!isfinite(loss) || !isfinite(label_loss)) {
                 st = ramc_error(RAMC_ERR_NUMERIC, "step %lld: the loss is not finite (lower --lr?)",
                                 (long long)s.step + 1);
                 break;
@@ -532,7 +658,9 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
                                     .epochs = o->epochs, .loss = loss, .loss_avg = loss_sum / loss_n,
                                     .lr = lr, .logit_scale = s.scale,
                                     .images_per_s = images_done / (monotonic_seconds() - t0 + 1e-9),
-                                    .batch_acc = (double)correct / B};
+                                    .batch_acc = (double)correct / B,
+                                    .label_loss = label_loss,
+                                    .label_acc = labelled ? (double)label_correct / labelled : 0};
             const int epoch_end = s.step == (int64_t)(epoch + 1) * spe;
             const int stop = (o->stop && *o->stop) || (o->max_steps && s.step >= o->max_steps);
             if (epoch_end || stop || (o->checkpoint_every && s.step % o->checkpoint_every == 0)) {
@@ -579,9 +707,11 @@ ramc_status pretrain_clip(const pretrain_options *o, pretrain_result *res) {
              "{\"pairs\": %d, \"train\": %d, \"held_out\": %d, \"vocab_size\": %d, \"steps\": %lld, "
              "\"first_epoch_loss\": %.6f, \"final_epoch_loss\": %.6f, \"logit_scale\": %.6f, "
              "\"retrieval_i2t_top1\": %.6f, \"retrieval_t2i_top1\": %.6f, \"retrieval_chance\": %.6f, "
-             "\"seconds\": %.1f, \"images_per_s\": %.2f}\n",
+             "\"seconds\": %.1f, \"images_per_s\": %.2f, \"labels\": %d, \"labelled_pairs\": %d, "
+             "\"label_weight\": %g}\n",
              p.n, n_train, n_eval, s.vocab_size, (long long)s.step, res->first_loss, res->final_loss,
-             s.scale, res->i2t_top1, res->t2i_top1, res->chance, res->seconds, res->images_per_s);
+             s.scale, res->i2t_top1, res->t2i_top1, res->chance, res->seconds, res->images_per_s,
+             K, res->n_labelled, K ? o->label_weight : 0.0);
     path_in(&s, "metrics.json", path, sizeof path);
     if ((st = write_text(path, text))) goto done;
     snprintf(text, sizeof text,
@@ -622,6 +752,8 @@ done:
     free(s.grad);
     free(order);
     free(train_caps);
+    label_set_free(&ls);
+    free(bpos);
     free(tokens);
     free(btok);
     free(items);

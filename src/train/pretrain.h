@@ -24,6 +24,8 @@ typedef struct {
     double lr, logit_scale;    /* exp(logit_scale) is the temperature's inverse */
     double images_per_s;       /* over the run so far (this process) */
     double batch_acc;          /* in-batch image->text top-1 of this step */
+    double label_loss;         /* image-to-label term of this step (labels_file), else 0 */
+    double label_acc;          /* images whose top label is one their caption names */
     int epoch_end;             /* 1 on the call after an epoch's last step */
     int checkpointed;          /* 1 when a checkpoint was just written */
 } pretrain_progress;
@@ -50,6 +52,14 @@ typedef struct {
     int64_t checkpoint_every;/* steps between checkpoints; 0: end of each epoch only */
     int64_t max_steps;       /* stop (with a checkpoint) after this many steps; 0: none */
 
+    /* Optional image-to-label contrast (clip_label_loss): every image also
+     * scored against the prompts of all labels of this file (one per line,
+     * # comments), the labels its caption names (as whole words, any case)
+     * the positives. Off when NULL. */
+    const char *labels_file;
+    double label_weight;     /* the term's weight in the loss, 1 */
+    const char *template_str;/* prompt with one {} for the label; NULL: "A photo of a {}." */
+
     pretrain_progress_fn progress;
     void *progress_user;
     volatile sig_atomic_t *stop; /* set by a signal handler: checkpoint and return */
@@ -64,6 +74,8 @@ typedef struct {
     double seconds, images_per_s; /* this process */
     double i2t_top1, t2i_top1;    /* held-out retrieval (-1 when nothing held out) */
     double chance;                /* top-1 of a random ranking: distinct captions / n_eval */
+    int n_labels;                 /* labels of labels_file (0 without) */
+    int n_labelled;               /* training pairs whose caption names one of them */
 } pretrain_result;
 
 pretrain_options pretrain_default_options(void);
