@@ -73,9 +73,11 @@ if [ "$world" = v1 ]; then
         n_pre=10000 n_train=1600 n_test=500 pre_epochs=2 pre_batch=64 ram_epochs=1
     fi
 else
-    # captions of 1-2 objects over all labels (recipe v2-D-open, docs/pretrain.md)
+    # captions of 1-2 objects over all labels, label contrast, 8 vision and 4
+    # text heads (recipe v2-H, docs/pretrain.md)
     world_extra="--pretrain-max-objects ${V2_PRETRAIN_MAX_OBJECTS:-2} --no-strict-pretrain"
-    pre_extra="--lr ${V2_PRE_LR:-1e-3}"
+    pre_extra="--lr ${V2_PRE_LR:-1e-3} --labels-file $out/synth/classes_all.txt"
+    pre_extra="$pre_extra --vision-heads ${V2_VISION_HEADS:-8} --text-heads ${V2_TEXT_HEADS:-4}"
     if [ "$quick" = 1 ]; then
         n_pre=1000 n_train=256 n_test=100 pre_epochs=1 pre_batch=64 ram_epochs=2
     else

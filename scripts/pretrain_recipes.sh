@@ -23,7 +23,8 @@ out=out/pretrain_recipes table=0 recipes=()
 RESULTS=${RESULTS:-docs/pretrain_recipes.jsonl}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
-# name | world (ramc synth arguments) | pretrain-clip arguments
+# name | world (ramc synth arguments) | pretrain-clip arguments (@WORLD@: the
+# world's folder)
 recipe_lines() {
     cat <<'EOF'
 v1-default|--world v1 --seed 0 --pretrain 20000|--epochs 2 --batch 128 --lr 5e-4
@@ -33,6 +34,11 @@ v2-B-few|--seed 0 --pretrain 40000 --pretrain-max-objects 2|--epochs 4 --batch 1
 v2-C-single|--seed 0 --pretrain 40000 --pretrain-max-objects 1|--epochs 3 --batch 128 --lr 1e-3
 v2-B-long|--seed 0 --pretrain 40000 --pretrain-max-objects 2|--epochs 12 --batch 128 --lr 1e-3
 v2-D-open|--seed 0 --pretrain 100000 --pretrain-max-objects 2 --no-strict-pretrain|--epochs 5 --batch 128 --lr 1e-3
+v2-E-labels|--seed 0 --pretrain 100000 --pretrain-max-objects 2 --no-strict-pretrain|--epochs 2 --batch 128 --lr 1e-3 --labels-file @WORLD@/classes_all.txt
+v2-F-heads|--seed 0 --pretrain 100000 --pretrain-max-objects 2 --no-strict-pretrain|--epochs 2 --batch 128 --lr 1e-3 --labels-file @WORLD@/classes_all.txt --vision-heads 8 --text-heads 4
+v2-G-heads16|--seed 0 --pretrain 100000 --pretrain-max-objects 2 --no-strict-pretrain|--epochs 2 --batch 128 --lr 1e-3 --labels-file @WORLD@/classes_all.txt --vision-heads 16 --text-heads 4
+v2-G-b64|--seed 0 --pretrain 100000 --pretrain-max-objects 2 --no-strict-pretrain|--epochs 2 --batch 64 --lr 1e-3 --labels-file @WORLD@/classes_all.txt --vision-heads 8 --text-heads 4
+v2-H|--seed 0 --pretrain 100000 --pretrain-max-objects 2 --no-strict-pretrain|--epochs 5 --batch 128 --lr 1e-3 --labels-file @WORLD@/classes_all.txt --vision-heads 8 --text-heads 4
 EOF
 }
 
@@ -66,7 +72,7 @@ run_recipe() {
         local t0 load0
         t0=$(date +%s); load0=$(cut -d' ' -f1 /proc/loadavg)
         # shellcheck disable=SC2086
-        "$RAMC" pretrain-clip --data "$W" --out "$M" --seed 0 --workers 2 $pre 2> "$M.log" ||
+        "$RAMC" pretrain-clip --data "$W" --out "$M" --seed 0 --workers 2 ${pre//@WORLD@/$W} 2> "$M.log" ||
             { echo "pretrain_recipes.sh: $name failed, see $M.log" >&2; return 1; }
         echo "$world | $pre" > "$M/.args"
         echo "$(( $(date +%s) - t0 )) $load0 $(cut -d' ' -f1 /proc/loadavg)" > "$M/.wall"
