@@ -346,6 +346,32 @@ ramc_status clip_text_backward(const ramc_clip *m, const clip_text_acts *a, cons
 
 /* ------------------------------------------------------------------ loss */
 
+/* Both losses score rows of one set against rows of another by cosine.
+ * cosines: an [R,D] = a/|a|, bn [C,D] = b/|b| (norms kept), cos [R,C]. */
+static void cosines(const float *a, const float *b, int R, int C, int D, float *an, float *anorm,
+                    float *bn, float *bnorm, float *cos) {
+    l2norm_forward(an, anorm, a, R, D, NORM_EPS);
+    l2norm_forward(bn, bnorm, b, C, D, NORM_EPS);
+    gemm(0, 1, R, C, D, 1.0f, an, D, bn, D, 0.0f, cos, C); /* cos = an @ bn^T */
+}
+
+/* dcos [R,C] -> da [R,D], db [C,D] (each optional, OVERWRITTEN) through the
+ * cosine and the two normalisations; dan, dbn are scratch of the same size. */
+static void cosines_backward(const float *dcos, const float *a, const float *b, int R, int C, int D,
+                             const float *an, const float *anorm, const float *bn,
+                             const float *bnorm, float *dan, float *dbn, float *da, float *db) {
+    if (da) {
+        gemm(0, 0, R, D, C, 1.0f, dcos, C, bn, D, 0.0f, dan, D); /* dan = dcos @ bn */
+        memset(da, 0, (size_t)R * D * sizeof(float));
+        l2norm_backward(da, dan, a, anorm, R, D, NORM_EPS);
+    }
+    if (db) {
+        gemm(1, 0, C, D, R, 1.0f, dcos, C, an, D, 0.0f, dbn, D); /* dbn = dcos^T @ an */
+        memset(db, 0, (size_t)C * D * sizeof(float));
+        l2norm_backward(db, dbn, b, bnorm, C, D, NORM_EPS);
+    }
+}
+
 ramc_status clip_contrastive_loss(const float *img, const float *txt, int B, int D,
                                   float logit_scale, double *loss, float *dimg, float *dtxt,
                                   float *dscale, int *correct_i2t, int *correct_t2i) {
@@ -364,9 +390,7 @@ ramc_status clip_contrastive_loss(const float *img, const float *txt, int B, int
     float *anorm = cosm + BB, *bnorm = anorm + B;
     double *pc = pr + BB;
 
-    l2norm_forward(an, anorm, img, B, D, NORM_EPS);
-    l2norm_forward(bn, bnorm, txt, B, D, NORM_EPS);
-    gemm(0, 1, B, B, D, 1.0f, an, D, bn, D, 0.0f, cosm, B); /* cos [B,B] = a @ b^T */
+    cosines(img, txt, B, B, D, an, anorm, bn, bnorm, cosm); /* cos [B,B] */
     const int clamped = logit_scale > CLIP_MAX_LOGIT_SCALE;
     const double scale = exp(clamped ? CLIP_MAX_LOGIT_SCALE : logit_scale);
 
@@ -410,17 +434,7 @@ ramc_status clip_contrastive_loss(const float *img, const float *txt, int B, int
                 cosm[k] = (float)(dl * scale); /* cosm now holds dcos */
             }
         if (dscale) *dscale = clamped ? 0.0f : (float)ds;
-        /* dan [B,D] = dcos @ bn;  dbn [B,D] = dcos^T @ an */
-        gemm(0, 0, B, D, B, 1.0f, cosm, B, bn, D, 0.0f, dan, D);
-        gemm(1, 0, B, D, B, 1.0f, cosm, B, an, D, 0.0f, dbn, D);
-        if (dimg) {
-            memset(dimg, 0, BD * sizeof(float));
-            l2norm_backward(dimg, dan, img, anorm, B, D, NORM_EPS);
-        }
-        if (dtxt) {
-            memset(dtxt, 0, BD * sizeof(float));
-            l2norm_backward(dtxt, dbn, txt, bnorm, B, D, NORM_EPS);
-        }
+        cosines_backward(cosm, img, txt, B, B, D, an, anorm, bn, bnorm, dan, dbn, dimg, dtxt);
     }
     free(an);
     free(pr);
@@ -440,9 +454,7 @@ ramc_status clip_label_loss(const float *img, const float *lab, const unsigned c
     float *dan = an + BD, *bn = dan + BD, *dbn = bn + KD, *cosm = dbn + KD;
     float *anorm = cosm + BK, *bnorm = anorm + B;
 
-    l2norm_forward(an, anorm, img, B, D, NORM_EPS);
-    l2norm_forward(bn, bnorm, lab, K, D, NORM_EPS);
-    gemm(0, 1, B, K, D, 1.0f, an, D, bn, D, 0.0f, cosm, K); /* cos [B,K] = a @ b^T */
+    cosines(img, lab, B, K, D, an, anorm, bn, bnorm, cosm); /* cos [B,K] */
     const int clamped = logit_scale > CLIP_MAX_LOGIT_SCALE;
     const double scale = exp(clamped ? CLIP_MAX_LOGIT_SCALE : logit_scale);
 
@@ -484,19 +496,7 @@ ramc_status clip_label_loss(const float *img, const float *lab, const unsigned c
     if (counted) *counted = n;
     if (correct) *correct = hit;
     if (dscale) *dscale = clamped ? 0.0f : (float)ds;
-    if (dimg || dlab) {
-        /* dan [B,D] = dcos @ bn;  dbn [K,D] = dcos^T @ an */
-        gemm(0, 0, B, D, K, 1.0f, cosm, K, bn, D, 0.0f, dan, D);
-        gemm(1, 0, K, D, B, 1.0f, cosm, K, an, D, 0.0f, dbn, D);
-        if (dimg) {
-            memset(dimg, 0, BD * sizeof(float));
-            l2norm_backward(dimg, dan, img, anorm, B, D, NORM_EPS);
-        }
-        if (dlab) {
-            memset(dlab, 0, KD * sizeof(float));
-            l2norm_backward(dlab, dbn, lab, bnorm, K, D, NORM_EPS);
-        }
-    }
+    cosines_backward(cosm, img, lab, B, K, D, an, anorm, bn, bnorm, dan, dbn, dimg, dlab);
     free(an);
     return RAMC_OK;
 }
