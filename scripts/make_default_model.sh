@@ -48,7 +48,8 @@ cat > "$tmp/README.txt" <<TXT
 The embedded default model of ramc (docs/experiments.md, "The embedded default model").
 
   clip.safetensors     a small CLIP (ViT patch 8 on 64x64, width 128 x 4 layers; text
-                       width 64 x 4 layers; embedding 64), OpenAI tensor names, float16;
+                       width 64 x 4 layers; embedding 64; the head counts are in the
+                       file's metadata), OpenAI tensor names, float16;
                        pre-trained from scratch by \`ramc $clip_args\`
                        on the captions of \`ramc $world_args\` (scripts/experiments.sh)
   vocab.json merges.txt  its tokenizer (the captions' byte-level BPE), found beside the weights
