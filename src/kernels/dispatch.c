@@ -86,6 +86,34 @@ int kernels_cpu_has_bf16(void) {
 #endif
 }
 
+/* attention_bf16.c, compiled with -mavx512bf16 when the compiler has it
+ * (RAMC_HAVE_AVX512BF16, CMakeLists.txt). */
+void attention_bf16_forward_avx512bf16(float *out, float *lse, const float *q, const float *k,
+                                       const float *v, long batch_stride, long row_stride, int B,
+                                       int Tq, int Tk, int C, int n_heads, int causal);
+
+int kernels_bf16_attention_native(void) {
+#ifdef RAMC_HAVE_AVX512BF16
+    return current_level() == KERNELS_ISA_AVX512 && kernels_cpu_has_bf16();
+#else
+    return 0;
+#endif
+}
+
+void attention_fused_forward_bf16(float *out, float *lse, const float *q, const float *k,
+                                  const float *v, long batch_stride, long row_stride, int B,
+                                  int Tq, int Tk, int C, int n_heads, int causal) {
+#ifdef RAMC_HAVE_AVX512BF16
+    if (n_heads > 0 && C / n_heads <= 128 && kernels_bf16_attention_native()) {
+        attention_bf16_forward_avx512bf16(out, lse, q, k, v, batch_stride, row_stride, B, Tq, Tk,
+                                          C, n_heads, causal);
+        return;
+    }
+#endif
+    attention_fused_forward(out, lse, q, k, v, batch_stride, row_stride, B, Tq, Tk, C, n_heads,
+                            causal);
+}
+
 const char *kernels_isa_describe(char *buf, size_t size) {
     const kernels_isa now = kernels_isa_get(), best = kernels_isa_best();
     snprintf(buf, size, "%s (CPU: %s%s%s)", kernels_isa_name(now), kernels_isa_name(best),

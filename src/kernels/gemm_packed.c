@@ -67,6 +67,10 @@ void kernels_forget_weights(const void *base) { (void)base; }
 size_t kernels_released_bytes(void) { return 0; }
 int kernels_packed_available(void) { return 0; }
 long kernels_packed_count(void) { return 0; }
+int kernels_weights_bf16(const void *w) {
+    (void)w;
+    return 0;
+}
 int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
                           int rows, int in_dim, int out_dim, matmul_epilogue ep) {
     (void)out, (void)inp, (void)weight, (void)bias, (void)rows, (void)in_dim, (void)out_dim,
@@ -317,6 +321,7 @@ static void drop_range(const void *base, int rebuild) {
 
 void kernels_thaw_weights(const void *base) { drop_range(base, 1); }
 
+
 void kernels_forget_weights(const void *base) { drop_range(base, 0); }
 
 /* The frozen range holding [w, w + bytes), or NULL. */
@@ -326,6 +331,14 @@ static const frozen_range *range_of(const void *w, size_t bytes) {
         if (p >= g_ranges[i].base && p + bytes <= g_ranges[i].base + g_ranges[i].bytes)
             return &g_ranges[i];
     return NULL;
+}
+
+int kernels_weights_bf16(const void *w) {
+    pthread_mutex_lock(&g_lock);
+    const frozen_range *r = w ? range_of(w, 1) : NULL;
+    const int bf16 = r && r->bf16;
+    pthread_mutex_unlock(&g_lock);
+    return bf16;
 }
 
 static int engine_ready(void) {

@@ -62,6 +62,9 @@ void kernels_forget_weights(const void *base);
 size_t kernels_released_bytes(void);
 /* 1 when packing can run (oneDNN present). */
 int kernels_packed_available(void);
+/* 1 when w lies in a range frozen with bf16 set: the bf16 mode of the model
+ * that owns it, which its other layers follow (attention, TSS). */
+int kernels_weights_bf16(const void *w);
 /* Products run on packed weights so far (for tests and diagnostics). */
 long kernels_packed_count(void);
 
@@ -202,6 +205,21 @@ void attention_fused_backward(float *dq, float *dk, float *dv, const float *dout
                               const float *out, const float *lse, const float *q, const float *k,
                               const float *v, long batch_stride, long row_stride, int B, int Tq,
                               int Tk, int C, int n_heads, int causal);
+
+/* attention_fused_forward with its two products, Q K^T and P V, on bf16
+ * operands (scaled queries, keys, values and the softmax weights rounded to
+ * nearest even) accumulated in float32 (attention_bf16.c, AVX512-BF16's
+ * vdpbf16ps); the softmax stays float32. The bf16 mode's inference
+ * (ramc_clip_params.bf16); same arguments and outputs as
+ * attention_fused_forward. Where it cannot run natively (no AVX512-BF16, the
+ * kernels set below the AVX-512 level, head size above 128) it IS
+ * attention_fused_forward, bit for bit: emulating bf16 would only be slower. */
+void attention_fused_forward_bf16(float *out, float *lse, const float *q, const float *k,
+                                  const float *v, long batch_stride, long row_stride, int B,
+                                  int Tq, int Tk, int C, int n_heads, int causal);
+/* 1 when attention_fused_forward_bf16 runs its bf16 kernel at the current
+ * level (the build has it, the CPU has AVX512-BF16, the level is AVX-512). */
+int kernels_bf16_attention_native(void);
 
 /* ------------------------------------------------------------ Activations */
 
