@@ -119,6 +119,15 @@ void softmax_forward_row(float *y, const float *x, int n, float scale);
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* C [M,N] = op(A) @ op(B) (alpha 1, beta 0; shapes and strides as gemm) with
+ * both operands rounded to bf16 and float32 accumulation, through a oneDNN
+ * matmul (AMX or AVX512-BF16 where the CPU has them; oneDNN emulates or
+ * declines elsewhere). For products whose operands change from call to call
+ * (TSS in the bf16 mode): both are converted on every call. 0 when done, -1
+ * when it could not run (no oneDNN, no memory): the caller runs gemm. */
+int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc);
+
 /* Linear layer as PyTorch: out = inp @ weight^T + bias.
  * out [rows, out_dim], inp [rows, in_dim], weight [out_dim, in_dim], bias [out_dim] or NULL. */
 void matmul_forward(float *out, const float *inp, const float *weight, const float *bias,

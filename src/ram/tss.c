@@ -27,6 +27,14 @@ static void transpose_batched(float *out, const float *in, int B, int R, int Cc)
         }
 }
 
+/* C [M, N] = op(A) op(B), as gemm with alpha 1 and beta 0; with bf16 set,
+ * the operands rounded to bf16 (gemm_bf16), or float32 where that cannot run. */
+static void tss_gemm(int bf16, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc) {
+    if (bf16 && gemm_bf16(ta, tb, M, N, K, A, lda, B, ldb, C, ldc) == 0) return;
+    gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+}
+
 /* The k x k convolution (stride 1, zero padding k/2, no bias) of the patch
  * grid, read straight from the token rows x [B, N1, W] into out [B, H, N]
  * channel-first: what conv2d_forward computes from the channel-first X, but
@@ -38,9 +46,14 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
     const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
     const int KK = k * k * W;
     if (k == 1) {
-        for (int b = 0; b < B; b++)
-            matmul_forward(a->tok + (size_t)b * N * H, x + ((size_t)b * N1 + 1) * W, weight, NULL,
-                           N, W, H);
+        for (int b = 0; b < B; b++) {
+            float *tok = a->tok + (size_t)b * N * H;          /* [N, H] */
+            const float *rows = x + ((size_t)b * N1 + 1) * W; /* [N, W] */
+            if (a->bf16) /* rows @ weight^T, weight [H, W] */
+                tss_gemm(1, 0, 1, N, H, W, rows, W, weight, W, tok, H);
+            else
+                matmul_forward(tok, rows, weight, NULL, N, W, H);
+        }
     } else {
 #pragma omp parallel for schedule(static)
         for (int h = 0; h < H; h++)
@@ -64,7 +77,11 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
                                    (size_t)W * sizeof(float));
                     }
             }
-            matmul_forward(a->tok + (size_t)b0 * N * H, a->col, a->wk, NULL, nb * N, KK, H);
+            float *tok = a->tok + (size_t)b0 * N * H; /* [nb*N, H] = col [nb*N, KK] @ wk^T */
+            if (a->bf16)
+                tss_gemm(1, 0, 1, nb * N, H, KK, a->col, KK, a->wk, KK, tok, H);
+            else
+                matmul_forward(tok, a->col, a->wk, NULL, nb * N, KK, H);
         }
     }
     transpose_batched(out, a->tok, B, N, H);
@@ -228,9 +245,9 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
         transpose_batched(a->f[s], a->s[s], B, H, N);
         layernorm_forward(a->q[s], a->q_mean[s], a->q_rstd[s], a->f[s], nq_w[s]->data,
                           nq_b[s]->data, B * N, H, TSS_LN_EPS);
-        gemm(0, 1, B * N, C, H, 1.0f, a->q[s], H, a->kv, H, 0.0f, a->attn[s], C);
+        tss_gemm(a->bf16, 0, 1, B * N, C, H, a->q[s], H, a->kv, H, a->attn[s], C);
         softmax_forward(a->attn[s], a->attn[s], B * N, C, attn_scale);
-        gemm(0, 0, B * N, H, C, 1.0f, a->attn[s], C, a->kv, H, 0.0f, a->cattn[s], H);
+        tss_gemm(a->bf16, 0, 0, B * N, H, C, a->attn[s], C, a->kv, H, a->cattn[s], H);
         /* residual on the un-normalised stream, back to channel-first */
 #pragma omp parallel for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
@@ -274,8 +291,8 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
         float *ob = a->out + (size_t)b * N1 * W;
         memcpy(ob, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
         /* out_rows[t, c] = sum_h final[c, h] * fused[h, t]  ==  fusedᵀ @ finalᵀ */
-        gemm(1, 1, N, W, H, 1.0f, a->fused + (size_t)b * H * N, N, w->final_w->data, H, 0.0f,
-             ob + W, W);
+        tss_gemm(a->bf16, 1, 1, N, W, H, a->fused + (size_t)b * H * N, N, w->final_w->data, H,
+                 ob + W, W);
     }
 }
 
