@@ -283,7 +283,8 @@ static void test_finite_differences(int causal) {
  * a deviation above 2^-14 (float32's own error here is ~1e-6): a kernel
  * that silently stayed float32 fails. Where the kernel cannot run (no
  * AVX512-BF16, a lower level), the result must be attention_fused_forward's,
- * bit for bit; every level the CPU has is tried. */
+ * bit for bit; every level the CPU has is tried, and at the AVX-512 level
+ * each kernel the CPU can run (AMX, vdpbf16ps) and the capped-off fallback. */
 static void test_bf16_shape(const Shape *s) {
     const Layout l = layout_of(s);
     const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, causal = s->causal;
@@ -306,37 +307,49 @@ static void test_bf16_shape(const Shape *s) {
     const kernels_isa best = kernels_isa_best(), saved = kernels_isa_get();
     const int saved_threads = kernels_get_num_threads();
     float *out[2] = {fnew(nout), fnew(nout)}, *lse = fnew(nlse), *f32 = fnew(nout);
+    /* every level; at each, the kernels under each cap (AMX, vdpbf16ps, none) */
     for (int lv = (int)best; lv >= 0; lv--) {
         kernels_isa_set((kernels_isa)lv);
-        const char *lvn = kernels_isa_name((kernels_isa)lv);
-        for (int run = 0; run < 2; run++) {
-            kernels_set_num_threads(run == 0 ? 1 : 3);
-            for (long j = 0; j < nout; j++) out[run][j] = NAN; /* every output written */
-            attention_fused_forward_bf16(out[run], run == 0 ? lse : NULL, q, k, v, l.bs, l.rs, B,
-                                         Tq, Tk, C, H, causal);
-        }
-        kernels_set_num_threads(saved_threads);
-        CHECK(!memcmp(out[0], out[1], sizeof(float) * (size_t)nout),
-              "bf16 %s [%s]: 1 and 3 threads differ", s->name, lvn);
-        if (kernels_bf16_attention_native() && C / H <= 128) {
-            const double e_ref = rel_to(out[0], NULL, want_bf16, nout);
-            const double e_f32 = rel_to(out[0], NULL, want_exact, nout);
-            const double e_lse = rel_to(lse, NULL, lse_d, nlse);
-            CHECK(e_ref <= tol_ref, "bf16 %s: rel err against the bf16 reference %.3g > %.3g",
-                  s->name, e_ref, tol_ref);
-            CHECK(e_f32 <= tol_f32 && e_f32 >= min_f32,
-                  "bf16 %s: rel err against float32 %.3g outside [%.3g, %.3g]", s->name, e_f32,
-                  min_f32, tol_f32);
-            CHECK(e_lse <= tol_f32, "bf16 %s: lse rel err %.3g > %.3g", s->name, e_lse, tol_f32);
-            printf("  bf16 %-29s %-7s vs bf16 ref %.2e (tol %.1e), vs exact %.2e, lse %.2e\n",
-                   s->name, lvn, e_ref, tol_ref, e_f32, e_lse);
-        } else {
-            attention_fused_forward(f32, NULL, q, k, v, l.bs, l.rs, B, Tq, Tk, C, H, causal);
-            CHECK(!memcmp(out[0], f32, sizeof(float) * (size_t)nout),
-                  "bf16 %s [%s]: the fallback is not the float32 kernel's bits", s->name, lvn);
-            printf("  bf16 %-29s %-7s float32 fallback, bit for bit\n", s->name, lvn);
+        int tried[3] = {0};
+        for (int cap = KERNELS_BF16_AMX; cap >= KERNELS_BF16_NONE; cap--) {
+            kernels_bf16_attention_cap((kernels_bf16_kind)cap);
+            const kernels_bf16_kind kind = kernels_bf16_attention_kind();
+            if (tried[kind]++) continue;
+            const int native = kind != KERNELS_BF16_NONE && C / H <= 128;
+            char what[64];
+            snprintf(what, sizeof what, "%s/%s", kernels_isa_name((kernels_isa)lv),
+                     native ? kernels_bf16_kind_name(kind) : "float32");
+            for (int run = 0; run < 2; run++) {
+                kernels_set_num_threads(run == 0 ? 1 : 3);
+                for (long j = 0; j < nout; j++) out[run][j] = NAN; /* every output written */
+                attention_fused_forward_bf16(out[run], run == 0 ? lse : NULL, q, k, v, l.bs, l.rs,
+                                             B, Tq, Tk, C, H, causal);
+            }
+            kernels_set_num_threads(saved_threads);
+            CHECK(!memcmp(out[0], out[1], sizeof(float) * (size_t)nout),
+                  "bf16 %s [%s]: 1 and 3 threads differ", s->name, what);
+            if (native) {
+                const double e_ref = rel_to(out[0], NULL, want_bf16, nout);
+                const double e_f32 = rel_to(out[0], NULL, want_exact, nout);
+                const double e_lse = rel_to(lse, NULL, lse_d, nlse);
+                CHECK(e_ref <= tol_ref, "bf16 %s [%s]: rel err against the bf16 reference %.3g > %.3g",
+                      s->name, what, e_ref, tol_ref);
+                CHECK(e_f32 <= tol_f32 && e_f32 >= min_f32,
+                      "bf16 %s [%s]: rel err against float32 %.3g outside [%.3g, %.3g]", s->name,
+                      what, e_f32, min_f32, tol_f32);
+                CHECK(e_lse <= tol_f32, "bf16 %s [%s]: lse rel err %.3g > %.3g", s->name, what,
+                      e_lse, tol_f32);
+                printf("  bf16 %-29s %-19s vs bf16 ref %.2e (tol %.1e), vs exact %.2e, lse %.2e\n",
+                       s->name, what, e_ref, tol_ref, e_f32, e_lse);
+            } else {
+                attention_fused_forward(f32, NULL, q, k, v, l.bs, l.rs, B, Tq, Tk, C, H, causal);
+                CHECK(!memcmp(out[0], f32, sizeof(float) * (size_t)nout),
+                      "bf16 %s [%s]: the fallback is not the float32 kernel's bits", s->name, what);
+                printf("  bf16 %-29s %-19s float32 fallback, bit for bit\n", s->name, what);
+            }
         }
     }
+    kernels_bf16_attention_cap(KERNELS_BF16_AMX);
     kernels_isa_set(saved);
     free(out[0]), free(out[1]), free(lse), free(f32);
     for (int i = 0; i < l.nbuf; i++) free(fb[i]), free(db[i]);

@@ -220,14 +220,29 @@ void attention_fused_backward(float *dq, float *dk, float *dv, const float *dout
  * nearest even) accumulated in float32 (attention_bf16.c, AVX512-BF16's
  * vdpbf16ps); the softmax stays float32. The bf16 mode's inference
  * (ramc_clip_params.bf16); same arguments and outputs as
- * attention_fused_forward. Where it cannot run natively (no AVX512-BF16, the
- * kernels set below the AVX-512 level, head size above 128) it IS
- * attention_fused_forward, bit for bit: emulating bf16 would only be slower. */
+ * attention_fused_forward. On AMX tiles where the CPU has them (their bf16
+ * rate is ~8x vdpbf16ps's), else vdpbf16ps. Where neither can run (no
+ * AVX512-BF16, the kernels set below the AVX-512 level, head size above 128)
+ * it IS attention_fused_forward, bit for bit: emulating bf16 would only be
+ * slower. */
 void attention_fused_forward_bf16(float *out, float *lse, const float *q, const float *k,
                                   const float *v, long batch_stride, long row_stride, int B,
                                   int Tq, int Tk, int C, int n_heads, int causal);
-/* 1 when attention_fused_forward_bf16 runs its bf16 kernel at the current
- * level (the build has it, the CPU has AVX512-BF16, the level is AVX-512). */
+/* Which kernel attention_fused_forward_bf16 runs. */
+typedef enum {
+    KERNELS_BF16_NONE = 0,   /* the float32 kernel (no AVX512-BF16, or a lower level set) */
+    KERNELS_BF16_DPBF16 = 1, /* AVX512-BF16's vdpbf16ps (e.g. Zen 4/5) */
+    KERNELS_BF16_AMX = 2     /* AMX tiles (Sapphire Rapids and later; Linux permission) */
+} kernels_bf16_kind;
+/* What it runs now: the build has it, the CPU has AVX512-BF16 (and AMX for
+ * KERNELS_BF16_AMX), the kernels run at the AVX-512 level, and no lower cap. */
+kernels_bf16_kind kernels_bf16_attention_kind(void);
+/* Caps the kind from now on (default KERNELS_BF16_AMX: the best there is);
+ * for tests and benchmarks, between calls, like kernels_isa_set. */
+void kernels_bf16_attention_cap(kernels_bf16_kind cap);
+/* "amx", "avx512_bf16", "float32". */
+const char *kernels_bf16_kind_name(kernels_bf16_kind kind);
+/* 1 when attention_fused_forward_bf16 runs a bf16 kernel now (kind != NONE). */
 int kernels_bf16_attention_native(void);
 
 /* ------------------------------------------------------------ Activations */
