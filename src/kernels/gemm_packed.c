@@ -58,6 +58,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* float -> bf16, round to nearest even (NaN stays NaN); kernels.h. */
+static inline uint16_t bf16_of(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) : u + 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(r >> 16);
+}
+
+void kernels_to_bf16(uint16_t *dst, const float *src, long n) {
+    for (long i = 0; i < n; i++) dst[i] = bf16_of(src[i]);
+}
+
 #ifndef RAMC_GEMM_DNNL
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release) {
     (void)base, (void)bytes, (void)bf16, (void)release;
@@ -75,6 +87,11 @@ int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int
               const float *B, int ldb, float *C, int ldc) {
     (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B,
         (void)ldb, (void)C, (void)ldc;
+    return -1;
+}
+int gemm_bf16_raw(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                  float *C, int ldc) {
+    (void)trans_b, (void)M, (void)N, (void)K, (void)A, (void)B, (void)C, (void)ldc;
     return -1;
 }
 int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
@@ -624,13 +641,6 @@ int matmul_backward_input_packed(float *dinp, const float *dout, const float *we
 
 /* ------------------------------------------------------------ gemm_bf16 */
 
-static inline uint16_t bf16_of(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) : u + 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(r >> 16);
-}
-
 /* dst [rows, cols] contiguous = src (row stride ld) in bf16; with transpose,
  * dst [rows, cols] = src^T, src [cols, rows] (row stride ld). */
 static void to_bf16_matrix(uint16_t *dst, const float *src, int rows, int cols, long ld,
@@ -694,31 +704,18 @@ static int grow(uint16_t **buf, size_t *cap, size_t n) {
     return 0;
 }
 
-int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
-              const float *B, int ldb, float *C, int ldc) {
-    if (M <= 0 || N <= 0 || K <= 0) return -1;
-    thread_products *t = NULL;
-    pthread_mutex_lock(&g_lock);
-    if (engine_ready()) t = thread_products_get();
-    pthread_mutex_unlock(&g_lock);
-    if (!t) return -1;
+/* The product of gemm_bf16_raw on this thread's primitive. */
+static int run_gemm(thread_products *t, int trans_b, int M, int N, int K, const uint16_t *A,
+                    const uint16_t *B, float *C, int ldc) {
     gemm_bf16_entry *e = gemm_prim(t, M, N, K, trans_b, ldc);
-    if (!e || grow(&t->gemm_a, &t->gemm_a_cap, (size_t)M * K) != 0 ||
-        grow(&t->gemm_b, &t->gemm_b_cap, (size_t)K * N) != 0)
-        return -1;
-    /* A to [M, K]; B kept in its orientation, [K, N] or [N, K] */
-    to_bf16_matrix(t->gemm_a, A, M, K, lda, trans_a);
-    if (trans_b)
-        to_bf16_matrix(t->gemm_b, B, N, K, ldb, 0);
-    else
-        to_bf16_matrix(t->gemm_b, B, K, N, ldb, 0);
+    if (!e) return -1;
     const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(e->pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(e->pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(e->pd, dnnl_query_dst_md, 0);
     dnnl_memory_t smem = NULL, wmem = NULL, dmem = NULL;
     int rc = -1;
-    if (dnnl_memory_create(&smem, smd, g_eng, t->gemm_a) == dnnl_success &&
-        dnnl_memory_create(&wmem, wmd, g_eng, t->gemm_b) == dnnl_success &&
+    if (dnnl_memory_create(&smem, smd, g_eng, (void *)A) == dnnl_success &&
+        dnnl_memory_create(&wmem, wmd, g_eng, (void *)B) == dnnl_success &&
         dnnl_memory_create(&dmem, dmd, g_eng, C) == dnnl_success) {
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, smem}, {DNNL_ARG_WEIGHTS, wmem},
                                    {DNNL_ARG_DST, dmem}};
@@ -730,5 +727,36 @@ int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int
     if (wmem) dnnl_memory_destroy(wmem);
     if (dmem) dnnl_memory_destroy(dmem);
     return rc;
+}
+
+static thread_products *gemm_thread(void) {
+    thread_products *t = NULL;
+    pthread_mutex_lock(&g_lock);
+    if (engine_ready()) t = thread_products_get();
+    pthread_mutex_unlock(&g_lock);
+    return t;
+}
+
+int gemm_bf16_raw(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                  float *C, int ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return -1;
+    thread_products *t = gemm_thread();
+    return t ? run_gemm(t, trans_b, M, N, K, A, B, C, ldc) : -1;
+}
+
+int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return -1;
+    thread_products *t = gemm_thread();
+    if (!t || grow(&t->gemm_a, &t->gemm_a_cap, (size_t)M * K) != 0 ||
+        grow(&t->gemm_b, &t->gemm_b_cap, (size_t)K * N) != 0)
+        return -1;
+    /* A to [M, K]; B kept in its orientation, [K, N] or [N, K] */
+    to_bf16_matrix(t->gemm_a, A, M, K, lda, trans_a);
+    if (trans_b)
+        to_bf16_matrix(t->gemm_b, B, N, K, ldb, 0);
+    else
+        to_bf16_matrix(t->gemm_b, B, K, N, ldb, 0);
+    return run_gemm(t, trans_b, M, N, K, t->gemm_a, t->gemm_b, C, ldc);
 }
 #endif

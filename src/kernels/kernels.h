@@ -127,6 +127,13 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * when it could not run (no oneDNN, no memory): the caller runs gemm. */
 int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
               const float *B, int ldb, float *C, int ldc);
+/* gemm_bf16 on operands already in bf16, contiguous: A [M, K], B [K, N] or
+ * (trans_b) [N, K]; C [M, N] with row stride ldc. 0, or -1 as gemm_bf16. */
+int gemm_bf16_raw(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                  float *C, int ldc);
+/* dst [n] = src [n] rounded to bf16, nearest even (the rounding of every bf16
+ * product here). */
+void kernels_to_bf16(uint16_t *dst, const float *src, long n);
 
 /* Linear layer as PyTorch: out = inp @ weight^T + bias.
  * out [rows, out_dim], inp [rows, in_dim], weight [out_dim, in_dim], bias [out_dim] or NULL. */

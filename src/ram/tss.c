@@ -42,18 +42,19 @@ static void tss_gemm(int bf16, int ta, int tb, int M, int N, int K, const float 
  * col [rows, k*k*W] holds the taps in (ky, kx, ci) order, so every tap is a
  * copy of a whole token row, and a->wk the weight [H, W, k, k] reordered to
  * [H, k, k, W] to match. For k = 1 the token rows are the input as they are. */
+static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight, int k);
+
 static void conv_from_tokens(tss_acts *a, float *out, const float *x, const float *weight, int k) {
     const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
     const int KK = k * k * W;
+    if (a->bf16 && conv_from_tokens_bf16(a, x, weight, k) == 0) {
+        transpose_batched(out, a->tok, B, N, H);
+        return;
+    }
     if (k == 1) {
-        for (int b = 0; b < B; b++) {
-            float *tok = a->tok + (size_t)b * N * H;          /* [N, H] */
-            const float *rows = x + ((size_t)b * N1 + 1) * W; /* [N, W] */
-            if (a->bf16) /* rows @ weight^T, weight [H, W] */
-                tss_gemm(1, 0, 1, N, H, W, rows, W, weight, W, tok, H);
-            else
-                matmul_forward(tok, rows, weight, NULL, N, W, H);
-        }
+        for (int b = 0; b < B; b++)
+            matmul_forward(a->tok + (size_t)b * N * H, x + ((size_t)b * N1 + 1) * W, weight, NULL,
+                           N, W, H);
     } else {
 #pragma omp parallel for schedule(static)
         for (int h = 0; h < H; h++)
@@ -77,14 +78,55 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
                                    (size_t)W * sizeof(float));
                     }
             }
-            float *tok = a->tok + (size_t)b0 * N * H; /* [nb*N, H] = col [nb*N, KK] @ wk^T */
-            if (a->bf16)
-                tss_gemm(1, 0, 1, nb * N, H, KK, a->col, KK, a->wk, KK, tok, H);
-            else
-                matmul_forward(tok, a->col, a->wk, NULL, nb * N, KK, H);
+            matmul_forward(a->tok + (size_t)b0 * N * H, a->col, a->wk, NULL, nb * N, KK, H);
         }
     }
     transpose_batched(out, a->tok, B, N, H);
+}
+
+/* conv_from_tokens in bf16 (inference): the same products on operands
+ * rounded to bf16, converted once each: the patch rows into xb [B*N, W]
+ * (the training record's X, unused at inference, holds them), the weight
+ * reordered into wb [H, k*k*W] (wk's space), the taps copied as bf16 into
+ * col's space. k = 1 is one product over every image's patch rows. tok
+ * [B, N, H] out, as conv_from_tokens before its transpose. 0, or -1 when
+ * gemm_bf16_raw cannot run (tok may then be partly written). */
+static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight, int k) {
+    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
+    const int KK = k * k * W;
+    uint16_t *xb = (uint16_t *)a->X, *wb = (uint16_t *)a->wk, *col = (uint16_t *)a->col;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < B * N; i++)
+        kernels_to_bf16(xb + (size_t)i * W, x + ((size_t)(i / N) * N1 + 1 + i % N) * W, W);
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < H; h++) {
+        float tap[KK];
+        for (int ci = 0; ci < W; ci++)
+            for (int q = 0; q < k * k; q++) tap[q * W + ci] = weight[((size_t)h * W + ci) * k * k + q];
+        kernels_to_bf16(wb + (size_t)h * KK, tap, KK);
+    }
+    if (k == 1) return gemm_bf16_raw(1, B * N, H, W, xb, wb, a->tok, H);
+    for (int b0 = 0; b0 < B; b0 += CONV_CHUNK_IMAGES) {
+        const int nb = B - b0 < CONV_CHUNK_IMAGES ? B - b0 : CONV_CHUNK_IMAGES;
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < nb * N; i++) {
+            const int b = b0 + i / N, t = i % N, r = t / g, c = t % g;
+            uint16_t *row = col + (size_t)i * KK;
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    uint16_t *dst = row + (size_t)(ky * k + kx) * W;
+                    const int y = r + ky - p, xx = c + kx - p;
+                    if (y < 0 || y >= g || xx < 0 || xx >= g)
+                        memset(dst, 0, (size_t)W * sizeof(uint16_t));
+                    else
+                        memcpy(dst, xb + ((size_t)b * N + (size_t)y * g + xx) * W,
+                               (size_t)W * sizeof(uint16_t));
+                }
+        }
+        if (gemm_bf16_raw(1, nb * N, H, KK, col, wb, a->tok + (size_t)b0 * N * H, H) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Floats of one record (tss_acts_alloc's layout below). */
@@ -210,6 +252,7 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
     const int N1 = N + 1;
     const float attn_scale = 1.0f / sqrtf((float)H);
 
+    if (train) a->bf16 = 0; /* bf16 is for inference: its convolution borrows X, the record's */
     /* patch rows -> image [B, W, g, g] (token 1 + r*g + c is pixel (r, c)):
      * only the backward's weight gradients read it */
     if (train)
