@@ -141,6 +141,8 @@ const char *kernels_bf16_kind_name(kernels_bf16_kind kind) {
                                          : "float32";
 }
 
+int attention_bf16_pays(int Tk, int causal) { return !causal && Tk >= 128; }
+
 int kernels_bf16_attention_native(void) {
     return kernels_bf16_attention_kind() != KERNELS_BF16_NONE;
 }

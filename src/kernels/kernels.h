@@ -251,6 +251,12 @@ void kernels_bf16_attention_cap(kernels_bf16_kind cap);
 const char *kernels_bf16_kind_name(kernels_bf16_kind kind);
 /* 1 when attention_fused_forward_bf16 runs a bf16 kernel now (kind != NONE). */
 int kernels_bf16_attention_native(void);
+/* 1 when the bf16 attention beats the float32 kernel on this shape, as
+ * measured (build/bf16_kernels, docs/performance.md "bf16"): its per-head
+ * packing and 32-key tile granularity only pay off on long non-causal rows
+ * (the vision tower, 197 keys: 1.3x on AMX), not on the text tower's causal
+ * ones (77 keys and fewer: 0.7x). The model asks this before choosing. */
+int attention_bf16_pays(int Tk, int causal);
 
 /* ------------------------------------------------------------ Activations */
 

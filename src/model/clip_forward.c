@@ -69,12 +69,14 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
         memcpy(acts->x_in, x, (size_t)rows * W * sizeof(float));
     }
     /* A model frozen in bf16 runs its attention products in bf16 too, at
-     * inference only: a record's backward recomputes the probabilities in
-     * float32 from the forward's log-sum-exp, which must then be float32's. */
+     * inference only (a record's backward recomputes the probabilities in
+     * float32 from the forward's log-sum-exp, which must then be float32's)
+     * and where that is faster (the vision tower's long rows). */
     void (*const attend)(float *, float *, const float *, const float *, const float *, long,
                          long, int, int, int, int, int, int) =
-        !acts && kernels_weights_bf16(w->qkv_w) ? attention_fused_forward_bf16
-                                                : attention_fused_forward;
+        !acts && attention_bf16_pays(T, sh->causal) && kernels_weights_bf16(w->qkv_w)
+            ? attention_fused_forward_bf16
+            : attention_fused_forward;
 
     /* ln_1, then q, k, v [rows, 3W]; only v [rows, W] (the value rows of
      * in_proj: weight rows [2W, 3W)) when only the side stream is read */
