@@ -1,33 +1,37 @@
 /* Fused attention forward with bf16 operands: attention_fused_forward's
  * tiles (attention_fused.c: queries along the vector lanes, online softmax,
  * no [Tq, Tk] matrix in memory) with its two products, S = Q K^T and O = P V,
- * on AVX512-BF16's vdpbf16ps: every operand rounded to bf16 (8 bits of
- * mantissa, round to nearest even), products exact in float32 and summed in
- * float32. The softmax itself (max, exp, sums, the final division) stays
- * float32. Inference only: the backward (attention_fused_backward) is float32.
+ * on bf16 operands (8 bits of mantissa, round to nearest even), products
+ * exact in float32 and summed in float32: on AMX tiles where the CPU has
+ * them, else on AVX512-BF16's vdpbf16ps. The softmax itself (max, exp, sums,
+ * the final division) stays float32. Inference only: the backward
+ * (attention_fused_backward) is float32.
  *
- * Compiled once, with -mavx512bf16 (CMakeLists.txt); dispatch.c calls it
- * only when the CPU has AVX512-BF16 and the kernels run at the AVX-512 level,
- * and runs the float32 kernel otherwise. The plain reference it is tested
- * against is ref_attention_forward_bf16 (kernels_ref.c), which rounds the same
- * operands the same way.
+ * Compiled once, with -mavx512bf16 (and -mamx-tile -mamx-bf16 where the
+ * compiler has them; CMakeLists.txt); dispatch.c calls it only when the CPU
+ * has AVX512-BF16 (AMX, and Linux's permission to use it, for the AMX path)
+ * and the kernels run at the AVX-512 level, and runs the float32 kernel
+ * otherwise. The plain reference it is tested against is
+ * ref_attention_forward_bf16 (kernels_ref.c), which rounds the same operands
+ * the same way.
  *
  * vdpbf16ps: acc[i] += a[2i] b[2i] + a[2i+1] b[2i+1] for 16 float lanes, a
- * and b 32 bf16 each. So the reduction index goes in pairs:
+ * and b 32 bf16 each; AMX's tdpbf16ps does the same per tile element. So the
+ * reduction index goes in pairs, in two layouts (AMX's own):
  *   A operand, "rows": bf16 rows with the reduction along the row; a pair is
- *     one 32-bit word, broadcast to every lane;
+ *     one 32-bit word (vdpbf16ps: broadcast to every lane);
  *   B operand, "pairs": [K/2][N] 32-bit words, word (kp, n) holding
  *     (B[2kp][n], B[2kp+1][n]), so one 512-bit load is 16 columns' pairs.
- * Per query tile (32 queries) and key tile (64 keys):
- *   qp  [dh/2][32]   pairs of scale * Q (B operand)
- *   kr  [64][dh]     the key rows (A operand)
- *   st  [64][32]     = kr qp                     (float)
+ * Per head, once: its keys as rows kr [Tkp][2 dh2] and its values as pairs
+ * vp [Tkp/2][ldv] (pack_head; zeros past Tk, dh2 the pairs of a row padded
+ * to 16, ldv dh padded to 32). Per query tile (32 queries) and key tile (64):
+ *   qp  [dh2][32]    pairs of scale * Q (B operand)
+ *   st  [64][32]     = kr qp                     (float, queries in lanes)
  *   online softmax on st, p rounded to bf16, l summing the ROUNDED p, so
  *   the weights that multiply V are exactly the ones that normalise O
- *   pr  [32][64]     p transposed, rows of queries (A operand)
- *   vp  [32][dh]     pairs of value rows (B operand)
- *   O   = O corr + pr vp                          (O: the output rows)
- * Odd dh or nk are padded with zeros to whole pairs.
+ *   pr  [32][32]     rows of queries, pairs of keys (A operand; scattered)
+ *   O   = O corr + pr vp        (vdpbf16ps: the output rows; AMX: a float
+ *                                tile ot [32][ldv] copied out at the end)
  */
 #include "kernels/kernels.h"
 

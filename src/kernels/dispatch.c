@@ -141,7 +141,16 @@ const char *kernels_bf16_kind_name(kernels_bf16_kind kind) {
                                          : "float32";
 }
 
-int attention_bf16_pays(int Tk, int causal) { return !causal && Tk >= 128; }
+static atomic_int g_bf16_force = -1;
+
+void kernels_bf16_attention_force(int mode) {
+    atomic_store_explicit(&g_bf16_force, mode < 0 ? -1 : mode != 0, memory_order_relaxed);
+}
+
+int attention_bf16_pays(int Tk, int causal) {
+    const int force = atomic_load_explicit(&g_bf16_force, memory_order_relaxed);
+    return force >= 0 ? force : !causal && Tk >= 128;
+}
 
 int kernels_bf16_attention_native(void) {
     return kernels_bf16_attention_kind() != KERNELS_BF16_NONE;

@@ -257,6 +257,11 @@ int kernels_bf16_attention_native(void);
  * (the vision tower, 197 keys: 1.3x on AMX), not on the text tower's causal
  * ones (77 keys and fewer: 0.7x). The model asks this before choosing. */
 int attention_bf16_pays(int Tk, int causal);
+/* Overrides attention_bf16_pays for every shape from now on: 1 always, 0
+ * never, -1 (the default) the measured rule. For measuring the deviation on
+ * small models, whose rows are all short (the ramc command:
+ * RAMC_BF16_ATTENTION=always|never|auto). */
+void kernels_bf16_attention_force(int mode);
 
 /* ------------------------------------------------------------ Activations */
 
