@@ -231,7 +231,8 @@ void attention_fused_backward(float *dq, float *dk, float *dv, const float *dout
  * rate is ~8x vdpbf16ps's), else vdpbf16ps. Where neither can run (no
  * AVX512-BF16, the kernels set below the AVX-512 level, head size above 128)
  * it IS attention_fused_forward, bit for bit: emulating bf16 would only be
- * slower. */
+ * slower. Allocates one head's keys and values in bf16 per thread per call
+ * (~4 Tk dh bytes each); if that fails it runs the float32 kernel. */
 void attention_fused_forward_bf16(float *out, float *lse, const float *q, const float *k,
                                   const float *v, long batch_stride, long row_stride, int B,
                                   int Tq, int Tk, int C, int n_heads, int causal);
