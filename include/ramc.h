@@ -127,8 +127,11 @@ typedef struct {
      * (conv, linear, attention, projections) to fp16-representable values,
      * as the official code computes with. Default 1. */
     int round_fp16_like_official;
-    /* 1: the towers' matrix products run in bf16 (AVX512-BF16) with float32
-     * accumulation: ~1.5-2x faster inference, scores within ~1e-2 of float32
+    /* 1: inference runs its products in bf16 with float32 accumulation: the
+     * towers' linear layers, attention (AMX or AVX512-BF16) and the RAM
+     * adapter's TSS convolutions and label attention; LayerNorm, the
+     * softmaxes, the head and every gradient stay float32. ~1.5-2x faster
+     * inference, scores within ~1e-2 of float32 on a trained model
      * (docs/performance.md). Default 0 (float32). The ramc command sets it
      * with --bf16 or RAMC_BF16=1. */
     int bf16;

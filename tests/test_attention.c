@@ -266,6 +266,96 @@ static void test_finite_differences(int causal) {
     free(g), free(out), free(lse);
 }
 
+/* The bf16 forward (attention_fused_forward_bf16) on one shape.
+ * Against ref_attention_forward_bf16, which rounds the same operands the
+ * same way, the kernel differs only by float32 arithmetic: the score's dh
+ * products (exact in float32: two 8-bit mantissas) summed in float, and
+ * where a float score and the reference's double one straddle a bf16
+ * rounding boundary of e^(s - m), one weight moves by one bf16 ulp (2^-8
+ * relative): an output moves by 2^-8 of that weight's share of the row
+ * times |v|. tol_ref = 4 (dh + Tk) 2^-24 + 2^-8 / 8, the second term
+ * allowing a flip on a weight of up to an eighth of its row (the observed
+ * errors are printed; with ~1/Tk shares they are far below).
+ * Against the exact double attention the kernel carries bf16's own error:
+ * every operand rounded to 8 bits (relative error up to 2^-9 each), so a
+ * score s moves by up to ~2^-8 |s|-ish terms and an output by a few 2^-9:
+ * tol_f32 = 2^-5 of max|out| bounds it with room, and the test also demands
+ * a deviation above 2^-14 (float32's own error here is ~1e-6): a kernel
+ * that silently stayed float32 fails. Where the kernel cannot run (no
+ * AVX512-BF16, a lower level), the result must be attention_fused_forward's,
+ * bit for bit; every level the CPU has is tried, and at the AVX-512 level
+ * each kernel the CPU can run (AMX, vdpbf16ps) and the capped-off fallback. */
+static void test_bf16_shape(const Shape *s) {
+    const Layout l = layout_of(s);
+    const int B = s->B, Tq = s->Tq, Tk = s->Tk, C = s->C, H = s->H, causal = s->causal;
+    const long nout = (long)B * Tq * C, nlse = (long)B * H * Tq;
+    float *fb[3] = {0};
+    double *db[3] = {0};
+    for (int i = 0; i < l.nbuf; i++) {
+        fb[i] = fnew(l.L), db[i] = dnew(l.L);
+        for (long j = 0; j < l.L; j++) db[i][j] = fb[i][j] = (float)(s->range * urand());
+    }
+    const float *q = fb[l.bi[0]] + l.off[0], *k = fb[l.bi[1]] + l.off[1], *v = fb[l.bi[2]] + l.off[2];
+    double *want_bf16 = dnew(nout), *want_exact = dnew(nout), *lse_d = dnew(nlse);
+    ref_attention_forward_bf16(want_bf16, q, k, v, l.bs, l.rs, B, Tq, Tk, C, H, causal);
+    ref_attention_forward(want_exact, NULL, db[l.bi[0]] + l.off[0], db[l.bi[1]] + l.off[1],
+                          db[l.bi[2]] + l.off[2], l.bs, l.rs, B, Tq, Tk, C, H, causal);
+    ref_lse(lse_d, db[l.bi[0]] + l.off[0], db[l.bi[1]] + l.off[1], &l, s);
+    const double tol_ref = 4.0 * (C / H + Tk) * ldexp(1.0, -24) + ldexp(1.0, -8) / 8;
+    const double tol_f32 = ldexp(1.0, -5), min_f32 = ldexp(1.0, -14);
+
+    const kernels_isa best = kernels_isa_best(), saved = kernels_isa_get();
+    const int saved_threads = kernels_get_num_threads();
+    float *out[2] = {fnew(nout), fnew(nout)}, *lse = fnew(nlse), *f32 = fnew(nout);
+    /* every level; at each, the kernels under each cap (AMX, vdpbf16ps, none) */
+    for (int lv = (int)best; lv >= 0; lv--) {
+        kernels_isa_set((kernels_isa)lv);
+        int tried[3] = {0};
+        for (int cap = KERNELS_BF16_AMX; cap >= KERNELS_BF16_NONE; cap--) {
+            kernels_bf16_attention_cap((kernels_bf16_kind)cap);
+            const kernels_bf16_kind kind = kernels_bf16_attention_kind();
+            if (tried[kind]++) continue;
+            const int native = kind != KERNELS_BF16_NONE && C / H <= 128;
+            char what[64];
+            snprintf(what, sizeof what, "%s/%s", kernels_isa_name((kernels_isa)lv),
+                     native ? kernels_bf16_kind_name(kind) : "float32");
+            for (int run = 0; run < 2; run++) {
+                kernels_set_num_threads(run == 0 ? 1 : 3);
+                for (long j = 0; j < nout; j++) out[run][j] = NAN; /* every output written */
+                attention_fused_forward_bf16(out[run], run == 0 ? lse : NULL, q, k, v, l.bs, l.rs,
+                                             B, Tq, Tk, C, H, causal);
+            }
+            kernels_set_num_threads(saved_threads);
+            CHECK(!memcmp(out[0], out[1], sizeof(float) * (size_t)nout),
+                  "bf16 %s [%s]: 1 and 3 threads differ", s->name, what);
+            if (native) {
+                const double e_ref = rel_to(out[0], NULL, want_bf16, nout);
+                const double e_f32 = rel_to(out[0], NULL, want_exact, nout);
+                const double e_lse = rel_to(lse, NULL, lse_d, nlse);
+                CHECK(e_ref <= tol_ref, "bf16 %s [%s]: rel err against the bf16 reference %.3g > %.3g",
+                      s->name, what, e_ref, tol_ref);
+                CHECK(e_f32 <= tol_f32 && e_f32 >= min_f32,
+                      "bf16 %s [%s]: rel err against float32 %.3g outside [%.3g, %.3g]", s->name,
+                      what, e_f32, min_f32, tol_f32);
+                CHECK(e_lse <= tol_f32, "bf16 %s [%s]: lse rel err %.3g > %.3g", s->name, what,
+                      e_lse, tol_f32);
+                printf("  bf16 %-29s %-19s vs bf16 ref %.2e (tol %.1e), vs exact %.2e, lse %.2e\n",
+                       s->name, what, e_ref, tol_ref, e_f32, e_lse);
+            } else {
+                attention_fused_forward(f32, NULL, q, k, v, l.bs, l.rs, B, Tq, Tk, C, H, causal);
+                CHECK(!memcmp(out[0], f32, sizeof(float) * (size_t)nout),
+                      "bf16 %s [%s]: the fallback is not the float32 kernel's bits", s->name, what);
+                printf("  bf16 %-29s %-19s float32 fallback, bit for bit\n", s->name, what);
+            }
+        }
+    }
+    kernels_bf16_attention_cap(KERNELS_BF16_AMX);
+    kernels_isa_set(saved);
+    free(out[0]), free(out[1]), free(lse), free(f32);
+    for (int i = 0; i < l.nbuf; i++) free(fb[i]), free(db[i]);
+    free(want_bf16), free(want_exact), free(lse_d);
+}
+
 int main(void) {
     static const Shape shapes[] = {
         /* name                          layout       B  Tq   Tk   C   H causal extra range */
@@ -287,6 +377,13 @@ int main(void) {
     printf("fused attention against the double reference (every level, 1 and 3 threads, levels "
            "bit-identical):\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_shape(&shapes[i]);
+    printf("bf16 attention (AVX512-BF16) against its bf16 reference and the exact attention; "
+           "the float32 fallback elsewhere (CPU bf16: %s):\n", kernels_cpu_has_bf16() ? "yes" : "no");
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) test_bf16_shape(&shapes[i]);
+    {
+        const Shape odd = {"odd head 33, odd keys 71", SEPARATE, 2, 45, 71, 66, 2, 0, 0, 1.5};
+        test_bf16_shape(&odd);
+    }
     test_finite_differences(0);
     test_finite_differences(1);
     return test_summary("test_attention");

@@ -2,6 +2,7 @@
  * backward input gradient, bf16 ranges, and that a weight changed after a
  * thaw is never served from a stale packed copy. Every product is judged by
  * the double-precision reference, on the packed path and on plain sgemm. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,65 @@ static void check_backward_input_ref(const float *w, const float *ref_w, ramc_rn
 
 static void check_backward_input(const float *w, ramc_rng *r, const char *what) {
     check_backward_input_ref(w, w, r, what);
+}
+
+/* gemm_bf16 (TSS's products in the bf16 mode) against the plainest
+ * reference of what it promises: the operands rounded to bf16 (ref_bf16,
+ * nearest even) and multiplied in double. Each product of two bf16 is exact
+ * in float32, so the kernel differs from that only by its float32 sums of K
+ * terms, in whatever order oneDNN takes them: element by element within
+ * Higham's gamma_K = K 2^-24 (times 2 for slack) of sum_k |a_k b_k|. Against
+ * float32 operands the error is bf16's own, ~2^-8 of that sum: the test
+ * also demands it be visible (above 2^-12 of max|C|), so a silently float32
+ * product fails. The strides and transposes are the ones tss.c uses: the 1x1
+ * and 3x3 convolutions (B^T), the label logits (B^T) and mixing (B), and the
+ * final convolution (A^T and B^T); lda, ldb, ldc wider than the rows. */
+static void check_gemm_bf16(ramc_rng *r, int ta, int tb, int M, int N, int K, int pad,
+                            const char *what) {
+    const int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    const int lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+    float *A = malloc((size_t)ar * lda * sizeof(float)), *B = malloc((size_t)br * ldb * sizeof(float));
+    float *Cm = malloc((size_t)M * ldc * sizeof(float));
+    double *Ad = malloc((size_t)ar * lda * sizeof(double)), *Bd = malloc((size_t)br * ldb * sizeof(double));
+    double *Aa = malloc((size_t)ar * lda * sizeof(double)), *Ba = malloc((size_t)br * ldb * sizeof(double));
+    double *want = malloc((size_t)M * N * sizeof(double)), *bound = malloc((size_t)M * N * sizeof(double));
+    double *exact = malloc((size_t)M * N * sizeof(double));
+    fill(A, (size_t)ar * lda, r, 1.0f), fill(B, (size_t)br * ldb, r, 1.0f);
+    for (int i = 0; i < M * ldc; i++) Cm[i] = NAN; /* the padding columns must stay untouched */
+    for (size_t i = 0; i < (size_t)ar * lda; i++) Ad[i] = ref_bf16(A[i]), Aa[i] = fabs(Ad[i]);
+    for (size_t i = 0; i < (size_t)br * ldb; i++) Bd[i] = ref_bf16(B[i]), Ba[i] = fabs(Bd[i]);
+    ref_gemm(ta, tb, M, N, K, 1.0, Ad, lda, Bd, ldb, 0.0, want, N);
+    ref_gemm(ta, tb, M, N, K, 1.0, Aa, lda, Ba, ldb, 0.0, bound, N);
+    for (size_t i = 0; i < (size_t)ar * lda; i++) Ad[i] = A[i];
+    for (size_t i = 0; i < (size_t)br * ldb; i++) Bd[i] = B[i];
+    ref_gemm(ta, tb, M, N, K, 1.0, Ad, lda, Bd, ldb, 0.0, exact, N);
+    if (gemm_bf16(ta, tb, M, N, K, A, lda, B, ldb, Cm, ldc) != 0) {
+        printf("  gemm_bf16 %-34s not available here (no oneDNN bf16 matmul): skipped\n", what);
+    } else {
+        double worst = 0, dev = 0, cmax = 0;
+        int pad_ok = 1;
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < N; j++) {
+                const double got = Cm[(size_t)i * ldc + j], w = want[(size_t)i * N + j];
+                const double b = bound[(size_t)i * N + j] > 0 ? bound[(size_t)i * N + j] : 1;
+                const double e = fabs(got - w) / b;
+                worst = e > worst || isnan(e) ? e : worst;
+                const double d = fabs(got - exact[(size_t)i * N + j]);
+                dev = d > dev ? d : dev;
+                cmax = fabs(exact[(size_t)i * N + j]) > cmax ? fabs(exact[(size_t)i * N + j]) : cmax;
+            }
+            for (int j = N; j < ldc; j++) pad_ok &= isnan(Cm[(size_t)i * ldc + j]);
+        }
+        const double tol = 2.0 * K * ldexp(1.0, -24);
+        CHECK(worst <= tol, "gemm_bf16 %s: error %.3g of sum|a b| > %.3g", what, worst, tol);
+        CHECK(dev / cmax >= ldexp(1.0, -12), "gemm_bf16 %s: only %.3g from float32: not bf16?",
+              what, dev / cmax);
+        CHECK(pad_ok, "gemm_bf16 %s: wrote past N in a row of C", what);
+        printf("  gemm_bf16 %-34s vs bf16 reference %.2e of sum|ab| (tol %.1e); vs float32 %.2e of max|C|\n",
+               what, worst, tol, dev / cmax);
+    }
+    free(A), free(B), free(Cm), free(Ad), free(Bd), free(Aa), free(Ba), free(want), free(bound),
+        free(exact);
 }
 
 int main(void) {
@@ -176,6 +236,16 @@ int main(void) {
         CHECK(kernels_released_bytes() == 0, "forget left released pages");
         free(st), free(saved);
     }
+
+    /* TSS's products in the bf16 mode (shapes of tss.c, smaller widths) */
+    check_gemm_bf16(&r, 0, 1, 196, 64, 96, 3, "1x1 conv: rows @ W^T");
+    check_gemm_bf16(&r, 0, 1, 100, 48, 9 * 40, 0, "3x3 conv: im2col @ W^T");
+    check_gemm_bf16(&r, 0, 1, 98, 65, 64, 5, "label logits: q @ kv^T");
+    check_gemm_bf16(&r, 0, 0, 98, 64, 65, 2, "label mixing: attn @ kv");
+    check_gemm_bf16(&r, 1, 1, 49, 80, 64, 4, "final conv: fused^T @ W^T");
+    check_gemm_bf16(&r, 1, 0, 1, 7, 3, 0, "tiny, A^T");
+    /* the same shape twice reuses the primitive; a third shape in between */
+    check_gemm_bf16(&r, 0, 1, 98, 65, 64, 5, "label logits again");
 
     /* a thawed range is gone: freeing and reusing the memory is safe */
     free(storage);

@@ -42,7 +42,7 @@ static void usage(FILE *f) {
             "(a few seconds; --no-roof skips it); each scenario then reports its\n"
             "GFLOP/s as a share of that roof, the only figure comparable across machines.\n"
             "--threads sets the threads (OpenMP and the GEMM backend) (default: all %ld cores).\n"
-            "--bf16 runs the towers' matrix products in bf16 (as ramc_clip_params.bf16),\n"
+            "--bf16 runs the model's products in bf16 (as ramc_clip_params.bf16),\n"
             "--no-pack runs float32 on the stored weights (ramc_clip_params.pack_weights = 0).\n"
             "--cache-labels N: labels of the label_cache_10k scenario (default 10000): the\n"
             "random model and an adapter are written to a temporary folder (TMPDIR), then\n"

@@ -72,7 +72,7 @@ static const char usage_text[] =
     "  --label-cache DIR    keep encoded label features in DIR, keyed by the model\n"
     "                       files' content and the exact prompt: a later run with the\n"
     "                       same labels skips the text tower (safe to share)\n"
-    "  --bf16               run CLIP's matrix products in bfloat16 (AVX512-BF16):\n"
+    "  --bf16               run the model's products in bfloat16 (AVX512-BF16, AMX):\n"
     "                       faster, scores within ~1e-2 of float32 (docs/performance.md)\n"
     "  --follow-links       also search folders reached through symbolic links\n"
     "                       (still each real folder once, so a loop ends)\n"

@@ -40,6 +40,16 @@ void cli_env_process(const char *command) {
         training |= !strcmp(command, per_step_heap[i]);
     const char *keep = getenv("RAMC_KEEP_FREED_MEMORY");
     if (training && (!keep || strcmp(keep, "0") != 0)) ramc_keep_freed_memory();
+    /* RAMC_BF16_ATTENTION=auto|always|never: which attentions of the bf16
+     * mode run in bf16 (attention_bf16_pays; auto: where measured faster) */
+    const char *att = getenv("RAMC_BF16_ATTENTION");
+    if (att && *att) {
+        if (!strcmp(att, "auto") || !strcmp(att, "always") || !strcmp(att, "never"))
+            kernels_bf16_attention_force(!strcmp(att, "auto") ? -1 : !strcmp(att, "always"));
+        else
+            fprintf(stderr, "ramc: RAMC_BF16_ATTENTION=%s ignored: not one of auto, always, never\n",
+                    att);
+    }
     /* RAMC_ISA=generic|avx2|avx512: run ramc's own kernels at a lower level
      * than the CPU's best (to measure what the run-time choice gains) */
     const char *isa = getenv("RAMC_ISA");

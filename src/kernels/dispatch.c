@@ -14,6 +14,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #define KERNELS_DECLARE_LEVEL_(name, params, args) \
     void name##_generic params;                    \
@@ -84,6 +89,85 @@ int kernels_cpu_has_bf16(void) {
 #else
     return 0;
 #endif
+}
+
+/* attention_bf16.c, compiled with -mavx512bf16 (and AMX where the compiler
+ * has it) when the compiler knows the flag (RAMC_HAVE_AVX512BF16,
+ * CMakeLists.txt). */
+int attention_bf16_forward_avx512bf16(float *out, float *lse, const float *q, const float *k,
+                                      const float *v, long batch_stride, long row_stride, int B,
+                                      int Tq, int Tk, int C, int n_heads, int causal, int amx);
+int attention_bf16_has_amx(void);
+
+/* AMX: the CPU has AMX-TILE and AMX-BF16 (CPUID leaf 7: EDX bits 24, 22)
+ * and Linux lets this process use the tile data (arch_prctl
+ * ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA, once; oneDNN asks the same). */
+static atomic_int g_amx = -1;
+
+static int amx_usable(void) {
+    int a = atomic_load_explicit(&g_amx, memory_order_relaxed);
+    if (a >= 0) return a;
+    a = 0;
+#if defined(RAMC_HAVE_AVX512BF16) && defined(__x86_64__) && defined(__linux__)
+    unsigned eax, ebx, ecx, edx;
+    if (attention_bf16_has_amx() && __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) &&
+        (edx >> 24 & 1) && (edx >> 22 & 1))
+        a = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+#endif
+    atomic_store_explicit(&g_amx, a, memory_order_relaxed);
+    return a;
+}
+
+static atomic_int g_bf16_cap = KERNELS_BF16_AMX;
+
+kernels_bf16_kind kernels_bf16_attention_kind(void) {
+#ifdef RAMC_HAVE_AVX512BF16
+    if (current_level() != KERNELS_ISA_AVX512 || !kernels_cpu_has_bf16()) return KERNELS_BF16_NONE;
+    const int cap = atomic_load_explicit(&g_bf16_cap, memory_order_relaxed);
+    if (cap >= KERNELS_BF16_AMX && amx_usable()) return KERNELS_BF16_AMX;
+    return cap >= KERNELS_BF16_DPBF16 ? KERNELS_BF16_DPBF16 : KERNELS_BF16_NONE;
+#else
+    return KERNELS_BF16_NONE;
+#endif
+}
+
+void kernels_bf16_attention_cap(kernels_bf16_kind cap) {
+    atomic_store_explicit(&g_bf16_cap, (int)cap, memory_order_relaxed);
+}
+
+const char *kernels_bf16_kind_name(kernels_bf16_kind kind) {
+    return kind == KERNELS_BF16_AMX      ? "amx"
+           : kind == KERNELS_BF16_DPBF16 ? "avx512_bf16"
+                                         : "float32";
+}
+
+static atomic_int g_bf16_force = -1;
+
+void kernels_bf16_attention_force(int mode) {
+    atomic_store_explicit(&g_bf16_force, mode < 0 ? -1 : mode != 0, memory_order_relaxed);
+}
+
+int attention_bf16_pays(int Tk, int causal) {
+    const int force = atomic_load_explicit(&g_bf16_force, memory_order_relaxed);
+    return force >= 0 ? force : !causal && Tk >= 128;
+}
+
+int kernels_bf16_attention_native(void) {
+    return kernels_bf16_attention_kind() != KERNELS_BF16_NONE;
+}
+
+void attention_fused_forward_bf16(float *out, float *lse, const float *q, const float *k,
+                                  const float *v, long batch_stride, long row_stride, int B,
+                                  int Tq, int Tk, int C, int n_heads, int causal) {
+#ifdef RAMC_HAVE_AVX512BF16
+    const kernels_bf16_kind kind = kernels_bf16_attention_kind();
+    if (n_heads > 0 && C / n_heads <= 128 && kind != KERNELS_BF16_NONE &&
+        attention_bf16_forward_avx512bf16(out, lse, q, k, v, batch_stride, row_stride, B, Tq, Tk,
+                                          C, n_heads, causal, kind == KERNELS_BF16_AMX) == 0)
+        return;
+#endif
+    attention_fused_forward(out, lse, q, k, v, batch_stride, row_stride, B, Tq, Tk, C, n_heads,
+                            causal);
 }
 
 const char *kernels_isa_describe(char *buf, size_t size) {

@@ -58,6 +58,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+/* float -> bf16, round to nearest even (NaN stays NaN); kernels.h. */
+static inline uint16_t bf16_of(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) : u + 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(r >> 16);
+}
+
+void kernels_to_bf16(uint16_t *dst, const float *src, long n) {
+    for (long i = 0; i < n; i++) dst[i] = bf16_of(src[i]);
+}
+
 #ifndef RAMC_GEMM_DNNL
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release) {
     (void)base, (void)bytes, (void)bf16, (void)release;
@@ -67,6 +79,21 @@ void kernels_forget_weights(const void *base) { (void)base; }
 size_t kernels_released_bytes(void) { return 0; }
 int kernels_packed_available(void) { return 0; }
 long kernels_packed_count(void) { return 0; }
+int kernels_weights_bf16(const void *w) {
+    (void)w;
+    return 0;
+}
+int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc) {
+    (void)trans_a, (void)trans_b, (void)M, (void)N, (void)K, (void)A, (void)lda, (void)B,
+        (void)ldb, (void)C, (void)ldc;
+    return -1;
+}
+int gemm_bf16_raw(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                  float *C, int ldc) {
+    (void)trans_b, (void)M, (void)N, (void)K, (void)A, (void)B, (void)C, (void)ldc;
+    return -1;
+}
 int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
                           int rows, int in_dim, int out_dim, matmul_epilogue ep) {
     (void)out, (void)inp, (void)weight, (void)bias, (void)rows, (void)in_dim, (void)out_dim,
@@ -129,6 +156,15 @@ static atomic_long g_count; /* products done here */
  * and hold oneDNN memory) before its next product. */
 static long g_generation;
 
+/* A primitive of gemm_bf16: C [M, N] (row stride ldc) = A [M, K] B, B
+ * stored [K, N] or (trans_b) [N, K], all plain layouts. */
+typedef struct {
+    int M, N, K, trans_b, ldc;
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+} gemm_bf16_entry;
+#define MAX_GEMMS 16
+
 /* What one thread needs to run products outside the lock. A primitive is
  * this thread's alone (cached by shape and epilogue, least recently used
  * out), so no other thread can evict it while it runs. Freed when the
@@ -141,6 +177,10 @@ typedef struct {
     dnnl_stream_t stream;
     uint16_t *src; /* bf16 activations */
     size_t src_cap;
+    gemm_bf16_entry gemms[MAX_GEMMS]; /* gemm_bf16's primitives, by shape */
+    int ngemms, next_gemm;
+    uint16_t *gemm_a, *gemm_b; /* gemm_bf16's operands in bf16 */
+    size_t gemm_a_cap, gemm_b_cap;
 } thread_products;
 
 static pthread_key_t g_thread_key;
@@ -190,11 +230,22 @@ static void drop_thread_prims(thread_products *t) {
     t->nprims = 0;
 }
 
+static void drop_thread_gemms(thread_products *t) {
+    for (int i = 0; i < t->ngemms; i++) {
+        dnnl_primitive_destroy(t->gemms[i].prim);
+        dnnl_primitive_desc_destroy(t->gemms[i].pd);
+    }
+    t->ngemms = t->next_gemm = 0;
+}
+
 static void thread_products_free(void *arg) {
     thread_products *t = arg;
     drop_thread_prims(t);
+    drop_thread_gemms(t);
     if (t->stream) dnnl_stream_destroy(t->stream);
     free(t->src);
+    free(t->gemm_a);
+    free(t->gemm_b);
     free(t);
 }
 
@@ -317,6 +368,7 @@ static void drop_range(const void *base, int rebuild) {
 
 void kernels_thaw_weights(const void *base) { drop_range(base, 1); }
 
+
 void kernels_forget_weights(const void *base) { drop_range(base, 0); }
 
 /* The frozen range holding [w, w + bytes), or NULL. */
@@ -326,6 +378,14 @@ static const frozen_range *range_of(const void *w, size_t bytes) {
         if (p >= g_ranges[i].base && p + bytes <= g_ranges[i].base + g_ranges[i].bytes)
             return &g_ranges[i];
     return NULL;
+}
+
+int kernels_weights_bf16(const void *w) {
+    pthread_mutex_lock(&g_lock);
+    const frozen_range *r = w ? range_of(w, 1) : NULL;
+    const int bf16 = r && r->bf16;
+    pthread_mutex_unlock(&g_lock);
+    return bf16;
 }
 
 static int engine_ready(void) {
@@ -577,5 +637,126 @@ int matmul_backward_input_packed(float *dinp, const float *dout, const float *we
         pthread_mutex_unlock(&g_lock);
     }
     return rc;
+}
+
+/* ------------------------------------------------------------ gemm_bf16 */
+
+/* dst [rows, cols] contiguous = src (row stride ld) in bf16; with transpose,
+ * dst [rows, cols] = src^T, src [cols, rows] (row stride ld). */
+static void to_bf16_matrix(uint16_t *dst, const float *src, int rows, int cols, long ld,
+                           int transpose) {
+    const long n = (long)rows * cols;
+    if (!transpose) {
+#pragma omp parallel for schedule(static) if (n >= 65536)
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++)
+                dst[(long)r * cols + c] = bf16_of(src[(long)r * ld + c]);
+        return;
+    }
+    /* 32 x 32 blocks: both sides stay in cache lines */
+#pragma omp parallel for collapse(2) schedule(static) if (n >= 65536)
+    for (int r0 = 0; r0 < rows; r0 += 32)
+        for (int c0 = 0; c0 < cols; c0 += 32)
+            for (int c = c0; c < c0 + 32 && c < cols; c++)
+                for (int r = r0; r < r0 + 32 && r < rows; r++)
+                    dst[(long)r * cols + c] = bf16_of(src[(long)c * ld + r]);
+}
+
+/* This thread's primitive for the shape, made on first use. */
+static gemm_bf16_entry *gemm_prim(thread_products *t, int M, int N, int K, int trans_b, int ldc) {
+    for (int i = 0; i < t->ngemms; i++) {
+        gemm_bf16_entry *e = &t->gemms[i];
+        if (e->M == M && e->N == N && e->K == K && e->trans_b == trans_b && e->ldc == ldc) return e;
+    }
+    dnnl_memory_desc_t src, wei, dst;
+    dnnl_dims_t ds = {M, K}, dw = {K, N}, dd = {M, N}, sd = {ldc, 1};
+    if (dnnl_memory_desc_init_by_tag(&src, 2, ds, dnnl_bf16, dnnl_ab) != dnnl_success ||
+        dnnl_memory_desc_init_by_tag(&wei, 2, dw, dnnl_bf16, trans_b ? dnnl_ba : dnnl_ab) !=
+            dnnl_success ||
+        dnnl_memory_desc_init_by_strides(&dst, 2, dd, dnnl_f32, sd) != dnnl_success)
+        return NULL;
+    dnnl_matmul_desc_t md;
+    if (dnnl_matmul_desc_init(&md, &src, &wei, NULL, &dst) != dnnl_success) return NULL;
+    gemm_bf16_entry e = {.M = M, .N = N, .K = K, .trans_b = trans_b, .ldc = ldc};
+    if (dnnl_primitive_desc_create(&e.pd, &md, NULL, g_eng, NULL) != dnnl_success) return NULL;
+    if (dnnl_primitive_create(&e.prim, e.pd) != dnnl_success) {
+        dnnl_primitive_desc_destroy(e.pd);
+        return NULL;
+    }
+    int slot = t->ngemms;
+    if (slot == MAX_GEMMS) { /* full: replace in turn */
+        slot = t->next_gemm;
+        t->next_gemm = (t->next_gemm + 1) % MAX_GEMMS;
+        dnnl_primitive_destroy(t->gemms[slot].prim);
+        dnnl_primitive_desc_destroy(t->gemms[slot].pd);
+    } else {
+        t->ngemms++;
+    }
+    t->gemms[slot] = e;
+    return &t->gemms[slot];
+}
+
+static int grow(uint16_t **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return 0;
+    uint16_t *b = realloc(*buf, n * sizeof *b);
+    if (!b) return -1;
+    *buf = b, *cap = n;
+    return 0;
+}
+
+/* The product of gemm_bf16_raw on this thread's primitive. */
+static int run_gemm(thread_products *t, int trans_b, int M, int N, int K, const uint16_t *A,
+                    const uint16_t *B, float *C, int ldc) {
+    gemm_bf16_entry *e = gemm_prim(t, M, N, K, trans_b, ldc);
+    if (!e) return -1;
+    const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(e->pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(e->pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *dmd = dnnl_primitive_desc_query_md(e->pd, dnnl_query_dst_md, 0);
+    dnnl_memory_t smem = NULL, wmem = NULL, dmem = NULL;
+    int rc = -1;
+    if (dnnl_memory_create(&smem, smd, g_eng, (void *)A) == dnnl_success &&
+        dnnl_memory_create(&wmem, wmd, g_eng, (void *)B) == dnnl_success &&
+        dnnl_memory_create(&dmem, dmd, g_eng, C) == dnnl_success) {
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, smem}, {DNNL_ARG_WEIGHTS, wmem},
+                                   {DNNL_ARG_DST, dmem}};
+        if (dnnl_primitive_execute(e->prim, t->stream, 3, args) == dnnl_success &&
+            dnnl_stream_wait(t->stream) == dnnl_success)
+            rc = 0;
+    }
+    if (smem) dnnl_memory_destroy(smem);
+    if (wmem) dnnl_memory_destroy(wmem);
+    if (dmem) dnnl_memory_destroy(dmem);
+    return rc;
+}
+
+static thread_products *gemm_thread(void) {
+    thread_products *t = NULL;
+    pthread_mutex_lock(&g_lock);
+    if (engine_ready()) t = thread_products_get();
+    pthread_mutex_unlock(&g_lock);
+    return t;
+}
+
+int gemm_bf16_raw(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                  float *C, int ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return -1;
+    thread_products *t = gemm_thread();
+    return t ? run_gemm(t, trans_b, M, N, K, A, B, C, ldc) : -1;
+}
+
+int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc) {
+    if (M <= 0 || N <= 0 || K <= 0) return -1;
+    thread_products *t = gemm_thread();
+    if (!t || grow(&t->gemm_a, &t->gemm_a_cap, (size_t)M * K) != 0 ||
+        grow(&t->gemm_b, &t->gemm_b_cap, (size_t)K * N) != 0)
+        return -1;
+    /* A to [M, K]; B kept in its orientation, [K, N] or [N, K] */
+    to_bf16_matrix(t->gemm_a, A, M, K, lda, trans_a);
+    if (trans_b)
+        to_bf16_matrix(t->gemm_b, B, N, K, ldb, 0);
+    else
+        to_bf16_matrix(t->gemm_b, B, K, N, ldb, 0);
+    return run_gemm(t, trans_b, M, N, K, t->gemm_a, t->gemm_b, C, ldc);
 }
 #endif

@@ -62,6 +62,9 @@ void kernels_forget_weights(const void *base);
 size_t kernels_released_bytes(void);
 /* 1 when packing can run (oneDNN present). */
 int kernels_packed_available(void);
+/* 1 when w lies in a range frozen with bf16 set: the bf16 mode of the model
+ * that owns it, which its other layers follow (attention, TSS). */
+int kernels_weights_bf16(const void *w);
 /* Products run on packed weights so far (for tests and diagnostics). */
 long kernels_packed_count(void);
 
@@ -115,6 +118,22 @@ void softmax_forward_row(float *y, const float *x, int n, float scale);
  * op(B) is [K,N]: B is [K,N] (ldb >= N) or, with trans_b, [N,K] (ldb >= K). */
 void gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
           const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* C [M,N] = op(A) @ op(B) (alpha 1, beta 0; shapes and strides as gemm) with
+ * both operands rounded to bf16 and float32 accumulation, through a oneDNN
+ * matmul (AMX or AVX512-BF16 where the CPU has them; oneDNN emulates or
+ * declines elsewhere). For products whose operands change from call to call
+ * (TSS in the bf16 mode): both are converted on every call. 0 when done, -1
+ * when it could not run (no oneDNN, no memory): the caller runs gemm. */
+int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc);
+/* gemm_bf16 on operands already in bf16, contiguous: A [M, K], B [K, N] or
+ * (trans_b) [N, K]; C [M, N] with row stride ldc. 0, or -1 as gemm_bf16. */
+int gemm_bf16_raw(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B,
+                  float *C, int ldc);
+/* dst [n] = src [n] rounded to bf16, nearest even (the rounding of every bf16
+ * product here). */
+void kernels_to_bf16(uint16_t *dst, const float *src, long n);
 
 /* Linear layer as PyTorch: out = inp @ weight^T + bias.
  * out [rows, out_dim], inp [rows, in_dim], weight [out_dim, in_dim], bias [out_dim] or NULL. */
@@ -202,6 +221,48 @@ void attention_fused_backward(float *dq, float *dk, float *dv, const float *dout
                               const float *out, const float *lse, const float *q, const float *k,
                               const float *v, long batch_stride, long row_stride, int B, int Tq,
                               int Tk, int C, int n_heads, int causal);
+
+/* attention_fused_forward with its two products, Q K^T and P V, on bf16
+ * operands (scaled queries, keys, values and the softmax weights rounded to
+ * nearest even) accumulated in float32 (attention_bf16.c, AVX512-BF16's
+ * vdpbf16ps); the softmax stays float32. The bf16 mode's inference
+ * (ramc_clip_params.bf16); same arguments and outputs as
+ * attention_fused_forward. On AMX tiles where the CPU has them (their bf16
+ * rate is ~8x vdpbf16ps's), else vdpbf16ps. Where neither can run (no
+ * AVX512-BF16, the kernels set below the AVX-512 level, head size above 128)
+ * it IS attention_fused_forward, bit for bit: emulating bf16 would only be
+ * slower. Allocates one head's keys and values in bf16 per thread per call
+ * (~4 Tk dh bytes each); if that fails it runs the float32 kernel. */
+void attention_fused_forward_bf16(float *out, float *lse, const float *q, const float *k,
+                                  const float *v, long batch_stride, long row_stride, int B,
+                                  int Tq, int Tk, int C, int n_heads, int causal);
+/* Which kernel attention_fused_forward_bf16 runs. */
+typedef enum {
+    KERNELS_BF16_NONE = 0,   /* the float32 kernel (no AVX512-BF16, or a lower level set) */
+    KERNELS_BF16_DPBF16 = 1, /* AVX512-BF16's vdpbf16ps (e.g. Zen 4/5) */
+    KERNELS_BF16_AMX = 2     /* AMX tiles (Sapphire Rapids and later; Linux permission) */
+} kernels_bf16_kind;
+/* What it runs now: the build has it, the CPU has AVX512-BF16 (and AMX for
+ * KERNELS_BF16_AMX), the kernels run at the AVX-512 level, and no lower cap. */
+kernels_bf16_kind kernels_bf16_attention_kind(void);
+/* Caps the kind from now on (default KERNELS_BF16_AMX: the best there is);
+ * for tests and benchmarks, between calls, like kernels_isa_set. */
+void kernels_bf16_attention_cap(kernels_bf16_kind cap);
+/* "amx", "avx512_bf16", "float32". */
+const char *kernels_bf16_kind_name(kernels_bf16_kind kind);
+/* 1 when attention_fused_forward_bf16 runs a bf16 kernel now (kind != NONE). */
+int kernels_bf16_attention_native(void);
+/* 1 when the bf16 attention beats the float32 kernel on this shape, as
+ * measured (build/bf16_kernels, docs/performance.md "bf16"): its per-head
+ * packing and 32-key tile granularity only pay off on long non-causal rows
+ * (the vision tower, 197 keys: 1.3x on AMX), not on the text tower's causal
+ * ones (77 keys and fewer: 0.7x). The model asks this before choosing. */
+int attention_bf16_pays(int Tk, int causal);
+/* Overrides attention_bf16_pays for every shape from now on: 1 always, 0
+ * never, -1 (the default) the measured rule. For measuring the deviation on
+ * small models, whose rows are all short (the ramc command:
+ * RAMC_BF16_ATTENTION=always|never|auto). */
+void kernels_bf16_attention_force(int mode);
 
 /* ------------------------------------------------------------ Activations */
 

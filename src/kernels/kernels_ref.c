@@ -3,7 +3,9 @@
 #include "kernels/kernels_ref.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ------------------------------------------------------------------ GEMM */
 
@@ -143,6 +145,61 @@ void ref_attention_forward(double *out, double *probs, const double *q, const do
                     probs[((long)b * n_heads + h) * Tq * Tk + i] = P[i];
         }
     free(P);
+}
+
+float ref_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return x; /* NaN */
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+void ref_attention_forward_bf16(double *out, const float *q, const float *k, const float *v,
+                                long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
+                                int n_heads, int causal) {
+    const int dh = C / n_heads, block = 64;
+    const float scale = 1.0f / sqrtf((float)dh); /* the kernel's float scale */
+    double *o = malloc(sizeof(double) * (size_t)dh), *s = malloc(sizeof(double) * (size_t)Tk);
+    if (!o || !s) {
+        free(o), free(s);
+        return;
+    }
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < n_heads; h++)
+            for (int t = 0; t < Tq; t++) {
+                const float *qt = q + b * batch_stride + t * row_stride + h * dh;
+                const int n = causal && t + 1 < Tk ? t + 1 : Tk;
+                for (int j = 0; j < n; j++) {
+                    const float *kj = k + b * batch_stride + j * row_stride + h * dh;
+                    double acc = 0.0;
+                    for (int c = 0; c < dh; c++)
+                        acc += (double)ref_bf16(scale * qt[c]) * (double)ref_bf16(kj[c]);
+                    s[j] = (float)acc; /* the kernel keeps scores in float */
+                }
+                /* the online softmax, block by block: the weights are rounded
+                 * relative to the running max, as the kernel's tiles do */
+                double m = -INFINITY, l = 0.0;
+                for (int c = 0; c < dh; c++) o[c] = 0.0;
+                for (int j0 = 0; j0 < n; j0 += block) {
+                    const int j1 = j0 + block < n ? j0 + block : n;
+                    double mx = m;
+                    for (int j = j0; j < j1; j++) mx = s[j] > mx ? s[j] : mx;
+                    const double corr = exp(m - mx);
+                    l *= corr;
+                    for (int c = 0; c < dh; c++) o[c] *= corr;
+                    for (int j = j0; j < j1; j++) {
+                        const double p = ref_bf16((float)exp(s[j] - mx));
+                        const float *vj = v + b * batch_stride + j * row_stride + h * dh;
+                        l += p;
+                        for (int c = 0; c < dh; c++) o[c] += p * (double)ref_bf16(vj[c]);
+                    }
+                    m = mx;
+                }
+                for (int c = 0; c < dh; c++) out[((long)b * Tq + t) * C + h * dh + c] = o[c] / l;
+            }
+    free(o), free(s);
 }
 
 void ref_attention_backward(double *dq, double *dk, double *dv, const double *dout,

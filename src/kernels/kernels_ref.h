@@ -46,6 +46,17 @@ void ref_attention_backward(double *dq, double *dk, double *dv, const double *do
                             const double *v, long batch_stride, long row_stride, int B, int Tq,
                             int Tk, int C, int n_heads, int causal);
 
+/* x rounded to the nearest bf16 (ties to even), as a float. */
+float ref_bf16(float x);
+/* attention_fused_forward_bf16's arithmetic, plainly: out [B,Tq,C] from float
+ * q, k, v (strided as attention_forward) with the same operands rounded to
+ * bf16 as the kernel rounds them (scale * q, k, v, and each softmax weight
+ * e^(s - running max) over blocks of 64 keys, the kernel's key tiles), and
+ * everything else in double. */
+void ref_attention_forward_bf16(double *out, const float *q, const float *k, const float *v,
+                                long batch_stride, long row_stride, int B, int Tq, int Tk, int C,
+                                int n_heads, int causal);
+
 /* out, inp [n]. */
 void ref_quickgelu_forward(double *out, const double *inp, long n);
 void ref_quickgelu_backward(double *dinp, const double *dout, const double *inp, long n);

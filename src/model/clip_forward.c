@@ -68,6 +68,15 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
         acts->B = B, acts->T = T, acts->n_loc = n_loc;
         memcpy(acts->x_in, x, (size_t)rows * W * sizeof(float));
     }
+    /* A model frozen in bf16 runs its attention products in bf16 too, at
+     * inference only (a record's backward recomputes the probabilities in
+     * float32 from the forward's log-sum-exp, which must then be float32's)
+     * and where that is faster (the vision tower's long rows). */
+    void (*const attend)(float *, float *, const float *, const float *, const float *, long,
+                         long, int, int, int, int, int, int) =
+        !acts && attention_bf16_pays(T, sh->causal) && kernels_weights_bf16(w->qkv_w)
+            ? attention_fused_forward_bf16
+            : attention_fused_forward;
 
     /* ln_1, then q, k, v [rows, 3W]; only v [rows, W] (the value rows of
      * in_proj: weight rows [2W, 3W)) when only the side stream is read */
@@ -85,7 +94,7 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
      * inference reuses attn for both. */
     if (n_loc) {
         float *side_attn = acts ? acts->side_attn : attn;
-        attention_fused_forward(side_attn, acts ? acts->side_lse : NULL, v, v, v,
+        attend(side_attn, acts ? acts->side_lse : NULL, v, v, v,
                                 (long)T * qkv_width, qkv_width, B, n_loc, n_loc, W, heads, 0);
         matmul_forward(side_out, side_attn, w->out_w, w->out_b, B * n_loc, W, W);
     }
@@ -96,8 +105,7 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
     case CLIP_BLOCK_CLASS_ROW: {
         /* the class token's query against every key; then its row alone
          * through the out-projection and the MLP, gathered into cls [B, W] */
-        attention_fused_forward(attn, NULL, qkv, qkv + W, qkv + 2 * W, bstride, rstride, B, 1,
-                                T, W, heads, 0);
+        attend(attn, NULL, qkv, qkv + W, qkv + 2 * W, bstride, rstride, B, 1, T, W, heads, 0);
         float *cls = attn + (size_t)B * W;
         for (int b = 0; b < B; b++)
             memcpy(cls + (size_t)b * W, x + (size_t)b * T * W, W * sizeof(float));
@@ -110,8 +118,8 @@ void clip_block_forward(const clip_block *w, const clip_block_shape *sh, float *
     case CLIP_BLOCK_ALL_ROWS:
         break;
     }
-    attention_fused_forward(attn, acts ? acts->lse : NULL, qkv, qkv + W, qkv + 2 * W, bstride,
-                            rstride, B, T, T, W, heads, sh->causal);
+    attend(attn, acts ? acts->lse : NULL, qkv, qkv + W, qkv + 2 * W, bstride, rstride, B, T, T, W,
+           heads, sh->causal);
     matmul_forward_ex(x, attn, w->out_w, w->out_b, rows, W, W, MATMUL_ACCUMULATE);
 
     if (acts) {

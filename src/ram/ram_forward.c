@@ -358,6 +358,9 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
             for (size_t i = 0; i < stream; i++) side[i] = x[i] - side[i];
         if (v >= 0 && o->tss) {
             tss_acts *t = acts ? &acts->tss[l - first] : &tss_scratch;
+            /* a CLIP frozen in bf16 (ramc_clip_params.bf16) takes its
+             * adapters' inference along */
+            t->bf16 = !acts && !o->train && kernels_weights_bf16(m->vis_blocks[l].qkv_w);
             tss_forward(&a->tss[v], t, x, o->text, o->train);
             tap_tss(tap, tap_user, l, t);
             for (size_t i = 0; i < stream; i++) x_loc[i] += side[i] + t->out[i];

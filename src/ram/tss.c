@@ -27,6 +27,14 @@ static void transpose_batched(float *out, const float *in, int B, int R, int Cc)
         }
 }
 
+/* C [M, N] = op(A) op(B), as gemm with alpha 1 and beta 0; with bf16 set,
+ * the operands rounded to bf16 (gemm_bf16), or float32 where that cannot run. */
+static void tss_gemm(int bf16, int ta, int tb, int M, int N, int K, const float *A, int lda,
+                     const float *B, int ldb, float *C, int ldc) {
+    if (bf16 && gemm_bf16(ta, tb, M, N, K, A, lda, B, ldb, C, ldc) == 0) return;
+    gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
+}
+
 /* The k x k convolution (stride 1, zero padding k/2, no bias) of the patch
  * grid, read straight from the token rows x [B, N1, W] into out [B, H, N]
  * channel-first: what conv2d_forward computes from the channel-first X, but
@@ -34,9 +42,15 @@ static void transpose_batched(float *out, const float *in, int B, int R, int Cc)
  * col [rows, k*k*W] holds the taps in (ky, kx, ci) order, so every tap is a
  * copy of a whole token row, and a->wk the weight [H, W, k, k] reordered to
  * [H, k, k, W] to match. For k = 1 the token rows are the input as they are. */
+static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight, int k);
+
 static void conv_from_tokens(tss_acts *a, float *out, const float *x, const float *weight, int k) {
     const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
     const int KK = k * k * W;
+    if (a->bf16 && conv_from_tokens_bf16(a, x, weight, k) == 0) {
+        transpose_batched(out, a->tok, B, N, H);
+        return;
+    }
     if (k == 1) {
         for (int b = 0; b < B; b++)
             matmul_forward(a->tok + (size_t)b * N * H, x + ((size_t)b * N1 + 1) * W, weight, NULL,
@@ -68,6 +82,51 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
         }
     }
     transpose_batched(out, a->tok, B, N, H);
+}
+
+/* conv_from_tokens in bf16 (inference): the same products on operands
+ * rounded to bf16, converted once each: the patch rows into xb [B*N, W]
+ * (the training record's X, unused at inference, holds them), the weight
+ * reordered into wb [H, k*k*W] (wk's space), the taps copied as bf16 into
+ * col's space. k = 1 is one product over every image's patch rows. tok
+ * [B, N, H] out, as conv_from_tokens before its transpose. 0, or -1 when
+ * gemm_bf16_raw cannot run (tok may then be partly written). */
+static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight, int k) {
+    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
+    const int KK = k * k * W;
+    uint16_t *xb = (uint16_t *)a->X, *wb = (uint16_t *)a->wk, *col = (uint16_t *)a->col;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < B * N; i++)
+        kernels_to_bf16(xb + (size_t)i * W, x + ((size_t)(i / N) * N1 + 1 + i % N) * W, W);
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < H; h++) {
+        float tap[KK];
+        for (int ci = 0; ci < W; ci++)
+            for (int q = 0; q < k * k; q++) tap[q * W + ci] = weight[((size_t)h * W + ci) * k * k + q];
+        kernels_to_bf16(wb + (size_t)h * KK, tap, KK);
+    }
+    if (k == 1) return gemm_bf16_raw(1, B * N, H, W, xb, wb, a->tok, H);
+    for (int b0 = 0; b0 < B; b0 += CONV_CHUNK_IMAGES) {
+        const int nb = B - b0 < CONV_CHUNK_IMAGES ? B - b0 : CONV_CHUNK_IMAGES;
+#pragma omp parallel for schedule(static)
+        for (int i = 0; i < nb * N; i++) {
+            const int b = b0 + i / N, t = i % N, r = t / g, c = t % g;
+            uint16_t *row = col + (size_t)i * KK;
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    uint16_t *dst = row + (size_t)(ky * k + kx) * W;
+                    const int y = r + ky - p, xx = c + kx - p;
+                    if (y < 0 || y >= g || xx < 0 || xx >= g)
+                        memset(dst, 0, (size_t)W * sizeof(uint16_t));
+                    else
+                        memcpy(dst, xb + ((size_t)b * N + (size_t)y * g + xx) * W,
+                               (size_t)W * sizeof(uint16_t));
+                }
+        }
+        if (gemm_bf16_raw(1, nb * N, H, KK, col, wb, a->tok + (size_t)b0 * N * H, H) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Floats of one record (tss_acts_alloc's layout below). */
@@ -193,6 +252,7 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
     const int N1 = N + 1;
     const float attn_scale = 1.0f / sqrtf((float)H);
 
+    if (train) a->bf16 = 0; /* bf16 is for inference: its convolution borrows X, the record's */
     /* patch rows -> image [B, W, g, g] (token 1 + r*g + c is pixel (r, c)):
      * only the backward's weight gradients read it */
     if (train)
@@ -228,9 +288,9 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
         transpose_batched(a->f[s], a->s[s], B, H, N);
         layernorm_forward(a->q[s], a->q_mean[s], a->q_rstd[s], a->f[s], nq_w[s]->data,
                           nq_b[s]->data, B * N, H, TSS_LN_EPS);
-        gemm(0, 1, B * N, C, H, 1.0f, a->q[s], H, a->kv, H, 0.0f, a->attn[s], C);
+        tss_gemm(a->bf16, 0, 1, B * N, C, H, a->q[s], H, a->kv, H, a->attn[s], C);
         softmax_forward(a->attn[s], a->attn[s], B * N, C, attn_scale);
-        gemm(0, 0, B * N, H, C, 1.0f, a->attn[s], C, a->kv, H, 0.0f, a->cattn[s], H);
+        tss_gemm(a->bf16, 0, 0, B * N, H, C, a->attn[s], C, a->kv, H, a->cattn[s], H);
         /* residual on the un-normalised stream, back to channel-first */
 #pragma omp parallel for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
@@ -274,8 +334,8 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
         float *ob = a->out + (size_t)b * N1 * W;
         memcpy(ob, x + (size_t)b * N1 * W, (size_t)W * sizeof(float));
         /* out_rows[t, c] = sum_h final[c, h] * fused[h, t]  ==  fusedᵀ @ finalᵀ */
-        gemm(1, 1, N, W, H, 1.0f, a->fused + (size_t)b * H * N, N, w->final_w->data, H, 0.0f,
-             ob + W, W);
+        tss_gemm(a->bf16, 1, 1, N, W, H, a->fused + (size_t)b * H * N, N, w->final_w->data, H,
+                 ob + W, W);
     }
 }
 

@@ -45,6 +45,9 @@ typedef struct {
     ramc_arena *arena;        /* where storage came from (NULL: the heap) */
     double *bn_sums;          /* [2H + 1]   BatchNorm sums over a process group (scratch) */
     ramc_status group_status; /* a failed exchange of the process group in tss_forward */
+    int bf16;                 /* set by the caller (inference only): the convolutions' and the
+                               * label attention's products in bf16 (gemm_bf16); the rest, and
+                               * every backward, stays float32 */
     float *storage;
     int *int_storage;
 } tss_acts;
