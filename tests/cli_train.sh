@@ -107,8 +107,10 @@ check "SIGINT says how to resume" grep -q "resume with" "$tmp/int.txt"
 # 3b. resuming a copy writes beside the copy, never into the original run
 mkdir -p "$tmp/copy"; cp "$tmp/int/checkpoint.safetensors" "$tmp/copy/"
 cp "$tmp/int/checkpoint.safetensors" "$tmp/int-original.safetensors"
+# two steps past the interrupted run's checkpoint (--max-steps counts from the start)
+at=$(grep '"event":"checkpoint"' "$tmp/int/log.jsonl" | tail -n 1 | sed -n 's/.*"global_step":\([0-9]*\).*/\1/p')
 "$ramc" train --resume "$tmp/copy/checkpoint.safetensors" --vision-heads 2 --text-heads 2 \
-    --max-steps 400 --quiet > "$tmp/copy.txt" 2>&1
+    --max-steps $(( ${at:-0} + 2 )) --quiet > "$tmp/copy.txt" 2>&1
 check "resumed copy writes its log beside itself" [ -s "$tmp/copy/log.jsonl" ]
 check "resumed copy leaves the original checkpoint alone" cmp -s "$tmp/int/checkpoint.safetensors" "$tmp/int-original.safetensors"
 check "resumed copy moves its own checkpoint" differs "$tmp/copy/checkpoint.safetensors" "$tmp/int-original.safetensors"
