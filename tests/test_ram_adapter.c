@@ -7,7 +7,9 @@
 
 #include "core/half.h"
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
 #include "ram/ram.h"
+#include "ram/ram_forward.h"
 #include "test.h"
 
 static const char *golden = RAMC_GOLDEN_DIR "/tiny-s0";
@@ -48,6 +50,74 @@ static void write_variant(const char *out, const char *name, int ndim, const int
     st_writer_save(w, out);
     st_writer_free(w);
     st_close(f);
+}
+
+/* ram_adapter_freeze: the kept 3x3 weights are conv2_w in im2col order, and
+ * the vision tower gives the same bits with them as with the per-call
+ * reorder (same products), within float32 rounding when they are also packed
+ * (oneDNN's packed kernels sum in another order than its sgemm). A training
+ * forward ignores the copies. */
+static void test_freeze(const ramc_clip *clip, const char *path) {
+    const ramc_clip_info *in = &clip->info;
+    const int B = 2, C = 5, S = in->image_size, D = in->embed_dim;
+    const size_t stream = (size_t)B * (in->n_patches + 1) * in->vision_width;
+    ram_adapter *plain = NULL, *kept = NULL, *packed = NULL;
+    CHECK(ram_adapter_load(path, clip, 0, &plain) == RAMC_OK &&
+              ram_adapter_load(path, clip, 0, &kept) == RAMC_OK &&
+              ram_adapter_load(path, clip, 0, &packed) == RAMC_OK,
+          "load: %s", ramc_last_error());
+    if (!plain || !kept || !packed) goto done;
+    CHECK(ram_adapter_freeze(kept, 0) == RAMC_OK && ram_adapter_freeze(packed, 1) == RAMC_OK,
+          "freeze");
+    CHECK(plain->tss[0].conv2_wk == NULL && kept->tss[0].conv2_wk != NULL, "copies only when frozen");
+    for (int v = 0; v < kept->n_vision_adapted; v++) {
+        const ram_param *w = kept->tss[v].conv2_w;
+        const int H = (int)w->shape[0], W = (int)w->shape[1], k = (int)w->shape[2];
+        int same = 1;
+        for (int h = 0; h < H; h++)
+            for (int ci = 0; ci < W; ci++)
+                for (int ky = 0; ky < k; ky++)
+                    for (int kx = 0; kx < k; kx++)
+                        same &= kept->tss[v].conv2_wk[(((size_t)h * k + ky) * k + kx) * W + ci] ==
+                                w->data[(((size_t)h * W + ci) * k + ky) * k + kx];
+        CHECK(same, "block %d: conv2_wk is conv2_w as [H, ky, kx, W]", v);
+    }
+
+    float *images = malloc((size_t)B * 3 * S * S * sizeof(float));
+    float *text = malloc((size_t)C * D * sizeof(float));
+    float *out = malloc(6 * stream * sizeof(float));
+    if (!images || !text || !out) goto free_bufs;
+    unsigned seed = 12345;
+    for (long i = 0; i < (long)B * 3 * S * S; i++)
+        images[i] = (float)((seed = seed * 1103515245u + 12345u) >> 8) / 8388608.0f - 1.0f;
+    for (long i = 0; i < (long)C * D; i++)
+        text[i] = (float)((seed = seed * 1103515245u + 12345u) >> 8) / 8388608.0f - 1.0f;
+    ram_adapter *ads[3] = {plain, kept, packed};
+    for (int j = 0; j < 3; j++)
+        CHECK(ram_vision_forward(clip, NULL, ads[j], images, B, text, C, 0, out + 2 * j * stream,
+                                 out + (2 * j + 1) * stream, NULL, NULL) == RAMC_OK,
+              "forward %d: %s", j, ramc_last_error());
+    CHECK(!memcmp(out, out + 2 * stream, 2 * stream * sizeof(float)),
+          "kept copies: the same bits as the per-call reorder");
+    double err = 0, ref = 0;
+    for (size_t i = 0; i < 2 * stream; i++) {
+        err = fmax(err, fabs((double)out[4 * stream + i] - out[i]));
+        ref = fmax(ref, fabs((double)out[i]));
+    }
+    CHECK(err <= 1e-5 * ref, "packed copies: max error %g of max %g", err, ref);
+
+    /* training: BatchNorm on batch statistics, the stored weight reordered */
+    CHECK(ram_vision_forward(clip, NULL, plain, images, B, text, C, RAM_VISION_TRAIN, out, out + stream,
+                             NULL, NULL) == RAMC_OK &&
+              ram_vision_forward(clip, NULL, packed, images, B, text, C, RAM_VISION_TRAIN,
+                                 out + 2 * stream, out + 3 * stream, NULL, NULL) == RAMC_OK,
+          "training forward");
+    CHECK(!memcmp(out, out + 2 * stream, 2 * stream * sizeof(float)),
+          "training forward ignores the frozen copies");
+free_bufs:
+    free(images), free(text), free(out);
+done:
+    ram_adapter_free(plain), ram_adapter_free(kept), ram_adapter_free(packed);
 }
 
 int main(void) {
@@ -173,6 +243,7 @@ int main(void) {
     CHECK(st == RAMC_ERR_IO && strstr(ramc_last_error(), "/nonexistent/adapter.safetensors"),
           "missing file: %s", ramc_last_error());
 
+    test_freeze(clip, path);
     ram_adapter_free(a);
     ramc_clip_free(clip);
     char cmd[700];

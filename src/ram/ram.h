@@ -42,6 +42,9 @@ typedef struct {
     ram_param *norm_q2_w, *norm_q2_b;    /* [H] */
     ram_param *norm_kv_w, *norm_kv_b;    /* [H] */
     ram_param *prompts;                  /* [na, W] adapt_embeds (visual prompt tokens) */
+    /* conv2_w as [H, 3, 3, W] (the im2col order of tss.c), kept by
+     * ram_adapter_freeze for inference; NULL: reordered on every forward */
+    const float *conv2_wk;
     /* Training split over processes (data-parallel): BatchNorm's batch
      * statistics are over the whole batch of all of them (SyncBatchNorm).
      * NULL: this process's batch. Set by ram_train_step for its duration. */
@@ -64,6 +67,7 @@ typedef struct {
     ram_param *params;                   /* the table */
     int n_params;
     float *storage;                      /* owns all data (and grads) */
+    float *frozen;                       /* owns the conv2_wk of ram_adapter_freeze */
 } ram_adapter;
 
 /* Loads an adapter file (official names, see golden/README.md) for `clip`.
@@ -97,6 +101,14 @@ ramc_status ram_adapter_create(const ramc_clip *clip, const ram_config *cfg, uin
 /* Writes the table (parameters and BN buffers) atomically. */
 ramc_status ram_adapter_save(const ram_adapter *a, const char *path);
 void ram_adapter_free(ram_adapter *a);
+/* Declares the adapter's weights final (an adapter loaded for inference):
+ * keeps each TSS 3x3 weight in the order its im2col reads (conv2_wk), so a
+ * forward no longer reorders it (at batch 1 that reorder moves as much
+ * memory as the convolution's product computes on), and with pack also
+ * packs those copies for oneDNN (kernels_freeze_weights; a no-op without
+ * it). Inference only: training forwards ignore the copies, and changing
+ * conv2_w afterwards leaves them stale. ~14 MB per adapted ViT-B/16 block. */
+ramc_status ram_adapter_freeze(ram_adapter *a, int pack);
 ram_param *ram_adapter_find(const ram_adapter *a, const char *name);
 /* Index into a->tss / a->deep_prompts of block `layer`, or -1. */
 int ram_vision_adapted_index(const ram_adapter *a, int layer);

@@ -8,7 +8,9 @@
 #include "core/rng.h"
 #include "core/half.h"
 #include "io/safetensors.h"
+#include "kernels/kernels.h"
 #include "ram/ram.h"
+#include "ram/tss.h"
 
 #define VIS_PREFIX "clip_model.visual.transformer.resblocks."
 #define TXT_PREFIX "clip_model.transformer.resblocks."
@@ -448,8 +450,27 @@ ramc_status ram_adapter_save(const ram_adapter *a, const char *path) {
     return st;
 }
 
+ramc_status ram_adapter_freeze(ram_adapter *a, int pack) {
+    if (!a || a->frozen || !a->n_vision_adapted) return RAMC_OK;
+    const ram_param *w0 = a->tss[0].conv2_w;
+    const int H = (int)w0->shape[0], W = (int)w0->shape[1], k = (int)w0->shape[2];
+    const size_t per = (size_t)H * W * k * k;
+    a->frozen = ramc_malloc(per * a->n_vision_adapted * sizeof(float), "frozen TSS weights");
+    if (!a->frozen) return RAMC_ERR_NOMEM;
+    for (int v = 0; v < a->n_vision_adapted; v++) {
+        float *wk = a->frozen + per * v;
+        tss_reorder_conv_weight(wk, a->tss[v].conv2_w->data, H, W, k);
+        a->tss[v].conv2_wk = wk;
+    }
+    /* only matmul_forward reads the copies, so the packed ones may replace them */
+    if (pack) kernels_freeze_weights(a->frozen, per * a->n_vision_adapted * sizeof(float), 0, 1);
+    return RAMC_OK;
+}
+
 void ram_adapter_free(ram_adapter *a) {
     if (!a) return;
+    if (a->frozen) kernels_forget_weights(a->frozen);
+    free(a->frozen);
     free(a->storage);
     free(a->params);
     free(a);

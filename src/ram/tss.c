@@ -35,16 +35,31 @@ static void tss_gemm(int bf16, int ta, int tb, int M, int N, int K, const float 
     gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc);
 }
 
+/* w [H, W, k, k] -> wk [H, k, k, W]: the weight in the im2col order of
+ * conv_from_tokens. */
+void tss_reorder_conv_weight(float *wk, const float *w, int H, int W, int k) {
+    const int KK = k * k * W;
+#pragma omp parallel for schedule(static)
+    for (int h = 0; h < H; h++)
+        for (int ci = 0; ci < W; ci++)
+            for (int q = 0; q < k * k; q++)
+                wk[(size_t)h * KK + (size_t)q * W + ci] = w[((size_t)h * W + ci) * k * k + q];
+}
+
 /* The k x k convolution (stride 1, zero padding k/2, no bias) of the patch
  * grid, read straight from the token rows x [B, N1, W] into out [B, H, N]
  * channel-first: what conv2d_forward computes from the channel-first X, but
  * as one tall GEMM per chunk of images instead of a short one per image.
  * col [rows, k*k*W] holds the taps in (ky, kx, ci) order, so every tap is a
- * copy of a whole token row, and a->wk the weight [H, W, k, k] reordered to
- * [H, k, k, W] to match. For k = 1 the token rows are the input as they are. */
+ * copy of a whole token row, and the weight [H, W, k, k] is reordered to
+ * [H, k, k, W] (a->wk) to match, unless the caller has it so already
+ * (wk_kept, an adapter frozen for inference: the reorder moves 14 MB per
+ * block at ViT-B/16, as much memory traffic as a batch-1 image's product).
+ * For k = 1 the token rows are the input as they are. */
 static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight, int k);
 
-static void conv_from_tokens(tss_acts *a, float *out, const float *x, const float *weight, int k) {
+static void conv_from_tokens(tss_acts *a, float *out, const float *x, const float *weight,
+                             const float *wk_kept, int k) {
     const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
     const int KK = k * k * W;
     if (a->bf16 && conv_from_tokens_bf16(a, x, weight, k) == 0) {
@@ -56,11 +71,11 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
             matmul_forward(a->tok + (size_t)b * N * H, x + ((size_t)b * N1 + 1) * W, weight, NULL,
                            N, W, H);
     } else {
-#pragma omp parallel for schedule(static)
-        for (int h = 0; h < H; h++)
-            for (int ci = 0; ci < W; ci++)
-                for (int q = 0; q < k * k; q++)
-                    a->wk[(size_t)h * KK + (size_t)q * W + ci] = weight[((size_t)h * W + ci) * k * k + q];
+        const float *wk = wk_kept;
+        if (!wk) {
+            tss_reorder_conv_weight(a->wk, weight, H, W, k);
+            wk = a->wk;
+        }
         for (int b0 = 0; b0 < B; b0 += CONV_CHUNK_IMAGES) {
             const int nb = B - b0 < CONV_CHUNK_IMAGES ? B - b0 : CONV_CHUNK_IMAGES;
 #pragma omp parallel for schedule(static)
@@ -78,7 +93,7 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
                                    (size_t)W * sizeof(float));
                     }
             }
-            matmul_forward(a->tok + (size_t)b0 * N * H, a->col, a->wk, NULL, nb * N, KK, H);
+            matmul_forward(a->tok + (size_t)b0 * N * H, a->col, wk, NULL, nb * N, KK, H);
         }
     }
     transpose_batched(out, a->tok, B, N, H);
@@ -268,7 +283,7 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
     const ram_param *nq_w[2] = {w->norm_q1_w, w->norm_q2_w}, *nq_b[2] = {w->norm_q1_b, w->norm_q2_b};
     for (int s = 0; s < 2; s++) {
         int ks = s == 0 ? 1 : 3;
-        conv_from_tokens(a, a->conv[s], x, conv_w[s]->data, ks);
+        conv_from_tokens(a, a->conv[s], x, conv_w[s]->data, s == 1 && !train ? w->conv2_wk : NULL, ks);
         if (train && dist_size(w->bn_group) > 1) {
             ramc_status st = batchnorm_train_group(
                 w->bn_group, a->bn_sums, a->bn_out[s], a->bn_mean[s], a->bn_rstd[s],

@@ -59,6 +59,10 @@ ramc_status tss_acts_alloc(tss_acts *a, ramc_arena *arena, int B, int g, int W, 
 size_t tss_acts_bytes(int B, int g, int W, int H, int C, int k);
 void tss_acts_free(tss_acts *a);
 
+/* w [H, W, k, k] -> wk [H, k, k, W], the order the k x k convolution's
+ * im2col reads (ram_adapter_freeze keeps one per block). */
+void tss_reorder_conv_weight(float *wk, const float *w, int H, int W, int k);
+
 /* x [B, N1, W] main stream after the block (prompt rows removed);
  * text [C, H] text features of the candidate labels, NOT normalised.
  * train: BatchNorm with batch statistics (and running-stat update), else
