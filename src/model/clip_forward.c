@@ -163,20 +163,15 @@ ramc_status clip_vision_embed(const ramc_clip *m, ramc_arena *arena, const float
         return RAMC_ERR_NOMEM;
     }
     conv2d_forward(patches, images, m->patch_w, NULL, B, 3, S, S, W, P, P, 0, col); /* [B, W, G, G] */
-    /* token 0 is the class embedding, token 1 + t patch t (row-major over
-     * the grid): a transpose [W, N] -> [N, W], on the team (at batch 1 it
-     * would leave the other thread waiting) */
-#pragma omp parallel for collapse(2) schedule(static) if ((long)B * N1 * W >= 65536)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < N1; t++) {
-            float *xt = pre + ((size_t)b * N1 + t) * W;
-            const float *pos = m->vis_pos + (size_t)t * W;
-            if (t == 0)
-                for (int c = 0; c < W; c++) xt[c] = m->class_emb[c] + pos[c];
-            else
-                for (int c = 0; c < W; c++)
-                    xt[c] = patches[((size_t)b * W + c) * N + t - 1] + pos[c];
-        }
+    for (int b = 0; b < B; b++) {
+        float *xb = pre + (size_t)b * N1 * W;
+        for (int c = 0; c < W; c++) xb[c] = m->class_emb[c] + m->vis_pos[c];
+        /* token 1 + t is patch t (row-major over the grid): transpose [W, N] -> [N, W] */
+        for (int t = 0; t < N; t++)
+            for (int c = 0; c < W; c++)
+                xb[(size_t)(1 + t) * W + c] =
+                    patches[((size_t)b * W + c) * N + t] + m->vis_pos[(size_t)(1 + t) * W + c];
+    }
     layernorm_forward(x, ln_pre_mean, ln_pre_rstd, pre, m->ln_pre_w, m->ln_pre_b, B * N1, W,
                       LN_EPS);
     arena_free(arena, patches);

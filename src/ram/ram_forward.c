@@ -21,13 +21,6 @@ static void tap3(clip_tap_fn tap, void *user, const char *name, const float *dat
     tap(user, name, data, 3, shape);
 }
 
-/* x_loc [n] += side [n] (+ tss_out [n]): on the team, since at batch 1 the
- * other thread would otherwise wait through it (12 times per image). */
-static void side_accumulate(float *x_loc, const float *side, const float *tss_out, size_t n) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
-    for (size_t i = 0; i < n; i++) x_loc[i] += tss_out ? side[i] + tss_out[i] : side[i];
-}
-
 /* ------------------------------------------------------------------ text */
 
 void ram_text_acts_free(ram_text_acts *acts) {
@@ -370,9 +363,9 @@ ramc_status ram_vision_tower(const ramc_clip *m, const ram_vision_opts *o, int B
             t->bf16 = !acts && !o->train && kernels_weights_bf16(m->vis_blocks[l].qkv_w);
             tss_forward(&a->tss[v], t, x, o->text, o->train);
             tap_tss(tap, tap_user, l, t);
-            side_accumulate(x_loc, side, t->out, stream);
+            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i] + t->out[i];
         } else {
-            side_accumulate(x_loc, side, NULL, stream);
+            for (size_t i = 0; i < stream; i++) x_loc[i] += side[i];
         }
         snprintf(name, sizeof name, "vis.blk%d.x_loc", l);
         tap3(tap, tap_user, name, x_loc, B, N1, W);
