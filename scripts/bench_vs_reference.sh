@@ -23,7 +23,8 @@ echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ref infer_b8 infer 8 3
 ref infer_b1 infer 1 5
 ref train_b8 train 8 3
-"$build/ramc" bench --scenarios ram_coco_b8_cached,ram_coco_b1_cached,train_b8 --repeat 3 --warmup 1 \
+ref train_b32 train 32 2
+"$build/ramc" bench --scenarios ram_coco_b8_cached,ram_coco_b1_cached,train_b8,train_b32 --repeat 3 --warmup 1 \
     --threads 2 --json > "$out/ramc.json" 2>/dev/null
 "$build/ramc" bench --scenarios ram_coco_b8_cached,ram_coco_b1_cached --repeat 3 --warmup 1 \
     --threads 2 --bf16 --json > "$out/ramc_bf16.json" 2>/dev/null
@@ -47,7 +48,8 @@ rows = [("RAM inference, batch 8, cached, float32", "infer_b8", "cached_text", r
         ("RAM inference, batch 8, cached, bf16", "infer_b8", "cached_text", bf16, "ram_coco_b8_cached"),
         ("RAM inference, batch 1, cached, float32", "infer_b1", "cached_text", ramc, "ram_coco_b1_cached"),
         ("RAM inference, batch 1, cached, bf16", "infer_b1", "cached_text", bf16, "ram_coco_b1_cached"),
-        ("training step, batch 8", "train_b8", None, ramc, "train_b8")]
+        ("training step, batch 8", "train_b8", None, ramc, "train_b8"),
+        ("training step, batch 32", "train_b32", None, ramc, "train_b32")]
 for label, rn, key, run, sc in rows:
     s = next(x for x in run["scenarios"] if x["name"] == sc)
     off = ref_rate(rn, key)

@@ -43,7 +43,7 @@ trap 'rm -rf "$tmp"' EXIT
 cp "$C/vocab.json" "$C/merges.txt" "$S/seen.txt" "$S/unseen.txt" "$tmp/"
 cat "$S/seen.txt" "$S/unseen.txt" | LC_ALL=C sort > "$tmp/labels.txt"
 world_args=$(cat "$S/.args")
-clip_args=$(head -c 300 "$C/.args" | cut -d'|' -f1 | sed 's/ synth .*//')
+clip_args=$(head -n 1 "$C/.args")
 cat > "$tmp/README.txt" <<TXT
 The embedded default model of ramc (docs/experiments.md, "The embedded default model").
 
