@@ -58,6 +58,22 @@ check "at least one trajectory set in $golden" [ $sets -gt 0 ]
 "$ramc" golden "$first" > "$tmp/out.txt" 2>&1
 check "golden $first compares the EMA" grep -q "^step1.ema.temperature_loc .* ok" "$tmp/out.txt"
 
+# bf16 training (`ramc train --bf16`): the frozen vision tower's products in
+# bf16. Not the reference's float32, so the replay reports failures, but it
+# must follow the reference: every step's loss within 1e-2 relative, every
+# trained tensor's displacement error under 0.3 (Adam's first steps move each
+# element by about +-lr whatever its gradient's size, so a near-zero gradient
+# whose sign bf16 flips costs a whole step: 0.15 at step 1 here, 0.06 by
+# step 6); and it must differ from float32 somewhere (a bf16 mode that
+# silently ran float32 fails).
+"$ramc" golden --bf16 "$first" > "$tmp/bf16.txt" 2>&1
+check "bf16 replay reports every step's loss" [ "$(grep -c '^step[0-9]*\.loss ' "$tmp/bf16.txt")" -gt 0 ]
+check "bf16 replay: losses within 1e-2 of the reference" \
+    awk '/^step[0-9]+\.loss / { if ($4 + 0 > 1e-2) bad = 1; n++ } END { exit bad || !n }' "$tmp/bf16.txt"
+check "bf16 replay: trained tensors within 0.3 displacement" \
+    awk '/^step[0-9]+\.(live|ema)\./ && $4 != "exact" { if ($4 + 0 > 0.3) bad = 1; n++ } END { exit bad || !n }' "$tmp/bf16.txt"
+check "bf16 replay differs from float32 somewhere" grep -q "FAIL$" "$tmp/bf16.txt"
+
 # A copy of the first set with one solver setting changed must fail on the
 # rows that setting drives.
 tamper() { # tamper NAME SED-EXPRESSION EXPECTED-FAILING-ROW-REGEX

@@ -70,6 +70,13 @@ for f in adapter.safetensors adapter-ema.safetensors; do
 done
 check "cache_frozen_prefix serves epochs 2 and 3" \
     grep -q 'frozen-prefix cache after epoch 3: [0-9]* images held .*steps served from it [1-9]' "$tmp/cached/log.jsonl" "$tmp/cached.txt"
+# 1d. --bf16: the frozen vision tower in bf16; a different result from the
+# float32 run on the same pixels, recorded in the checkpoint's config so that
+# a resume keeps it (closeness to float32: cli_golden_trajectory.sh)
+(train "$tmp/bf16" --set augment=0 --set max_epochs=3 --bf16) > "$tmp/bf16.txt" 2>&1
+check "--bf16 trains" [ $? -eq 0 ]
+check "--bf16 changes the result" differs "$tmp/noaug/adapter.safetensors" "$tmp/bf16/adapter.safetensors"
+check "--bf16 is recorded in the checkpoint" grep -aq "bf16 = true" "$tmp/bf16/checkpoint.safetensors"
 (train "$tmp/refused" --set cache_frozen_prefix=1) > "$tmp/refused.txt" 2>&1
 check "cache_frozen_prefix with augmentation is refused" [ $? -ne 0 ]
 check "the refusal says why" grep -q "cache_frozen_prefix = 1 needs augment = 0" "$tmp/refused.txt"

@@ -88,6 +88,37 @@ static void check_backward_input(const float *w, ramc_rng *r, const char *what) 
     check_backward_input_ref(w, w, r, what);
 }
 
+/* A bf16 range's input gradient (bf16 training): dout and W rounded to bf16
+ * (nearest even), products exact in float32, float32 sums. Against that
+ * reference in double it is within float32 rounding; against the float32
+ * product the rounding must be visible, so a silently float32 backward
+ * fails too. */
+static void check_backward_input_bf16(const float *w, ramc_rng *r, const char *what) {
+    const int rows = 33;
+    float *dout = malloc((size_t)rows * OUT * sizeof(float));
+    float *dinp = malloc((size_t)rows * IN * sizeof(float));
+    float *want_bf = malloc((size_t)rows * IN * sizeof(float));
+    float *want_f32 = malloc((size_t)rows * IN * sizeof(float));
+    fill(dout, (size_t)rows * OUT, r, 1.0f);
+    fill(dinp, (size_t)rows * IN, r, 1.0f);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < IN; j++) {
+            double sb = dinp[(size_t)i * IN + j], sf = sb;
+            for (int o = 0; o < OUT; o++) {
+                const float g = dout[(size_t)i * OUT + o], v = w[(size_t)o * IN + j];
+                sb += (double)ref_bf16(g) * ref_bf16(v);
+                sf += (double)g * v;
+            }
+            want_bf[(size_t)i * IN + j] = (float)sb, want_f32[(size_t)i * IN + j] = (float)sf;
+        }
+    matmul_backward(dinp, NULL, NULL, dout, NULL, w, rows, IN, OUT);
+    double eb = rel_err(dinp, want_bf, (size_t)rows * IN), ef = rel_err(dinp, want_f32, (size_t)rows * IN);
+    CHECK(eb < 1e-5, "%s: backward input gradient vs the bf16 reference: relative error %.3g", what, eb);
+    CHECK(ef > 1.0 / 4096, "%s: backward input gradient is float32's (relative error %.3g): "
+          "not in bf16", what, ef);
+    free(dout), free(dinp), free(want_bf), free(want_f32);
+}
+
 /* gemm_bf16 (TSS's products in the bf16 mode) against the plainest
  * reference of what it promises: the operands rounded to bf16 (ref_bf16,
  * nearest even) and multiplied in double. Each product of two bf16 is exact
@@ -183,11 +214,31 @@ int main(void) {
     check_backward_input(w1, &r, "refrozen, changed weights");
     kernels_thaw_weights(storage);
 
+    /* Two ranges in one storage (clip_freeze_for_training freezes a range per
+     * block): a span thaw drops both, and changed weights are seen. */
+    if (kernels_packed_available()) {
+        float *w1_copy = malloc(nw * sizeof(float)); /* w1's pages may be given back */
+        memcpy(w1_copy, w1, nw * sizeof(float));
+        kernels_freeze_weights(w1, nw * sizeof(float), 0, 1);
+        kernels_freeze_weights(w2, nw * sizeof(float), 0, 0);
+        n0 = kernels_packed_count();
+        check_forward_ref(w1, w1_copy, b, &r, 1e-5, "range 1 of 2 (released)");
+        free(w1_copy);
+        check_forward(w2, b, &r, 1e-5, "range 2 of 2");
+        CHECK(kernels_packed_count() > n0, "two frozen ranges did not pack");
+        kernels_thaw_span(storage, (2 * nw + OUT) * sizeof(float));
+        fill(storage, 2 * nw, &r, 0.25f); /* writable again: range 1 rebuilt */
+        n0 = kernels_packed_count();
+        check_forward(w1, b, &r, 1e-5, "after a span thaw, changed weights (1)");
+        check_forward(w2, b, &r, 1e-5, "after a span thaw, changed weights (2)");
+        CHECK(kernels_packed_count() == n0, "a span thaw left a range frozen");
+    }
+
     /* bf16 products: inputs and weights rounded to 8 bits of mantissa, sums
      * of 96 terms in float: well within 2e-2 of the exact product. */
     kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 1, 1);
     check_forward(w2, b, &r, 2e-2, "packed bf16");
-    check_backward_input(w2, &r, "bf16 range (gradients stay float32)");
+    check_backward_input_bf16(w2, &r, "bf16 range (input gradients in bf16 too)");
     kernels_thaw_weights(storage);
 
     /* Released originals: the packed copy replaces the stored matrix (its

@@ -80,8 +80,9 @@ typedef struct {
      * passes baseline.md's 35.1e9 (plain ViT) and 44e9 (RAM) for ViT-B/16 so
      * that both sides are divided by the same constants. */
     double flop_per_image, flop_per_image_ram;
-    /* How the caller froze m (clip_freeze): training scenarios thaw it, as
-     * the trainer does, and freeze it again the same way when done. */
+    /* How the caller froze m (clip_freeze): training scenarios freeze it as
+     * the trainer does (clip_freeze_for_training; bf16: the vision tower's
+     * products in bf16), and freeze it again the caller's way when done. */
     int frozen, bf16;
     /* label-cache scenarios: labels encoded (0: the scenario's count) */
     int cache_labels;

@@ -20,7 +20,7 @@ static const char usage_text[] =
     "                  [--unseen-classes FILE] [--test-zsl FILE] [--test-gzsl FILE]\n"
     "                  [--image-root DIR] [--output DIR] [--resume CHECKPOINT]\n"
     "                  [--vision-heads N --text-heads N] [--max-steps N] [--fatal-missing]\n"
-    "                  [--overwrite] [--threads N] [--quiet]\n"
+    "                  [--overwrite] [--bf16] [--threads N] [--quiet]\n"
     "\n"
     "Trains RAM's trainable parts (visual and text prompts, TSS adapters,\n"
     "temperatures) on the seen labels of a dataset, with the frozen CLIP and its\n"
@@ -46,6 +46,9 @@ static const char usage_text[] =
     "                       checkpoint's own folder unless --output is given\n"
     "  --max-steps N        stop after N optimisation steps (with a checkpoint)\n"
     "  --fatal-missing      stop at an unreadable image (default: report it, skip it)\n"
+    "  --bf16               the frozen vision tower's products in bf16 (= --set bf16=1):\n"
+    "                       faster where the CPU has AMX or AVX512-BF16, not the\n"
+    "                       official float32 regime (docs/performance.md, bf16 training)\n"
     "  --threads N          threads for the model's products (default: all cores, or\n"
     "                       OMP_NUM_THREADS); image decoding uses the config's workers\n"
     "  --quiet              no progress output\n"
@@ -213,6 +216,10 @@ int cmd_train(int argc, char **argv) {
         }
         if (!strcmp(a, "--overwrite")) {
             o.overwrite = 1;
+            continue;
+        }
+        if (!strcmp(a, "--bf16")) {
+            if (ram_train_config_set(&o.cfg, "bf16=1", "--bf16")) return cli_usage_error("train");
             continue;
         }
         if (has_value && !strcmp(a, "--threads")) {

@@ -76,6 +76,8 @@ void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int releas
 }
 void kernels_thaw_weights(const void *base) { (void)base; }
 void kernels_forget_weights(const void *base) { (void)base; }
+void kernels_thaw_span(const void *base, size_t bytes) { (void)base, (void)bytes; }
+void kernels_forget_span(const void *base, size_t bytes) { (void)base, (void)bytes; }
 size_t kernels_released_bytes(void) { return 0; }
 int kernels_packed_available(void) { return 0; }
 long kernels_packed_count(void) { return 0; }
@@ -326,15 +328,15 @@ static int ensure_original(const float *w, size_t n) {
     return 0;
 }
 
-/* Drops the range at base and every packed copy inside it; with rebuild the
- * stored matrices are first made whole again, else their pages are only made
- * accessible (the memory is about to be freed). */
-static void drop_range(const void *base, int rebuild) {
+/* Drops every range whose base lies in [lo, hi) and every packed copy inside
+ * them; with rebuild the stored matrices are first made whole again, else
+ * their pages are only made accessible (the memory is about to be freed). */
+static void drop_ranges(const char *lo_base, const char *hi_base, int rebuild) {
     pthread_mutex_lock(&g_lock);
     for (int i = 0; i < g_nranges; i++) {
-        if (g_ranges[i].base != base) continue;
+        if (g_ranges[i].base < lo_base || g_ranges[i].base >= hi_base) continue;
         const char *lo = g_ranges[i].base, *hi = lo + g_ranges[i].bytes;
-        g_ranges[i] = g_ranges[--g_nranges];
+        g_ranges[i--] = g_ranges[--g_nranges];
         /* The threads' primitives hold no weight (it comes with each
          * product), only its layout, but they hold memory: this thread drops
          * its own now, the others before their next product. */
@@ -361,15 +363,22 @@ static void drop_range(const void *base, int rebuild) {
             keep++;
         }
         g_nweights = keep;
-        break;
     }
     pthread_mutex_unlock(&g_lock);
 }
 
+static void drop_range(const void *base, int rebuild) {
+    drop_ranges(base, (const char *)base + 1, rebuild);
+}
+
 void kernels_thaw_weights(const void *base) { drop_range(base, 1); }
-
-
 void kernels_forget_weights(const void *base) { drop_range(base, 0); }
+void kernels_thaw_span(const void *base, size_t bytes) {
+    if (base) drop_ranges(base, (const char *)base + bytes, 1);
+}
+void kernels_forget_span(const void *base, size_t bytes) {
+    if (base) drop_ranges(base, (const char *)base + bytes, 0);
+}
 
 /* The frozen range holding [w, w + bytes), or NULL. */
 static const frozen_range *range_of(const void *w, size_t bytes) {
@@ -576,6 +585,20 @@ static int execute(thread_products *t, const prim_entry *p, dnnl_memory_t weight
     return rc;
 }
 
+/* The product on this thread's primitive, outside the lock: src [n floats]
+ * rounded to bf16 first (into this thread's buffer) when the weight is. */
+static int run_product(thread_products *t, prim_entry *p, dnnl_memory_t weight_mem,
+                       const float *src, size_t n, int bf16, const float *bias, float *dst) {
+    if (!bf16) return execute(t, p, weight_mem, src, bias, dst);
+    if (n > t->src_cap) {
+        uint16_t *b = realloc(t->src, n * sizeof *b);
+        if (!b) return -1;
+        t->src = b, t->src_cap = n;
+    }
+    to_bf16(t->src, src, (long)n);
+    return execute(t, p, weight_mem, t->src, bias, dst);
+}
+
 int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
                           int rows, int in_dim, int out_dim, matmul_epilogue ep) {
     if (rows <= 0 || in_dim <= 0 || out_dim <= 0 || !kernels_packed_available()) return -1;
@@ -592,20 +615,7 @@ int matmul_forward_packed(float *out, const float *inp, const float *weight, con
     }
     pthread_mutex_unlock(&g_lock);
 
-    if (rc == 0) { /* the product, outside the lock */
-        const void *src = inp;
-        const size_t n = (size_t)rows * in_dim;
-        if (bf16 && n > t->src_cap) {
-            uint16_t *b = realloc(t->src, n * sizeof *b);
-            if (b) t->src = b, t->src_cap = n;
-        }
-        if (bf16 && n > t->src_cap) {
-            rc = -1;
-        } else {
-            if (bf16) to_bf16(t->src, inp, (long)n), src = t->src;
-            rc = execute(t, p, weight_mem, src, bias, out);
-        }
-    }
+    if (rc == 0) rc = run_product(t, p, weight_mem, inp, (size_t)rows * in_dim, bf16, bias, out);
     if (rc != 0) {
         /* the caller falls back to sgemm on the stored matrix: make it whole */
         pthread_mutex_lock(&g_lock);
@@ -618,19 +628,22 @@ int matmul_forward_packed(float *out, const float *inp, const float *weight, con
 int matmul_backward_input_packed(float *dinp, const float *dout, const float *weight, int rows,
                                  int in_dim, int out_dim) {
     if (rows <= 0 || in_dim <= 0 || out_dim <= 0 || !kernels_packed_available()) return -1;
-    int rc = -1;
+    int rc = -1, bf16 = 0;
     thread_products *t = NULL;
     prim_entry *p = NULL;
     dnnl_memory_t weight_mem = NULL;
     pthread_mutex_lock(&g_lock);
-    /* gradients stay float32 whatever the range's forward precision; the
-     * backward's copy never replaces the stored matrix */
-    if (range_of(weight, (size_t)in_dim * out_dim * sizeof(float)) && engine_ready() &&
-        (t = thread_products_get()))
-        rc = lookup(t, weight, rows, in_dim, out_dim, ORIENT_BACKWARD, 0, 0, 0, MATMUL_ACCUMULATE,
-                    &p, &weight_mem);
+    /* the input gradient in the range's precision (bf16 training rounds dout
+     * and W as its forward rounds inp and W); the backward's copy never
+     * replaces the stored matrix */
+    const frozen_range *r = range_of(weight, (size_t)in_dim * out_dim * sizeof(float));
+    if (r && engine_ready() && (t = thread_products_get())) {
+        bf16 = r->bf16;
+        rc = lookup(t, weight, rows, in_dim, out_dim, ORIENT_BACKWARD, bf16, 0, 0,
+                    MATMUL_ACCUMULATE, &p, &weight_mem);
+    }
     pthread_mutex_unlock(&g_lock);
-    if (rc == 0) rc = execute(t, p, weight_mem, dout, NULL, dinp);
+    if (rc == 0) rc = run_product(t, p, weight_mem, dout, (size_t)rows * out_dim, bf16, NULL, dinp);
     if (rc != 0) {
         pthread_mutex_lock(&g_lock);
         if (ensure_original(weight, (size_t)in_dim * out_dim) != 0) rc = -2;

@@ -45,8 +45,8 @@ int kernels_gemm_nests(void);
  * matmul_forward / matmul_forward_ex / matmul_backward on a weight inside it
  * run through oneDNN matmul primitives with the weight reordered once into
  * oneDNN's layout, the bias and the epilogue fused. With bf16 set, the
- * range's forward products round inputs and weights to bf16 (AVX512-BF16)
- * and accumulate in float32; gradients stay float32.
+ * range's products (forward, and the input gradient of a backward) round
+ * their operands to bf16 (AVX512-BF16 or AMX) and accumulate in float32.
  * Thawing drops the range and its packed copies: call it before the memory
  * is freed or changed. Without oneDNN these are no-ops. */
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release);
@@ -58,6 +58,10 @@ void kernels_thaw_weights(const void *base);
  * a thaw. kernels_forget_weights drops a range without rebuilding: for
  * memory about to be freed. */
 void kernels_forget_weights(const void *base);
+/* Thaw / forget every range whose base lies in [base, base + bytes): for an
+ * owner that froze its storage in several ranges (clip_freeze_for_training). */
+void kernels_thaw_span(const void *base, size_t bytes);
+void kernels_forget_span(const void *base, size_t bytes);
 /* Bytes of stored matrices currently replaced by their packed copies. */
 size_t kernels_released_bytes(void);
 /* 1 when packing can run (oneDNN present). */

@@ -460,8 +460,34 @@ static ramc_status detect_layout(loader *ld) {
 }
 
 void clip_freeze(const ramc_clip *m, int bf16) {
+    clip_thaw(m); /* whatever ranges were frozen before, one range now */
     /* float32: the packed copies replace the stored matrices (kernels.h) */
     kernels_freeze_weights(m->storage, m->n_storage * sizeof(float), bf16, 1);
+}
+
+/* [lo, hi) of a block's four weight matrices, whatever order the loader
+ * stored them in. */
+static void block_span(const clip_block *b, int W, int M, const char **lo, const char **hi) {
+    const float *w[4] = {b->qkv_w, b->out_w, b->fc_w, b->proj_w};
+    const size_t n[4] = {(size_t)3 * W * W, (size_t)W * W, (size_t)M * W, (size_t)W * M};
+    *lo = (const char *)w[0], *hi = (const char *)(w[0] + n[0]);
+    for (int i = 1; i < 4; i++) {
+        if ((const char *)w[i] < *lo) *lo = (const char *)w[i];
+        if ((const char *)(w[i] + n[i]) > *hi) *hi = (const char *)(w[i] + n[i]);
+    }
+}
+
+void clip_freeze_for_training(const ramc_clip *m, int first, int bf16) {
+    clip_thaw(m);
+    const ramc_clip_info *in = &m->info;
+    const int last = bf16 ? in->vision_layers : first;
+    for (int l = 0; l < last && l < in->vision_layers; l++) {
+        const char *lo, *hi;
+        block_span(&m->vis_blocks[l], in->vision_width, in->vision_mlp, &lo, &hi);
+        /* float32: no gradient passes through blocks before `first`, so their
+         * packed copies may replace the stored matrices */
+        kernels_freeze_weights(lo, (size_t)(hi - lo), bf16, !bf16 && l < first);
+    }
 }
 
 int clip_pack_as_loaded(const ramc_clip *m, const ramc_clip_params *p) {
@@ -472,11 +498,11 @@ int clip_pack_as_loaded(const ramc_clip *m, const ramc_clip_params *p) {
     return 1;
 }
 
-void clip_thaw(const ramc_clip *m) { kernels_thaw_weights(m->storage); }
+void clip_thaw(const ramc_clip *m) { kernels_thaw_span(m->storage, m->n_storage * sizeof(float)); }
 
 void ramc_clip_free(ramc_clip *clip) {
     if (!clip) return;
-    kernels_forget_weights(clip->storage);
+    kernels_forget_span(clip->storage, clip->n_storage * sizeof(float));
     free(clip->storage);
     free(clip->vis_blocks);
     free(clip->txt_blocks);

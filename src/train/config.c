@@ -113,6 +113,9 @@ static const key_def keys[] = {
          "features) of every training image across epochs; needs augment = 0"),
     INT("cache_frozen_prefix_mb", cache_frozen_prefix_mb, 1, 1 << 30,
         "most MiB cache_frozen_prefix holds; images beyond it are recomputed every epoch"),
+    BOOL("bf16", bf16,
+         "the frozen CLIP vision tower's products in bf16 with float32 sums (forwards and the "
+         "input gradients through it); adapter, prompts, text tower and gradients stay float32"),
     STR("model", model, "CLIP weights (safetensors)"),
     STR("train", train, "training set (official JSON or TSV)"),
     STR("test_zsl", test_zsl, "ZSL test set"),
@@ -201,6 +204,7 @@ void ram_train_config_init(ram_train_config *cfg, ram_preset preset) {
     cfg->workers = 8;
     cfg->cache_frozen_prefix = 0;
     cfg->cache_frozen_prefix_mb = 4096;
+    cfg->bf16 = 0;
     cfg->dataset_mode = DATASET_STRICT;
 }
 

@@ -86,6 +86,8 @@ typedef struct {
     int cache_frozen_prefix;     /* 0; 1: keep the frozen vision prefix of every training image
                                   * across epochs (needs augment = 0; docs/performance.md) */
     int cache_frozen_prefix_mb;  /* 4096: the most it holds, MiB */
+    int bf16;                    /* 0; 1: the frozen vision tower's products in bf16
+                                  * (clip_freeze_for_training; docs/performance.md) */
 
     /* data and files */
     char model[RAM_CONFIG_MAX_STRING];          /* CLIP weights */
