@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ramc against the official PyTorch code, in one run on this machine: RAM
 # inference (label features cached) at batch 8 and 1 and the training step at
-# batch 8, each side at its best, then the ratios and ramc's share of the roof
+# batches 8 and 32 (float32, and ramc's opt-in bf16 training against the same
+# official float32 figure), each side at its best, then the ratios and ramc's share of the roof
 # `ramc bench` measures in the same run (docs/performance.md, "Side by side").
 #   scripts/bench_vs_reference.sh ORACLE_DIR [BUILD_DIR]
 # ORACLE_DIR holds bench_ref.py, the harness that times the official code
@@ -26,8 +27,8 @@ ref train_b8 train 8 3
 ref train_b32 train 32 2
 "$build/ramc" bench --scenarios ram_coco_b8_cached,ram_coco_b1_cached,train_b8,train_b32 --repeat 3 --warmup 1 \
     --threads 2 --json > "$out/ramc.json" 2>/dev/null
-"$build/ramc" bench --scenarios ram_coco_b8_cached,ram_coco_b1_cached --repeat 3 --warmup 1 \
-    --threads 2 --bf16 --json > "$out/ramc_bf16.json" 2>/dev/null
+"$build/ramc" bench --scenarios ram_coco_b8_cached,ram_coco_b1_cached,train_b8,train_b32 --repeat 3 \
+    --warmup 1 --threads 2 --bf16 --json > "$out/ramc_bf16.json" 2>/dev/null
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 /usr/bin/python3 - "$out" <<'PY'
 import json, sys, os
@@ -49,7 +50,9 @@ rows = [("RAM inference, batch 8, cached, float32", "infer_b8", "cached_text", r
         ("RAM inference, batch 1, cached, float32", "infer_b1", "cached_text", ramc, "ram_coco_b1_cached"),
         ("RAM inference, batch 1, cached, bf16", "infer_b1", "cached_text", bf16, "ram_coco_b1_cached"),
         ("training step, batch 8", "train_b8", None, ramc, "train_b8"),
-        ("training step, batch 32", "train_b32", None, ramc, "train_b32")]
+        ("training step, batch 32", "train_b32", None, ramc, "train_b32"),
+        ("training step, batch 8, bf16 (ramc train --bf16)", "train_b8", None, bf16, "train_b8"),
+        ("training step, batch 32, bf16 (ramc train --bf16)", "train_b32", None, bf16, "train_b32")]
 for label, rn, key, run, sc in rows:
     s = next(x for x in run["scenarios"] if x["name"] == sc)
     off = ref_rate(rn, key)

@@ -114,6 +114,48 @@ double bench_ram_vision_flop(const ramc_clip_info *in, int n_adapted, int n_vis_
     return f;
 }
 
+/* The projections of one block over T rows (no attention products). */
+static double block_linear_flop(double T, double W, double M) {
+    return 2 * T * (4 * W * W + 2 * W * M);
+}
+
+/* SAA's side stream in a block over T rows: value-value attention and the
+ * out-projection (its value rows come from the block's own in-projection). */
+static double saa_flop(double T, double W) { return 4 * T * T * W + 2 * T * W * W; }
+
+/* TSS over N patches: 1x1 and 3x3 convolutions W -> H, the output 1x1
+ * H -> W, and the label cross-attention (logits and mixing, two heads'
+ * worth as ram_forward computes it). */
+static double tss_flop(double N, double W, double H, double C) {
+    return 2 * N * W * H * (1 + 9 + 1) + 2 * 4 * N * H * C;
+}
+
+double bench_train_flop(const ramc_clip_info *in, int n_adapted, int n_vis_prompts, int n_labels) {
+    const double W = in->vision_width, M = in->vision_mlp, N = in->n_patches, N1 = N + 1;
+    const double Np = N1 + n_vis_prompts, D = in->embed_dim, C = n_labels;
+    const int L = in->vision_layers, first = L - n_adapted;
+    double f = 2 * N * W * 3 * in->patch_size * in->patch_size; /* patch embedding */
+    /* the shared frozen prefix, both streams */
+    f += first * (block_flop(N1, W, M) + saa_flop(N1, W));
+    /* the teacher's blocks; its last keeps only the side stream (value rows) */
+    if (n_adapted > 0) f += (n_adapted - 1) * (block_flop(N1, W, M) + saa_flop(N1, W));
+    if (n_adapted > 0) f += 2 * N1 * W * W + saa_flop(N1, W);
+    /* the student's adapted blocks forward, then backward: input gradients of
+     * the frozen projections (a forward's worth), the fused attention
+     * backward (2.5 forwards: it recomputes the scores), and TSS's input and
+     * weight gradients (two forwards) */
+    for (int l = 0; l < n_adapted; l++) {
+        f += block_flop(Np, W, M) + saa_flop(N1, W) + tss_flop(N, W, D, C);
+        f += block_linear_flop(Np, W, M) + 2.5 * 4 * Np * Np * W;
+        f += 2 * N1 * W * W + 2.5 * 4 * N1 * N1 * W;
+        f += 2 * tss_flop(N, W, D, C);
+    }
+    /* ln_post + projection of the side streams (student, teacher) and the
+     * student's backward through it */
+    f += 3 * 2 * N1 * W * D;
+    return f;
+}
+
 double bench_text_flop(const ramc_clip_info *in) {
     return in->text_layers * block_flop(in->context_length, in->text_width, in->text_mlp) +
            2.0 * in->text_width * in->embed_dim;
@@ -436,6 +478,11 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
         out->flop_per_unit = bench_text_flop(in);
     } else {
         out->flop_per_unit = opt->flop_per_image > 0 ? opt->flop_per_image : bench_vit_flop(in);
+        if (sc->kind == BENCH_KIND_TRAIN) { /* the step's own count: its roof share */
+            out->flop_per_unit_ram =
+                bench_train_flop(in, c.a->n_vision_adapted, c.a->n_vis_prompts, sc->labels);
+            out->gflops_ram = out->median * out->flop_per_unit_ram / 1e9;
+        }
         if (sc->kind == BENCH_KIND_RAM || sc->kind == BENCH_KIND_RAM_TEXT ||
             sc->kind == BENCH_KIND_PREDICT_E2E) {
             out->flop_per_unit_ram =
