@@ -404,9 +404,8 @@ ramc_status bench_run(const ramc_clip *m, int scenario, const bench_options *opt
     bench_ctx c;
     double t0 = monotonic_seconds();
     ramc_status st = ctx_setup(&c, m, sc, opt);
-    /* as the trainer: the frozen prefix packed, or the vision tower in bf16 */
-    if (thawed && st == RAMC_OK)
-        clip_freeze_for_training(m, m->info.vision_layers - c.a->n_vision_adapted, opt->bf16);
+    /* as the trainer: thawed, or the vision tower in bf16 (ramc train --bf16) */
+    if (thawed && st == RAMC_OK) clip_freeze_for_training(m, opt->bf16);
     out->setup_s = monotonic_seconds() - t0;
     double last = 0;
     for (int r = 0; r < total && st == RAMC_OK; r++) {

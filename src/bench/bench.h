@@ -81,8 +81,9 @@ typedef struct {
      * that both sides are divided by the same constants. */
     double flop_per_image, flop_per_image_ram;
     /* How the caller froze m (clip_freeze): training scenarios freeze it as
-     * the trainer does (clip_freeze_for_training; bf16: the vision tower's
-     * products in bf16), and freeze it again the caller's way when done. */
+     * the trainer does (clip_freeze_for_training: thawed in float32, the
+     * vision tower in bf16 with bf16), and freeze it again the caller's way
+     * when done. */
     int frozen, bf16;
     /* label-cache scenarios: labels encoded (0: the scenario's count) */
     int cache_labels;

@@ -347,9 +347,7 @@ ramc_status golden_run_trajectory(const char *dir, const cJSON *config, golden_r
     if ((st = ram_adapter_load(path, clip, 1, &t.live)) || (st = ram_adapter_load(path, clip, 0, &t.ema_view)))
         goto done;
     /* as `ramc train` (and `ramc train --bf16` under --bf16) */
-    if (!report->no_pack)
-        clip_freeze_for_training(clip, clip->info.vision_layers - t.live->n_vision_adapted,
-                                 report->bf16);
+    clip_freeze_for_training(clip, report->bf16);
     snprintf(path, sizeof path, "%s/trajectory.safetensors", dir);
     if ((st = st_open(path, &t.traj))) goto done;
     if (!(t.visited = ramc_calloc((size_t)t.traj->n_tensors + 1, 1, "trajectory"))) {

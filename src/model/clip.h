@@ -115,15 +115,13 @@ int clip_pack_as_loaded(const ramc_clip *m, const ramc_clip_params *p);
 void clip_thaw(const ramc_clip *m);
 /* Training's view of the frozen CLIP (RAM's adapter and prompts are what is
  * trained; `ramc pretrain-clip` trains the CLIP itself and keeps it thawed).
- * float32: the vision blocks before `first` (the frozen prefix, which no
- * gradient passes through) run packed with fused epilogues, each copy
- * replacing its stored matrix; the later blocks and the text tower stay on
- * sgemm over the stored matrices, exact as the official code's products.
- * bf16: every vision block's products (forwards, and the input gradients of
- * the backward through the adapted blocks) run in bf16 with float32 sums;
- * the text tower, the adapter's own products and all gradients' sums stay
- * float32. One range per block: clip_thaw drops them all. */
-void clip_freeze_for_training(const ramc_clip *m, int first, int bf16);
+ * float32: thawed, plain sgemm on the stored matrices (packing the frozen
+ * prefix measured no faster for a step and cost +330 MB at batch 8,
+ * docs/performance.md). bf16 (`ramc train --bf16`): every vision block's
+ * linear layers in bf16 with float32 sums, forwards and the input gradients
+ * through the adapted blocks, one frozen range per block (clip_thaw drops
+ * them all); the text tower and the adapter's own products stay float32. */
+void clip_freeze_for_training(const ramc_clip *m, int bf16);
 
 /* What of a block's output its caller reads. The two partial forms are the
  * optimisations of a last block (docs/performance.md): RAM's student reads

@@ -477,16 +477,14 @@ static void block_span(const clip_block *b, int W, int M, const char **lo, const
     }
 }
 
-void clip_freeze_for_training(const ramc_clip *m, int first, int bf16) {
+void clip_freeze_for_training(const ramc_clip *m, int bf16) {
     clip_thaw(m);
+    if (!bf16) return;
     const ramc_clip_info *in = &m->info;
-    const int last = bf16 ? in->vision_layers : first;
-    for (int l = 0; l < last && l < in->vision_layers; l++) {
+    for (int l = 0; l < in->vision_layers; l++) {
         const char *lo, *hi;
         block_span(&m->vis_blocks[l], in->vision_width, in->vision_mlp, &lo, &hi);
-        /* float32: no gradient passes through blocks before `first`, so their
-         * packed copies may replace the stored matrices */
-        kernels_freeze_weights(lo, (size_t)(hi - lo), bf16, !bf16 && l < first);
+        kernels_freeze_weights(lo, (size_t)(hi - lo), 1, 0);
     }
 }
 
