@@ -10,6 +10,7 @@
 #include "kernels/kernels.h"
 #include "kernels/kernels_ref.h"
 #include "kernels/vexp.h"
+#include "core/rng.h"
 #include "test.h"
 
 #include <math.h>
@@ -821,6 +822,47 @@ static void test_embedding(int vocab, int n, int dim, int do_fd) {
 
 /* vexpf (the softmax / QuickGELU exp): relative error against exp in double
  * over the whole range it is used in, and its edges. */
+/* float_to_bf16 against ref_bf16 (kernels_ref.c) bit for bit, on values
+ * that exercise the rounding: ties both ways, carries into the exponent,
+ * overflow to infinity, NaNs of both signs and payloads, denormals (which
+ * vcvtneps2bf16 would flush), zeros; a length with a ragged tail and one
+ * above the threaded cut-off. */
+static void test_float_to_bf16(void) {
+    static const uint32_t special[] = {0x3f808000u, 0x3f818000u, 0x3f80ffffu, 0x3fffffffu,
+                                       0x7f7fffffu, 0xff7fffffu, 0x7f800000u, 0xff800000u,
+                                       0x7fc00000u, 0xffc00001u, 0x7f800001u, 0x7fbfffffu,
+                                       0x00000001u, 0x807fffffu, 0x00408000u, 0x00000000u,
+                                       0x80000000u, 0x00018000u};
+    const int ns = (int)(sizeof special / sizeof special[0]);
+    const long lens[] = {1, 17, 4099, 70001};
+    ramc_rng r;
+    rng_seed(&r, 11);
+    for (int t = 0; t < 4; t++) {
+        const long n = lens[t];
+        float *x = malloc((size_t)n * sizeof(float));
+        uint16_t *got = malloc((size_t)n * sizeof(uint16_t));
+        for (long i = 0; i < n; i++) {
+            uint32_t u = i < ns ? special[i] : (uint32_t)rng_next(&r);
+            if (i >= ns && i % 3 == 0) u = (u & 0xffff0000u) | 0x8000u; /* exact ties */
+            memcpy(&x[i], &u, 4);
+        }
+        float_to_bf16(got, x, n);
+        long bad = 0, first = -1;
+        for (long i = 0; i < n; i++) {
+            const float want = ref_bf16(x[i]);
+            uint32_t w;
+            memcpy(&w, &want, 4);
+            const uint16_t want16 = (uint16_t)(w >> 16);
+            /* any NaN is a NaN; the rest bit for bit */
+            const int ok = isnan(x[i]) ? ((got[i] & 0x7f80u) == 0x7f80u && (got[i] & 0x7fu)) : got[i] == want16;
+            if (!ok && bad++ == 0) first = i;
+        }
+        CHECK(bad == 0, "float_to_bf16 (%ld values): %ld differ from ref_bf16, first at %ld", n, bad,
+              first);
+        free(x), free(got);
+    }
+}
+
 static void test_vexpf(void) {
     double worst = 0.0;
     for (long i = 0; i <= 2000000; i++) {
@@ -1120,6 +1162,11 @@ int main(void) {
 
     test_vexpf();
     test_thread_invariance();
+    for (int lv = (int)best; lv >= 0; lv--) { /* the bf16 rounding at every level */
+        kernels_isa_set((kernels_isa)lv);
+        test_float_to_bf16();
+    }
+    kernels_isa_set(best);
 
     return test_summary("test_kernels");
 }

@@ -66,10 +66,6 @@ static inline uint16_t bf16_of(float x) {
     return (uint16_t)(r >> 16);
 }
 
-void kernels_to_bf16(uint16_t *dst, const float *src, long n) {
-    for (long i = 0; i < n; i++) dst[i] = bf16_of(src[i]);
-}
-
 #ifndef RAMC_GEMM_DNNL
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release) {
     (void)base, (void)bytes, (void)bf16, (void)release;
@@ -546,18 +542,6 @@ static int lookup(thread_products *t, const float *w, int rows, int in_dim, int 
     return 0;
 }
 
-/* float -> bf16, round to nearest even (NaN stays NaN). */
-static void to_bf16(uint16_t *dst, const float *src, long n) {
-#pragma omp parallel for schedule(static) if (n >= 65536)
-    for (long i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &src[i], 4);
-        uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u)
-                                                      : u + 0x7fffu + ((u >> 16) & 1u);
-        dst[i] = (uint16_t)(r >> 16);
-    }
-}
-
 /* Runs outside the lock: p and the stream are this thread's. */
 static int execute(thread_products *t, const prim_entry *p, dnnl_memory_t weight_mem,
                    const void *src, const float *bias, float *dst) {
@@ -595,7 +579,7 @@ static int run_product(thread_products *t, prim_entry *p, dnnl_memory_t weight_m
         if (!b) return -1;
         t->src = b, t->src_cap = n;
     }
-    to_bf16(t->src, src, (long)n);
+    float_to_bf16(t->src, src, (long)n);
     return execute(t, p, weight_mem, t->src, bias, dst);
 }
 
@@ -660,10 +644,12 @@ static void to_bf16_matrix(uint16_t *dst, const float *src, int rows, int cols, 
                            int transpose) {
     const long n = (long)rows * cols;
     if (!transpose) {
+        if (ld == cols) {
+            float_to_bf16(dst, src, n);
+            return;
+        }
 #pragma omp parallel for schedule(static) if (n >= 65536)
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++)
-                dst[(long)r * cols + c] = bf16_of(src[(long)r * ld + c]);
+        for (int r = 0; r < rows; r++) float_to_bf16(dst + (long)r * cols, src + (long)r * ld, cols);
         return;
     }
     /* 32 x 32 blocks: both sides stay in cache lines */

@@ -23,6 +23,9 @@
 
 #include <math.h>
 #include <string.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #ifndef KERNELS_VARIANT
 #error "kernels.c is compiled once per level with KERNELS_VARIANT set (see CMakeLists.txt)"
@@ -238,6 +241,43 @@ static inline float fast_sigmoid(float x) { return 1.0f / (1.0f + vexpf(-x)); }
             for (long i = b_ * EW_BLOCK; i < e_; i++) __VA_ARGS__                    \
         }                                                                            \
     } while (0)
+
+/* ------------------------------------------------------------- bf16 */
+
+/* dst [n] = src [n] rounded to bf16, nearest even; NaN stays a (quiet) NaN.
+ * The same bits as ref_bf16 at every level, denormals included (AVX512-BF16's
+ * vcvtneps2bf16 would flush those). The bf16 products convert every
+ * activation with it, so it runs in blocks on the team. */
+static inline uint16_t bf16_round(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    const uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u)
+                                                        : u + 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(r >> 16);
+}
+
+void KFN(float_to_bf16)(uint16_t *dst, const float *src, long n) {
+    const long nb = (n + EW_BLOCK - 1) / EW_BLOCK;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (long b = 0; b < nb; b++) {
+        const long end = (b + 1) * EW_BLOCK < n ? (b + 1) * EW_BLOCK : n;
+        long i = b * EW_BLOCK;
+#if defined(__AVX512F__)
+        const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+        const __m512i quiet = _mm512_set1_epi32(0x00400000), half = _mm512_set1_epi32(0x7fff);
+        const __m512i one = _mm512_set1_epi32(1);
+        for (; i + 16 <= end; i += 16) {
+            const __m512i u = _mm512_loadu_si512((const void *)(src + i));
+            const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), one);
+            __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(half, lsb));
+            const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
+            r = _mm512_mask_or_epi32(r, nan, u, quiet);
+            _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+        }
+#endif
+        for (; i < end; i++) dst[i] = bf16_round(src[i]);
+    }
+}
 
 /* out, inp [n]. */
 void KFN(quickgelu_forward)(float *out, const float *inp, long n) {

@@ -135,9 +135,9 @@ int gemm_bf16(int trans_a, int trans_b, int M, int N, int K, const float *A, int
  * (trans_b) [N, K]; C [M, N] with row stride ldc. 0, or -1 as gemm_bf16. */
 int gemm_bf16_raw(int trans_b, int M, int N, int K, const uint16_t *A, const uint16_t *B,
                   float *C, int ldc);
-/* dst [n] = src [n] rounded to bf16, nearest even (the rounding of every bf16
- * product here). */
-void kernels_to_bf16(uint16_t *dst, const float *src, long n);
+/* dst [n] = src [n] rounded to bf16, nearest even, NaN kept (the rounding of
+ * every bf16 product here; bit for bit ref_bf16 at every level). */
+void float_to_bf16(uint16_t *dst, const float *src, long n);
 
 /* Linear layer as PyTorch: out = inp @ weight^T + bias.
  * out [rows, out_dim], inp [rows, in_dim], weight [out_dim, in_dim], bias [out_dim] or NULL. */

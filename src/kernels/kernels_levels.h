@@ -38,6 +38,7 @@
       (float *dinp, const float *dres, const float *dout, const float *inp,                     \
        const float *weight, const float *mean, const float *rstd, int rows, int dim),           \
       (dinp, dres, dout, inp, weight, mean, rstd, rows, dim))                                   \
+    X(float_to_bf16, (uint16_t *dst, const float *src, long n), (dst, src, n))                  \
     X(quickgelu_forward, (float *out, const float *inp, long n), (out, inp, n))                 \
     X(quickgelu_backward_inplace, (float *d, const float *inp, long n), (d, inp, n))            \
     X(quickgelu_backward, (float *dinp, const float *dout, const float *inp, long n),           \

@@ -112,13 +112,13 @@ static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weigh
     uint16_t *xb = (uint16_t *)a->X, *wb = (uint16_t *)a->wk, *col = (uint16_t *)a->col;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < B * N; i++)
-        kernels_to_bf16(xb + (size_t)i * W, x + ((size_t)(i / N) * N1 + 1 + i % N) * W, W);
+        float_to_bf16(xb + (size_t)i * W, x + ((size_t)(i / N) * N1 + 1 + i % N) * W, W);
 #pragma omp parallel for schedule(static)
     for (int h = 0; h < H; h++) {
         float tap[KK];
         for (int ci = 0; ci < W; ci++)
             for (int q = 0; q < k * k; q++) tap[q * W + ci] = weight[((size_t)h * W + ci) * k * k + q];
-        kernels_to_bf16(wb + (size_t)h * KK, tap, KK);
+        float_to_bf16(wb + (size_t)h * KK, tap, KK);
     }
     if (k == 1) return gemm_bf16_raw(1, B * N, H, W, xb, wb, a->tok, H);
     for (int b0 = 0; b0 < B; b0 += CONV_CHUNK_IMAGES) {
