@@ -212,17 +212,49 @@ static void softmax_tile_bf16(uint32_t *pr, int ldp, const float *st, int nk, fl
 static inline int head_pairs(int dh) { return ((dh + 1) / 2 + 15) / 16 * 16; }
 static inline int value_cols(int dh) { return (dh + 31) / 32 * 32; }
 
-/* qp [dh2][QT] = pairs of scale * query rows t0.. (row stride rs), zero past nq. */
+/* dst [16][ldd] = src [16][lds] transposed, 32-bit elements: three rounds
+ * of interleaves (32-bit, 64-bit, then 128-bit lanes twice). */
+static inline void transpose16_epi32(uint32_t *dst, long ldd, const uint32_t *src, long lds) {
+    __m512i r[16], t[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_si512((const void *)(src + i * lds));
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    for (int h = 0; h < 16; h += 8)
+        for (int i = 0; i < 4; i++) {
+            t[h + i] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0x88);
+            t[h + i + 4] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0xdd);
+        }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+    }
+    for (int i = 0; i < 16; i++) _mm512_storeu_si512((void *)(dst + i * ldd), r[i]);
+}
+
+/* qp [dh2][QT] = pairs of scale * query rows t0.. (row stride rs), zero past
+ * nq: the rows in bf16 pairs, then transposed 16 x 16 (dh2 is a multiple of
+ * 16, head_pairs). */
 static void pack_queries(uint32_t *qp, const float *Q, long rs, int nq, int dh, int dh2,
                          float scale) {
-    uint16_t qrow[2 * MAX_DH];
+    uint32_t rows[QT * (MAX_DH / 2 + 16)];
     for (int i = 0; i < QT; i++) {
+        uint16_t *r = (uint16_t *)(rows + (long)i * dh2);
         if (i < nq)
-            row_to_bf16(qrow, Q + (long)i * rs, dh, dh2, scale);
+            row_to_bf16(r, Q + (long)i * rs, dh, dh2, scale);
         else
-            memset(qrow, 0, sizeof(uint16_t) * 2 * (size_t)dh2);
-        for (int p = 0; p < dh2; p++) memcpy(&qp[p * QT + i], qrow + 2 * p, sizeof(uint32_t));
+            memset(r, 0, sizeof(uint32_t) * (size_t)dh2);
     }
+    for (int p0 = 0; p0 < dh2; p0 += 16)
+        for (int i0 = 0; i0 < QT; i0 += 16)
+            transpose16_epi32(qp + (long)p0 * QT + i0, QT, rows + (long)i0 * dh2 + p0, dh2);
 }
 
 /* st [nk][QT] -> -inf where key j0 + j comes after query t0 + i. */
