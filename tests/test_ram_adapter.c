@@ -10,6 +10,8 @@
 #include "kernels/kernels.h"
 #include "ram/ram.h"
 #include "ram/ram_forward.h"
+#include "kernels/kernels_ref.h"
+#include "model/clip.h"
 #include "test.h"
 
 static const char *golden = RAMC_GOLDEN_DIR "/tiny-s0";
@@ -67,7 +69,7 @@ static void test_freeze(const ramc_clip *clip, const char *path) {
               ram_adapter_load(path, clip, 0, &packed) == RAMC_OK,
           "load: %s", ramc_last_error());
     if (!plain || !kept || !packed) goto done;
-    CHECK(ram_adapter_freeze(kept, 0) == RAMC_OK && ram_adapter_freeze(packed, 1) == RAMC_OK,
+    CHECK(ram_adapter_freeze(kept, 0, 0) == RAMC_OK && ram_adapter_freeze(packed, 1, 0) == RAMC_OK,
           "freeze");
     CHECK(plain->tss[0].conv2_wk == NULL && kept->tss[0].conv2_wk != NULL, "copies only when frozen");
     for (int v = 0; v < kept->n_vision_adapted; v++) {
@@ -118,6 +120,71 @@ free_bufs:
     free(images), free(text), free(out);
 done:
     ram_adapter_free(plain), ram_adapter_free(kept), ram_adapter_free(packed);
+}
+
+/* ram_adapter_freeze with bf16: the kept bf16 weights are ref_bf16 of the
+ * 1x1 weight and of the 3x3 weight in im2col order, and a forward in the
+ * bf16 mode (the CLIP frozen in bf16) gives the same bits with them as with
+ * the per-call conversion. */
+static void test_freeze_bf16(ramc_clip *clip, const char *path) {
+    const ramc_clip_info *in = &clip->info;
+    const int B = 2, C = 5, S = in->image_size, D = in->embed_dim;
+    const size_t stream = (size_t)B * (in->n_patches + 1) * in->vision_width;
+    ram_adapter *plain = NULL, *kept = NULL;
+    CHECK(ram_adapter_load(path, clip, 0, &plain) == RAMC_OK &&
+              ram_adapter_load(path, clip, 0, &kept) == RAMC_OK,
+          "load: %s", ramc_last_error());
+    if (!plain || !kept) goto done;
+    CHECK(ram_adapter_freeze(kept, 1, 1) == RAMC_OK, "freeze bf16");
+    CHECK(kept->tss[0].conv1_wb && kept->tss[0].conv2_wb && !kept->tss[0].conv2_wk &&
+              !plain->tss[0].conv2_wb,
+          "bf16 copies only when frozen with bf16");
+    for (int v = 0; v < kept->n_vision_adapted; v++) {
+        const ram_param *w1 = kept->tss[v].conv1_w, *w = kept->tss[v].conv2_w;
+        const int H = (int)w->shape[0], W = (int)w->shape[1], k = (int)w->shape[2];
+        int same = 1;
+        for (long i = 0; i < (long)H * W; i++) {
+            const float want = ref_bf16(w1->data[i]);
+            uint32_t u;
+            memcpy(&u, &want, 4);
+            same &= kept->tss[v].conv1_wb[i] == (uint16_t)(u >> 16);
+        }
+        for (int h = 0; h < H; h++)
+            for (int ci = 0; ci < W; ci++)
+                for (int q = 0; q < k * k; q++) {
+                    const float want = ref_bf16(w->data[((size_t)h * W + ci) * k * k + q]);
+                    uint32_t u;
+                    memcpy(&u, &want, 4);
+                    same &= kept->tss[v].conv2_wb[((size_t)h * k * k + q) * W + ci] == (uint16_t)(u >> 16);
+                }
+        CHECK(same, "block %d: conv1_wb, conv2_wb are the weights in bf16, im2col order", v);
+    }
+    float *images = malloc((size_t)B * 3 * S * S * sizeof(float));
+    float *text = malloc((size_t)C * D * sizeof(float));
+    float *out = malloc(6 * stream * sizeof(float));
+    if (images && text && out) {
+        unsigned seed = 777;
+        for (long i = 0; i < (long)B * 3 * S * S; i++)
+            images[i] = (float)((seed = seed * 1103515245u + 12345u) >> 8) / 8388608.0f - 1.0f;
+        for (long i = 0; i < (long)C * D; i++)
+            text[i] = (float)((seed = seed * 1103515245u + 12345u) >> 8) / 8388608.0f - 1.0f;
+        CHECK(ram_vision_forward(clip, NULL, plain, images, B, text, C, 0, out + 4 * stream,
+                                 out + 5 * stream, NULL, NULL) == RAMC_OK, "float32 forward");
+        clip_freeze(clip, 1);
+        CHECK(ram_vision_forward(clip, NULL, plain, images, B, text, C, 0, out, out + stream, NULL,
+                                 NULL) == RAMC_OK &&
+                  ram_vision_forward(clip, NULL, kept, images, B, text, C, 0, out + 2 * stream,
+                                     out + 3 * stream, NULL, NULL) == RAMC_OK,
+              "bf16 forwards: %s", ramc_last_error());
+        clip_freeze(clip, 0);
+        CHECK(!memcmp(out, out + 2 * stream, 2 * stream * sizeof(float)),
+              "kept bf16 copies: the same bits as the per-call conversion");
+        CHECK(memcmp(out, out + 4 * stream, 2 * stream * sizeof(float)) != 0,
+              "the bf16 forwards differ from float32 (the bf16 mode ran)");
+    }
+    free(images), free(text), free(out);
+done:
+    ram_adapter_free(plain), ram_adapter_free(kept);
 }
 
 int main(void) {
@@ -244,6 +311,7 @@ int main(void) {
           "missing file: %s", ramc_last_error());
 
     test_freeze(clip, path);
+    test_freeze_bf16(clip, path);
     ram_adapter_free(a);
     ramc_clip_free(clip);
     char cmd[700];

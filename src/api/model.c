@@ -38,9 +38,8 @@ ramc_status ramc_model_load(const char *clip_path, const char *adapter_path,
     /* with_grads = 0: prediction never trains, so no gradient buffers */
     if (st == RAMC_OK && adapter_path) st = ram_adapter_load(adapter_path, m->clip, 0, &m->adapter);
     /* a loaded model never changes: the adapter's weights are final too
-     * (bf16 runs TSS on its own converted copies) */
-    if (st == RAMC_OK && m->adapter && !cp.bf16)
-        st = ram_adapter_freeze(m->adapter, cp.pack_weights);
+     * (bf16: TSS's convolution weights kept converted) */
+    if (st == RAMC_OK && m->adapter) st = ram_adapter_freeze(m->adapter, cp.pack_weights, cp.bf16);
     if (st != RAMC_OK) {
         ramc_model_free(m);
         return st;

@@ -241,8 +241,7 @@ static ramc_status ctx_setup(bench_ctx *c, const ramc_clip *m, const bench_scena
         ram_config cfg = ram_config_preset(sc->nus ? RAM_PRESET_NUS : RAM_PRESET_COCO, in);
         if ((st = ram_adapter_create(m, &cfg, seed, sc->kind == BENCH_KIND_TRAIN, &c->a))) return st;
         /* inference scenarios: the adapter's weights are final, as ramc_model_load makes them */
-        if (sc->kind != BENCH_KIND_TRAIN && !opt->bf16 &&
-            (st = ram_adapter_freeze(c->a, opt->frozen)))
+        if (sc->kind != BENCH_KIND_TRAIN && (st = ram_adapter_freeze(c->a, opt->frozen, opt->bf16)))
             return st;
         c->tokens = ramc_malloc(C * L * sizeof(int32_t), "bench tokens");
         c->text = ramc_malloc(C * D * sizeof(float), "bench label features");

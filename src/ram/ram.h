@@ -45,6 +45,9 @@ typedef struct {
     /* conv2_w as [H, 3, 3, W] (the im2col order of tss.c), kept by
      * ram_adapter_freeze for inference; NULL: reordered on every forward */
     const float *conv2_wk;
+    /* The bf16 mode's copies (ram_adapter_freeze with bf16): conv1_w and
+     * conv2_w in bf16, [H, W] and [H, 3, 3, W]; NULL: converted per forward */
+    const uint16_t *conv1_wb, *conv2_wb;
     /* Training split over processes (data-parallel): BatchNorm's batch
      * statistics are over the whole batch of all of them (SyncBatchNorm).
      * NULL: this process's batch. Set by ram_train_step for its duration. */
@@ -68,6 +71,7 @@ typedef struct {
     int n_params;
     float *storage;                      /* owns all data (and grads) */
     float *frozen;                       /* owns the conv2_wk of ram_adapter_freeze */
+    uint16_t *frozen_bf16;               /* owns the conv1_wb, conv2_wb of ram_adapter_freeze */
 } ram_adapter;
 
 /* Loads an adapter file (official names, see golden/README.md) for `clip`.
@@ -106,9 +110,13 @@ void ram_adapter_free(ram_adapter *a);
  * forward no longer reorders it (at batch 1 that reorder moves as much
  * memory as the convolution's product computes on), and with pack also
  * packs those copies for oneDNN (kernels_freeze_weights; a no-op without
- * it). Inference only: training forwards ignore the copies, and changing
- * conv2_w afterwards leaves them stale. ~14 MB per adapted ViT-B/16 block. */
-ramc_status ram_adapter_freeze(ram_adapter *a, int pack);
+ * it). With bf16 (a model in the bf16 mode) it keeps instead both
+ * convolutions' weights in bf16 in that order (conv1_wb, conv2_wb: 7.9 MB
+ * per block), which the bf16 TSS would otherwise reorder and convert on
+ * every forward. Inference only: training forwards ignore the copies, and
+ * changing conv1_w/conv2_w afterwards leaves them stale. ~14 MB per adapted
+ * ViT-B/16 block. */
+ramc_status ram_adapter_freeze(ram_adapter *a, int pack, int bf16);
 ram_param *ram_adapter_find(const ram_adapter *a, const char *name);
 /* Index into a->tss / a->deep_prompts of block `layer`, or -1. */
 int ram_vision_adapted_index(const ram_adapter *a, int layer);

@@ -450,11 +450,29 @@ ramc_status ram_adapter_save(const ram_adapter *a, const char *path) {
     return st;
 }
 
-ramc_status ram_adapter_freeze(ram_adapter *a, int pack) {
-    if (!a || a->frozen || !a->n_vision_adapted) return RAMC_OK;
+ramc_status ram_adapter_freeze(ram_adapter *a, int pack, int bf16) {
+    if (!a || a->frozen || a->frozen_bf16 || !a->n_vision_adapted) return RAMC_OK;
     const ram_param *w0 = a->tss[0].conv2_w;
     const int H = (int)w0->shape[0], W = (int)w0->shape[1], k = (int)w0->shape[2];
     const size_t per = (size_t)H * W * k * k;
+    if (bf16) {
+        const size_t per1 = (size_t)H * W, all = per1 + per;
+        a->frozen_bf16 = ramc_malloc(all * a->n_vision_adapted * sizeof(uint16_t), "bf16 TSS weights");
+        float *wk = ramc_malloc(per * sizeof(float), "TSS weight reorder");
+        if (!a->frozen_bf16 || !wk) {
+            free(wk);
+            return RAMC_ERR_NOMEM;
+        }
+        for (int v = 0; v < a->n_vision_adapted; v++) {
+            uint16_t *w1 = a->frozen_bf16 + all * v, *w2 = w1 + per1;
+            float_to_bf16(w1, a->tss[v].conv1_w->data, (long)per1); /* 1x1: [H, W] as stored */
+            tss_reorder_conv_weight(wk, a->tss[v].conv2_w->data, H, W, k);
+            float_to_bf16(w2, wk, (long)per);
+            a->tss[v].conv1_wb = w1, a->tss[v].conv2_wb = w2;
+        }
+        free(wk);
+        return RAMC_OK;
+    }
     a->frozen = ramc_malloc(per * a->n_vision_adapted * sizeof(float), "frozen TSS weights");
     if (!a->frozen) return RAMC_ERR_NOMEM;
     for (int v = 0; v < a->n_vision_adapted; v++) {
@@ -471,6 +489,7 @@ void ram_adapter_free(ram_adapter *a) {
     if (!a) return;
     if (a->frozen) kernels_forget_weights(a->frozen);
     free(a->frozen);
+    free(a->frozen_bf16);
     free(a->storage);
     free(a->params);
     free(a);

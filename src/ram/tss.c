@@ -56,13 +56,14 @@ void tss_reorder_conv_weight(float *wk, const float *w, int H, int W, int k) {
  * (wk_kept, an adapter frozen for inference: the reorder moves 14 MB per
  * block at ViT-B/16, as much memory traffic as a batch-1 image's product).
  * For k = 1 the token rows are the input as they are. */
-static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight, int k);
+static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight,
+                                 const uint16_t *wb_kept, int k);
 
 static void conv_from_tokens(tss_acts *a, float *out, const float *x, const float *weight,
-                             const float *wk_kept, int k) {
+                             const float *wk_kept, const uint16_t *wb_kept, int k) {
     const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
     const int KK = k * k * W;
-    if (a->bf16 && conv_from_tokens_bf16(a, x, weight, k) == 0) {
+    if (a->bf16 && conv_from_tokens_bf16(a, x, weight, wb_kept, k) == 0) {
         transpose_batched(out, a->tok, B, N, H);
         return;
     }
@@ -102,23 +103,31 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
 /* conv_from_tokens in bf16 (inference): the same products on operands
  * rounded to bf16, converted once each: the patch rows into xb [B*N, W]
  * (the training record's X, unused at inference, holds them), the weight
- * reordered into wb [H, k*k*W] (wk's space), the taps copied as bf16 into
+ * reordered into wb [H, k*k*W] (wk's space) unless the adapter keeps it so
+ * (wb_kept, ram_adapter_freeze with bf16), the taps copied as bf16 into
  * col's space. k = 1 is one product over every image's patch rows. tok
  * [B, N, H] out, as conv_from_tokens before its transpose. 0, or -1 when
  * gemm_bf16_raw cannot run (tok may then be partly written). */
-static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight, int k) {
+static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight,
+                                 const uint16_t *wb_kept, int k) {
     const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
     const int KK = k * k * W;
-    uint16_t *xb = (uint16_t *)a->X, *wb = (uint16_t *)a->wk, *col = (uint16_t *)a->col;
+    uint16_t *xb = (uint16_t *)a->X, *col = (uint16_t *)a->col;
+    const uint16_t *wb = wb_kept;
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < B * N; i++)
         float_to_bf16(xb + (size_t)i * W, x + ((size_t)(i / N) * N1 + 1 + i % N) * W, W);
+    if (!wb) {
+        uint16_t *w = (uint16_t *)a->wk;
 #pragma omp parallel for schedule(static)
-    for (int h = 0; h < H; h++) {
-        float tap[KK];
-        for (int ci = 0; ci < W; ci++)
-            for (int q = 0; q < k * k; q++) tap[q * W + ci] = weight[((size_t)h * W + ci) * k * k + q];
-        float_to_bf16(wb + (size_t)h * KK, tap, KK);
+        for (int h = 0; h < H; h++) {
+            float tap[KK];
+            for (int ci = 0; ci < W; ci++)
+                for (int q = 0; q < k * k; q++)
+                    tap[q * W + ci] = weight[((size_t)h * W + ci) * k * k + q];
+            float_to_bf16(w + (size_t)h * KK, tap, KK);
+        }
+        wb = w;
     }
     if (k == 1) return gemm_bf16_raw(1, B * N, H, W, xb, wb, a->tok, H);
     for (int b0 = 0; b0 < B; b0 += CONV_CHUNK_IMAGES) {
@@ -283,7 +292,9 @@ void tss_forward(const ram_tss *w, tss_acts *a, const float *x, const float *tex
     const ram_param *nq_w[2] = {w->norm_q1_w, w->norm_q2_w}, *nq_b[2] = {w->norm_q1_b, w->norm_q2_b};
     for (int s = 0; s < 2; s++) {
         int ks = s == 0 ? 1 : 3;
-        conv_from_tokens(a, a->conv[s], x, conv_w[s]->data, s == 1 && !train ? w->conv2_wk : NULL, ks);
+        const uint16_t *wb = train ? NULL : s == 0 ? w->conv1_wb : w->conv2_wb;
+        conv_from_tokens(a, a->conv[s], x, conv_w[s]->data, s == 1 && !train ? w->conv2_wk : NULL,
+                         wb, ks);
         if (train && dist_size(w->bn_group) > 1) {
             ramc_status st = batchnorm_train_group(
                 w->bn_group, a->bn_sums, a->bn_out[s], a->bn_mean[s], a->bn_rstd[s],
