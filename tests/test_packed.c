@@ -64,59 +64,44 @@ static void check_forward(const float *w, const float *b, ramc_rng *r, double to
     check_forward_ref(w, w, b, r, tol, what);
 }
 
-static void check_backward_input_ref(const float *w, const float *ref_w, ramc_rng *r,
-                                     const char *what) {
+/* dinp += dout @ w through matmul_backward, against the same in double from
+ * ref_w (the same values; a released matrix must not be read directly).
+ * bf16 (a bf16 range's input gradient, bf16 training): the reference rounds
+ * dout and W to bf16 (nearest even: each product is then exact in float32,
+ * so only the float32 sums differ), and the rounding must be visible against
+ * the float32 product, so a silently float32 backward fails too. */
+static void check_backward_input_as(const float *w, const float *ref_w, ramc_rng *r, int bf16,
+                                    const char *what) {
     const int rows = 33;
     float *dout = malloc((size_t)rows * OUT * sizeof(float));
     float *dinp = malloc((size_t)rows * IN * sizeof(float));
     float *want = malloc((size_t)rows * IN * sizeof(float));
+    float *want_f32 = malloc((size_t)rows * IN * sizeof(float));
     fill(dout, (size_t)rows * OUT, r, 1.0f);
     fill(dinp, (size_t)rows * IN, r, 1.0f);
     for (int i = 0; i < rows; i++) /* dinp + dout @ w, in double */
         for (int j = 0; j < IN; j++) {
-            double s = dinp[(size_t)i * IN + j];
-            for (int o = 0; o < OUT; o++) s += (double)dout[(size_t)i * OUT + o] * ref_w[(size_t)o * IN + j];
-            want[(size_t)i * IN + j] = (float)s;
+            double s = dinp[(size_t)i * IN + j], sf = s;
+            for (int o = 0; o < OUT; o++) {
+                const float g = dout[(size_t)i * OUT + o], v = ref_w[(size_t)o * IN + j];
+                s += bf16 ? (double)ref_bf16(g) * ref_bf16(v) : (double)g * v;
+                sf += (double)g * v;
+            }
+            want[(size_t)i * IN + j] = (float)s, want_f32[(size_t)i * IN + j] = (float)sf;
         }
     matmul_backward(dinp, NULL, NULL, dout, NULL, w, rows, IN, OUT);
     double e = rel_err(dinp, want, (size_t)rows * IN);
     CHECK(e < 1e-5, "%s: backward input gradient relative error %.3g", what, e);
-    free(dout), free(dinp), free(want);
+    if (bf16) {
+        double ef = rel_err(dinp, want_f32, (size_t)rows * IN);
+        CHECK(ef > 1.0 / 4096, "%s: backward input gradient is float32's (relative error %.3g): "
+              "not in bf16", what, ef);
+    }
+    free(dout), free(dinp), free(want), free(want_f32);
 }
 
 static void check_backward_input(const float *w, ramc_rng *r, const char *what) {
-    check_backward_input_ref(w, w, r, what);
-}
-
-/* A bf16 range's input gradient (bf16 training): dout and W rounded to bf16
- * (nearest even), products exact in float32, float32 sums. Against that
- * reference in double it is within float32 rounding; against the float32
- * product the rounding must be visible, so a silently float32 backward
- * fails too. */
-static void check_backward_input_bf16(const float *w, ramc_rng *r, const char *what) {
-    const int rows = 33;
-    float *dout = malloc((size_t)rows * OUT * sizeof(float));
-    float *dinp = malloc((size_t)rows * IN * sizeof(float));
-    float *want_bf = malloc((size_t)rows * IN * sizeof(float));
-    float *want_f32 = malloc((size_t)rows * IN * sizeof(float));
-    fill(dout, (size_t)rows * OUT, r, 1.0f);
-    fill(dinp, (size_t)rows * IN, r, 1.0f);
-    for (int i = 0; i < rows; i++)
-        for (int j = 0; j < IN; j++) {
-            double sb = dinp[(size_t)i * IN + j], sf = sb;
-            for (int o = 0; o < OUT; o++) {
-                const float g = dout[(size_t)i * OUT + o], v = w[(size_t)o * IN + j];
-                sb += (double)ref_bf16(g) * ref_bf16(v);
-                sf += (double)g * v;
-            }
-            want_bf[(size_t)i * IN + j] = (float)sb, want_f32[(size_t)i * IN + j] = (float)sf;
-        }
-    matmul_backward(dinp, NULL, NULL, dout, NULL, w, rows, IN, OUT);
-    double eb = rel_err(dinp, want_bf, (size_t)rows * IN), ef = rel_err(dinp, want_f32, (size_t)rows * IN);
-    CHECK(eb < 1e-5, "%s: backward input gradient vs the bf16 reference: relative error %.3g", what, eb);
-    CHECK(ef > 1.0 / 4096, "%s: backward input gradient is float32's (relative error %.3g): "
-          "not in bf16", what, ef);
-    free(dout), free(dinp), free(want_bf), free(want_f32);
+    check_backward_input_as(w, w, r, 0, what);
 }
 
 /* gemm_bf16 (TSS's products in the bf16 mode) against the plainest
@@ -238,7 +223,7 @@ int main(void) {
      * of 96 terms in float: well within 2e-2 of the exact product. */
     kernels_freeze_weights(storage, (2 * nw + OUT) * sizeof(float), 1, 1);
     check_forward(w2, b, &r, 2e-2, "packed bf16");
-    check_backward_input_bf16(w2, &r, "bf16 range (input gradients in bf16 too)");
+    check_backward_input_as(w2, w2, &r, 1, "bf16 range (input gradients in bf16 too)");
     kernels_thaw_weights(storage);
 
     /* Released originals: the packed copy replaces the stored matrix (its
@@ -254,7 +239,7 @@ int main(void) {
         check_forward_ref(st, saved, saved + 2 * nw, &r, 1e-5, "released original");
         if (kernels_packed_available())
             CHECK(kernels_released_bytes() >= 4096, "no page of the stored matrix was released");
-        check_backward_input_ref(st, saved, &r, "released original, backward");
+        check_backward_input_as(st, saved, &r, 0, "released original, backward");
         CHECK(kernels_released_bytes() == 0, "the backward did not rebuild the matrix it reads");
         check_forward_ref(st + nw, saved + nw, saved + 2 * nw, &r, 1e-5, "second matrix released");
         /* a view into the released second matrix (as the value rows of a
