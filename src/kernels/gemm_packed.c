@@ -583,8 +583,15 @@ static int run_product(thread_products *t, prim_entry *p, dnnl_memory_t weight_m
     return execute(t, p, weight_mem, t->src, bias, dst);
 }
 
-int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
-                          int rows, int in_dim, int out_dim, matmul_epilogue ep) {
+/* One product on weight's packed copy in orientation orient, in its range's
+ * precision (bf16 training rounds a backward's dout and W as its forward
+ * rounds inp and W): forward dst = src @ W^T (+ bias, epilogue ep), backward
+ * dst += src @ W. Only a forward copy may replace the stored matrix. -1 when
+ * it cannot run here (or -2 when the stored matrix could not be made whole
+ * again): the caller then runs sgemm on the stored matrix. */
+static int packed_product(int orient, float *dst, const float *src, const float *weight,
+                          const float *bias, int rows, int in_dim, int out_dim,
+                          matmul_epilogue ep) {
     if (rows <= 0 || in_dim <= 0 || out_dim <= 0 || !kernels_packed_available()) return -1;
     int rc = -1, bf16 = 0;
     thread_products *t = NULL;
@@ -594,12 +601,13 @@ int matmul_forward_packed(float *out, const float *inp, const float *weight, con
     const frozen_range *r = range_of(weight, (size_t)in_dim * out_dim * sizeof(float));
     if (r && engine_ready() && (t = thread_products_get())) {
         bf16 = r->bf16;
-        rc = lookup(t, weight, rows, in_dim, out_dim, ORIENT_FORWARD, bf16, r->release,
-                    bias != NULL, ep, &p, &weight_mem);
+        rc = lookup(t, weight, rows, in_dim, out_dim, orient, bf16,
+                    orient == ORIENT_FORWARD && r->release, bias != NULL, ep, &p, &weight_mem);
     }
     pthread_mutex_unlock(&g_lock);
 
-    if (rc == 0) rc = run_product(t, p, weight_mem, inp, (size_t)rows * in_dim, bf16, bias, out);
+    const size_t n_src = (size_t)rows * (orient == ORIENT_FORWARD ? in_dim : out_dim);
+    if (rc == 0) rc = run_product(t, p, weight_mem, src, n_src, bf16, bias, dst);
     if (rc != 0) {
         /* the caller falls back to sgemm on the stored matrix: make it whole */
         pthread_mutex_lock(&g_lock);
@@ -609,31 +617,15 @@ int matmul_forward_packed(float *out, const float *inp, const float *weight, con
     return rc;
 }
 
+int matmul_forward_packed(float *out, const float *inp, const float *weight, const float *bias,
+                          int rows, int in_dim, int out_dim, matmul_epilogue ep) {
+    return packed_product(ORIENT_FORWARD, out, inp, weight, bias, rows, in_dim, out_dim, ep);
+}
+
 int matmul_backward_input_packed(float *dinp, const float *dout, const float *weight, int rows,
                                  int in_dim, int out_dim) {
-    if (rows <= 0 || in_dim <= 0 || out_dim <= 0 || !kernels_packed_available()) return -1;
-    int rc = -1, bf16 = 0;
-    thread_products *t = NULL;
-    prim_entry *p = NULL;
-    dnnl_memory_t weight_mem = NULL;
-    pthread_mutex_lock(&g_lock);
-    /* the input gradient in the range's precision (bf16 training rounds dout
-     * and W as its forward rounds inp and W); the backward's copy never
-     * replaces the stored matrix */
-    const frozen_range *r = range_of(weight, (size_t)in_dim * out_dim * sizeof(float));
-    if (r && engine_ready() && (t = thread_products_get())) {
-        bf16 = r->bf16;
-        rc = lookup(t, weight, rows, in_dim, out_dim, ORIENT_BACKWARD, bf16, 0, 0,
-                    MATMUL_ACCUMULATE, &p, &weight_mem);
-    }
-    pthread_mutex_unlock(&g_lock);
-    if (rc == 0) rc = run_product(t, p, weight_mem, dout, (size_t)rows * out_dim, bf16, NULL, dinp);
-    if (rc != 0) {
-        pthread_mutex_lock(&g_lock);
-        if (ensure_original(weight, (size_t)in_dim * out_dim) != 0) rc = -2;
-        pthread_mutex_unlock(&g_lock);
-    }
-    return rc;
+    return packed_product(ORIENT_BACKWARD, dinp, dout, weight, NULL, rows, in_dim, out_dim,
+                          MATMUL_ACCUMULATE);
 }
 
 /* ------------------------------------------------------------ gemm_bf16 */
