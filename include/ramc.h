@@ -53,16 +53,17 @@ const char *ramc_version(void);
  * for a path longer than 4095 bytes. */
 ramc_status ramc_set_data_dir(const char *dir);
 
-/* Process-wide, for applications that train with ramc's internals (the
- * training step still allocates its records per step: tens to hundreds of MB
- * for ViT-B/16 batches, which glibc by default hands back to the kernel on
- * free, so every step pays the page faults again, up to ~40% of a step on
- * some VMs). This asks glibc to serve them from the heap and keep freed
- * memory for reuse: peak memory is unchanged, the resident size stays at it.
- * Prediction does not need it: a ramc_state keeps its scratch from call to
- * call. The ramc command calls it for its training commands (train,
- * pretrain-clip, golden, bench; RAMC_KEEP_FREED_MEMORY=0 skips it). It
- * changes malloc's behaviour for the whole process, hence opt-in. */
+/* Process-wide, for applications that train with ramc's internals where a
+ * step allocates its records per step (CLIP pre-training: tens to hundreds
+ * of MB for ViT-B/16 batches, which glibc by default hands back to the
+ * kernel on free, so every step pays the page faults again, up to ~40% of a
+ * step on some VMs). This asks glibc to serve them from the heap and keep
+ * freed memory for reuse: the resident size stays at the peak. RAM's
+ * training step does not need it (it runs on its own arena from its third
+ * step on; keeping the first steps' freed memory only raises the peak), nor
+ * does prediction (a ramc_state keeps its scratch). The ramc command calls
+ * it for pretrain-clip (RAMC_KEEP_FREED_MEMORY=0 skips it). It changes
+ * malloc's behaviour for the whole process, hence opt-in. */
 void ramc_keep_freed_memory(void);
 
 /* ------------------------------------------------------------- tokenizer */
