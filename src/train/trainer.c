@@ -645,6 +645,19 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
         cJSON_AddStringToObject(w, "message", warning);
         log_json(&t, w);
     }
+    if (cfg->bf16 && !kernels_cpu_has_bf16()) {
+        /* oneDNN emulates bf16 or declines it (the products then stay
+         * float32): the run is correct, only not the faster one asked for */
+        snprintf(warning, sizeof warning,
+                 "bf16 = 1, but this CPU has no AVX512-BF16: the bf16 products are "
+                 "emulated or run in float32, and will not be faster");
+        message(&t, warning);
+        cJSON *w = cJSON_CreateObject();
+        cJSON_AddStringToObject(w, "event", "warning");
+        cJSON_AddStringToObject(w, "kind", "bf16");
+        cJSON_AddStringToObject(w, "message", warning);
+        log_json(&t, w);
+    }
     ram_train_event ev = {.kind = TRAIN_EVENT_START, .epoch = (int)p.epoch,
                           .max_epochs = cfg->max_epochs,
                           .steps_per_epoch = t.train.n_items / B,
