@@ -88,6 +88,16 @@ static void log_json(trainer *t, cJSON *obj) {
     cJSON_Delete(obj);
 }
 
+/* A warning: on the progress stream and as a "warning" event in log.jsonl. */
+static void warn(trainer *t, const char *kind, const char *text) {
+    message(t, text);
+    cJSON *w = cJSON_CreateObject();
+    cJSON_AddStringToObject(w, "event", "warning");
+    cJSON_AddStringToObject(w, "kind", kind);
+    cJSON_AddStringToObject(w, "message", text);
+    log_json(t, w);
+}
+
 static ramc_status make_dir(const char *path) {
     if (mkdir(path, 0777) == 0 || errno == EEXIST) {
         struct stat sb;
@@ -637,27 +647,12 @@ static ramc_status train_run(const ram_trainer_options *o, ram_train_summary *su
     cJSON_AddNumberToObject(start, "processes", t.size);
     log_json(&t, start);
     char warning[1024];
-    if (ram_schedule_check(cfg, warning, sizeof warning)) {
-        message(&t, warning);
-        cJSON *w = cJSON_CreateObject();
-        cJSON_AddStringToObject(w, "event", "warning");
-        cJSON_AddStringToObject(w, "kind", "schedule");
-        cJSON_AddStringToObject(w, "message", warning);
-        log_json(&t, w);
-    }
-    if (cfg->bf16 && !kernels_cpu_has_bf16()) {
+    if (ram_schedule_check(cfg, warning, sizeof warning)) warn(&t, "schedule", warning);
+    if (cfg->bf16 && !kernels_cpu_has_bf16())
         /* oneDNN emulates bf16 or declines it (the products then stay
          * float32): the run is correct, only not the faster one asked for */
-        snprintf(warning, sizeof warning,
-                 "bf16 = 1, but this CPU has no AVX512-BF16: the bf16 products are "
-                 "emulated or run in float32, and will not be faster");
-        message(&t, warning);
-        cJSON *w = cJSON_CreateObject();
-        cJSON_AddStringToObject(w, "event", "warning");
-        cJSON_AddStringToObject(w, "kind", "bf16");
-        cJSON_AddStringToObject(w, "message", warning);
-        log_json(&t, w);
-    }
+        warn(&t, "bf16", "bf16 = 1, but this CPU has no AVX512-BF16: the bf16 products are "
+                         "emulated or run in float32, and will not be faster");
     ram_train_event ev = {.kind = TRAIN_EVENT_START, .epoch = (int)p.epoch,
                           .max_epochs = cfg->max_epochs,
                           .steps_per_epoch = t.train.n_items / B,
