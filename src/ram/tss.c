@@ -59,9 +59,36 @@ void tss_reorder_conv_weight(float *wk, const float *w, int H, int W, int k) {
 static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight,
                                  const uint16_t *wb_kept, int k);
 
+/* The k x k taps of images b0 .. b0 + nb - 1 into col [nb * N, k*k*W], in
+ * (ky, kx, ci) order: row i (image b0 + i / N, patch (r, c) = i % N on the
+ * g x g grid) holds, per tap, the whole patch row at (r + ky - p, c + kx - p),
+ * zeros past the grid's edge. Elements of `elem` bytes (float, or bf16 in
+ * the bf16 mode); patch row q of image b is src + (b * item + q) * W. */
+static void im2col_tokens(void *col, const void *src, size_t elem, long item, int b0, int nb, int g,
+                          int W, int k) {
+    const int N = g * g, p = k / 2;
+    const size_t row_bytes = (size_t)W * elem, KK = (size_t)k * k * W;
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < nb * N; i++) {
+        const int b = b0 + i / N, t = i % N, r = t / g, c = t % g;
+        char *row = (char *)col + (size_t)i * KK * elem;
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                char *dst = row + (size_t)(ky * k + kx) * row_bytes;
+                const int y = r + ky - p, xx = c + kx - p;
+                if (y < 0 || y >= g || xx < 0 || xx >= g)
+                    memset(dst, 0, row_bytes);
+                else
+                    memcpy(dst, (const char *)src + ((size_t)b * item + (size_t)y * g + xx) * row_bytes,
+                           row_bytes);
+            }
+    }
+}
+
+
 static void conv_from_tokens(tss_acts *a, float *out, const float *x, const float *weight,
                              const float *wk_kept, const uint16_t *wb_kept, int k) {
-    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
+    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1;
     const int KK = k * k * W;
     if (a->bf16 && conv_from_tokens_bf16(a, x, weight, wb_kept, k) == 0) {
         transpose_batched(out, a->tok, B, N, H);
@@ -79,21 +106,8 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
         }
         for (int b0 = 0; b0 < B; b0 += CONV_CHUNK_IMAGES) {
             const int nb = B - b0 < CONV_CHUNK_IMAGES ? B - b0 : CONV_CHUNK_IMAGES;
-#pragma omp parallel for schedule(static)
-            for (int i = 0; i < nb * N; i++) {
-                const int b = b0 + i / N, t = i % N, r = t / g, c = t % g;
-                float *row = a->col + (size_t)i * KK;
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++) {
-                        float *dst = row + (size_t)(ky * k + kx) * W;
-                        const int y = r + ky - p, xx = c + kx - p;
-                        if (y < 0 || y >= g || xx < 0 || xx >= g)
-                            memset(dst, 0, (size_t)W * sizeof(float));
-                        else
-                            memcpy(dst, x + ((size_t)b * N1 + 1 + (size_t)y * g + xx) * W,
-                                   (size_t)W * sizeof(float));
-                    }
-            }
+            /* patch rows start after each image's class row */
+            im2col_tokens(a->col, x + W, sizeof(float), N1, b0, nb, g, W, k);
             matmul_forward(a->tok + (size_t)b0 * N * H, a->col, wk, NULL, nb * N, KK, H);
         }
     }
@@ -110,7 +124,7 @@ static void conv_from_tokens(tss_acts *a, float *out, const float *x, const floa
  * gemm_bf16_raw cannot run (tok may then be partly written). */
 static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weight,
                                  const uint16_t *wb_kept, int k) {
-    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1, p = k / 2;
+    const int B = a->B, N = a->N, g = a->g, W = a->W, H = a->H, N1 = N + 1;
     const int KK = k * k * W;
     uint16_t *xb = (uint16_t *)a->X, *col = (uint16_t *)a->col;
     const uint16_t *wb = wb_kept;
@@ -132,21 +146,7 @@ static int conv_from_tokens_bf16(tss_acts *a, const float *x, const float *weigh
     if (k == 1) return gemm_bf16_raw(1, B * N, H, W, xb, wb, a->tok, H);
     for (int b0 = 0; b0 < B; b0 += CONV_CHUNK_IMAGES) {
         const int nb = B - b0 < CONV_CHUNK_IMAGES ? B - b0 : CONV_CHUNK_IMAGES;
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < nb * N; i++) {
-            const int b = b0 + i / N, t = i % N, r = t / g, c = t % g;
-            uint16_t *row = col + (size_t)i * KK;
-            for (int ky = 0; ky < k; ky++)
-                for (int kx = 0; kx < k; kx++) {
-                    uint16_t *dst = row + (size_t)(ky * k + kx) * W;
-                    const int y = r + ky - p, xx = c + kx - p;
-                    if (y < 0 || y >= g || xx < 0 || xx >= g)
-                        memset(dst, 0, (size_t)W * sizeof(uint16_t));
-                    else
-                        memcpy(dst, xb + ((size_t)b * N + (size_t)y * g + xx) * W,
-                               (size_t)W * sizeof(uint16_t));
-                }
-        }
+        im2col_tokens(col, xb, sizeof(uint16_t), N, b0, nb, g, W, k);
         if (gemm_bf16_raw(1, nb * N, H, KK, col, wb, a->tok + (size_t)b0 * N * H, H) != 0)
             return -1;
     }
