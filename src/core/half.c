@@ -38,10 +38,4 @@ uint16_t f32_to_f16(float f) {
 
 float bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
 
-uint16_t f32_to_bf16(float f) {
-    uint32_t x = f32_bits(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
-    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
-}
-
 float round_to_f16(float x) { return f16_to_f32(f32_to_f16(x)); }

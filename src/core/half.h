@@ -26,7 +26,14 @@ static inline float bits_f32(uint32_t u) {
 float f16_to_f32(uint16_t h);
 uint16_t f32_to_f16(float f);
 float bf16_to_f32(uint16_t h);
-uint16_t f32_to_bf16(float f);
+
+/* float32 -> bf16, nearest even; a NaN stays a (quiet) NaN. Inline: the bf16
+ * products' activation rounding (kernels) runs it per element. */
+static inline uint16_t f32_to_bf16(float f) {
+    const uint32_t x = f32_bits(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1)) >> 16);
+}
 /* Rounds x to the nearest fp16-representable float32 (as PyTorch .half().float()). */
 float round_to_f16(float x);
 

@@ -48,6 +48,7 @@
  * model multiply at the same time. oneDNN threads each product over OpenMP.
  * Results are bit-identical run to run for a fixed thread count.
  */
+#include "core/half.h"
 #include "kernels/kernels.h"
 
 #include <pthread.h>
@@ -57,14 +58,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-/* float -> bf16, round to nearest even (NaN stays NaN); kernels.h. */
-static inline uint16_t bf16_of(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u) : u + 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(r >> 16);
-}
 
 #ifndef RAMC_GEMM_DNNL
 void kernels_freeze_weights(const void *base, size_t bytes, int bf16, int release) {
@@ -650,7 +643,7 @@ static void to_bf16_matrix(uint16_t *dst, const float *src, int rows, int cols, 
         for (int c0 = 0; c0 < cols; c0 += 32)
             for (int c = c0; c < c0 + 32 && c < cols; c++)
                 for (int r = r0; r < r0 + 32 && r < rows; r++)
-                    dst[(long)r * cols + c] = bf16_of(src[(long)c * ld + r]);
+                    dst[(long)r * cols + c] = f32_to_bf16(src[(long)c * ld + r]);
 }
 
 /* This thread's primitive for the shape, made on first use. */

@@ -17,6 +17,7 @@
  * AVX2, AVX-512: kernels_levels.h, CMakeLists.txt) and each kernel defined
  * here is KFN(name), name_<level>; dispatch.c picks the level at run time.
  * Calls between kernels of this file stay within the level. */
+#include "core/half.h"
 #include "kernels/kernels.h"
 #include "kernels/kernels_levels.h"
 #include "kernels/vexp.h"
@@ -244,17 +245,11 @@ static inline float fast_sigmoid(float x) { return 1.0f / (1.0f + vexpf(-x)); }
 
 /* ------------------------------------------------------------- bf16 */
 
-/* dst [n] = src [n] rounded to bf16, nearest even; NaN stays a (quiet) NaN.
- * The same bits as ref_bf16 at every level, denormals included (AVX512-BF16's
- * vcvtneps2bf16 would flush those). The bf16 products convert every
- * activation with it, so it runs in blocks on the team. */
-static inline uint16_t bf16_round(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    const uint32_t r = (u & 0x7fffffffu) > 0x7f800000u ? (u | 0x00400000u)
-                                                        : u + 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(r >> 16);
-}
+/* dst [n] = src [n] rounded to bf16 as f32_to_bf16 (core/half.h): nearest
+ * even, NaN kept. The same bits as ref_bf16 at every level, denormals
+ * included (AVX512-BF16's vcvtneps2bf16 would flush those). The bf16
+ * products convert every activation with it, so it runs in blocks on the
+ * team. */
 
 void KFN(float_to_bf16)(uint16_t *dst, const float *src, long n) {
     const long nb = (n + EW_BLOCK - 1) / EW_BLOCK;
@@ -275,7 +270,7 @@ void KFN(float_to_bf16)(uint16_t *dst, const float *src, long n) {
             _mm256_storeu_si256((__m256i *)(dst + i), _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
         }
 #endif
-        for (; i < end; i++) dst[i] = bf16_round(src[i]);
+        for (; i < end; i++) dst[i] = f32_to_bf16(src[i]);
     }
 }
 
