@@ -138,8 +138,9 @@ double bench_train_flop(const ramc_clip_info *in, int n_adapted, int n_vis_promp
     /* the shared frozen prefix, both streams */
     f += first * (block_flop(N1, W, M) + saa_flop(N1, W));
     /* the teacher's blocks; its last keeps only the side stream (value rows) */
-    if (n_adapted > 0) f += (n_adapted - 1) * (block_flop(N1, W, M) + saa_flop(N1, W));
-    if (n_adapted > 0) f += 2 * N1 * W * W + saa_flop(N1, W);
+    if (n_adapted > 0)
+        f += (n_adapted - 1) * (block_flop(N1, W, M) + saa_flop(N1, W)) + 2 * N1 * W * W +
+             saa_flop(N1, W);
     /* the student's adapted blocks forward, then backward: input gradients of
      * the frozen projections (a forward's worth), the fused attention
      * backward (2.5 forwards: it recomputes the scores), and TSS's input and

@@ -342,12 +342,11 @@ ramc_status golden_run_trajectory(const char *dir, const cJSON *config, golden_r
     params.bf16 = report->bf16;
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
     if ((st = ramc_clip_load(path, &params, &clip))) goto done;
-    clip_thaw(clip);
+    /* as `ramc train` (and `ramc train --bf16` under --bf16) */
+    clip_freeze_for_training(clip, report->bf16);
     snprintf(path, sizeof path, "%s/adapter.safetensors", dir);
     if ((st = ram_adapter_load(path, clip, 1, &t.live)) || (st = ram_adapter_load(path, clip, 0, &t.ema_view)))
         goto done;
-    /* as `ramc train` (and `ramc train --bf16` under --bf16) */
-    clip_freeze_for_training(clip, report->bf16);
     snprintf(path, sizeof path, "%s/trajectory.safetensors", dir);
     if ((st = st_open(path, &t.traj))) goto done;
     if (!(t.visited = ramc_calloc((size_t)t.traj->n_tensors + 1, 1, "trajectory"))) {

@@ -244,7 +244,7 @@ static inline void transpose16_epi32(uint32_t *dst, long ldd, const uint32_t *sr
  * 16, head_pairs). */
 static void pack_queries(uint32_t *qp, const float *Q, long rs, int nq, int dh, int dh2,
                          float scale) {
-    uint32_t rows[QT * (MAX_DH / 2 + 16)];
+    uint32_t rows[QT * (MAX_DH / 2)]; /* dh2 <= MAX_DH / 2, as qp */
     for (int i = 0; i < QT; i++) {
         uint16_t *r = (uint16_t *)(rows + (long)i * dh2);
         if (i < nq)
